@@ -1,0 +1,1 @@
+"""Bundled example case files and their golden FHIR bundles."""

@@ -1,0 +1,1 @@
+"""Validation: structural, bundle integrity, clinical plausibility and profile conformance."""

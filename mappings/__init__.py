@@ -1,0 +1,1 @@
+"""Mapping modules, one per clinical domain, and the terminology tables they read."""

@@ -1,0 +1,1 @@
+"""Our FHIR profiles: FSH sources and the compiled StructureDefinitions, ValueSets, CodeSystems."""
