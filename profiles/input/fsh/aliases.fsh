@@ -1,0 +1,2 @@
+Alias: $SCT = http://snomed.info/sct
+Alias: $LNC = http://loinc.org
