@@ -1,0 +1,404 @@
+"""The oncology case model: what a case file (YAML or JSON) may say about one patient.
+
+This is the single entry point of clinical facts. Terms (drugs, diagnoses, CTCAE terms, units,
+routes, ...) are free text in English or Russian and are resolved against the terminology tables in
+``mappings/terminology`` when the case is mapped, so a case file never needs a code. Every list item
+may carry an ``id``: a stable local key that other items refer to and that keeps the FHIR resource
+id stable when other fields of the item are edited.
+
+The schema is versioned (``schema_version``); ``fhir-onco schema`` prints its JSON Schema.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from fhir_onco.dates import DateError, parse_date
+
+SCHEMA_VERSION = "1"
+
+
+def _date_to_text(value: Any) -> Any:
+    # YAML turns 2021-07-02 into a date object; the model keeps what was written as text.
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, int) and 1800 < value < 2200:
+        return str(value)
+    return value
+
+
+def _check_date(value: str) -> str:
+    try:
+        parse_date(value)
+    except DateError as exc:
+        raise ValueError(str(exc)) from None
+    return value.strip()
+
+
+DateExpr = Annotated[str, BeforeValidator(_date_to_text), AfterValidator(_check_date)]
+"""A date: ``2021-07-02``, ``2020-07``, ``15.12.2021``, ``D+21`` (after HSCT), ``day 8@regimen``."""
+
+Term = Annotated[str, Field(min_length=1)]
+"""A clinical term in English or Russian, resolved through the terminology tables."""
+
+LocalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Identifier(_Model):
+    system: str = Field(description="Identifier namespace (URI), e.g. the registry or hospital MRN system.")
+    value: str = Field(min_length=1)
+
+
+class AgeAtEvent(_Model):
+    """Age when birth date is unknown, e.g. ``{years: 6, at: 2017-10-09}``."""
+
+    years: int = Field(ge=0, le=130)
+    at: DateExpr = Field(description="Date of the event at which the age was stated.")
+
+
+class Death(_Model):
+    date: DateExpr | None = None
+    cause: Term | None = Field(None, description="Cause of death (death_causes table).")
+    note: str | None = None
+
+
+class Patient(_Model):
+    identifiers: list[Identifier] = Field(
+        min_length=1,
+        description="The first identifier is the business key: resource ids derive from it.",
+    )
+    sex: Literal["male", "female", "other", "unknown"]
+    birth_date: DateExpr | None = None
+    age: AgeAtEvent | None = None
+    death: Death | None = None
+
+
+class Stage(_Model):
+    """Stage or risk group: ISS, R-ISS, Durie-Salmon, INSS, INRG or ALL risk group."""
+
+    id: LocalId | None = None
+    system: Literal["iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez"]
+    value: str = Field(description="e.g. 'III', '4S', 'L2', 'high', 'S3'.")
+    date: DateExpr | None = None
+
+
+class Finding(_Model):
+    """Gene or cytogenetic finding, or a marker's expression level."""
+
+    id: LocalId | None = None
+    target: Term = Field(description="Gene (MYCN, ETV6, CD19) or abnormality (monosomy 7, del(17p)).")
+    result: Literal[
+        "amplified", "rearranged", "deleted", "mutated", "detected", "not-detected", "expressed"
+    ]
+    value_percent: float | None = Field(None, ge=0, le=100, description="e.g. CD19 on 100 % of blasts.")
+    method: str | None = Field(None, description="Free text: FISH, karyotype, PCR, flow cytometry.")
+    date: DateExpr | None = None
+    note: str | None = None
+
+
+class Relapse(_Model):
+    id: LocalId | None = None
+    number: int = Field(ge=1, description="1 for the first relapse.")
+    date: DateExpr
+    sites: list[Term] = Field(min_length=1, description="bone marrow, CNS, testis, extramedullary ...")
+    isolated: bool | None = None
+    note: str | None = Field(None, description="e.g. 'with loss of the mismatched HLA haplotype'.")
+
+
+class Diagnosis(_Model):
+    id: LocalId | None = None
+    kind: Literal["primary", "secondary"] = "primary"
+    condition: Term = Field(description="Disease (conditions table), e.g. 'B-ALL', 'ОМЛ'.")
+    morphology: Term | None = Field(None, description="ICD-O-3 morphology term.")
+    immunophenotype: Term | None = Field(None, description="e.g. 'B-II' (EGIL).")
+    onset: DateExpr | None = None
+    body_sites: list[Term] = Field(default_factory=list)
+    related_to: LocalId | None = Field(
+        None, description="id of the earlier cancer a secondary (e.g. therapy-related) one follows."
+    )
+    therapy_related: bool = False
+    status: Literal["active", "remission", "relapse", "resolved"] = "active"
+    stages: list[Stage] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    relapses: list[Relapse] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Drug(_Model):
+    """One drug of a regimen, expanded into one MedicationAdministration per dose given."""
+
+    id: LocalId | None = None
+    drug: Term
+    dose: float | None = Field(None, gt=0)
+    unit: Term | None = Field(None, description="UCUM or written unit: mg/m2, мкг/кг/сут, mg ...")
+    dose_basis: Literal["per-dose", "per-day", "course-total"] = Field(
+        "per-dose",
+        description="per-day: a daily rate (continuous infusions); course-total: one sum over the course.",
+    )
+    route: Term | None = None
+    days: str | None = Field(
+        None,
+        description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-21'; for "
+        "conditioning with hsct_relative days: '-7..-4'. Empty: the whole regimen period.",
+    )
+    times_per_day: int = Field(1, ge=1, le=24, description="2 for q12h.")
+    every_days: int | None = Field(None, ge=1, description="7 = weekly, 14 = every 2 weeks, within days.")
+    continuous: bool = Field(False, description="A continuous infusion: one administration with a period.")
+    cycles: str | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
+    status: Literal["completed", "stopped", "not-done"] = "completed"
+    stop_reason: Term | None = None
+    stop_day: int | None = Field(None, description="Regimen day it was stopped on (status stopped).")
+    note: str | None = None
+
+
+class Regimen(_Model):
+    """A course, block or cycle series: groups its drugs' administrations (FHIR CarePlan)."""
+
+    id: LocalId | None = None
+    name: str = Field(min_length=1)
+    protocol: str | None = None
+    category: Term = Field(description="induction, salvage, bridging, conditioning, gvhd-prophylaxis ...")
+    intensity: Term | None = Field(None, description="Conditioning intensity: MAC, RIC, reduced-toxicity MAC.")
+    intent: Term | None = Field(None, description="curative / palliative.")
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis treated (default: the primary).")
+    part_of: LocalId | None = Field(None, description="id of an enclosing regimen (a phase of it).")
+    start: DateExpr
+    end: DateExpr | None = None
+    hsct_relative: LocalId | None = Field(
+        None, description="id of the HSCT whose day 0 the drug days count from (conditioning)."
+    )
+    cycles: int | None = Field(None, ge=1, description="Number of cycles given.")
+    cycle_length_days: int | None = Field(None, ge=1)
+    status: Literal["completed", "active", "stopped"] = "completed"
+    stop_reason: Term | None = None
+    drugs: list[Drug] = Field(default_factory=list)
+    note: str | None = None
+
+
+class MrdMeasurement(_Model):
+    id: LocalId | None = None
+    date: DateExpr
+    value_percent: float | None = Field(None, ge=0, le=100, description="Measured MRD in %.")
+    negative: bool = Field(False, description="MRD not detected.")
+    below_percent: float | None = Field(
+        None, gt=0, le=100, description="Negative below this threshold in %, e.g. 0.01 (= 1e-4)."
+    )
+    method: Term | None = None
+    specimen: Term | None = None
+    sensitivity: float | None = Field(None, gt=0, le=1, description="Assay sensitivity as a fraction, 1e-4.")
+    diagnosis: LocalId | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _value_or_negative(self) -> MrdMeasurement:
+        if self.value_percent is None and not self.negative:
+            raise ValueError("give value_percent, or negative: true (optionally with below_percent)")
+        if self.negative and self.value_percent not in (None, 0):
+            raise ValueError("negative: true contradicts a positive value_percent")
+        return self
+
+
+class ResponseAssessment(_Model):
+    """Response to treatment or disease status at a date (CR, CRi, VGPR, PR, MR, SD, PD, remission)."""
+
+    id: LocalId | None = None
+    date: DateExpr
+    response: Term
+    criteria: str | None = Field(None, description="e.g. 'IMWG 2016'.")
+    best: bool = Field(False, description="Best overall response of the regimen.")
+    regimen: LocalId | None = None
+    diagnosis: LocalId | None = None
+    note: str | None = None
+
+
+class Donor(_Model):
+    relation: Term | None = Field(None, description="mother, father, sibling, unrelated ...")
+    match: Term | None = Field(None, description="haploidentical, matched related, matched unrelated ...")
+    hla_match: str | None = Field(None, pattern=r"^\d{1,2}/\d{1,2}$", description="e.g. '5/10'.")
+    sex: Literal["male", "female", "other", "unknown"] | None = None
+    age_years: int | None = Field(None, ge=0, le=100)
+
+
+class CellDose(_Model):
+    kind: Literal["nucleated", "cd34", "cd3", "cd3-alpha-beta", "cd19"]
+    value: float = Field(gt=0)
+    unit: Term = Field("10*6/kg", description="10*6/kg or 10*8/kg.")
+
+
+class Engraftment(_Model):
+    kind: Literal["neutrophil", "leukocyte", "platelet"]
+    day: int = Field(ge=0, le=365, description="Day after the HSCT (D+N).")
+
+
+class Chimerism(_Model):
+    id: LocalId | None = None
+    date: DateExpr
+    result: Literal["full-donor", "mixed", "autologous-recovery"]
+    recipient_percent: float | None = Field(None, ge=0, le=100)
+    specimen: Term | None = None
+    note: str | None = None
+
+
+class Hsct(_Model):
+    id: LocalId | None = None
+    type: Literal["allogeneic", "autologous"]
+    date: DateExpr
+    donor: Donor | None = None
+    graft_source: Term | None = Field(None, description="bone marrow, PBSC, cord blood.")
+    manipulations: list[Term] = Field(default_factory=list, description="e.g. TCR alpha/beta depletion.")
+    cell_doses: list[CellDose] = Field(default_factory=list)
+    conditioning: list[LocalId] = Field(default_factory=list, description="ids of conditioning regimens.")
+    conditioning_intensity: Term | None = None
+    gvhd_prophylaxis: list[LocalId] = Field(default_factory=list, description="ids of regimens.")
+    engraftment: list[Engraftment] = Field(default_factory=list)
+    chimerism: list[Chimerism] = Field(default_factory=list)
+    diagnosis: LocalId | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _donor_only_allogeneic(self) -> Hsct:
+        if self.type == "autologous" and self.donor and self.donor.relation not in (None, "self"):
+            raise ValueError("an autologous HSCT has no donor other than the patient")
+        return self
+
+
+class Radiotherapy(_Model):
+    id: LocalId | None = None
+    kind: Term = Field(description="TBI, craniospinal irradiation, local radiotherapy ...")
+    total_dose_gy: float = Field(gt=0, le=100)
+    fractions: int | None = Field(None, ge=1)
+    start: DateExpr
+    end: DateExpr | None = None
+    body_sites: list[Term] = Field(default_factory=list)
+    regimen: LocalId | None = Field(None, description="id of the regimen it belongs to (conditioning).")
+    diagnosis: LocalId | None = None
+    note: str | None = None
+
+
+class SuspectedCause(_Model):
+    """What the event is attributed to: a regimen, one drug of it, or an HSCT."""
+
+    regimen: LocalId | None = None
+    drug: Term | None = Field(None, description="Narrows a regimen to one of its drugs.")
+    hsct: LocalId | None = None
+    causality: Term | None = Field(None, description="certain, probably, possibly, unlikely.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SuspectedCause:
+        if (self.regimen is None) == (self.hsct is None):
+            raise ValueError("name exactly one of regimen (optionally with drug) or hsct")
+        if self.drug and not self.regimen:
+            raise ValueError("drug needs the regimen it was given in")
+        return self
+
+
+class AdverseEvent(_Model):
+    id: LocalId | None = None
+    term: Term = Field(description="CTCAE term (English or Russian).")
+    ctcae_version: Literal["4.03", "5.0"] = "5.0"
+    grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
+    gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
+    gvhd_organs: list[Term] = Field(default_factory=list)
+    onset: DateExpr
+    resolved: DateExpr | None = None
+    serious: bool | None = None
+    outcome: Term | None = Field(None, description="resolved, recovering, ongoing, fatal ...")
+    suspected_causes: list[SuspectedCause] = Field(default_factory=list)
+    actions: list[Term] = Field(default_factory=list, description="dose paused, drug stopped, ICU ...")
+    icu_days: int | None = Field(None, ge=1)
+    treated_with: list[LocalId] = Field(default_factory=list, description="ids of supportive regimens.")
+    note: str | None = None
+
+
+class Case(_Model):
+    """One patient's oncology history."""
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    patient: Patient
+    diagnoses: list[Diagnosis] = Field(default_factory=list)
+    regimens: list[Regimen] = Field(default_factory=list)
+    radiotherapy: list[Radiotherapy] = Field(default_factory=list)
+    hsct: list[Hsct] = Field(default_factory=list)
+    mrd: list[MrdMeasurement] = Field(default_factory=list)
+    responses: list[ResponseAssessment] = Field(default_factory=list)
+    adverse_events: list[AdverseEvent] = Field(default_factory=list)
+    note: str | None = None
+
+
+class CaseError(ValueError):
+    """A case file that cannot be read; `issues` holds (location, message) pairs."""
+
+    def __init__(self, source: str, issues: list[tuple[str, str]]):
+        self.source = source
+        self.issues = issues
+        lines = "\n".join(f"  {source}: {loc}: {msg}" for loc, msg in issues)
+        super().__init__(f"{source}: invalid case file\n{lines}")
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('regimens', 2, 'drugs', 0, 'dose') -> 'regimens[2].drugs[0].dose'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def parse_case(data: Any, source: str = "<case>") -> Case:
+    """Validate a parsed case document; errors name the field path and what was expected."""
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors(include_url=False):
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling; `fhir-onco schema` lists the fields)"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            issues.append((field_path(err["loc"]), msg))
+        raise CaseError(source, issues) from None
+
+
+def load_case(path: str | Path) -> Case:
+    """Read a case file (.yaml, .yml or .json)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CaseError(str(p), [("(file)", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise CaseError(str(p), [("(file)", "not UTF-8 text")]) from None
+    try:
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise CaseError(str(p), [(where, f"not valid YAML/JSON: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise CaseError(str(p), [("(root)", "expected a mapping with 'patient' and clinical sections")])
+    return parse_case(data, str(p))
+
+
+def dump_case(case: Case) -> str:
+    """Case as YAML, omitting defaults, in field order (stable output)."""
+    data = case.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)

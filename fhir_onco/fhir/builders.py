@@ -1,0 +1,117 @@
+"""Small builders for FHIR R4 JSON.
+
+Resources are built as plain dicts in a fixed key order, so the same input serialises to the same
+bytes. We do not construct fhir.resources models here: they validate on construction, which would
+validate everything twice (see README, "Performance"). The output is validated once, afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from fhir_onco.fhir import urls
+from fhir_onco.terminology import Concept
+
+Json = dict[str, Any]
+
+# Fixed namespace for all resource ids: uuid5(NAMESPACE, "<patient key>|<resource kind>|<item key>").
+NAMESPACE = uuid.UUID("5f1b3c1e-7c1a-4d55-9a55-0f6e6c6f6e63")
+
+
+def resource_id(*parts: str) -> str:
+    """Deterministic id from stable business keys (a UUIDv5, never purely numeric)."""
+    return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+
+
+def reference(resource_type: str, rid: str, display: str | None = None) -> Json:
+    ref: Json = {"reference": f"{resource_type}/{rid}"}
+    if display:
+        ref["display"] = display
+    return ref
+
+
+def codeable(concept: Concept | None, text: str | None = None) -> Json:
+    """CodeableConcept from a resolved concept; `text` keeps the term as the source wrote it."""
+    cc: Json = {}
+    if concept is not None:
+        cc["coding"] = [c.to_fhir() for c in concept.codings]
+    if text:
+        cc["text"] = text
+    return cc
+
+
+def coding_concept(concept: Concept, system: str | None = None) -> Json:
+    """A CodeableConcept with one coding (the one in `system`, else the primary)."""
+    coding = (concept.coding_in(system) if system else None) or concept.primary
+    return {"coding": [coding.to_fhir()]}
+
+
+def quantity(value: float, unit: Concept | None, unit_text: str | None = None) -> Json:
+    q: Json = {"value": number(value)}
+    if unit is not None and unit.primary.system == urls.UCUM:
+        q["unit"] = unit_text or unit.display
+        q["system"] = urls.UCUM
+        q["code"] = unit.primary.code
+    elif unit_text:
+        q["unit"] = unit_text
+    return q
+
+
+def number(value: float) -> int | float:
+    """JSON number without a spurious '.0' (FHIR decimals keep their written precision)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def extension(url: str, **value: Any) -> Json:
+    (kind, v), = value.items()
+    return {"url": url, kind: v}
+
+
+def identifier_for(local_id: str | None) -> list[Json]:
+    return [{"system": urls.LOCAL_ID_SYSTEM, "value": local_id}] if local_id else []
+
+
+def meta(profile_name: str) -> Json:
+    return {"profile": [urls.profile(profile_name)]}
+
+
+def prune(obj: Any) -> Any:
+    """Drop None, empty lists and empty dicts (FHIR forbids empty elements)."""
+    if isinstance(obj, dict):
+        out = {k: prune(v) for k, v in obj.items()}
+        return {k: v for k, v in out.items() if v not in (None, [], {}, "")}
+    if isinstance(obj, list):
+        items = [prune(v) for v in obj]
+        return [v for v in items if v not in (None, [], {}, "")]
+    return obj
+
+
+def transaction_bundle(resources: Iterable[Json], bundle_id: str) -> Json:
+    """A transaction Bundle that PUTs every resource at its deterministic id."""
+    entries = [
+        {
+            # urn:uuid fullUrl = the resource id; references inside use Type/id, which the
+            # PUT of the same entry makes resolvable on any server.
+            "fullUrl": f"urn:uuid:{r['id']}",
+            "resource": r,
+            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+        }
+        for r in resources
+    ]
+    return {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": meta("onco-transaction-bundle"),
+        "type": "transaction",
+        "entry": entries,
+    }
+
+
+def dumps(resource: Json, *, pretty: bool = True) -> str:
+    """Canonical serialisation: UTF-8 text, stable key order as built, trailing newline."""
+    if pretty:
+        return json.dumps(resource, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))

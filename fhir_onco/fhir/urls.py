@@ -1,0 +1,71 @@
+"""Canonical URLs: ours (profiles, extensions, identifier systems) and the external ones we align with."""
+
+from __future__ import annotations
+
+BASE = "https://fhir-onco.org/fhir"
+SD = f"{BASE}/StructureDefinition/"
+LOCAL_ID_SYSTEM = f"{BASE}/sid/case-item"
+FLAGS_SYSTEM = f"{BASE}/CodeSystem/flags"
+
+
+def profile(name: str) -> str:
+    return SD + name
+
+
+def ext(name: str) -> str:
+    return SD + name
+
+
+# Our extensions (defined in profiles/).
+EXT_SOURCE_DATE = ext("source-date")  # the date expression as written (D+21, 15.12.2021)
+EXT_AGE_AT_EVENT = ext("age-at-event")
+EXT_REGIMEN = ext("regimen")  # MedicationAdministration -> its CarePlan
+EXT_CYCLE = ext("cycle-number")
+EXT_DOSE_BASIS = ext("dose-basis")
+EXT_PROTOCOL = ext("regimen-protocol")
+EXT_CYCLES = ext("regimen-cycles")
+EXT_CYCLE_LENGTH = ext("regimen-cycle-length")
+EXT_CONDITIONING_INTENSITY = ext("conditioning-intensity")
+EXT_DONOR = ext("hsct-donor")
+EXT_GRAFT_SOURCE = ext("graft-source")
+EXT_GRAFT_MANIPULATION = ext("graft-manipulation")
+EXT_CELL_DOSE = ext("graft-cell-dose")
+EXT_CONDITIONING = ext("conditioning-regimen")
+EXT_GVHD_PROPHYLAXIS = ext("gvhd-prophylaxis-regimen")
+EXT_TOTAL_DOSE = ext("radiotherapy-total-dose")
+EXT_FRACTIONS = ext("radiotherapy-fractions")
+EXT_MRD_SENSITIVITY = ext("mrd-sensitivity")
+EXT_RELAPSE_NUMBER = ext("relapse-number")
+EXT_ISOLATED = ext("relapse-isolated")
+EXT_IMMUNOPHENOTYPE = ext("immunophenotype")
+EXT_AE_ACTION = ext("adverse-event-action")
+EXT_ICU_DAYS = ext("adverse-event-icu-days")
+EXT_GVHD_GRADE = ext("gvhd-grade")
+EXT_GVHD_ORGAN = ext("gvhd-organ")
+EXT_TREATED_WITH = ext("adverse-event-treatment")
+EXT_BEST_RESPONSE = ext("best-response")
+EXT_RESPONSE_CRITERIA = ext("response-criteria")
+EXT_STOP_DAY = ext("stop-day")
+
+# HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
+MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
+EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
+EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
+EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
+
+# HL7 CTCAE IG (http://hl7.org/fhir/us/ctcae).
+EXT_CTCAE_GRADE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"
+EXT_CTCAE_RESOLVED_DATE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-resolved-date"
+
+# FHIR core code systems used for required bindings.
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+EXT_FINDING_TARGET = ext("finding-target")
+EXT_BODY_SITE = ext("body-site")  # repeating; Observation.bodySite is 0..1 in R4
+EXT_NOTE = ext("note")  # for resources without a note element (R4 AdverseEvent)

@@ -1,0 +1,95 @@
+"""Adverse events graded by CTCAE (AdverseEvent), aligned with the HL7 CTCAE IG."""
+
+from __future__ import annotations
+
+from fhir_onco.case import AdverseEvent
+from fhir_onco.fhir import builders as b
+from fhir_onco.fhir import urls
+
+from .context import MappingContext
+from .hsct import hsct_key
+
+
+def map_adverse_events(ctx: MappingContext) -> None:
+    for i, ae in enumerate(ctx.case.adverse_events):
+        _map_one(ctx, i, ae)
+
+
+def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
+    path = f"adverse_events[{i}]"
+    ext: list[b.Json] = []
+    if ae.grade is not None:
+        grade = ctx.fixed("ctcae_grades", f"grade-{ae.grade}")
+        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grade)})
+    else:
+        ctx.warning(f"{path}.grade", "no CTCAE grade: the event is recorded ungraded")
+    if ae.resolved:
+        resolved: b.Json = {"url": urls.EXT_CTCAE_RESOLVED_DATE}
+        ctx.set_date(resolved, "valueDateTime", ae.resolved, f"{path}.resolved")
+        ext.append(resolved)
+    for j, action in enumerate(ae.actions):
+        ext.append({"url": urls.EXT_AE_ACTION, "valueCodeableConcept": ctx.cc(
+            "ae_terms", action, f"{path}.actions[{j}]", "action-")})
+    if ae.icu_days:
+        ext.append(b.extension(urls.EXT_ICU_DAYS, valueDuration={
+            "value": ae.icu_days, "unit": "d", "system": urls.UCUM, "code": "d"}))
+    if ae.gvhd_grade:
+        ext.append({"url": urls.EXT_GVHD_GRADE, "valueCodeableConcept": b.codeable(
+            ctx.fixed("regimen_terms", f"gvhd-grade-{ae.gvhd_grade}"))})
+    for j, organ in enumerate(ae.gvhd_organs):
+        ext.append({"url": urls.EXT_GVHD_ORGAN, "valueCodeableConcept": ctx.cc(
+            "regimen_terms", organ, f"{path}.gvhd_organs[{j}]", "gvhd-")})
+    for j, reg in enumerate(ae.treated_with):
+        if ref := ctx.ref_to("regimen", "CarePlan", reg, f"{path}.treated_with[{j}]"):
+            ext.append(b.extension(urls.EXT_TREATED_WITH, valueReference=ref))
+    if ae.note:  # R4 AdverseEvent has no note element
+        ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ae.note}))
+    event = ctx.cc("ctcae_terms", ae.term, f"{path}.term")
+    if event and event.get("coding"):
+        event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE (NCIt) coding, not MedDRA
+    resource: b.Json = {
+        "resourceType": "AdverseEvent",
+        "id": ctx.new_id("AdverseEvent", ae.id or f"{ae.term}|{ae.onset}"),
+        "meta": b.meta("onco-adverse-event"),
+        "extension": ext,
+        "identifier": (b.identifier_for(ae.id) or [None])[0],
+        "actuality": "actual",
+        "event": event,
+        "subject": ctx.patient_ref,
+    }
+    ctx.set_date(resource, "date", ae.onset, f"{path}.onset")
+    if ae.serious is not None:
+        resource["seriousness"] = b.codeable(
+            ctx.fixed("ae_terms", "seriousness-serious" if ae.serious else "seriousness-non-serious"))
+    resource["outcome"] = ctx.cc("ae_terms", ae.outcome, f"{path}.outcome", "outcome-")
+    resource["suspectEntity"] = _suspects(ctx, ae, path)
+    ctx.add(resource)
+
+
+def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:
+    """A regimen cause points at its administrations (R4 suspectEntity cannot point at a CarePlan)."""
+    out: list[b.Json] = []
+    for j, cause in enumerate(ae.suspected_causes):
+        p = f"{path}.suspected_causes[{j}]"
+        assessment = ctx.cc("ae_terms", cause.causality, f"{p}.causality", "causality-")
+        causality = [{"assessment": assessment}] if assessment else []
+        if cause.hsct:
+            key = next((hsct_key(h) for h in ctx.case.hsct if h.id == cause.hsct), cause.hsct)
+            if ref := ctx.ref_to("hsct", "Procedure", key, f"{p}.hsct"):
+                out.append({"instance": ref, "causality": causality})
+            continue
+        assert cause.regimen is not None
+        if ("regimen", cause.regimen) not in ctx.ids:
+            ctx.ref_to("regimen", "CarePlan", cause.regimen, f"{p}.regimen")  # records the error
+            continue
+        given = ctx.administrations.get(cause.regimen, [])
+        if cause.drug:
+            wanted = ctx.concept("drugs", cause.drug, f"{p}.drug")
+            table = ctx.terminology["drugs"]
+            given = [(d, rid) for d, rid in given
+                     if wanted is not None and table.lookup(d) == wanted]
+            if not given and wanted is not None:
+                ctx.error(f"{p}.drug", f"{cause.drug!r} was not given in regimen {cause.regimen!r}")
+        out.extend({"instance": b.reference("MedicationAdministration", rid), "causality": causality}
+                   for _, rid in given)
+    return out

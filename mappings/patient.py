@@ -1,0 +1,50 @@
+"""Patient: identifiers, sex, birth date or age at an event, death and its cause."""
+
+from __future__ import annotations
+
+from fhir_onco.fhir import builders as b
+from fhir_onco.fhir import urls
+
+from .context import MappingContext
+
+
+def map_patient(ctx: MappingContext) -> None:
+    p = ctx.case.patient
+    resource: b.Json = {
+        "resourceType": "Patient",
+        "id": ctx.patient_id,
+        "meta": b.meta("onco-patient"),
+        "extension": [],
+        "identifier": [{"system": i.system, "value": i.value} for i in p.identifiers],
+        "gender": p.sex,
+    }
+    if p.age is not None:
+        age_ext: b.Json = {"url": urls.EXT_AGE_AT_EVENT, "extension": [
+            b.extension("age", valueAge={"value": p.age.years, "unit": "a",
+                                          "system": urls.UCUM, "code": "a"}),
+        ]}
+        at: b.Json = {"url": "date"}
+        ctx.set_date(at, "valueDateTime", p.age.at, "patient.age.at")
+        age_ext["extension"].append(at)
+        resource["extension"].append(age_ext)
+    ctx.set_date(resource, "birthDate", p.birth_date, "patient.birth_date")
+    if p.death is not None:
+        if p.death.date:
+            ctx.set_date(resource, "deceasedDateTime", p.death.date, "patient.death.date")
+        else:
+            resource["deceasedBoolean"] = True
+    ctx.add(resource)
+    if p.death is not None and p.death.cause:
+        obs: b.Json = {
+            "resourceType": "Observation",
+            "id": ctx.new_id("Observation", "cause-of-death"),
+            "meta": b.meta("onco-cause-of-death"),
+            "status": "final",
+            "code": b.codeable(ctx.fixed("observation_codes", "cause-of-death")),
+            "subject": ctx.patient_ref,
+        }
+        ctx.set_date(obs, "effectiveDateTime", p.death.date, "patient.death.date")
+        obs["valueCodeableConcept"] = ctx.cc("death_causes", p.death.cause, "patient.death.cause")
+        if p.death.note:
+            obs["note"] = [{"text": p.death.note}]
+        ctx.add(obs)

@@ -1,0 +1,261 @@
+"""Regimens: one CarePlan per regimen, one MedicationAdministration per dose given.
+
+A drug's schedule (days, cycles, times per day) is expanded into single administrations; a
+continuous infusion is one administration with a period; a course total is one administration
+over the course. Each administration points to its CarePlan (extension) and the CarePlan lists
+them in activity.outcomeReference, so the grouping can be read from either side.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fhir_onco.case import Drug, Regimen
+from fhir_onco.dates import PartialDate, shift
+from fhir_onco.fhir import builders as b
+from fhir_onco.fhir import urls
+
+from .context import MappingContext
+
+_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|–)\s*(-?\d+)$")
+_CAREPLAN_STATUS = {"completed": "completed", "active": "active", "stopped": "revoked"}
+_ACTIVITY_STATUS = {"completed": "completed", "stopped": "stopped", "not-done": "cancelled"}
+
+
+class ScheduleError(ValueError):
+    pass
+
+
+def parse_days(text: str) -> list[int]:
+    """'1-7' -> 1..7; '1,8,15'; '-7..-4' -> -7..-4; '1-3, 8'."""
+    days: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if m := _RANGE.match(part):
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ScheduleError(f"range {part!r} runs backwards")
+            days.extend(range(lo, hi + 1))
+        elif re.fullmatch(r"-?\d+", part):
+            days.append(int(part))
+        else:
+            raise ScheduleError(f"{text!r}: expected days like '1-7', '1,8,15' or '-7..-4'")
+    return sorted(set(days))
+
+
+def parse_cycles(text: str | None, total: int) -> list[int]:
+    """'1' -> [1]; '2-' -> 2..total; '1-3'; None -> all cycles."""
+    if not text:
+        return list(range(1, total + 1))
+    s = text.strip()
+    if s.endswith("-"):
+        s = f"{s}{total}"
+    cycles = parse_days(s)
+    if not cycles or cycles[0] < 1 or cycles[-1] > total:
+        raise ScheduleError(f"cycles {text!r} outside 1..{total}")
+    return cycles
+
+
+def regimen_key(rg: Regimen) -> str:
+    return rg.id or f"{rg.name}|{rg.start}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Dose:
+    cycle: int
+    first_day: int
+    last_day: int
+    slot: int
+    stopped: bool
+
+
+def map_regimens(ctx: MappingContext) -> None:
+    for rg in ctx.case.regimens:
+        ctx.register("regimen", regimen_key(rg), ctx.new_id("CarePlan", regimen_key(rg)))
+    for i, rg in enumerate(ctx.case.regimens):
+        _map_regimen(ctx, i, rg)
+
+
+def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
+    path = f"regimens[{i}]"
+    key = regimen_key(rg)
+    rid = ctx.ids[("regimen", key)]
+    start = ctx.regimen_starts.get(key)
+    extensions: list[b.Json] = []
+    if rg.protocol:
+        extensions.append(b.extension(urls.EXT_PROTOCOL, valueString=rg.protocol))
+    if rg.cycles:
+        extensions.append(b.extension(urls.EXT_CYCLES, valuePositiveInt=rg.cycles))
+    if rg.cycle_length_days:
+        extensions.append(b.extension(urls.EXT_CYCLE_LENGTH, valueDuration={
+            "value": rg.cycle_length_days, "unit": "d", "system": urls.UCUM, "code": "d"}))
+    if rg.intensity:
+        extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": ctx.cc(
+            "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-")})
+    intent = ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")
+    if intent:
+        extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
+    careplan: b.Json = {
+        "resourceType": "CarePlan",
+        "id": rid,
+        "meta": b.meta("onco-regimen"),
+        "extension": extensions,
+        "identifier": b.identifier_for(rg.id),
+        "partOf": [ref] if rg.part_of and (ref := ctx.ref_to(
+            "regimen", "CarePlan", rg.part_of, f"{path}.part_of")) else [],
+        "status": _CAREPLAN_STATUS[rg.status],
+        "intent": "order",
+        "category": [ctx.cc("regimen_terms", rg.category, f"{path}.category", "category-")],
+        "title": rg.name,
+        "subject": ctx.patient_ref,
+        "period": {},
+        "addresses": [ref] if (ref := ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")) else [],
+        "activity": [],
+    }
+    ctx.set_date(careplan["period"], "start", rg.start, f"{path}.start", regimen=key)
+    end = ctx.set_date(careplan["period"], "end", rg.end, f"{path}.end", regimen=key)
+    if end is None and start is not None and start.day and rg.cycles and rg.cycle_length_days:
+        careplan["period"]["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
+    if rg.stop_reason:
+        careplan["note"] = careplan.get("note", [])
+    if rg.note:
+        careplan["note"] = [{"text": rg.note}]
+    ctx.add(careplan)  # filled in below: the dict is shared
+    careplan = ctx.resources[-1]
+    careplan.setdefault("activity", [])
+    stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
+    for j, drug in enumerate(rg.drugs):
+        refs = _map_drug(ctx, rg, key, rid, start, drug, f"{path}.drugs[{j}]", stop_reason)
+        activity: b.Json = {
+            "outcomeReference": refs,
+            "detail": {
+                "kind": "MedicationRequest",
+                "status": _ACTIVITY_STATUS[drug.status],
+                "productCodeableConcept": ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug"),
+            },
+        }
+        careplan["activity"].append(b.prune(activity))
+    if not careplan["activity"]:
+        del careplan["activity"]
+
+
+def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Dose]:
+    total = rg.cycles or 1
+    try:
+        cycles = parse_cycles(drug.cycles, total)
+        days = parse_days(drug.days) if drug.days else []
+    except ScheduleError as exc:
+        ctx.error(path, str(exc))
+        return []
+    if drug.every_days and days:
+        days = list(range(days[0], days[-1] + 1, drug.every_days))
+    if rg.hsct_relative is None and any(d < 1 for d in days):
+        ctx.error(f"{path}.days", "days count from 1 (the regimen start); negative days need "
+                  "hsct_relative on the regimen")
+        return []
+    if rg.cycle_length_days and days and days[-1] > rg.cycle_length_days:
+        ctx.error(f"{path}.days", f"day {days[-1]} is beyond the {rg.cycle_length_days}-day cycle")
+    doses: list[_Dose] = []
+    for c in cycles:
+        if drug.continuous or drug.dose_basis == "course-total" or not days:
+            first, last = (days[0], days[-1]) if days else (0, 0)  # 0: the whole regimen period
+            doses.append(_Dose(c, first, last, 1, drug.status == "stopped"))
+            continue
+        for d in days:
+            if drug.stop_day is not None and d > drug.stop_day:
+                break
+            for slot in range(1, drug.times_per_day + 1):
+                doses.append(_Dose(c, d, d, slot, drug.status == "stopped" and d == drug.stop_day))
+    if drug.status == "stopped" and drug.stop_day is None and doses:
+        doses[-1] = _Dose(doses[-1].cycle, doses[-1].first_day, doses[-1].last_day, doses[-1].slot, True)
+    return doses
+
+
+def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
+              day: int) -> PartialDate | None:
+    if rg.hsct_relative is not None:
+        anchor = ctx.hsct_dates.get(rg.hsct_relative)
+        return shift(anchor, day) if anchor else None
+    if start is None or not start.day:
+        return None
+    return shift(start, (cycle - 1) * (rg.cycle_length_days or 0) + day - 1)
+
+
+def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, start: PartialDate | None,
+              drug: Drug, path: str, regimen_stop: b.Json | None) -> list[b.Json]:
+    med = ctx.cc("drugs", drug.drug, f"{path}.drug")
+    unit = ctx.concept("units", drug.unit, f"{path}.unit")
+    if drug.dose is not None and drug.unit is None:
+        ctx.error(f"{path}.unit", "a dose needs a unit (mg/m2, mg/kg, ug/kg/d, mg ...)")
+    route = ctx.cc("routes", drug.route, f"{path}.route")
+    stop_reason = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.stop_reason", "stop-") or regimen_stop
+    if rg.hsct_relative is not None and rg.hsct_relative not in ctx.hsct_dates:
+        ctx.error(f"{path}.days", f"regimen counts days from HSCT {rg.hsct_relative!r}, which has no date")
+    basis = _normalization_basis(ctx, unit)
+    intent = ctx.cc("regimen_terms", rg.intent, "", "intent-") if rg.intent else None
+    refs: list[b.Json] = []
+    for dose in _expand(ctx, rg, drug, path):
+        ma_id = ctx.new_id("MedicationAdministration",
+                           f"{key}|{drug.id or drug.drug}|c{dose.cycle}|d{dose.first_day}|{dose.slot}")
+        ctx.administrations.setdefault(key, []).append((drug.drug, ma_id))
+        refs.append(b.reference("MedicationAdministration", ma_id))
+        dosage: b.Json = {"route": route}
+        if drug.dose is not None:
+            field = "rateQuantity" if drug.dose_basis == "per-day" else "dose"
+            dosage[field] = b.quantity(drug.dose, unit, drug.unit)
+        if drug.dose_basis == "course-total":
+            dosage["text"] = "course total"
+        ma: b.Json = {
+            "resourceType": "MedicationAdministration",
+            "id": ma_id,
+            "meta": b.meta("onco-medication-administration"),
+            "extension": [
+                b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id)),
+                b.extension(urls.EXT_CYCLE, valuePositiveInt=dose.cycle),
+            ],
+            "identifier": b.identifier_for(drug.id),
+            "status": "stopped" if dose.stopped else ("not-done" if drug.status == "not-done"
+                                                      else "completed"),
+            "statusReason": [stop_reason] if dose.stopped and stop_reason else [],
+            "medicationCodeableConcept": med,
+            "subject": ctx.patient_ref,
+        }
+        if basis:  # mCODE puts it on the administration itself, not on dosage
+            ma["extension"].append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS,
+                                    "valueCodeableConcept": basis})
+        if intent:
+            ma["extension"].append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
+        if drug.dose_basis != "per-dose":
+            ma["extension"].append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
+        if dose.stopped and drug.stop_day is not None:
+            ma["extension"].append(b.extension(urls.EXT_STOP_DAY, valueInteger=drug.stop_day))
+        first = _day_date(ctx, rg, start, dose.cycle, dose.first_day) if dose.first_day else None
+        if dose.first_day == 0:  # whole regimen period
+            period: b.Json = {}
+            ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
+            ctx.set_date(period, "end", rg.end, f"{path}", regimen=key)
+            ma["effectivePeriod"] = period
+        elif first is None:
+            ctx.error(path, "cannot date this administration: the regimen start needs a full date")
+        elif dose.last_day != dose.first_day or drug.continuous:
+            last = _day_date(ctx, rg, start, dose.cycle, dose.last_day)
+            ma["effectivePeriod"] = {"start": first.iso(), "end": last.iso() if last else None}
+        else:
+            ma["effectiveDateTime"] = first.iso()
+        diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}")
+        if diagnosis:
+            ma["reasonReference"] = [diagnosis]
+        ma["dosage"] = dosage
+        if drug.note:
+            ma["note"] = [{"text": drug.note}]
+        ctx.add(ma)
+    return refs
+
+
+def _normalization_basis(ctx: MappingContext, unit: object) -> b.Json | None:
+    code = getattr(getattr(unit, "primary", None), "code", "")
+    if "/m2" in code:
+        return b.coding_concept(ctx.fixed("normalization_basis", "body-surface-area"))
+    if "/kg" in code:
+        return b.coding_concept(ctx.fixed("normalization_basis", "body-weight"))
+    return None
