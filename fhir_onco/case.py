@@ -402,3 +402,11 @@ def dump_case(case: Case) -> str:
     """Case as YAML, omitting defaults, in field order (stable output)."""
     data = case.model_dump(mode="json", exclude_defaults=True)
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+
+
+def case_json_schema() -> dict[str, Any]:
+    """JSON Schema of the case file (published as docs/case.schema.json)."""
+    schema = Case.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://fhir-onco.org/schema/case-v{SCHEMA_VERSION}.json"
+    return schema

@@ -21,8 +21,6 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     if ae.grade is not None:
         grade = ctx.fixed("ctcae_grades", f"grade-{ae.grade}")
         ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grade)})
-    else:
-        ctx.warning(f"{path}.grade", "no CTCAE grade: the event is recorded ungraded")
     if ae.resolved:
         resolved: b.Json = {"url": urls.EXT_CTCAE_RESOLVED_DATE}
         ctx.set_date(resolved, "valueDateTime", ae.resolved, f"{path}.resolved")

@@ -1,0 +1,3 @@
+from fhir_onco.cli.app import main
+
+main()

@@ -1,0 +1,132 @@
+"""Clinical plausibility of a patient bundle: what is well-formed FHIR but cannot be true.
+
+Runs on FHIR output, not on case files, so FHIR made elsewhere is checked the same way.
+Partial dates are compared by their widest reading: only a certain contradiction is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_onco.dates import DateError, PartialDate, parse_date
+from fhir_onco.fhir import urls
+from fhir_onco.validation.report import Report
+
+Json = dict[str, Any]
+
+
+def _date(value: Any) -> PartialDate | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_date(value[:10])
+    except DateError:
+        return None
+    return parsed if isinstance(parsed, PartialDate) else None
+
+
+def _when(resource: Json) -> tuple[str, PartialDate, PartialDate] | None:
+    """(element, start, end) of the clinically relevant time of a resource."""
+    for element in ("effectiveDateTime", "performedDateTime", "onsetDateTime", "date"):
+        if d := _date(resource.get(element)):
+            return element, d, d
+    for element in ("effectivePeriod", "performedPeriod", "period"):
+        period = resource.get(element) or {}
+        start, end = _date(period.get("start")), _date(period.get("end"))
+        if start or end:
+            return element, (start or end), (end or start)  # type: ignore[return-value]
+    return None
+
+
+def check_plausibility(bundle: Json, source: str, report: Report | None = None) -> Report:
+    report = report if report is not None else Report()
+    entries = [(i, e.get("resource") or {}) for i, e in enumerate(bundle.get("entry") or [])]
+    patient = next((r for _, r in entries if r.get("resourceType") == "Patient"), {})
+    birth, death = _date(patient.get("birthDate")), _date(patient.get("deceasedDateTime"))
+    careplans = {f"CarePlan/{r.get('id')}": r for _, r in entries if r.get("resourceType") == "CarePlan"}
+    for i, r in entries:
+        loc = f"{source}: Bundle.entry[{i}].resource"
+        when = _when(r)
+        if when:
+            element, start, end = when
+            if start.earliest() > end.latest():
+                report.error(f"{loc}.{element}", f"ends ({end.iso()}) before it starts ({start.iso()})",
+                             rule="plausibility.date-order")
+            if birth and end.latest() < birth.earliest():
+                report.error(f"{loc}.{element}", f"{end.iso()} is before the birth date {birth.iso()}",
+                             rule="plausibility.before-birth")
+            if death and start.earliest() > death.latest() and r.get("resourceType") != "Observation":
+                report.error(f"{loc}.{element}", f"{start.iso()} is after the death date {death.iso()}",
+                             rule="plausibility.after-death")
+        kind = r.get("resourceType")
+        if kind == "MedicationAdministration":
+            _check_administration(r, loc, careplans, when, report)
+        elif kind == "Observation":
+            _check_observation(r, loc, report)
+        elif kind == "AdverseEvent":
+            _check_adverse_event(r, loc, report)
+    return report
+
+
+def _check_administration(r: Json, loc: str, careplans: dict[str, Json],
+                          when: tuple[str, PartialDate, PartialDate] | None, report: Report) -> None:
+    dosage = r.get("dosage") or {}
+    for element in ("dose", "rateQuantity"):
+        q = dosage.get(element)
+        if q is None:
+            continue
+        if not isinstance(q.get("value"), int | float) or q["value"] <= 0:
+            report.error(f"{loc}.dosage.{element}.value", "a dose must be a positive number",
+                         rule="plausibility.dose-positive")
+        if q.get("system") != urls.UCUM or not q.get("code"):
+            report.error(f"{loc}.dosage.{element}", f"dose unit {q.get('unit')!r} is not a known UCUM unit",
+                         rule="plausibility.dose-unit")
+    regimen = next((e.get("valueReference", {}).get("reference") for e in r.get("extension", [])
+                    if e.get("url") == urls.EXT_REGIMEN), None)
+    plan = careplans.get(regimen or "")
+    if plan and when:
+        start, end = _date(plan.get("period", {}).get("start")), _date(plan.get("period", {}).get("end"))
+        if (start and when[2].latest() < start.earliest()) or (end and when[1].earliest() > end.latest()):
+            report.warning(f"{loc}.{when[0]}", "administration lies outside its regimen's period",
+                           rule="plausibility.within-regimen")
+
+
+def _profile(r: Json) -> str:
+    return ((r.get("meta") or {}).get("profile") or [""])[0]
+
+
+def _check_observation(r: Json, loc: str, report: Report) -> None:
+    profile = _profile(r)
+    q = r.get("valueQuantity")
+    if profile.endswith(("/onco-mrd", "/onco-chimerism")) and q is not None:
+        value = q.get("value")
+        if not isinstance(value, int | float) or not 0 <= value <= 100:
+            report.error(f"{loc}.valueQuantity.value", f"{value!r} is not a percentage in 0-100",
+                         rule="plausibility.percent-range")
+        if q.get("code") != "%":
+            report.error(f"{loc}.valueQuantity.code", "expected the UCUM unit '%'", rule="plausibility.percent-unit")
+    if profile.endswith("/onco-engraftment") and q is not None and not 0 <= q.get("value", -1) <= 365:
+        report.error(f"{loc}.valueQuantity.value", "engraftment day must be within 0-365 after HSCT",
+                     rule="plausibility.engraftment-day")
+
+
+def _check_adverse_event(r: Json, loc: str, report: Report) -> None:
+    event = r.get("event") or {}
+    if not event.get("coding") and not event.get("text"):
+        report.error(f"{loc}.event", "an adverse event needs a CTCAE term", rule="plausibility.ae-term")
+    grades = [e for e in r.get("extension", []) if e.get("url") == urls.EXT_CTCAE_GRADE]
+    if not grades:
+        report.warning(f"{loc}.extension", "no CTCAE grade", rule="plausibility.ae-grade")
+    for g in grades:
+        codes = {c.get("code") for c in (g.get("valueCodeableConcept") or {}).get("coding", [])}
+        if "0" in codes:
+            report.error(f"{loc}.extension", "CTCAE grade 0 means no adverse event: record grades 1-5",
+                         rule="plausibility.ae-grade")
+    onset = _date(r.get("date"))
+    for e in r.get("extension", []):
+        if e.get("url") == urls.EXT_CTCAE_RESOLVED_DATE:
+            resolved = _date(e.get("valueDateTime"))
+            if onset and resolved and resolved.latest() < onset.earliest():
+                report.error(f"{loc}.extension", f"resolved {resolved.iso()} before onset {onset.iso()}",
+                             rule="plausibility.date-order")
+
