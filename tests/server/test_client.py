@@ -51,9 +51,7 @@ def test_search_follows_paging(client: FhirClient, run_key: str) -> None:
     pid = rid(run_key, "Patient")
     pages = list(client.pages("Observation", {"subject": f"Patient/{pid}", "_count": "10"}))
     assert len(pages) == 3
-    ids = [
-        r["id"] for r in client.search("Observation", {"subject": f"Patient/{pid}", "_count": "10"})
-    ]
+    ids = [r["id"] for r in client.search("Observation", {"subject": f"Patient/{pid}", "_count": "10"})]
     assert len(ids) == 25 == len(set(ids))
     assert set(ids) == {rid(run_key, "Observation", i) for i in range(25)}
     assert client.count("Observation", {"subject": f"Patient/{pid}"}) == 25
@@ -119,9 +117,7 @@ def test_client_credentials_from_file(own_server, tmp_path, monkeypatch) -> None
         extra_settings={
             "server_auth": {
                 "types": ["smart"],
-                "smart_clients": [
-                    {"client_id": "onco", "client_secret": "shh", "scopes": "system/*.*"}
-                ],
+                "smart_clients": [{"client_id": "onco", "client_secret": "shh", "scopes": "system/*.*"}],
             }
         }
     )

@@ -208,9 +208,7 @@ def test_unreachable_server_gives_transport_error() -> None:
 
 @responses.activate
 def test_garbled_json_body(fc: FhirClient) -> None:
-    responses.get(
-        f"{BASE}/Patient/p1", body='{"resourceType": "Pat', content_type="application/fhir+json"
-    )
+    responses.get(f"{BASE}/Patient/p1", body='{"resourceType": "Pat', content_type="application/fhir+json")
     with pytest.raises(ResponseFormatError, match="unreadable body"):
         fc.read("Patient", "p1")
 
@@ -305,9 +303,7 @@ def test_no_patient_data_in_logs(fc: FhirClient, caplog: pytest.LogCaptureFixtur
     caplog.set_level("DEBUG", logger="fhir_onco")
     bad = {
         "resourceType": "OperationOutcome",
-        "issue": [
-            {"severity": "error", "code": "value", "diagnostics": "bad birthDate 1961-02-30"}
-        ],
+        "issue": [{"severity": "error", "code": "value", "diagnostics": "bad birthDate 1961-02-30"}],
     }
     responses.get(f"{BASE}/Patient", status=400, json=bad)
     with pytest.raises(ClientError):

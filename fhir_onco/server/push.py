@@ -1,0 +1,450 @@
+"""Push patients to a FHIR server: idempotent, atomic per patient, concurrent across patients.
+
+For each patient:
+
+1. Read what the server has for every resource in the bundle (one read-only ``batch`` of GETs, or
+   single reads when the server has no batch).
+2. Compare each resource with the server's copy (:mod:`fhir_onco.server.canonical` defines
+   "unchanged"). Unchanged resources are not sent, so they get no new version.
+3. Send the changed and missing resources, plus the ``DELETE``s of resources that sync knows are no
+   longer part of the patient, as **one transaction**: the server applies all of it or nothing, so
+   a patient is never half on the server. Every entry is ``PUT Type/id``/``DELETE Type/id``, so a
+   replay after a lost answer is harmless and the client may retry it.
+4. A 409/412 (another writer got in between, e.g. two patients sharing an Organization) rolls the
+   whole transaction back; the patient is planned again from step 1, at most three times.
+
+Patients run on a bounded thread pool; all inputs of the same patient run one after the other in
+the same task, so two writes of one patient are never in flight at once. ``mode="batch"`` sends a
+batch instead (not atomic: each entry succeeds or fails alone) for servers without transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .canonical import bundle_hash, same_content
+from .client import FhirClient
+from .errors import ConflictError, HttpError, PatientError, ServerIOError
+from .inputs import PatientBundle
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["transaction", "batch"]
+FETCH_CHUNK = 200
+MAX_REPLANS = 3
+
+Status = Literal["created", "updated", "unchanged", "deleted", "failed"]
+
+
+@dataclass
+class PatientResult:
+    """Outcome for one patient. ``patient`` is our resource id, never a name or identifier."""
+
+    patient: str
+    status: Status
+    sources: list[str] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    error: str | None = None
+    resource: str | None = None  # the Type/id the server blamed, when known
+    versions: dict[str, str] = field(default_factory=dict)  # Type/id -> versionId after the push
+    content_hash: str | None = None
+    skipped_by_state: bool = False  # sync: unchanged by content hash, nothing sent or read
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("versions")
+        return d
+
+
+@dataclass
+class PushReport:
+    server: str
+    mode: str
+    dry_run: bool
+    patients: list[PatientResult] = field(default_factory=list)
+    input_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.input_errors and all(p.status != "failed" for p in self.patients)
+
+    def totals(self) -> dict[str, Any]:
+        def count(status: str) -> int:
+            return sum(1 for p in self.patients if p.status == status)
+
+        return {
+            "patients": {
+                "total": len(self.patients),
+                "created": count("created"),
+                "updated": count("updated"),
+                "unchanged": count("unchanged"),
+                "deleted": count("deleted"),
+                "failed": count("failed"),
+            },
+            "resources": {
+                k: sum(getattr(p, k) for p in self.patients)
+                for k in ("created", "updated", "unchanged", "deleted", "failed")
+            },
+            "input_errors": len(self.input_errors),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "totals": self.totals(),
+            "seconds": round(self.seconds, 3),
+            "requests": self.requests,
+            "retries": self.retries,
+            "patients": [p.to_dict() for p in self.patients],
+            "input_errors": self.input_errors,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+# ---------------------------------------------------------------------------- reading state
+
+
+def _version_of(resource: Mapping[str, Any] | None, response: Mapping[str, Any] | None) -> str:
+    if resource and isinstance(resource.get("meta"), dict) and resource["meta"].get("versionId"):
+        return str(resource["meta"]["versionId"])
+    if response:
+        etag = str(response.get("etag") or "")
+        m = re.search(r'"([^"]+)"', etag)
+        if m:
+            return m.group(1)
+        m = re.search(r"/_history/([^/?]+)", str(response.get("location") or ""))
+        if m:
+            return m.group(1)
+    return ""
+
+
+def fetch_current(
+    client: FhirClient, refs: Sequence[str], *, use_batch: bool = True
+) -> dict[str, dict[str, Any] | None]:
+    """Current server copy of each ``Type/id`` (None when absent or deleted)."""
+    out: dict[str, dict[str, Any] | None] = {}
+    if not use_batch:
+        for ref in refs:
+            rtype, rid = ref.split("/", 1)
+            out[ref] = client.read(rtype, rid)
+        return out
+    for start in range(0, len(refs), FETCH_CHUNK):
+        chunk = refs[start : start + FETCH_CHUNK]
+        batch = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{"request": {"method": "GET", "url": ref}} for ref in chunk],
+        }
+        answer = client.transaction(batch, minimal=False)
+        for ref, entry in zip(chunk, answer.get("entry") or [], strict=True):
+            status = str((entry.get("response") or {}).get("status", "")).split(" ")[0]
+            res = entry.get("resource")
+            if status.startswith("2") and isinstance(res, dict) and res.get("id"):
+                out[ref] = res
+            elif status in ("404", "410"):
+                out[ref] = None
+            else:
+                raise ServerIOError(f"reading {ref} in a batch answered {status or 'no status'}")
+    return out
+
+
+# ---------------------------------------------------------------------------- one patient
+
+
+@dataclass
+class _Plan:
+    put: list[dict[str, Any]]  # resources to send
+    delete: list[str]  # Type/id to delete
+    unchanged: dict[str, str]  # Type/id -> current version
+    existing: set[str]  # Type/id already on the server
+
+
+def _plan(
+    client: FhirClient,
+    resources: Sequence[Mapping[str, Any]],
+    prune: Iterable[str],
+    use_batch: bool,
+) -> _Plan:
+    ours = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+    stale = sorted(set(prune) - set(ours))
+    current = fetch_current(client, [*ours, *stale], use_batch=use_batch)
+    plan = _Plan(put=[], delete=[], unchanged={}, existing=set())
+    for ref, res in ours.items():
+        theirs = current.get(ref)
+        if theirs is not None:
+            plan.existing.add(ref)
+            if same_content(res, theirs, client.base_url):
+                plan.unchanged[ref] = _version_of(theirs, None)
+                continue
+        plan.put.append(dict(res))
+    plan.delete = [ref for ref in stale if current.get(ref) is not None]
+    return plan
+
+
+def _blame(err: HttpError, sent: Sequence[str]) -> str | None:
+    """The Type/id the server's error points at, if it names one of ours or an entry index."""
+    text = " ".join([err.server_text, *(e for i in err.issues for e in i.expression)])
+    for ref in sent:
+        if ref in text or ref.split("/", 1)[1] in text:
+            return ref
+    m = re.search(r"(?:entry|Bundle\.entry)\s*\[?\s*(\d+)", text, re.IGNORECASE)
+    if m and int(m.group(1)) < len(sent):
+        return sent[int(m.group(1))]
+    # FHIRPath expressions such as "Observation.effectiveDateTime" name the type only
+    types = {
+        e.split(".", 1)[0] for i in err.issues for e in i.expression if "." in e and e[0].isupper()
+    }
+    for rtype in sorted(types):
+        of_type = [ref for ref in sent if ref.startswith(rtype + "/")]
+        if len(of_type) == 1:
+            return of_type[0]
+        if of_type:
+            return f"{rtype} (one of {len(of_type)} sent)"
+    return None
+
+
+def push_patient(
+    client: FhirClient,
+    key: str,
+    resources: Sequence[Mapping[str, Any]],
+    *,
+    prune: Iterable[str] = (),
+    mode: Mode = "transaction",
+    dry_run: bool = False,
+    use_batch_reads: bool = True,
+    sources: Sequence[str] = (),
+) -> PatientResult:
+    """Bring one patient's resources on the server in line with ``resources``.
+
+    ``prune`` lists ``Type/id`` of resources we sent earlier for this patient; those no longer in
+    ``resources`` are deleted in the same transaction. Errors are returned in the result (status
+    ``failed``), not raised, so one bad patient does not stop the others.
+    """
+    result = PatientResult(
+        patient=key,
+        status="unchanged",
+        sources=list(sources),
+        content_hash=bundle_hash(resources),
+    )
+    prune = list(prune)
+    sent: list[str] = []
+    try:
+        for attempt in range(1, MAX_REPLANS + 1):
+            plan = _plan(client, resources, prune, use_batch_reads)
+            result.unchanged = len(plan.unchanged)
+            result.versions = dict(plan.unchanged)
+            if not plan.put and not plan.delete:
+                result.status = "unchanged"
+                return result
+            sent = [f"{r['resourceType']}/{r['id']}" for r in plan.put] + plan.delete
+            if dry_run:
+                result.created = sum(1 for r in sent[: len(plan.put)] if r not in plan.existing)
+                result.updated = len(plan.put) - result.created
+                result.deleted = len(plan.delete)
+                result.status = "created" if result.created and not plan.existing else "updated"
+                return result
+            bundle = {
+                "resourceType": "Bundle",
+                "type": mode,
+                "entry": [
+                    {
+                        "fullUrl": f"{r['resourceType']}/{r['id']}",
+                        "resource": r,
+                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+                    }
+                    for r in plan.put
+                ]
+                + [{"request": {"method": "DELETE", "url": ref}} for ref in plan.delete],
+            }
+            try:
+                answer = client.transaction(bundle)
+            except ConflictError:
+                if mode == "transaction" and attempt < MAX_REPLANS:
+                    log.info("patient %s: version conflict, planning again", key)
+                    time.sleep(0.05 * attempt)
+                    continue
+                raise
+            _count(result, answer, sent, n_put=len(plan.put), existing=plan.existing)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+    except HttpError as e:
+        blamed = _blame(e, sent)
+        err = PatientError(key, str(e), blamed)
+    except ServerIOError as e:
+        err = PatientError(key, str(e))
+    log.warning("patient %s failed (%s)", key, type(err).__name__)
+    result.status = "failed"
+    result.error = str(err)
+    result.resource = err.resource
+    result.failed = len(sent) or len(resources)
+    return result
+
+
+def _count(
+    result: PatientResult,
+    answer: Mapping[str, Any],
+    sent: Sequence[str],
+    n_put: int,
+    existing: set[str],
+) -> None:
+    failures: list[str] = []
+    for i, (ref, entry) in enumerate(zip(sent, answer.get("entry") or [], strict=True)):
+        resp = entry.get("response") or {}
+        code = str(resp.get("status", "")).split(" ")[0]
+        if not code.startswith("2"):
+            result.failed += 1
+            failures.append(f"{ref}: HTTP {code}")
+            continue
+        if i >= n_put:
+            result.deleted += 1
+            continue
+        result.versions[ref] = _version_of(entry.get("resource"), resp)
+        # some servers answer 200 to an update-as-create: what we read before decides then
+        if code == "201" or ref not in existing:
+            result.created += 1
+        else:
+            result.updated += 1
+    if failures:  # batch mode only: a transaction answers all-2xx or fails as a whole
+        result.status = "failed"
+        result.error = f"patient Patient/{result.patient}: " + "; ".join(failures)
+        result.resource = failures[0].split(":")[0]
+    elif result.created and not result.updated and not result.unchanged and not result.deleted:
+        result.status = "created"
+    else:
+        result.status = "updated"
+
+
+# ---------------------------------------------------------------------------- many patients
+
+
+@dataclass
+class PatientWork:
+    """Everything to do for one patient: its bundles in order, plus resources to prune."""
+
+    key: str
+    bundles: list[PatientBundle]
+    prune: list[str] = field(default_factory=list)
+
+
+def group_by_patient(bundles: Iterable[PatientBundle]) -> list[PatientWork]:
+    groups: dict[str, PatientWork] = {}
+    for b in bundles:
+        groups.setdefault(b.key, PatientWork(b.key, [])).bundles.append(b)
+    return list(groups.values())
+
+
+def run_work(
+    client: FhirClient,
+    work: PatientWork,
+    *,
+    mode: Mode,
+    dry_run: bool,
+    use_batch_reads: bool,
+) -> PatientResult:
+    result: PatientResult | None = None
+    for i, pb in enumerate(work.bundles):
+        r = push_patient(
+            client,
+            work.key,
+            pb.resources,
+            prune=work.prune if i == len(work.bundles) - 1 else (),
+            mode=mode,
+            dry_run=dry_run,
+            use_batch_reads=use_batch_reads,
+            sources=[pb.source],
+        )
+        if result is not None:
+            r.sources = [*result.sources, *r.sources]
+            for k in ("created", "updated", "deleted"):
+                setattr(r, k, getattr(r, k) + getattr(result, k))
+        result = r
+        if r.status == "failed":
+            break
+    assert result is not None
+    return result
+
+
+def push_many(
+    client: FhirClient,
+    work: Sequence[PatientWork],
+    *,
+    concurrency: int = 4,
+    mode: Mode = "transaction",
+    dry_run: bool = False,
+    on_result: Callable[[PatientResult], None] | None = None,
+) -> list[PatientResult]:
+    """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads.
+
+    ``on_result`` is called in the calling thread as each patient finishes (sync records its
+    state there). Results come back in input order.
+    """
+    if not work:
+        return []
+    info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
+    use_batch_reads = info.batch
+    results: dict[str, PatientResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {
+            pool.submit(
+                run_work,
+                client,
+                w,
+                mode=mode,
+                dry_run=dry_run,
+                use_batch_reads=use_batch_reads,
+            ): w.key
+            for w in work
+        }
+        for fut in as_completed(futures):
+            r = fut.result()
+            results[futures[fut]] = r
+            if on_result is not None:
+                on_result(r)
+    return [results[w.key] for w in work]
+
+
+def push(
+    client: FhirClient,
+    bundles: Iterable[PatientBundle],
+    *,
+    concurrency: int = 4,
+    mode: Mode = "transaction",
+    dry_run: bool = False,
+    input_errors: Sequence[str] = (),
+    on_result: Callable[[PatientResult], None] | None = None,
+) -> PushReport:
+    """Push bundles (one or more per patient) and report what happened."""
+    started = time.perf_counter()
+    req0, retry0 = client.stats.requests, client.stats.retries
+    report = PushReport(client.base_url, mode, dry_run, input_errors=list(input_errors))
+    report.patients = push_many(
+        client,
+        group_by_patient(bundles),
+        concurrency=concurrency,
+        mode=mode,
+        dry_run=dry_run,
+        on_result=on_result,
+    )
+    report.seconds = time.perf_counter() - started
+    report.requests = client.stats.requests - req0
+    report.retries = client.stats.retries - retry0
+    return report

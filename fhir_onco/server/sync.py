@@ -1,0 +1,379 @@
+"""Keep a FHIR server in step with a directory of cases or bundles.
+
+A local SQLite state store remembers, per server and patient, the content hash of what was last
+confirmed on the server and the ``Type/id`` and version of every resource sent. A sync run:
+
+1. loads every input and hashes each patient's content (:func:`canonical.bundle_hash`);
+2. skips, without any request, patients whose hash equals the stored one;
+3. pushes the others (:mod:`push`: compare with the server, one transaction per patient, deleting
+   resources that were sent before but are no longer produced);
+4. records each patient in the store *after* the server confirmed its transaction, in one SQLite
+   transaction (WAL, ``synchronous=FULL``);
+5. applies the removal policy to patients in the store that are no longer in the source.
+
+Crash safety: the store is only written after the server committed. If the process dies between
+the two (kill -9, power loss, server gone), the next run finds the patient "changed", compares with
+the server, sees everything already there and sends nothing, then records it. Nothing is lost (the
+store never claims more than the server has) and nothing is duplicated (ids are deterministic and
+only ``PUT``/``DELETE Type/id`` are sent).
+
+Removal policy for patients that disappeared from the source (``--on-removed``):
+
+* ``keep`` (default): leave the server alone; the patient is marked removed in the store.
+* ``inactivate``: set ``Patient.active = false`` on the server (other resources stay).
+* ``delete``: delete every resource we sent for the patient, in one transaction.
+
+The removal step is skipped entirely when any input failed to load, so a broken file never turns
+into deletions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .canonical import bundle_hash
+from .client import FhirClient
+from .errors import HttpError, InputError, PatientError, ServerIOError, StateStoreError
+from .inputs import PatientBundle, expand_inputs, load_input
+from .push import Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS patients (
+  server TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  content_hash TEXT,
+  status TEXT NOT NULL CHECK (status IN ('synced', 'removed', 'inactivated', 'deleted')),
+  sources TEXT,
+  synced_at REAL NOT NULL,
+  PRIMARY KEY (server, patient)
+);
+CREATE TABLE IF NOT EXISTS resources (
+  server TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  version TEXT,
+  PRIMARY KEY (server, patient, ref)
+);
+CREATE INDEX IF NOT EXISTS resources_patient ON resources (server, patient);
+"""
+
+
+class RemovalPolicy(StrEnum):
+    KEEP = "keep"
+    INACTIVATE = "inactivate"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class PatientState:
+    patient: str
+    content_hash: str | None
+    status: str
+    resources: dict[str, str | None]  # Type/id -> version
+
+
+class StateStore:
+    """Crash-safe record of what each server has confirmed.
+
+    One sync at a time may use a store (an exclusive lock file next to it); a second one gets a
+    :class:`StateStoreError` instead of interleaving writes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lockf = open(self.path.with_name(self.path.name + ".lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            self._lockf.close()
+            raise StateStoreError(f"{self.path} is in use by another sync") from e
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path), isolation_level=None, timeout=30, check_same_thread=False
+            )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StateStoreError(
+                    f"{self.path} has state schema {version}; this fhir-onco knows {SCHEMA_VERSION}"
+                )
+            self.conn.executescript(SCHEMA)
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise StateStoreError(f"{self.path} is not a usable state store: {e}") from e
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with contextlib.suppress(AttributeError, sqlite3.Error):
+            self.conn.close()
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lockf, fcntl.LOCK_UN)
+            self._lockf.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def get(self, server: str, patient: str) -> PatientState | None:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT content_hash, status FROM patients WHERE server=? AND patient=?",
+                (server, patient),
+            ).fetchone()
+            if row is None:
+                return None
+            res = self.conn.execute(
+                "SELECT ref, version FROM resources WHERE server=? AND patient=?",
+                (server, patient),
+            ).fetchall()
+        return PatientState(patient, row[0], row[1], {r[0]: r[1] for r in res})
+
+    def patients(self, server: str, status: str | None = None) -> list[str]:
+        q = "SELECT patient FROM patients WHERE server=?"
+        args: tuple[str, ...] = (server,)
+        if status:
+            q += " AND status=?"
+            args = (server, status)
+        with self._lock:
+            return [r[0] for r in self.conn.execute(q + " ORDER BY patient", args)]
+
+    def record(
+        self,
+        server: str,
+        patient: str,
+        *,
+        status: str,
+        content_hash: str | None,
+        resources: dict[str, str | None] | None,
+        sources: Sequence[str] = (),
+    ) -> None:
+        """Replace what we know of one patient, atomically. ``resources=None`` keeps the list."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO patients(server, patient, content_hash, status, sources,"
+                " synced_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (server, patient, content_hash, status, "\n".join(sources), time.time()),
+            )
+            if resources is not None:
+                c.execute("DELETE FROM resources WHERE server=? AND patient=?", (server, patient))
+                c.executemany(
+                    "INSERT INTO resources(server, patient, ref, version) VALUES (?, ?, ?, ?)",
+                    [(server, patient, ref, v) for ref, v in sorted(resources.items())],
+                )
+
+
+def server_key(base_url: str) -> str:
+    return base_url.rstrip("/").lower()
+
+
+@dataclass
+class SyncReport(PushReport):
+    removal_policy: str = RemovalPolicy.KEEP.value
+    removed: list[PatientResult] = field(default_factory=list)
+    removal_skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return super().ok and all(p.status != "failed" for p in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["ok"] = self.ok
+        d["removal_policy"] = self.removal_policy
+        d["removed"] = [p.to_dict() for p in self.removed]
+        d["removal_skipped"] = self.removal_skipped
+        d["totals"]["patients"]["skipped_by_state"] = sum(
+            1 for p in self.patients if p.skipped_by_state
+        )
+        return d
+
+
+def load_sources(
+    paths: Sequence[Path], exclude: Sequence[Path] = ()
+) -> tuple[list[PatientBundle], list[str]]:
+    bundles: list[PatientBundle] = []
+    errors: list[str] = []
+    for f in expand_inputs(paths, exclude):
+        try:
+            bundles.append(load_input(f))
+        except InputError as e:
+            errors.append(str(e))
+    return bundles, errors
+
+
+def _remove(
+    client: FhirClient,
+    store: StateStore,
+    server: str,
+    patient: str,
+    policy: RemovalPolicy,
+    dry_run: bool,
+) -> PatientResult:
+    state = store.get(server, patient)
+    refs = sorted((state.resources if state else {}).keys())
+    result = PatientResult(patient=patient, status="unchanged")
+    try:
+        if policy is RemovalPolicy.KEEP:
+            if not dry_run:
+                store.record(
+                    server, patient, status="removed", content_hash=None, resources=None
+                )
+            return result
+        if policy is RemovalPolicy.INACTIVATE:
+            current = client.read("Patient", patient)
+            if current is None or current.get("active") is False:
+                result.unchanged = 1
+            else:
+                result.updated = 1
+                result.status = "updated"
+                if not dry_run:
+                    body = {k: v for k, v in current.items() if k not in ("meta", "text")}
+                    body["active"] = False
+                    client.put(body)
+            if not dry_run:
+                store.record(
+                    server, patient, status="inactivated", content_hash=None, resources=None
+                )
+            return result
+        current_all = fetch_current(client, refs, use_batch=client.server_info().batch)
+        existing = [r for r in refs if current_all.get(r) is not None]
+        if existing and not dry_run:
+            client.transaction(
+                {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [{"request": {"method": "DELETE", "url": r}} for r in existing],
+                }
+            )
+        result.deleted = len(existing)
+        result.status = "deleted" if existing else "unchanged"
+        if not dry_run:
+            store.record(server, patient, status="deleted", content_hash=None, resources={})
+        return result
+    except (HttpError, ServerIOError) as e:
+        err = PatientError(patient, f"removal ({policy.value}) failed: {e}")
+        result.status = "failed"
+        result.error = str(err)
+        return result
+
+
+def sync(
+    client: FhirClient,
+    sources: Sequence[Path],
+    store: StateStore,
+    *,
+    on_removed: RemovalPolicy = RemovalPolicy.KEEP,
+    concurrency: int = 4,
+    mode: Mode = "transaction",
+    dry_run: bool = False,
+    exclude: Sequence[Path] = (),
+    on_result: Callable[[PatientResult], None] | None = None,
+) -> SyncReport:
+    """Bring the server in line with ``sources`` (files or directories); see the module doc."""
+    started = time.perf_counter()
+    req0, retry0 = client.stats.requests, client.stats.retries
+    server = server_key(client.base_url)
+    report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
+    bundles, errors = load_sources(sources, exclude=[store.path, *exclude])
+    report.input_errors = errors
+
+    by_key: dict[str, list[PatientBundle]] = {}
+    for b in bundles:
+        by_key.setdefault(b.key, []).append(b)
+    work: list[PatientWork] = []
+    skipped: list[PatientResult] = []
+    for key, group in by_key.items():
+        if len(group) > 1:
+            srcs = ", ".join(b.source for b in group)
+            report.input_errors.append(
+                f"Patient/{key} comes from {len(group)} inputs ({srcs}); sync needs one"
+            )
+            continue
+        b = group[0]
+        digest = bundle_hash(b.resources)
+        state = store.get(server, key)
+        if state and state.status == "synced" and state.content_hash == digest:
+            skipped.append(
+                PatientResult(
+                    patient=key,
+                    status="unchanged",
+                    sources=[b.source],
+                    unchanged=len(b.resources),
+                    content_hash=digest,
+                    skipped_by_state=True,
+                    versions={k: v or "" for k, v in state.resources.items()},
+                )
+            )
+            continue
+        prune = sorted(state.resources) if state else []
+        work.append(PatientWork(key, [b], prune=prune))
+
+    def record(r: PatientResult) -> None:
+        if r.status != "failed" and not dry_run:
+            store.record(
+                server,
+                r.patient,
+                status="synced",
+                content_hash=r.content_hash,
+                resources=dict(r.versions),
+                sources=r.sources,
+            )
+        if on_result is not None:
+            on_result(r)
+
+    for r in skipped:
+        if on_result is not None:
+            on_result(r)
+    pushed = push_many(
+        client, work, concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=record
+    )
+    report.patients = skipped + pushed
+
+    present = set(by_key)
+    gone = [p for p in store.patients(server, "synced") if p not in present]
+    if gone and report.input_errors:
+        report.removal_skipped = (
+            f"{len(gone)} patient(s) missing from the source were left alone because "
+            f"{len(report.input_errors)} input(s) failed to load"
+        )
+    elif gone:
+        client.check_server(transaction=on_removed is RemovalPolicy.DELETE)
+        for p in gone:
+            r = _remove(client, store, server, p, on_removed, dry_run)
+            report.removed.append(r)
+            if on_result is not None:
+                on_result(r)
+
+    report.seconds = time.perf_counter() - started
+    report.requests = client.stats.requests - req0
+    report.retries = client.stats.retries - retry0
+    return report
