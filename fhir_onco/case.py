@@ -378,6 +378,17 @@ def parse_case(data: Any, source: str = "<case>") -> Case:
         raise CaseError(source, issues) from None
 
 
+class _CaseLoader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: dates stay text, as written (and 2021-13-01 is
+    reported by the date check with its field path instead of failing inside the parser)."""
+
+
+_CaseLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_case(path: str | Path) -> Case:
     """Read a case file (.yaml, .yml or .json)."""
     p = Path(path)
@@ -388,7 +399,7 @@ def load_case(path: str | Path) -> Case:
     except UnicodeDecodeError:
         raise CaseError(str(p), [("(file)", "not UTF-8 text")]) from None
     try:
-        data = yaml.safe_load(text)  # JSON is YAML too
+        data = yaml.load(text, Loader=_CaseLoader)  # JSON is YAML too
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"

@@ -79,13 +79,35 @@ def meta(profile_name: str) -> Json:
 
 
 def prune(obj: Any) -> Any:
-    """Drop None, empty lists and empty dicts (FHIR forbids empty elements)."""
-    if isinstance(obj, dict):
-        out = {k: prune(v) for k, v in obj.items()}
-        return {k: v for k, v in out.items() if v not in (None, [], {}, "")}
-    if isinstance(obj, list):
-        items = [prune(v) for v in obj]
-        return [v for v in items if v not in (None, [], {}, "")]
+    """Drop None, "", empty lists and empty dicts (FHIR forbids empty elements).
+
+    Hot path (runs over every element we emit): exact type checks, one pass.
+    """
+    kind = type(obj)
+    if kind is dict:
+        out = {}
+        for key, value in obj.items():
+            vkind = type(value)
+            if vkind is dict or vkind is list:
+                value = prune(value)
+                if not value:
+                    continue
+            elif value is None or value == "":
+                continue
+            out[key] = value
+        return out
+    if kind is list:
+        items = []
+        for value in obj:
+            vkind = type(value)
+            if vkind is dict or vkind is list:
+                value = prune(value)
+                if not value:
+                    continue
+            elif value is None or value == "":
+                continue
+            items.append(value)
+        return items
     return obj
 
 
