@@ -110,9 +110,7 @@ class ClientCredentialsAuth(AuthBase):
             raise AuthenticationError(f"cannot read {url}: {type(e).__name__}") from e
         endpoint = doc.get("token_endpoint") if isinstance(doc, dict) else None
         if not endpoint:
-            raise AuthenticationError(
-                f"no token_endpoint in {url} (HTTP {resp.status_code}); set {ENV_TOKEN_URL}"
-            )
+            raise AuthenticationError(f"no token_endpoint in {url} (HTTP {resp.status_code}); set {ENV_TOKEN_URL}")
         self.token_url = str(endpoint)
 
     def invalidate(self) -> None:
@@ -144,8 +142,7 @@ class ClientCredentialsAuth(AuthBase):
             if not resp.ok or not isinstance(doc, dict) or not doc.get("access_token"):
                 reason = doc.get("error_description") or doc.get("error") if doc else None
                 raise AuthenticationError(
-                    f"token request refused: HTTP {resp.status_code}"
-                    + (f": {reason}" if reason else "")
+                    f"token request refused: HTTP {resp.status_code}" + (f": {reason}" if reason else "")
                 )
             self._token = str(doc["access_token"])
             lifetime = float(doc.get("expires_in") or 300)
@@ -179,9 +176,7 @@ def _from_mapping(data: Mapping[str, Any], origin: str) -> AuthBase:
             token_url=str(data["token_url"]) if data.get("token_url") else None,
             scope=str(data.get("scope") or DEFAULT_SCOPE),
         )
-    raise ConfigurationError(
-        f"{origin}: expected 'token', 'username'+'password' or 'client_id'+'client_secret'"
-    )
+    raise ConfigurationError(f"{origin}: expected 'token', 'username'+'password' or 'client_id'+'client_secret'")
 
 
 def load_credentials_file(path: str | Path) -> AuthBase:

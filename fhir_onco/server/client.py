@@ -218,9 +218,7 @@ class FhirClient:
         session: requests.Session | None = None,
     ) -> None:
         if not base_url or not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"server base URL must start with http:// or https:// (got {base_url!r})"
-            )
+            raise ConfigurationError(f"server base URL must start with http:// or https:// (got {base_url!r})")
         self.base_url = base_url.rstrip("/")
         self._origin = urlsplit(self.base_url)[:2]
         self.timeout = timeout
@@ -339,9 +337,7 @@ class FhirClient:
                     self._wait(delay)
                     continue
                 hint = "" if safe else " (not retried: the request may have reached the server)"
-                raise TransportError(
-                    f"{what}: {kind} after {attempt} attempt(s): {type(e).__name__}{hint}"
-                ) from e
+                raise TransportError(f"{what}: {kind} after {attempt} attempt(s): {type(e).__name__}{hint}") from e
             elapsed = time.perf_counter() - started
             self.stats.add(requests=1, http=elapsed)
             status = resp.status_code
@@ -374,18 +370,13 @@ class FhirClient:
             body = resp.json() if content else None
         except ValueError:
             raise ResponseFormatError(
-                f"{what}: HTTP {resp.status_code} with an unreadable body "
-                f"({summarize_body(content, ctype)})"
+                f"{what}: HTTP {resp.status_code} with an unreadable body ({summarize_body(content, ctype)})"
             ) from None
         if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
-            raise ResponseFormatError(
-                f"{what}: HTTP {resp.status_code}: JSON body is not a FHIR resource"
-            )
+            raise ResponseFormatError(f"{what}: HTTP {resp.status_code}: JSON body is not a FHIR resource")
         return body
 
-    def _error(
-        self, resp: requests.Response, content: bytes, what: str, retry_after: float | None
-    ) -> HttpError:
+    def _error(self, resp: requests.Response, content: bytes, what: str, retry_after: float | None) -> HttpError:
         ctype = resp.headers.get("Content-Type", "")
         body: Any = None
         detail = ""
@@ -393,9 +384,7 @@ class FhirClient:
             body = resp.json() if content.strip() else None
         except ValueError:
             detail = summarize_body(content, ctype)
-        if body is not None and not (
-            isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
-        ):
+        if body is not None and not (isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"):
             detail = summarize_body(content, ctype)
         log.info("%s -> HTTP %d", what, resp.status_code)
         return http_error(resp.status_code, what, body, detail, retry_after)
@@ -415,9 +404,7 @@ class FhirClient:
                     "URL right (e.g. http://localhost:8080/fhir)?"
                 ) from e
             if not body or body.get("resourceType") != "CapabilityStatement":
-                raise CapabilityError(
-                    f"{self.base_url}/metadata did not return a CapabilityStatement"
-                )
+                raise CapabilityError(f"{self.base_url}/metadata did not return a CapabilityStatement")
             self._capabilities = body
             self._info = None
             return body
@@ -481,9 +468,7 @@ class FhirClient:
 
     def put(self, resource: Mapping[str, Any]) -> FhirResponse:
         """Update-as-create of a resource with a client-assigned id."""
-        return self.request(
-            "PUT", f"{resource['resourceType']}/{resource['id']}", json=dict(resource)
-        )
+        return self.request("PUT", f"{resource['resourceType']}/{resource['id']}", json=dict(resource))
 
     def delete(self, resource_type: str, resource_id: str) -> None:
         self.request("DELETE", f"{resource_type}/{resource_id}")
@@ -498,9 +483,7 @@ class FhirClient:
         if btype not in ("transaction", "batch"):
             raise ServerIOError(f"Bundle.type must be transaction or batch, not {btype!r}")
         headers = {"Prefer": "return=minimal"} if minimal else {}
-        resp = self.request(
-            "POST", "", json=dict(bundle), headers=headers, idempotent=bundle_is_idempotent(bundle)
-        )
+        resp = self.request("POST", "", json=dict(bundle), headers=headers, idempotent=bundle_is_idempotent(bundle))
         body = resp.body
         if not body or body.get("resourceType") != "Bundle":
             raise ResponseFormatError(f"{btype} answer is not a Bundle")

@@ -72,9 +72,7 @@ def parse_outcome(body: Any) -> list[OutcomeIssue]:
         text = raw.get("diagnostics") or details.get("text") or ""
         if not text:
             codings = details.get("coding") or []
-            text = "; ".join(
-                str(c.get("display") or c.get("code")) for c in codings if isinstance(c, dict)
-            )
+            text = "; ".join(str(c.get("display") or c.get("code")) for c in codings if isinstance(c, dict))
         expr = raw.get("expression") or raw.get("location") or []
         issues.append(
             OutcomeIssue(

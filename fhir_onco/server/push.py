@@ -210,9 +210,7 @@ def _blame(err: HttpError, sent: Sequence[str]) -> str | None:
     if m and int(m.group(1)) < len(sent):
         return sent[int(m.group(1))]
     # FHIRPath expressions such as "Observation.effectiveDateTime" name the type only
-    types = {
-        e.split(".", 1)[0] for i in err.issues for e in i.expression if "." in e and e[0].isupper()
-    }
+    types = {e.split(".", 1)[0] for i in err.issues for e in i.expression if "." in e and e[0].isupper()}
     for rtype in sorted(types):
         of_type = [ref for ref in sent if ref.startswith(rtype + "/")]
         if len(of_type) == 1:

@@ -102,16 +102,12 @@ class StateStore:
             self._lockf.close()
             raise StateStoreError(f"{self.path} is in use by another sync") from e
         try:
-            self.conn = sqlite3.connect(
-                str(self.path), isolation_level=None, timeout=30, check_same_thread=False
-            )
+            self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
-                raise StateStoreError(
-                    f"{self.path} has state schema {version}; this fhir-onco knows {SCHEMA_VERSION}"
-                )
+                raise StateStoreError(f"{self.path} has state schema {version}; this fhir-onco knows {SCHEMA_VERSION}")
             self.conn.executescript(SCHEMA)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as e:
@@ -211,15 +207,11 @@ class SyncReport(PushReport):
         d["removal_policy"] = self.removal_policy
         d["removed"] = [p.to_dict() for p in self.removed]
         d["removal_skipped"] = self.removal_skipped
-        d["totals"]["patients"]["skipped_by_state"] = sum(
-            1 for p in self.patients if p.skipped_by_state
-        )
+        d["totals"]["patients"]["skipped_by_state"] = sum(1 for p in self.patients if p.skipped_by_state)
         return d
 
 
-def load_sources(
-    paths: Sequence[Path], exclude: Sequence[Path] = ()
-) -> tuple[list[PatientBundle], list[str]]:
+def load_sources(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> tuple[list[PatientBundle], list[str]]:
     bundles: list[PatientBundle] = []
     errors: list[str] = []
     for f in expand_inputs(paths, exclude):
@@ -244,9 +236,7 @@ def _remove(
     try:
         if policy is RemovalPolicy.KEEP:
             if not dry_run:
-                store.record(
-                    server, patient, status="removed", content_hash=None, resources=None
-                )
+                store.record(server, patient, status="removed", content_hash=None, resources=None)
             return result
         if policy is RemovalPolicy.INACTIVATE:
             current = client.read("Patient", patient)
@@ -260,9 +250,7 @@ def _remove(
                     body["active"] = False
                     client.put(body)
             if not dry_run:
-                store.record(
-                    server, patient, status="inactivated", content_hash=None, resources=None
-                )
+                store.record(server, patient, status="inactivated", content_hash=None, resources=None)
             return result
         current_all = fetch_current(client, refs, use_batch=client.server_info().batch)
         existing = [r for r in refs if current_all.get(r) is not None]
@@ -314,9 +302,7 @@ def sync(
     for key, group in by_key.items():
         if len(group) > 1:
             srcs = ", ".join(b.source for b in group)
-            report.input_errors.append(
-                f"Patient/{key} comes from {len(group)} inputs ({srcs}); sync needs one"
-            )
+            report.input_errors.append(f"Patient/{key} comes from {len(group)} inputs ({srcs}); sync needs one")
             continue
         b = group[0]
         digest = bundle_hash(b.resources)
@@ -353,9 +339,7 @@ def sync(
     for r in skipped:
         if on_result is not None:
             on_result(r)
-    pushed = push_many(
-        client, work, concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=record
-    )
+    pushed = push_many(client, work, concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=record)
     report.patients = skipped + pushed
 
     present = set(by_key)

@@ -75,11 +75,7 @@ def patient_bundle(key: str, *, observations: int = 2, seed: int = 0) -> dict[st
         "resourceType": "Procedure",
         "id": rid(key, "Procedure"),
         "status": "completed",
-        "code": {
-            "coding": [
-                {"system": "http://snomed.info/sct", "code": "173171007", "display": "Lobectomy"}
-            ]
-        },
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "173171007", "display": "Lobectomy"}]},
         "subject": pref,
         "performedDateTime": f"20{10 + seed % 10}-04-15",
         "reasonReference": [{"reference": f"Condition/{cond_id}"}],
@@ -121,11 +117,7 @@ def patient_bundle(key: str, *, observations: int = 2, seed: int = 0) -> dict[st
                         ]
                     }
                 ],
-                "code": {
-                    "coding": [
-                        {"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}
-                    ]
-                },
+                "code": {"coding": [{"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}]},
                 "subject": pref,
                 "effectiveDateTime": f"2020-01-{1 + i % 28:02d}",
                 "valueQuantity": {

@@ -64,9 +64,7 @@ def _healthy(venv: Path) -> bool:
         return False
     probe = "import importlib.metadata as m, sekmet.fhir.service; print(m.version('sekmet-fhir'))"
     try:
-        out = subprocess.run(
-            [str(py), "-c", probe], capture_output=True, text=True, timeout=60, check=False
-        )
+        out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0 and out.stdout.strip() == SEKMET_VERSION
@@ -190,9 +188,7 @@ class SekmetServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise TestServerError(
-                    f"sekmet exited with {self.proc.returncode}; log:\n{self.log_tail()}"
-                )
+                raise TestServerError(f"sekmet exited with {self.proc.returncode}; log:\n{self.log_tail()}")
             if self.ready():
                 return self
             time.sleep(0.1)

@@ -1,0 +1,364 @@
+"""``fhir-onco push | pull | sync``: move patients to and from FHIR servers.
+
+Server URL: ``--server`` or ``FHIR_ONCO_SERVER``. Credentials only from the environment or a
+credentials file (``FHIR_ONCO_TOKEN``, ``FHIR_ONCO_USERNAME``/``FHIR_ONCO_PASSWORD``,
+``FHIR_ONCO_CLIENT_ID``/``FHIR_ONCO_CLIENT_SECRET``, ``FHIR_ONCO_CREDENTIALS_FILE``), never from
+the command line, where they would end up in shell history and process lists.
+
+Exit codes: 0 everything went through, 1 data or server errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fhir_onco.server.errors import ServerIOError
+
+PROGRESS_THRESHOLD = 10
+STATE_FILE = ".fhir-onco-sync.sqlite"
+
+
+class PullFormat(StrEnum):
+    bundle = "bundle"
+    case = "case"
+
+
+class OnRemoved(StrEnum):
+    keep = "keep"
+    inactivate = "inactivate"
+    delete = "delete"
+
+
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        "-s",
+        envvar="FHIR_ONCO_SERVER",
+        help="FHIR base URL, e.g. http://localhost:8080/fhir (or set FHIR_ONCO_SERVER).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option("--concurrency", "-j", min=1, max=64, help="Patients in flight at once (one per patient)."),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compare with the server and report; write nothing.")]
+BatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--batch",
+        help="Send batch bundles (each resource alone) instead of atomic transactions.",
+    ),
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds to wait for one server answer.")]
+CaBundleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        exists=True,
+        dir_okay=False,
+        help="CA certificates to verify the server's TLS certificate with.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        min=0,
+        max=20,
+        help="Retries of a failed request, when repeating it is safe (backoff with jitter).",
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+
+
+def _usage(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("fhir_onco").setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+@contextmanager
+def _client(server: str | None, timeout: float, ca_bundle: Path | None, retries: int) -> Iterator[Any]:
+    from fhir_onco.server.client import FhirClient, RetryPolicy
+
+    if not server:
+        raise _usage("no server: pass --server URL or set FHIR_ONCO_SERVER")
+    if not server.startswith(("http://", "https://")):
+        raise _usage(f"--server must be an http:// or https:// URL, not {server!r}")
+    client = FhirClient(
+        server,
+        timeout=(min(10.0, timeout), timeout),
+        verify=str(ca_bundle) if ca_bundle else True,
+        retry=RetryPolicy(max_attempts=retries + 1),
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
+    if quiet or total < PROGRESS_THRESHOLD:
+        yield lambda _result: None
+        return
+    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield lambda _result: bar.update(1)
+
+
+def _emit(report: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.to_json())
+        return
+    for p in [*report.patients, *getattr(report, "removed", [])]:
+        if p.status == "failed":
+            typer.echo(f"FAILED {p.error}", err=True)
+    for err in report.input_errors:
+        typer.echo(f"INPUT  {err}", err=True)
+    t = report.totals()
+    pt, rs = t["patients"], t["resources"]
+    typer.echo(
+        f"patients: {pt['total']} ({pt['created']} created, {pt['updated']} updated, "
+        f"{pt['unchanged']} unchanged, {pt['deleted']} deleted, {pt['failed']} failed)"
+    )
+    typer.echo(
+        f"resources: {rs['created']} created, {rs['updated']} updated, "
+        f"{rs['unchanged']} unchanged, {rs['deleted']} deleted, {rs['failed']} failed"
+        + (" (dry run: nothing was written)" if report.dry_run else "")
+    )
+    removed = getattr(report, "removed", [])
+    if removed:
+        typer.echo(f"removed from source: {len(removed)} patient(s), policy {report.removal_policy}")
+    if getattr(report, "removal_skipped", None):
+        typer.echo(f"note: {report.removal_skipped}", err=True)
+    typer.echo(f"{report.requests} request(s), {report.retries} retried, {report.seconds:.1f}s")
+
+
+def _fail(e: ServerIOError, as_json: bool) -> typer.Exit:
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": str(e), "kind": type(e).__name__}))
+    typer.echo(f"error: {e}", err=True)
+    return typer.Exit(1)
+
+
+def push_command(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Case files (.yaml/.yml/.json) or FHIR Bundle .json files, or directories.",
+            show_default=False,
+        ),
+    ],
+    server: ServerOpt = None,
+    dry_run: DryRunOpt = False,
+    batch: BatchOpt = False,
+    concurrency: ConcurrencyOpt = 4,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = 300.0,
+    ca_bundle: CaBundleOpt = None,
+    retries: RetriesOpt = 4,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Push patients: one atomic transaction each, only what changed, no duplicates."""
+    from fhir_onco.server.inputs import expand_inputs, load_input
+    from fhir_onco.server.push import push
+
+    _setup_logging(verbose)
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    files = expand_inputs(inputs)
+    if not files:
+        raise _usage("no input files (.json, .yaml, .yml) found")
+    with _client(server, timeout, ca_bundle, retries) as client:
+        bundles, errors = [], []
+        for f in files:
+            try:
+                bundles.append(load_input(f))
+            except ServerIOError as e:
+                errors.append(str(e))
+        try:
+            with _progress(len({b.key for b in bundles}), "Pushing", as_json) as tick:
+                report = push(
+                    client,
+                    bundles,
+                    concurrency=concurrency,
+                    mode="batch" if batch else "transaction",
+                    dry_run=dry_run,
+                    input_errors=errors,
+                    on_result=tick,
+                )
+        except ServerIOError as e:
+            raise _fail(e, as_json) from None
+    _emit(report, as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def sync_command(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Directories (or files) of cases / bundles.", show_default=False),
+    ],
+    server: ServerOpt = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help=f"State store (SQLite). Default: SOURCE/{STATE_FILE} for one directory, else ./{STATE_FILE}.",
+            dir_okay=False,
+        ),
+    ] = None,
+    on_removed: Annotated[
+        OnRemoved,
+        typer.Option(
+            "--on-removed",
+            help="What to do on the server with patients no longer in the source.",
+        ),
+    ] = OnRemoved.keep,
+    dry_run: DryRunOpt = False,
+    batch: BatchOpt = False,
+    concurrency: ConcurrencyOpt = 4,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = 300.0,
+    ca_bundle: CaBundleOpt = None,
+    retries: RetriesOpt = 4,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Keep a server in step with a directory: send only what changed since the last sync."""
+    from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
+
+    _setup_logging(verbose)
+    missing = [str(p) for p in sources if not p.exists()]
+    if missing:
+        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    if state is None:
+        state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
+    with _client(server, timeout, ca_bundle, retries) as client:
+        try:
+            with StateStore(state) as store:
+                report = sync(
+                    client,
+                    sources,
+                    store,
+                    on_removed=RemovalPolicy(on_removed.value),
+                    concurrency=concurrency,
+                    mode="batch" if batch else "transaction",
+                    dry_run=dry_run,
+                )
+        except ServerIOError as e:
+            raise _fail(e, as_json) from None
+    _emit(report, as_json)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _to_case_yaml(bundle: dict[str, Any]) -> str:
+    try:
+        from fhir_onco.mappings import reverse  # type: ignore[attr-defined]
+    except ImportError:
+        raise _usage("--format case needs fhir_onco.mappings.reverse, not in this build") from None
+    convert = getattr(reverse, "bundle_to_case", None)
+    if convert is None:
+        raise _usage("fhir_onco.mappings.reverse has no bundle_to_case() yet")
+    case = convert(bundle)
+    import yaml
+
+    data = case.model_dump(mode="json", exclude_none=True) if hasattr(case, "model_dump") else case
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _known_refs(state: Path, base_url: str, patient: str) -> list[str]:
+    from fhir_onco.server.sync import StateStore, server_key
+
+    with StateStore(state) as store:
+        ps = store.get(server_key(base_url), patient)
+    return sorted(ps.resources) if ps else []
+
+
+def pull_command(
+    patient: Annotated[
+        str,
+        typer.Option(
+            "--patient",
+            "-p",
+            help="The patient's server id, or an identifier as SYSTEM|VALUE.",
+            show_default=False,
+        ),
+    ],
+    server: ServerOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here instead of stdout.", dir_okay=False),
+    ] = None,
+    fmt: Annotated[
+        PullFormat,
+        typer.Option("--format", "-f", help="bundle: raw FHIR (collection Bundle); case: YAML."),
+    ] = PullFormat.bundle,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            exists=True,
+            dir_okay=False,
+            help="A sync state store: also fetch every resource sync sent for this patient "
+            "(finds resources a server cannot search for).",
+        ),
+    ] = None,
+    no_everything: Annotated[
+        bool,
+        typer.Option("--no-everything", help="Use searches even if the server has $everything."),
+    ] = False,
+    timeout: TimeoutOpt = 300.0,
+    ca_bundle: CaBundleOpt = None,
+    retries: RetriesOpt = 4,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fetch everything the server holds about one patient."""
+    from fhir_onco.server.pull import pull_patient
+
+    _setup_logging(verbose)
+    with _client(server, timeout, ca_bundle, retries) as client:
+        try:
+            client.check_server(transaction=False)
+            known = _known_refs(state, client.base_url, patient) if state else []
+            result = pull_patient(client, patient, use_everything=False if no_everything else None, known=known)
+        except ServerIOError as e:
+            raise _fail(e, False) from None
+    bundle = result.to_bundle()
+    as_case = fmt is PullFormat.case
+    text = _to_case_yaml(bundle) if as_case else json.dumps(bundle, indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+    counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
+    typer.echo(
+        f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",
+        err=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``push``, ``pull`` and ``sync`` to the main ``fhir-onco`` app."""
+    app.command("push")(push_command)
+    app.command("pull")(pull_command)
+    app.command("sync")(sync_command)
