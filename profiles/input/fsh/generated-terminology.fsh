@@ -181,6 +181,7 @@ Description: "Own codes from terminology table(s) regimen_terms (code = table ke
 * #category-supportive "Supportive care"
 * #category-premedication "Premedication"
 * #category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
+* #category-not-stated "Regimen category not stated"
 * #intensity-mac "Myeloablative conditioning"
 * #intensity-ric "Reduced-intensity conditioning"
 * #intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -789,6 +790,7 @@ Description: "Codes of terminology table regimen_terms: regimen categories, cond
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-supportive "Supportive care"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-mac "Myeloablative conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-ric "Reduced-intensity conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -833,6 +835,7 @@ Description: "Codes of terminology table regimen_terms (keys category-*): regime
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-supportive "Supportive care"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
 
 ValueSet: FhirOncoRegimenTermsIntensity
 Id: regimen-terms-intensity

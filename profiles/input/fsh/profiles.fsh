@@ -342,7 +342,7 @@ Id: onco-transaction-bundle
 Title: "Per-patient transaction bundle"
 Description: "All resources of one patient, as a transaction of PUTs with deterministic ids; every entry declares one of our profiles."
 * obeys onco-bundle-one-patient and onco-bundle-profiled
-* type = #transaction
+* type = #transaction (exactly)
 * entry 1..*
 * entry.fullUrl 1..1
 * entry.resource 1..1
