@@ -25,6 +25,7 @@ Design points (see docs/server.md for the user-facing version):
 from __future__ import annotations
 
 import email.utils
+import json as _json
 import logging
 import random
 import threading
@@ -297,8 +298,11 @@ class FhirClient:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         hdrs = dict(headers or {})
+        data: bytes | None = None
         if json is not None:
             hdrs.setdefault("Content-Type", f"{FHIR_JSON}; charset=utf-8")
+            # serialised once, outside the retry loop and outside the timed HTTP window
+            data = _json.dumps(json, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         if isinstance(self.auth, ClientCredentialsAuth) and not self.auth.token_url:
             self.auth.discover(self.base_url, self.session)
         attempt = 0
@@ -311,7 +315,7 @@ class FhirClient:
                     method,
                     url,
                     params=params,
-                    json=json,
+                    data=data,
                     headers=hdrs,
                     timeout=self.timeout,
                     verify=self.verify,
