@@ -41,10 +41,11 @@ def map_case_to_bundle(
 ) -> tuple[b.Json, Report]:
     """Map one case to a transaction Bundle; raise MappingError when any error was found."""
     ctx = MappingContext(case, terminology or default_terminology(), source, allow_text_only)
-    map_patient(ctx)
-    map_diagnoses(ctx)
+    # Anchors first: patient (age.at, death) and diagnosis dates (relapse, findings) may be D+N / day N.
     register_hsct_anchors(ctx)
     _register_regimen_starts(ctx)
+    map_patient(ctx)
+    map_diagnoses(ctx)
     map_regimens(ctx)
     map_radiotherapy(ctx)
     map_hsct(ctx)
