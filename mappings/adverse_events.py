@@ -6,7 +6,7 @@ from fhir_onco.case import AdverseEvent
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import EXT_SUSPECTED_CAUSE, MappingContext, position
 from .hsct import hsct_key
 
 
@@ -40,8 +40,10 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     for j, reg in enumerate(ae.treated_with):
         if ref := ctx.ref_to("regimen", "CarePlan", reg, f"{path}.treated_with[{j}]"):
             ext.append(b.extension(urls.EXT_TREATED_WITH, valueReference=ref))
+    ext.extend(_causes_as_written(ctx, ae))
     if ae.note:  # R4 AdverseEvent has no note element
         ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ae.note}))
+    ext.append(position(i))
     event = ctx.cc("ctcae_terms", ae.term, f"{path}.term")
     if event and event.get("coding"):
         event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE (NCIt) coding, not MedDRA
@@ -62,6 +64,27 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     resource["outcome"] = ctx.cc("ae_terms", ae.outcome, f"{path}.outcome", "outcome-")
     resource["suspectEntity"] = _suspects(ctx, ae, path)
     ctx.add(resource)
+
+
+def _causes_as_written(ctx: MappingContext, ae: AdverseEvent) -> list[b.Json]:
+    """Each suspected cause as the case states it, in order. suspectEntity cannot say it: it has no
+    CarePlan target, so a regimen becomes its administrations (none for a regimen without drugs) and
+    the drug as written is gone. References that do not resolve are reported by _suspects."""
+    out: list[b.Json] = []
+    for cause in ae.suspected_causes:
+        if cause.hsct:
+            key = next((hsct_key(h) for h in ctx.case.hsct if h.id == cause.hsct), cause.hsct)
+            rid, kind = ctx.ids.get(("hsct", key)), "Procedure"
+        else:
+            rid, kind = ctx.ids.get(("regimen", cause.regimen or "")), "CarePlan"
+        if rid is None:
+            continue
+        out.append({"url": EXT_SUSPECTED_CAUSE, "extension": [
+            b.extension("hsct" if cause.hsct else "regimen", valueReference=b.reference(kind, rid)),
+            b.extension("drug", valueString=cause.drug) if cause.drug else None,
+            b.extension("causality", valueString=cause.causality) if cause.causality else None,
+        ]})
+    return out
 
 
 def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:

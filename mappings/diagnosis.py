@@ -8,7 +8,7 @@ from fhir_onco.case import Diagnosis
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import MappingContext, position
 
 _ROMAN = {"iv": "4", "iii": "3", "ii": "2", "i": "1"}
 
@@ -52,6 +52,7 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
         related = ctx.ref_to("diagnosis", "Condition", dx.related_to, f"{path}.related_to")
         if related:
             extensions.append({"url": urls.EXT_MCODE_RELATED_CONDITION, "valueReference": related})
+    extensions.append(position(i))
     if secondary and not dx.related_to:
         ctx.warning(f"{path}.related_to", "a secondary cancer should name the earlier cancer")
     category = [{"coding": [{"system": urls.CONDITION_CATEGORY, "code": "problem-list-item",
@@ -112,6 +113,7 @@ def _map_stages(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: 
         obs["focus"] = focus
         ctx.set_date(obs, "effectiveDateTime", st.date, f"{p}.date")
         obs["valueCodeableConcept"] = b.codeable(concept, text=st.value)
+        obs["extension"].append(position(j))
         ctx.add(obs)
 
 
@@ -125,6 +127,7 @@ def _map_findings(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus
                            "onco-genomic-finding", b.codeable(code), f.id)
         obs["extension"].append({"url": urls.EXT_FINDING_TARGET,
                                  "valueCodeableConcept": b.codeable(target, text=f.target)})
+        obs["extension"].append(position(j))
         obs["focus"] = focus
         ctx.set_date(obs, "effectiveDateTime", f.date, f"{p}.date")
         if f.value_percent is not None:
@@ -149,6 +152,7 @@ def _map_relapses(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus
             obs["extension"].append(b.extension(urls.EXT_ISOLATED, valueBoolean=r.isolated))
         sites = [ctx.cc("body_sites", s, f"{p}.sites[{k}]") for k, s in enumerate(r.sites)]
         obs["extension"].extend({"url": urls.EXT_BODY_SITE, "valueCodeableConcept": s} for s in sites)
+        obs["extension"].append(position(j))
         obs["focus"] = focus
         ctx.set_date(obs, "effectiveDateTime", r.date, f"{p}.date")
         obs["valueCodeableConcept"] = b.codeable(ctx.fixed("responses", "relapse"))

@@ -7,7 +7,7 @@ from fhir_onco.dates import shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import MappingContext, position
 
 _DONOR_MATCH = {"autologous": "donor-autologous"}
 
@@ -76,6 +76,7 @@ def _map_one(ctx: MappingContext, i: int, h: Hsct) -> None:
         for j, reg in enumerate(getattr(h, field)):
             if ref := ctx.ref_to("regimen", "CarePlan", reg, f"{path}.{field}[{j}]"):
                 ext.append(b.extension(url, valueReference=ref))
+    ext.append(position(i))
     procedure: b.Json = {
         "resourceType": "Procedure",
         "id": rid,
@@ -97,6 +98,7 @@ def _map_one(ctx: MappingContext, i: int, h: Hsct) -> None:
     for j, e in enumerate(h.engraftment):
         obs = _hsct_observation(ctx, f"{key}|engraftment|{e.kind}", "onco-engraftment",
                                 f"engraftment-{e.kind}", hsct_ref)
+        obs["extension"].append(position(j))
         if day0 is not None:
             obs["effectiveDateTime"] = shift(day0, e.day).iso()
         else:
@@ -107,6 +109,7 @@ def _map_one(ctx: MappingContext, i: int, h: Hsct) -> None:
         cp = f"{path}.chimerism[{j}]"
         obs = _hsct_observation(ctx, f"{key}|chimerism|{c.id or c.date}", "onco-chimerism",
                                 "chimerism", hsct_ref)
+        obs["extension"].append(position(j))
         obs["identifier"] = b.identifier_for(c.id)
         ctx.set_date(obs, "effectiveDateTime", c.date, f"{cp}.date")
         if c.recipient_percent is not None:
@@ -129,6 +132,7 @@ def _hsct_observation(ctx: MappingContext, key: str, profile: str, code_key: str
         "resourceType": "Observation",
         "id": ctx.new_id("Observation", key),
         "meta": b.meta(profile),
+        "extension": [],
         "status": "final",
         "code": b.codeable(ctx.fixed("observation_codes", code_key)),
         "subject": ctx.patient_ref,

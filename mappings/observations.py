@@ -5,7 +5,7 @@ from __future__ import annotations
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import MappingContext, position
 
 _LAB = [{"coding": [{"system": urls.OBSERVATION_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}]
 
@@ -32,6 +32,7 @@ def map_mrd(ctx: MappingContext) -> None:
         }
         if m.sensitivity is not None:
             obs["extension"].append(b.extension(urls.EXT_MRD_SENSITIVITY, valueDecimal=m.sensitivity))
+        obs["extension"].append(position(i))
         ctx.set_date(obs, "effectiveDateTime", m.date, f"{path}.date")
         if m.negative:
             if m.below_percent is not None:
@@ -86,6 +87,7 @@ def map_responses(ctx: MappingContext) -> None:
             obs["extension"].append(b.extension(urls.EXT_BEST_RESPONSE, valueBoolean=True))
         if r.regimen and (ref := ctx.ref_to("regimen", "CarePlan", r.regimen, f"{path}.regimen")):
             obs["extension"].append(b.extension(urls.EXT_REGIMEN, valueReference=ref))
+        obs["extension"].append(position(i))
         ctx.set_date(obs, "effectiveDateTime", r.date, f"{path}.date")
         obs["valueCodeableConcept"] = b.codeable(concept, text=r.response)
         if r.note:

@@ -27,6 +27,8 @@ def map_patient(ctx: MappingContext) -> None:
         ctx.set_date(at, "valueDateTime", p.age.at, "patient.age.at")
         age_ext["extension"].append(at)
         resource["extension"].append(age_ext)
+    if ctx.case.note:  # the case-level note; Patient has no note element
+        resource["extension"].append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ctx.case.note}))
     ctx.set_date(resource, "birthDate", p.birth_date, "patient.birth_date")
     if p.death is not None:
         if p.death.date:
@@ -34,7 +36,7 @@ def map_patient(ctx: MappingContext) -> None:
         else:
             resource["deceasedBoolean"] = True
     ctx.add(resource)
-    if p.death is not None and p.death.cause:
+    if p.death is not None and (p.death.cause or p.death.note):
         obs: b.Json = {
             "resourceType": "Observation",
             "id": ctx.new_id("Observation", "cause-of-death"),
@@ -45,6 +47,10 @@ def map_patient(ctx: MappingContext) -> None:
         }
         ctx.set_date(obs, "effectiveDateTime", p.death.date, "patient.death.date")
         obs["valueCodeableConcept"] = ctx.cc("death_causes", p.death.cause, "patient.death.cause")
+        if not p.death.cause:  # only a note: keep it, with the cause marked unknown
+            obs["dataAbsentReason"] = {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown",
+                "display": "Unknown"}]}
         if p.death.note:
             obs["note"] = [{"text": p.death.note}]
         ctx.add(obs)

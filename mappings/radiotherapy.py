@@ -5,7 +5,7 @@ from __future__ import annotations
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import MappingContext, position
 
 
 def map_radiotherapy(ctx: MappingContext) -> None:
@@ -17,6 +17,7 @@ def map_radiotherapy(ctx: MappingContext) -> None:
             ext.append(b.extension(urls.EXT_FRACTIONS, valuePositiveInt=rt.fractions))
         if rt.regimen and (ref := ctx.ref_to("regimen", "CarePlan", rt.regimen, f"{path}.regimen")):
             ext.append(b.extension(urls.EXT_REGIMEN, valueReference=ref))
+        ext.append(position(i))
         procedure: b.Json = {
             "resourceType": "Procedure",
             "id": ctx.new_id("Procedure", f"radiotherapy|{rt.id or rt.kind + '|' + rt.start}"),

@@ -16,7 +16,14 @@ from fhir_onco.dates import PartialDate, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import MappingContext
+from .context import (
+    EXT_DERIVED_DATE,
+    EXT_DRUG_SCHEDULE,
+    EXT_HSCT_RELATIVE,
+    EXT_REGIMEN_STOP_REASON,
+    MappingContext,
+    position,
+)
 
 _RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|–)\s*(-?\d+)$")
 _CAREPLAN_STATUS = {"completed": "completed", "active": "active", "stopped": "revoked"}
@@ -95,6 +102,12 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     intent = ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")
     if intent:
         extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
+    if rg.hsct_relative and (hsct_id := ctx.ids.get(("hsct", rg.hsct_relative))):
+        extensions.append(b.extension(EXT_HSCT_RELATIVE, valueReference=b.reference("Procedure", hsct_id)))
+    stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
+    if stop_reason:
+        extensions.append({"url": EXT_REGIMEN_STOP_REASON, "valueCodeableConcept": stop_reason})
+    extensions.append(position(i))
     careplan: b.Json = {
         "resourceType": "CarePlan",
         "id": rid,
@@ -116,27 +129,43 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     end = ctx.set_date(careplan["period"], "end", rg.end, f"{path}.end", regimen=key)
     if end is None and start is not None and start.day and rg.cycles and rg.cycle_length_days:
         careplan["period"]["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
-    if rg.stop_reason:
-        careplan["note"] = careplan.get("note", [])
+        careplan["period"]["_end"] = {"extension": [b.extension(EXT_DERIVED_DATE, valueBoolean=True)]}
     if rg.note:
         careplan["note"] = [{"text": rg.note}]
     ctx.add(careplan)  # filled in below: the dict is shared
     careplan = ctx.resources[-1]
     careplan.setdefault("activity", [])
-    stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
     for j, drug in enumerate(rg.drugs):
-        refs = _map_drug(ctx, rg, key, rid, start, drug, f"{path}.drugs[{j}]", stop_reason)
+        drug_stop = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason", "stop-")
+        refs = _map_drug(ctx, rg, key, rid, start, drug, f"{path}.drugs[{j}]", drug_stop or stop_reason)
         activity: b.Json = {
             "outcomeReference": refs,
             "detail": {
+                "extension": [_schedule(drug)],
                 "kind": "MedicationRequest",
                 "status": _ACTIVITY_STATUS[drug.status],
+                "statusReason": drug_stop,
                 "productCodeableConcept": ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug"),
             },
         }
         careplan["activity"].append(b.prune(activity))
     if not careplan["activity"]:
         del careplan["activity"]
+
+
+def _schedule(drug: Drug) -> b.Json | None:
+    """The schedule as written (its non-default parts): the administrations alone cannot tell
+    '1-7' from '1,2,3,4,5,6,7', '2-' from '2-4', or an every_days step, so the reverse mapping reads it here."""
+    parts = [
+        b.extension("days", valueString=drug.days) if drug.days else None,
+        b.extension("every-days", valuePositiveInt=drug.every_days) if drug.every_days else None,
+        b.extension("times-per-day", valuePositiveInt=drug.times_per_day) if drug.times_per_day != 1 else None,
+        b.extension("continuous", valueBoolean=True) if drug.continuous else None,
+        b.extension("cycles", valueString=drug.cycles) if drug.cycles else None,
+        b.extension("stop-day", valueInteger=drug.stop_day) if drug.stop_day is not None else None,
+    ]
+    present = [p for p in parts if p]
+    return {"url": EXT_DRUG_SCHEDULE, "extension": present} if present else None
 
 
 def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Dose]:
@@ -182,13 +211,12 @@ def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle
 
 
 def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, start: PartialDate | None,
-              drug: Drug, path: str, regimen_stop: b.Json | None) -> list[b.Json]:
+              drug: Drug, path: str, stop_reason: b.Json | None) -> list[b.Json]:
     med = ctx.cc("drugs", drug.drug, f"{path}.drug")
     unit = ctx.concept("units", drug.unit, f"{path}.unit")
     if drug.dose is not None and drug.unit is None:
         ctx.error(f"{path}.unit", "a dose needs a unit (mg/m2, mg/kg, ug/kg/d, mg ...)")
     route = ctx.cc("routes", drug.route, f"{path}.route")
-    stop_reason = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.stop_reason", "stop-") or regimen_stop
     if rg.hsct_relative is not None and rg.hsct_relative not in ctx.hsct_dates:
         ctx.error(f"{path}.days", f"regimen counts days from HSCT {rg.hsct_relative!r}, which has no date")
     basis = _normalization_basis(ctx, unit)
@@ -203,6 +231,8 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, star
         if drug.dose is not None:
             field = "rateQuantity" if drug.dose_basis == "per-day" else "dose"
             dosage[field] = b.quantity(drug.dose, unit, drug.unit)
+        elif drug.unit:  # the unit without a dose (dose not stated): keep the unit as written
+            dosage["rateQuantity" if drug.dose_basis == "per-day" else "dose"] = {"unit": drug.unit}
         if drug.dose_basis == "course-total":
             dosage["text"] = "course total"
         ma: b.Json = {
