@@ -336,3 +336,96 @@ def native_for(key: str, expression: str) -> Callable[[dict[str, Any], dict[str,
     if frag is not None and expression.startswith(frag[0]):
         return frag[1]
     return None
+
+
+def _bdl5(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return "resource" in v or "request" in v or "response" in v
+
+
+def _bdl8(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    fu = v.get("fullUrl")
+    return not isinstance(fu, str) or "/_history/" not in fu
+
+
+def _entries(v: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in v.get("entry", []) or [] if isinstance(e, dict)]
+
+
+def _bdl1(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return "total" not in v or v.get("type") in ("searchset", "history")
+
+
+def _bdl2(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return v.get("type") == "searchset" or not any("search" in e for e in _entries(v))
+
+
+def _bdl3(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    want = v.get("type") in ("batch", "transaction", "history")
+    return all(("request" in e) == want for e in _entries(v))
+
+
+def _bdl4(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    want = v.get("type") in ("batch-response", "transaction-response", "history")
+    return all(("response" in e) == want for e in _entries(v))
+
+
+def _bdl7(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    if v.get("type") == "history":
+        return True
+    seen: set[tuple[Any, Any]] = set()
+    for e in _entries(v):
+        if "fullUrl" not in e:
+            continue
+        res = e.get("resource")
+        meta = res.get("meta") if isinstance(res, dict) else None
+        key = (e["fullUrl"], meta.get("versionId") if isinstance(meta, dict) else None)
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
+
+
+def _bdl9(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    ident = v.get("identifier")
+    return v.get("type") != "document" or (
+        isinstance(ident, dict) and "system" in ident and "value" in ident)
+
+
+def _bdl10(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return v.get("type") != "document" or isinstance(v.get("timestamp"), str)
+
+
+def _first_is(v: dict[str, Any], rt: str) -> bool:
+    es = _entries(v)
+    res = es[0].get("resource") if es else None
+    return isinstance(res, dict) and res.get("resourceType") == rt
+
+
+def _bdl11(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return v.get("type") != "document" or _first_is(v, "Composition")
+
+
+def _bdl12(v: dict[str, Any], r: dict[str, Any]) -> bool:
+    return v.get("type") != "message" or _first_is(v, "MessageHeader")
+
+
+_BDL: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
+    "bdl-1": _bdl1, "bdl-2": _bdl2, "bdl-3": _bdl3, "bdl-4": _bdl4, "bdl-5": _bdl5,
+    "bdl-7": _bdl7, "bdl-8": _bdl8, "bdl-9": _bdl9, "bdl-10": _bdl10, "bdl-11": _bdl11,
+    "bdl-12": _bdl12,
+}
+_BDL_EXPR = {
+    "bdl-1": "total.empty() or (type = 'searchset') or (type = 'history')",
+    "bdl-2": "entry.search.empty() or (type = 'searchset')",
+    "bdl-3": "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or %resource.type = 'history'))",  # noqa: E501
+    "bdl-4": "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = 'transaction-response' or %resource.type = 'history'))",  # noqa: E501
+    "bdl-5": "resource.exists() or request.exists() or response.exists()",
+    "bdl-7": "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()",
+    "bdl-8": "fullUrl.contains('/_history/').not()",
+    "bdl-9": "type = 'document' implies (identifier.system.exists() and identifier.value.exists())",
+    "bdl-10": "type = 'document' implies (timestamp.hasValue())",
+    "bdl-11": "type = 'document' implies entry.first().resource.is(Composition)",
+    "bdl-12": "type = 'message' implies entry.first().resource.is(MessageHeader)",
+}
+for _k, _fn in _BDL.items():
+    NATIVE_SPECS[_k] = (_BDL_EXPR[_k], _fn)

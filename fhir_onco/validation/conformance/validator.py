@@ -59,6 +59,8 @@ class _Ctx:
 
 class _BundleIndex:
     def __init__(self, bundle: dict[str, Any]) -> None:
+        # (id of a resource of this bundle, profile) -> conforms; lives as long as one validation
+        self.conforms: dict[tuple[int, str], bool] = {}
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
@@ -111,7 +113,6 @@ class ConformanceValidator:
         for cs in definitions.codesystems.values():
             self.terminology.add_codesystem(cs)
         self._binding_cache: dict[str, Any] = {}
-        self._conform_cache: dict[tuple[int, str], bool] = {}
         self._env = inv.EvalEnv(self._fp_resolve, self.terminology, self._conforms)
         self._fp_bundle: _BundleIndex | None = None
 
@@ -565,7 +566,7 @@ class ConformanceValidator:
         if dtype == "profile":
             profiles = [p for t in s.types for p in (t.profiles or t.targets)]
             return lambda item, ctx: any(
-                isinstance(v, dict) and any(self._conforms(v, p) for p in profiles)
+                isinstance(v, dict) and any(self._conforms(v, p, ctx.bundle) for p in profiles)
                 for v in getter(item, ctx)
             )
         return lambda item, ctx: False
@@ -673,23 +674,27 @@ class ConformanceValidator:
             return
         profs = allowed[rtype]
         if (profs and target is not None and CORE + rtype not in tref.targets
-                and not any(self._conforms(target, p) for p in profs)):
+                and not any(self._conforms(target, p, ctx.bundle) for p in profs)):
             self._err(ctx, f"{loc}.reference", f"the referenced {rtype} does not conform to "
                       f"{' or '.join(profs)}", "reference-target", node)
 
-    def _conforms(self, res: dict[str, Any], url: str) -> bool:
+    def _conforms(self, res: dict[str, Any], url: str, idx: _BundleIndex | None = None) -> bool:
+        """Does res declare the profile in meta.profile and meet it? (cached per bundle)"""
         meta = res.get("meta")
-        if isinstance(meta, dict) and url in (meta.get("profile") or ()):
-            key = (id(res), url)
-            hit = self._conform_cache.get(key)
-            if hit is None:
-                issues = self.validate_resource(res, url)
-                hit = not any(i.severity in (Severity.ERROR, Severity.FATAL) for i in issues)
-                self._conform_cache[key] = hit
-                if len(self._conform_cache) > 10000:
-                    self._conform_cache.clear()
-            return hit
-        return False
+        if not isinstance(meta, dict) or url not in (meta.get("profile") or ()):
+            return False
+        idx = idx if idx is not None else self._fp_bundle
+        key = (id(res), url)
+        if idx is not None and key in idx.conforms:
+            return idx.conforms[key]
+        if idx is not None:
+            idx.conforms[key] = True  # provisional: reference cycles (regimen <-> MA) terminate
+        issues: list[Issue] = []
+        self._resource(res, None, issues, idx, url, 1)
+        hit = not any(i.severity in (Severity.ERROR, Severity.FATAL) for i in issues)
+        if idx is not None:
+            idx.conforms[key] = hit
+        return hit
 
     # ---------------------------------------------------------------- terminology
 
