@@ -322,3 +322,24 @@ Invariant: onco-suspect-one
 Description: "A suspected cause names a regimen or an HSCT"
 Expression: "extension('regimen').exists() or extension('hsct').exists()"
 Severity: #error
+
+Extension: RegimenHsctRelative
+Id: regimen-hsct-relative
+Title: "HSCT-relative regimen"
+Description: "The HSCT whose day 0 the regimen's drug days count from (days -7..-4)."
+* insert Ctx(CarePlan)
+* value[x] only Reference(OncoHSCT)
+
+Extension: DerivedDate
+Id: derived-date
+Title: "Derived date"
+Description: "On a date primitive: computed (e.g. end = start + cycles x cycle length), not written in the case."
+* insert Ctx(Element)
+* value[x] only boolean
+
+Extension: StatedReference
+Id: stated-reference
+Title: "Stated reference"
+Description: "On a Reference to a diagnosis: the case names it explicitly, though it is the default."
+* insert Ctx(Reference)
+* value[x] only boolean

@@ -109,7 +109,8 @@ Description: "A regimen (induction, conditioning, GVHD prophylaxis...): groups i
     ConditioningIntensity named conditioningIntensity 0..1 and
     RegimenCycles named cycles 0..1 and
     RegimenCycleLength named cycleLength 0..1 and
-    RegimenStopReason named stopReason 0..1
+    RegimenStopReason named stopReason 0..1 and
+    RegimenHsctRelative named hsctRelative 0..1
 * activity.detail.extension contains DrugSchedule named schedule 0..1
 * status 1..1
 * intent 1..1
