@@ -1,0 +1,166 @@
+"""`fhir-onco report`, `export` and `timeline`: tables and plots back out of FHIR data.
+
+Each reads FHIR resources from ``--input`` (a directory or file of bundle JSON / NDJSON / case
+files) or from ``--server`` (searched with the server client; credentials from the environment, see
+docs/server.md). Heavy imports (matplotlib, pyarrow) happen inside the commands that need them.
+Exit codes: 0 done, 1 input or server errors, 2 usage errors. Messages never carry patient data.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from fhir_onco.analytics.reader import ResourceStore
+
+InputOpt = Annotated[Path | None, typer.Option(
+    "--input", "-i", help="Directory or file of FHIR bundle JSON, resource JSON or NDJSON "
+    "(case YAML files are mapped to FHIR first).", show_default=False)]
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", "-s", help="FHIR server base URL (credentials from FHIR_ONCO_* environment variables).",
+    show_default=False)]
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class IndexRule(StrEnum):
+    auto = "auto"
+    best_response_regimen = "best-response-regimen"
+    first_regimen = "first-regimen"
+    hsct = "hsct"
+    diagnosis = "diagnosis"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _source(input_: Path | None, server: str | None) -> tuple[Path | None, str | None]:
+    if (input_ is None) == (server is None):
+        raise _fail("give exactly one of --input DIR or --server URL", 2)
+    return input_, server
+
+
+def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
+          patient: str | None = None) -> ResourceStore:
+    """Resources from the input or the server; errors become exit code 1 with a located message."""
+    from fhir_onco.analytics.reader import InputError, read_input, read_server
+
+    try:
+        if input_ is not None:
+            return read_input(input_, types)
+        assert server is not None
+        return read_server(server, types, patient_id=patient)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        from fhir_onco.server.errors import ServerIOError
+
+        if isinstance(exc, ServerIOError):
+            raise _fail(f"server: {exc}") from None
+        raise
+
+
+def _int_list(text: str | None, what: str) -> list[int]:
+    if not text:
+        return []
+    try:
+        return sorted(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise _fail(f"{what}: expected whole numbers separated by commas, e.g. 65,75", 2) from None
+
+
+def report_command(
+    input_: InputOpt = None,
+    server: ServerOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="table: readable text; csv; json.")]
+    = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write (table, json) or directory (csv: one file per table); "
+        "default: standard output.", show_default=False)] = None,
+    index: Annotated[IndexRule, typer.Option(
+        "--index", help="Cohort entry date per patient (survival and prior therapy count from it).")]
+    = IndexRule.auto,
+    age_bands: Annotated[str | None, typer.Option(
+        "--age-bands", help="Age cut points for the baseline table, e.g. 65,75 -> <65, 65-75, >75.",
+        show_default=False)] = None,
+    landmarks: Annotated[str, typer.Option(
+        "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
+) -> None:
+    """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
+    from fhir_onco.analytics.reader import REPORT_TYPES
+    from fhir_onco.analytics.report import cohort_report
+
+    input_, server = _source(input_, server)
+    bands = _int_list(age_bands, "--age-bands")
+    marks = _int_list(landmarks, "--landmarks")
+    store = _load(input_, server, REPORT_TYPES)
+    if not any(True for _ in store.resources("Patient")):
+        raise _fail("no Patient resources in the input")
+    result = cohort_report(store, index=index.value, age_bands=bands, landmarks_months=marks)
+    if fmt is ReportFormat.csv and output is not None:
+        paths = result.write_csv(output)
+        typer.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True)
+        return
+    text = {ReportFormat.table: result.to_text, ReportFormat.json: result.to_json,
+            ReportFormat.csv: result.to_csv}[fmt]()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"report for {result.n_patients} patients written to {output}", err=True)
+
+
+def export_command(
+    input_: InputOpt = None,
+    server: ServerOpt = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, or parquet (needs pyarrow).")]
+    = ExportFormat.csv,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the tables.")] = Path("export"),
+    tables: Annotated[str | None, typer.Option(
+        "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
+) -> None:
+    """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
+    from fhir_onco.analytics.decode import Decoder
+    from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow, write_tables
+    from fhir_onco.analytics.flatten import TABLES, flatten
+    from fhir_onco.analytics.reader import CLINICAL_TYPES
+
+    input_, server = _source(input_, server)
+    names = [t.strip() for t in tables.split(",")] if tables else list(TABLES)
+    unknown = [t for t in names if t not in TABLES]
+    if unknown:
+        raise _fail(f"unknown table(s) {', '.join(unknown)}; known: {', '.join(TABLES)}", 2)
+    if fmt is ExportFormat.parquet:
+        try:
+            require_pyarrow()
+        except MissingDependencyError as exc:
+            raise _fail(str(exc), 2) from None
+    types = CLINICAL_TYPES if "administrations" in names else tuple(
+        t for t in CLINICAL_TYPES if t != "MedicationAdministration")
+    store = _load(input_, server, types)
+    dec = Decoder()
+    data = {name: flatten(store, name, dec) for name in names}
+    paths = write_tables(data, output, fmt.value)
+    summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
+    typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
+    app.command("export")(export_command)

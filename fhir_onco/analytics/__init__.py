@@ -1,0 +1,14 @@
+"""Tables and plots back out of FHIR: cohort report, flattened export, patient timeline.
+
+Everything here reads FHIR R4 resources (from a directory of bundles / NDJSON, or from a server)
+and never the case files: a registry gets its tables back from whatever is on its FHIR server.
+
+- :mod:`.reader`    - load resources into a :class:`~.reader.ResourceStore`;
+- :mod:`.decode`    - reverse terminology lookups and FHIR element helpers;
+- :mod:`.flatten`   - one analysis table per clinical domain (``fhir-onco export``);
+- :mod:`.km`        - Kaplan-Meier estimator with Greenwood / log-log confidence intervals;
+- :mod:`.report`    - cohort tables (``fhir-onco report``);
+- :mod:`.timeline`  - patient swimmer plot (``fhir-onco timeline``; needs matplotlib).
+
+matplotlib and pyarrow are imported only by the functions that need them.
+"""

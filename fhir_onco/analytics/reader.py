@@ -1,0 +1,191 @@
+"""Load FHIR resources for analysis: a directory (bundle JSON, resource JSON, NDJSON), or a server.
+
+Resources are grouped by patient (``subject`` / ``patient`` reference). Only the resource types the
+caller asks for are kept, so a report over a large registry does not hold every dose given.
+Errors name the file (and line for NDJSON) only: never a value from the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .decode import Json, subject_id
+
+log = logging.getLogger(__name__)
+
+CLINICAL_TYPES = (
+    "Patient", "Condition", "Observation", "CarePlan", "MedicationAdministration", "Procedure", "AdverseEvent",
+)
+# The report reads the regimen's drugs from CarePlan.activity; single doses are for export/timeline.
+REPORT_TYPES = tuple(t for t in CLINICAL_TYPES if t != "MedicationAdministration")
+
+
+class InputError(ValueError):
+    """Input that cannot be read (message names the file and line, never the data)."""
+
+
+@dataclass
+class ResourceStore:
+    """Resources by type and by patient id (last one wins for a repeated Type/id)."""
+
+    types: frozenset[str] = frozenset(CLINICAL_TYPES)
+    _by_ref: dict[str, Json] = field(default_factory=dict)
+    skipped: int = 0  # resources of other types, or without a patient
+
+    def add(self, resource: Any) -> None:
+        if not isinstance(resource, dict):
+            self.skipped += 1
+            return
+        rtype = resource.get("resourceType")
+        if rtype == "Bundle":
+            for entry in resource.get("entry") or []:
+                self.add((entry or {}).get("resource"))
+            return
+        if rtype not in self.types or not resource.get("id") or subject_id(resource) is None:
+            self.skipped += 1
+            return
+        self._by_ref[f"{rtype}/{resource['id']}"] = resource
+
+    def extend(self, resources: Iterable[Any]) -> ResourceStore:
+        for r in resources:
+            self.add(r)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._by_ref)
+
+    def resources(self, rtype: str | None = None) -> Iterator[Json]:
+        for r in self._by_ref.values():
+            if rtype is None or r["resourceType"] == rtype:
+                yield r
+
+    def get(self, rtype: str, rid: str | None) -> Json | None:
+        return self._by_ref.get(f"{rtype}/{rid}") if rid else None
+
+    def patients(self) -> list[Json]:
+        return sorted(self.resources("Patient"), key=lambda p: str(p["id"]))
+
+    def by_patient(self) -> dict[str, list[Json]]:
+        """Patient id -> its resources (the Patient first), patients without a Patient resource too."""
+        out: dict[str, list[Json]] = defaultdict(list)
+        for r in self._by_ref.values():
+            pid = subject_id(r)
+            if pid is None:
+                continue
+            if r["resourceType"] == "Patient":
+                out[pid].insert(0, r)
+            else:
+                out[pid].append(r)
+        return dict(out)
+
+    def only_patient(self, patient_id: str) -> ResourceStore:
+        sub = ResourceStore(self.types)
+        sub.extend(r for r in self._by_ref.values() if subject_id(r) == patient_id)
+        return sub
+
+
+# ---- files --------------------------------------------------------------------------------------
+def iter_file(path: Path) -> Iterator[Any]:
+    """Resources (or bundles) in one file: .ndjson (one per line), .json, .yaml/.yml case files."""
+    suffix = path.suffix.lower()
+    if suffix == ".ndjson":
+        with path.open(encoding="utf-8-sig") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    raise InputError(f"{path}:{lineno}: not a JSON resource") from None
+        return
+    if suffix in (".yaml", ".yml"):
+        yield _map_case(path)
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path}: not valid JSON") from None
+    if isinstance(data, dict) and "resourceType" not in data and "patient" in data:
+        yield _map_case(path)  # a case file written as JSON
+    else:
+        yield data
+
+
+def _map_case(path: Path) -> Json:
+    """A case file is mapped to FHIR first; the analysis then reads only the FHIR."""
+    from fhir_onco import CaseError, load_case, map_case
+    from fhir_onco.mappings import MappingError
+
+    try:
+        return map_case(load_case(path), source=str(path))
+    except (CaseError, MappingError) as exc:
+        raise InputError(f"{path}: cannot map the case file ({type(exc).__name__}); run `fhir-onco validate` "
+                         "on it for the details") from None
+
+
+def input_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise InputError(f"{root}: no such file or directory")
+    suffixes = {".json", ".ndjson", ".yaml", ".yml"}
+    return [p for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+
+
+def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> ResourceStore:
+    """Every resource under a directory (or in one file)."""
+    store = ResourceStore(frozenset(types))
+    files = input_files(Path(root))
+    for path in files:
+        store.extend(iter_file(path))
+    log.info("read %d resources from %d files", len(store), len(files))
+    return store
+
+
+# ---- server -------------------------------------------------------------------------------------
+def read_server(base_url: str, types: Iterable[str] = CLINICAL_TYPES, *, patient_id: str | None = None,
+                client: Any = None, page_size: int = 500) -> ResourceStore:
+    """Search the server type by type (all patients, or one patient's compartment)."""
+    from fhir_onco.server.client import FhirClient
+
+    own = client is None
+    client = client or FhirClient(base_url)
+    store = ResourceStore(frozenset(types))
+    try:
+        for rtype in store.types:
+            params: dict[str, str] = {"_count": str(page_size)}
+            if patient_id is not None:
+                if rtype == "Patient":
+                    params["_id"] = patient_id
+                else:
+                    params["subject"] = f"Patient/{patient_id}"
+            store.extend(client.search(rtype, params, include_included=False))
+    finally:
+        if own:
+            client.close()
+    log.info("read %d resources from the server", len(store))
+    return store
+
+
+def find_patient(store: ResourceStore, key: str) -> str | None:
+    """A patient's resource id from its id or any identifier value (or 'system|value')."""
+    if store.get("Patient", key) is not None:
+        return key
+    hits = []
+    for p in store.resources("Patient"):
+        for ident in p.get("identifier") or []:
+            value, system = ident.get("value"), ident.get("system")
+            if key in (value, f"{system}|{value}"):
+                hits.append(p["id"])
+                break
+    return hits[0] if len(hits) == 1 else None

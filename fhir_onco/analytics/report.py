@@ -1,0 +1,617 @@
+"""Cohort tables computed from FHIR data alone: baseline, best response, adverse events, deaths, survival.
+
+Definitions (also in docs/analytics.md):
+
+* **Index date** (cohort entry; survival and "prior therapy" count from it), per patient, by
+  ``index``: ``auto`` = start of the regimen the best-response Observation points at, else the first
+  treatment line's start, else the primary diagnosis onset; or ``best-response-regimen``,
+  ``first-regimen``, ``hsct`` (first HSCT), ``diagnosis`` (first primary diagnosis onset).
+* Partial dates count as the middle of their span (2021-12 -> 2021-12-16, 2021 -> 2021-07-02).
+* **Age** in whole years at the index date (from birthDate, or the age-at-event extension).
+* **Best response**: the Observation flagged best-response (the one of the index regimen when there
+  are several, else the best ranked). ORR = sCR + CR + CRi + remission + VGPR + PR over all patients.
+* **Adverse events**: each patient counts once per CTCAE term, at the highest grade recorded.
+* **OS**: index -> death from any cause; **PFS**: index -> first progression / relapse / refractory
+  disease after the index date, or death. Alive patients are censored at their last known date (the
+  latest date on any of their resources). Kaplan-Meier, median with 95 % CI: see :mod:`.km`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from .decode import Decoder, Json, point
+from .flatten import TABLES, flatten
+from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
+from .reader import ResourceStore
+
+IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
+INDEX_RULES: tuple[str, ...] = ("auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis")
+
+# Terminology keys (responses table) - the analysis rules, not codes.
+RESPONSE_RANK = ("scr", "cr", "cri", "remission", "vgpr", "pr", "mr", "sd", "pd", "refractory", "relapse",
+                 "not-evaluable")
+RESPONDERS = frozenset({"scr", "cr", "cri", "remission", "vgpr", "pr"})
+PROGRESSION = frozenset({"pd", "relapse", "refractory"})
+# Regimen categories (regimen_terms keys) that are not a line of therapy.
+NOT_A_LINE = frozenset({"conditioning", "gvhd-prophylaxis", "supportive", "premedication",
+                        "intrathecal-prophylaxis"})
+DAYS_PER_MONTH = 365.25 / 12
+AE_GRADES = (1, 2, 3, 4, 5)
+NOT_RECORDED = "not recorded"
+
+
+@dataclass
+class ReportTable:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    key_column: str | None = None  # machine key (CSV/JSON); the text shows the label column instead
+
+    def add(self, **row: Any) -> None:
+        self.rows.append({c: row.get(c) for c in self.columns})
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        return out.getvalue()
+
+    def _percent_column(self, column: str) -> str | None:
+        for candidate in (f"{column}_percent", "percent" if column == "n" else "",
+                          "percent_of_patients" if column == "n" else ""):
+            if candidate in self.columns:
+                return candidate
+        return None
+
+    def to_text(self) -> str:
+        """Aligned plain-text table; a count and its percentage print as one cell, 'n (p%)'."""
+        paired = {self._percent_column(c) for c in self.columns} - {None}
+        shown = [c for c in self.columns if c not in paired and c != self.key_column]
+        header = [_heading(c) for c in shown]
+        body = []
+        for r in self.rows:
+            cells = []
+            for c in shown:
+                pc = self._percent_column(c)
+                cell = _text_value(r[c])
+                if pc and r[c] is not None and r.get(pc) is not None:
+                    cell = f"{cell} ({r[pc]:.1f}%)"
+                cells.append(cell)
+            body.append(cells)
+        widths = [max([len(h), *(len(b[i]) for b in body)]) for i, h in enumerate(header)]
+        numeric = [all(_is_number(r[c]) or r[c] is None for r in self.rows) for c in shown]
+
+        def line(cells: Sequence[str]) -> str:
+            return "  ".join(c.rjust(w) if num else c.ljust(w)
+                             for c, w, num in zip(cells, widths, numeric, strict=True)).rstrip()
+
+        out = [self.title, "=" * len(self.title), line(header), line(["-" * w for w in widths])]
+        out += [line(b) for b in body]
+        out += [f"  * {n}" for n in self.notes]
+        return "\n".join(out) + "\n"
+
+
+def _heading(column: str) -> str:
+    for prefix, label in (("grade_ge_", "grade >="), ("at_", "at ")):
+        if column.startswith(prefix):
+            column = label + column.removeprefix(prefix)
+    return column.replace("_", " ")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _text_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 4)
+    return "" if v is None else v
+
+
+@dataclass
+class CohortReport:
+    n_patients: int
+    index_rule: str
+    tables: list[ReportTable]
+    definitions: dict[str, str]
+
+    def table(self, name: str) -> ReportTable:
+        return next(t for t in self.tables if t.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_patients": self.n_patients,
+            "index": self.index_rule,
+            "definitions": self.definitions,
+            "tables": {t.name: {"title": t.title, "columns": t.columns, "rows": t.rows, "notes": t.notes}
+                       for t in self.tables},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=_json_default) + "\n"
+
+    def to_text(self) -> str:
+        return "\n".join(t.to_text() for t in self.tables)
+
+    def to_csv(self) -> str:
+        """All tables in one text: each preceded by a '# name' line (use write_csv for files)."""
+        return "\n".join(f"# {t.name}\n{t.to_csv()}" for t in self.tables)
+
+    def write_csv(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for t in self.tables:
+            path = directory / f"{t.name}.csv"
+            path.write_text(t.to_csv(), encoding="utf-8", newline="")
+            paths.append(path)
+        return paths
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, date):
+        return v.isoformat()
+    raise TypeError(type(v).__name__)
+
+
+def pct(n: int, total: int) -> float | None:
+    return round(100 * n / total, 1) if total else None
+
+
+# ---- per-patient facts --------------------------------------------------------------------------
+@dataclass
+class PatientFacts:
+    patient_id: str
+    row: Json
+    index_date: date | None = None
+    index_regimen: str | None = None
+    last_date: date | None = None
+    death_date: date | None = None
+    progression_date: date | None = None
+
+
+def _group(rows: Iterable[Json]) -> dict[str, list[Json]]:
+    out: dict[str, list[Json]] = defaultdict(list)
+    for r in rows:
+        out[r["patient_id"]].append(r)
+    return out
+
+
+def _first(dates: Iterable[date | None]) -> date | None:
+    return min((d for d in dates if d is not None), default=None)
+
+
+def _date_columns(row: Json) -> Iterable[Any]:
+    return (v for k, v in row.items() if (k == "date" or k.endswith("_date")) and k != "age_at_date")
+
+
+class _Cohort:
+    """The flattened tables, grouped by patient, plus the per-patient derived facts."""
+
+    def __init__(self, store: ResourceStore, decoder: Decoder, index: str):
+        self.dec = decoder
+        names = [n for n in TABLES if n != "administrations"]
+        self.tables = {n: flatten(store, n, decoder) for n in names}
+        self.by = {n: _group(rows) for n, rows in self.tables.items() if n != "patients"}
+        self.regimens = {r["id"]: r for r in self.tables["regimens"]}
+        self.facts = [self._facts(p, index) for p in self.tables["patients"]]
+
+    def rows(self, table: str, pid: str) -> list[Json]:
+        return self.by[table].get(pid, [])
+
+    def _lines(self, pid: str) -> list[Json]:
+        return sorted((r for r in self.rows("regimens", pid)
+                       if not r["part_of_id"] and r["category"] not in NOT_A_LINE and point(r["start_date"])),
+                      key=lambda r: point(r["start_date"]))  # type: ignore[arg-type,return-value]
+
+    def best_response(self, pid: str, index_regimen: str | None) -> Json | None:
+        best = [r for r in self.rows("responses", pid) if r["best"]]
+        if not best:
+            return None
+        of_index = [r for r in best if index_regimen and r["regimen_id"] == index_regimen]
+        pool = of_index or best
+        return min(pool, key=lambda r: RESPONSE_RANK.index(r["response"]) if r["response"] in RESPONSE_RANK
+                   else len(RESPONSE_RANK))
+
+    def _facts(self, p: Json, index: str) -> PatientFacts:
+        pid = p["patient_id"]
+        f = PatientFacts(pid, p)
+        diagnosis = _first(point(d["onset_date"]) for d in self.rows("diagnoses", pid) if d["kind"] == "primary")
+        diagnosis = diagnosis or _first(point(d["onset_date"]) for d in self.rows("diagnoses", pid))
+        best_reg = None
+        best = sorted((r for r in self.rows("responses", pid) if r["best"] and r["regimen_id"] in self.regimens),
+                      key=lambda r: point(r["date"]) or date.max)
+        if best:
+            best_reg = best[0]["regimen_id"]
+        lines = self._lines(pid)
+        if index in ("auto", "best-response-regimen") and best_reg:
+            f.index_regimen = best_reg
+            f.index_date = point(self.regimens[best_reg]["start_date"])
+        elif index in ("auto", "first-regimen") and lines:
+            f.index_regimen = lines[0]["id"]
+            f.index_date = point(lines[0]["start_date"])
+        elif index == "hsct":
+            f.index_date = _first(point(h["date"]) for h in self.rows("hsct", pid))
+        elif index in ("auto", "diagnosis"):
+            f.index_date = diagnosis
+        f.death_date = point(p["death_date"])
+        every = [point(v) for t in self.by for r in self.rows(t, pid) for v in _date_columns(r)]
+        f.last_date = max((d for d in [*every, f.death_date] if d is not None), default=None)
+        if f.index_date is not None:
+            events = [point(r["date"]) for r in self.rows("responses", pid) if r["response"] in PROGRESSION]
+            events += [point(r["date"]) for r in self.rows("relapses", pid)]
+            f.progression_date = _first(d for d in events if d is not None and d > f.index_date)
+        return f
+
+    def age_at(self, f: PatientFacts) -> int | None:
+        p = f.row
+        ref = f.index_date or _first(point(d["onset_date"]) for d in self.rows("diagnoses", f.patient_id))
+        birth = point(p["birth_date"])
+        if birth is not None and ref is not None:
+            return ref.year - birth.year - ((ref.month, ref.day) < (birth.month, birth.day))
+        if p["age_years"] is None:
+            return None
+        at = point(p["age_at_date"])
+        years = int(p["age_years"])
+        if at is None or ref is None:
+            return years
+        return years + int((ref - at).days / 365.25)
+
+
+# ---- the report ---------------------------------------------------------------------------------
+def cohort_report(store: ResourceStore, *, index: str = "auto", age_bands: Sequence[int] = (),
+                  landmarks_months: Sequence[float] = (12,), decoder: Decoder | None = None) -> CohortReport:
+    """All cohort tables for the patients in `store`."""
+    if index not in INDEX_RULES:
+        raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
+    cohort = _Cohort(store, decoder or Decoder(), index)
+    n = len(cohort.facts)
+    tables = [
+        _baseline(cohort, n, sorted(age_bands)),
+        _best_response(cohort, n),
+        _adverse_events(cohort, n),
+        _deaths(cohort, n),
+        _survival(cohort, landmarks_months),
+    ]
+    return CohortReport(n, index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[index]})
+
+
+_INDEX_TEXT = {
+    "auto": "start of the regimen the best response refers to, else of the first treatment line, "
+            "else the primary diagnosis onset",
+    "best-response-regimen": "start of the regimen the best response refers to",
+    "first-regimen": "start of the first treatment line (top-level regimen that is not conditioning, "
+                     "GVHD prophylaxis, supportive care or premedication)",
+    "hsct": "date of the first HSCT",
+    "diagnosis": "onset of the first primary diagnosis",
+}
+_DEFINITIONS = {
+    "partial dates": "a partial date counts as the middle of its span (YYYY-MM -> 16th, YYYY -> 2 July)",
+    "age": "whole years at the index date (birth date, or age stated at a date)",
+    "best response": "Observation flagged best-response; of the index regimen when several",
+    "ORR": "sCR + CR + CRi + remission + VGPR + PR, over all patients",
+    "adverse events": "patients counted once per CTCAE term at their highest grade",
+    "OS": "index date to death from any cause; alive patients censored at their last known date",
+    "PFS": "index date to the first progression, relapse or refractory disease after it, or death",
+    "median CI": "Kaplan-Meier; Greenwood variance, log-log pointwise CI, Brookmeyer-Crowley median CI",
+    "months": f"days / {DAYS_PER_MONTH}",
+}
+
+
+def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
+    t = ReportTable("baseline", "Baseline characteristics", ["section", "item", "n", "percent", "value"])
+    t.add(section="Patients", item="total", n=n, percent=pct(n, n))
+
+    def counts(section: str, values: Sequence[str | None], missing: bool = True) -> None:
+        counter = Counter(v for v in values if v is not None)
+        for item, k in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(section=section, item=item, n=k, percent=pct(k, n))
+        unknown = n - sum(counter.values())
+        if missing and unknown and counter:
+            t.add(section=section, item=NOT_RECORDED, n=unknown, percent=pct(unknown, n))
+
+    counts("Sex", [f.row["sex"] for f in c.facts])
+    ages = [a for a in (c.age_at(f) for f in c.facts) if a is not None]
+    if ages:
+        t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
+              value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
+        if bands:
+            per_band = Counter(_band(a, bands) for a in ages)
+            for label in _band_labels(bands):
+                t.add(section="Age at index, years", item=label, n=per_band[label], percent=pct(per_band[label], n))
+    counts("Diagnosis", [_first_value(c.rows("diagnoses", f.patient_id), "condition_display", "primary")
+                         for f in c.facts])
+    _stage_rows(c, t, n)
+    _finding_rows(c, t, n)
+    _other_observation_rows(c, t, n)
+    _prior_rows(c, t, n)
+    _hsct_rows(c, t, n, counts)
+    return t
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def _band_labels(cuts: list[int]) -> list[str]:
+    return list(dict.fromkeys(_band(a, cuts) for a in range(cuts[0] - 1, cuts[-1] + 2)))
+
+
+def _band(age: int, cuts: list[int]) -> str:
+    """Cut points 65,75 -> '<65', '65-75', '>75'; 18,40,65 -> '<18', '18-40', '41-65', '>65'."""
+    if age < cuts[0]:
+        return f"<{cuts[0]}"
+    if len(cuts) == 1:
+        return f">={cuts[0]}"
+    if age > cuts[-1]:
+        return f">{cuts[-1]}"
+    lo = cuts[0]
+    for hi in cuts[1:]:
+        if age <= hi:
+            return f"{lo}-{hi}"
+        lo = hi + 1
+    raise AssertionError("unreachable: age is within the cut points")
+
+
+def _first_value(rows: list[Json], column: str, kind: str | None = None) -> str | None:
+    pool = [r for r in rows if kind is None or r.get("kind") == kind] or rows
+    return pool[0][column] if pool else None
+
+
+def _baseline_row(rows: list[Json], index_date: date | None) -> Json | None:
+    """The latest row dated on or before the index date, else the earliest."""
+    dated = sorted(rows, key=lambda r: point(r["date"]) or date.min)
+    if index_date is not None:
+        before = [r for r in dated if (point(r["date"]) or date.min) <= index_date]
+        if before:
+            return before[-1]
+    return dated[0] if dated else None
+
+
+def _stage_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    systems = sorted({r["system"] for r in c.tables["stages"] if r["system"]})
+    for system in systems:
+        label = _stage_system_label(c.dec, system)
+        values: Counter[str] = Counter()
+        for f in c.facts:
+            row = _baseline_row([r for r in c.rows("stages", f.patient_id) if r["system"] == system], f.index_date)
+            if row is not None:
+                values[row["stage_display"] or row["stage"]] += 1
+        for item, k in sorted(values.items()):
+            t.add(section=label, item=item, n=k, percent=pct(k, n))
+        if n - values.total():
+            t.add(section=label, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
+
+
+def _stage_system_label(dec: Decoder, system: str) -> str:
+    table = dec.terminology["observation_codes"]
+    concept = table.find(f"stage-{system}") or (table.find("risk-all") if system.startswith("all-") else None)
+    return f"Stage: {concept.display if concept else system}" + (f" ({system})" if system.startswith("all-") else "")
+
+
+def _finding_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    by_target: dict[str, Counter[str]] = defaultdict(Counter)
+    for f in c.facts:
+        seen: dict[str, str] = {}
+        for r in c.rows("findings", f.patient_id):
+            seen.setdefault(r["target_display"] or r["target"] or "?", r["result"] or "?")
+        for target, result in seen.items():
+            by_target[target][result] += 1
+    for target in sorted(by_target):
+        for result, k in sorted(by_target[target].items()):
+            t.add(section=f"Finding: {target}", item=result, n=k, percent=pct(k, n))
+
+
+def _other_observation_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    by_code: dict[str, Counter[str]] = defaultdict(Counter)
+    for f in c.facts:
+        seen: dict[str, str] = {}
+        for r in c.rows("other_observations", f.patient_id):
+            value = r["value_text"] or r["value_code"]
+            if value is not None:
+                seen.setdefault(r["code_display"] or r["code"], value)
+        for code, value in seen.items():
+            by_code[code][value] += 1
+    for code in sorted(by_code):
+        for value, k in sorted(by_code[code].items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(section=code, item=value, n=k, percent=pct(k, n))
+        if n - by_code[code].total():
+            k = n - by_code[code].total()
+            t.add(section=code, item=NOT_RECORDED, n=k, percent=pct(k, n))
+
+
+def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    lines: list[int] = []
+    drugs: Counter[str] = Counter()
+    hscts: Counter[str] = Counter()
+    with_index = [f for f in c.facts if f.index_date is not None]
+    for f in with_index:
+        assert f.index_date is not None
+        prior = [r for r in c.rows("regimens", f.patient_id)
+                 if r["id"] != f.index_regimen and (point(r["start_date"]) or date.max) < f.index_date]
+        lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
+        drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
+        hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
+                      if (point(h["date"]) or date.max) < f.index_date})
+    if not with_index or not (any(lines) or drugs or hscts):
+        return
+    t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
+          percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
+    for drug, k in sorted(drugs.items(), key=lambda kv: (-kv[1], kv[0])):
+        t.add(section="Prior therapy (before index)", item=_label(c.dec, "drugs", drug), n=k, percent=pct(k, n))
+    for kind, k in sorted(hscts.items()):
+        t.add(section="Prior therapy (before index)", item=f"{kind} HSCT", n=k, percent=pct(k, n))
+
+
+def _hsct_rows(c: _Cohort, t: ReportTable, n: int, counts: Any) -> None:
+    if not c.tables["hsct"]:
+        return
+    firsts = [min(c.rows("hsct", f.patient_id), key=lambda h: h["date"] or "") for f in c.facts
+              if c.rows("hsct", f.patient_id)]
+    counts("HSCT (first, any time)", [h["type"] for h in firsts], missing=False)
+    for column, label, table, prefix in (
+            ("donor_match", "HSCT donor", "hsct", "donor-"),
+            ("graft_source", "HSCT graft source", "hsct", "graft-"),
+            ("conditioning_intensity", "HSCT conditioning intensity", "regimen_terms", "intensity-"),
+            ("manipulations", "HSCT graft manipulation", "hsct", "manipulation-")):
+        counts(label, [_label(c.dec, table, h[column], prefix) for h in firsts], missing=False)
+
+
+def _label(dec: Decoder, table: str, key: str | None, prefix: str = "") -> str | None:
+    """Display of a terminology key (as flattened, i.e. without its group prefix); else the key."""
+    if key is None:
+        return None
+    concept = dec.terminology[table].find(prefix + key)
+    return concept.display if concept is not None else key
+
+
+def _best_response(c: _Cohort, n: int) -> ReportTable:
+    t = ReportTable("best_response", "Best response", ["response", "label", "n", "percent"], key_column="response")
+    picked: Counter[str] = Counter()
+    displays: dict[str, str] = {}
+    none = 0
+    for f in c.facts:
+        r = c.best_response(f.patient_id, f.index_regimen)
+        if r is None:
+            none += 1
+            continue
+        picked[r["response"]] += 1
+        displays[r["response"]] = r["response_display"] or r["response"]
+    order = [k for k in RESPONSE_RANK if k in picked] + sorted(k for k in picked if k not in RESPONSE_RANK)
+    orr = sum(picked[k] for k in RESPONDERS)
+    t.add(response="ORR", label="overall response (PR or better)", n=orr, percent=pct(orr, n))
+    for key in order:
+        t.add(response=key, label=displays[key], n=picked[key], percent=pct(picked[key], n))
+    evaluated = picked.total() - picked["not-evaluable"]
+    t.add(response="evaluated", label="patients with an evaluable best response", n=evaluated,
+          percent=pct(evaluated, n))
+    if none:
+        t.add(response=NOT_RECORDED, label="no best response recorded", n=none, percent=pct(none, n))
+    t.notes.append(f"percent of all {n} patients")
+    return t
+
+
+def _adverse_events(c: _Cohort, n: int) -> ReportTable:
+    cols = ["term", "any_grade", *[f"grade_ge_{g}" for g in AE_GRADES[1:-1]], "grade_5", "ungraded"]
+    t = ReportTable("adverse_events", "Adverse events by CTCAE term and grade (patients)",
+                    [*cols[:1], "label", *cols[1:], *[f"{k}_percent" for k in cols[1:-1]]], key_column="term")
+    worst: dict[str, dict[str, int | None]] = defaultdict(dict)  # term -> patient -> max grade
+    labels: dict[str, str] = {}
+    for ae in c.tables["adverse_events"]:
+        term = ae["term"] or "?"
+        labels[term] = ae["term_display"] or term
+        current = worst[term].get(ae["patient_id"], -1)
+        grade = ae["grade"]
+        if grade is not None and (current is None or current < grade):
+            worst[term][ae["patient_id"]] = grade
+        elif grade is None and current == -1:
+            worst[term][ae["patient_id"]] = None
+    rows = []
+    for term, per_patient in worst.items():
+        grades = list(per_patient.values())
+        row: dict[str, Any] = {"term": term, "label": labels[term], "any_grade": len(grades)}
+        for g in AE_GRADES[1:-1]:
+            row[f"grade_ge_{g}"] = sum(1 for x in grades if x is not None and x >= g)
+        row["grade_5"] = sum(1 for x in grades if x == 5)
+        row["ungraded"] = sum(1 for x in grades if x is None)
+        for k in cols[1:-1]:
+            row[f"{k}_percent"] = pct(row[k], n)
+        rows.append(row)
+    for row in sorted(rows, key=lambda r: (-r["any_grade"], r["label"])):
+        t.add(**row)
+    t.notes.append(f"patients counted once per term at their highest grade; percent of all {n} patients")
+    return t
+
+
+def _deaths(c: _Cohort, n: int) -> ReportTable:
+    t = ReportTable("deaths", "Deaths by cause", ["cause", "label", "n", "percent_of_patients", "percent_of_deaths"],
+                    key_column="cause")
+    dead = [f.row for f in c.facts if f.row["deceased"]]
+    d = len(dead)
+    t.add(cause="all", label="deaths", n=d, percent_of_patients=pct(d, n), percent_of_deaths=pct(d, d))
+    causes = Counter(p["death_cause"] for p in dead if p["death_cause"])
+    labels = {p["death_cause"]: p["death_cause_display"] for p in dead if p["death_cause"]}
+    for cause, k in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])):
+        t.add(cause=cause, label=labels[cause], n=k, percent_of_patients=pct(k, n), percent_of_deaths=pct(k, d))
+    missing = d - causes.total()
+    if missing:
+        t.add(cause=NOT_RECORDED, label="cause not recorded", n=missing, percent_of_patients=pct(missing, n),
+              percent_of_deaths=pct(missing, d))
+    return t
+
+
+def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
+    cols = ["endpoint", "n", "events", "censored", "excluded", "median_months", "ci_lower", "ci_upper"]
+    for m in landmarks:
+        cols += [f"at_{_num(m)}m_percent", f"at_{_num(m)}m_ci_lower", f"at_{_num(m)}m_ci_upper"]
+    t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
+    os_data: list[tuple[float, bool]] = []
+    pfs_data: list[tuple[float, bool]] = []
+    excluded = 0
+    for f in c.facts:
+        if f.index_date is None or f.last_date is None or f.last_date < f.index_date:
+            excluded += 1
+            continue
+        dead = f.death_date is not None
+        end = f.death_date if dead else f.last_date
+        assert end is not None
+        os_data.append(((end - f.index_date).days / DAYS_PER_MONTH, dead))
+        pfs_event = _first([f.progression_date, f.death_date])
+        pfs_end = pfs_event or f.last_date
+        pfs_data.append(((pfs_end - f.index_date).days / DAYS_PER_MONTH, pfs_event is not None))
+    for name, data in (("OS", os_data), ("PFS", pfs_data)):
+        km = kaplan_meier([x for x, _ in data], [e for _, e in data]) if data else None
+        t.add(**_km_row(name, km, excluded, landmarks))
+    if os_data:
+        follow = reverse_kaplan_meier([x for x, _ in os_data], [e for _, e in os_data])
+        row = _km_row("follow-up (reverse KM)", follow, excluded, ())
+        t.add(**row)
+    if excluded:
+        t.notes.append(f"{excluded} patients without an index date or a date after it are left out")
+    t.notes.append("95% CI: Greenwood variance, log-log transform; median CI by Brookmeyer-Crowley; "
+                   "empty = not reached")
+    return t
+
+
+def _km_row(name: str, km: KaplanMeier | None, excluded: int, landmarks: Sequence[float]) -> dict[str, Any]:
+    row: dict[str, Any] = {"endpoint": name, "excluded": excluded}
+    if km is None:
+        return row | {"n": 0, "events": 0, "censored": 0}
+    lo, hi = km.median_ci
+    row |= {"n": km.n, "events": km.events, "censored": km.n - km.events,
+            "median_months": _round(km.median), "ci_lower": _round(lo), "ci_upper": _round(hi)}
+    for m in landmarks:
+        s, slo, shi = km.survival_at(m)
+        follow = max((st.time for st in km.steps), default=0.0)
+        if follow < m:  # nobody followed that long: no estimate
+            continue
+        row[f"at_{_num(m)}m_percent"] = _round(100 * s)
+        row[f"at_{_num(m)}m_ci_lower"] = _round(100 * slo) if slo is not None else None
+        row[f"at_{_num(m)}m_ci_upper"] = _round(100 * shi) if shi is not None else None
+    return row
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else round(x, 1)
