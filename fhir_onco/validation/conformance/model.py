@@ -73,10 +73,14 @@ class Node:
     # per-type caches filled by the validator
     tables: dict[str, Any] = field(default_factory=dict)
     matchers: list[Any] | None = None
+    is_choice: bool = False
+
+    def __post_init__(self) -> None:
+        self.is_choice = self.name.endswith("[x]")
 
     @property
     def choice(self) -> bool:
-        return self.name.endswith("[x]")
+        return self.is_choice
 
     def type_for(self, code: str) -> TypeRef | None:
         for t in self.types:

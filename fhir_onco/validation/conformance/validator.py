@@ -298,7 +298,9 @@ class ConformanceValidator:
             if tcode in PRIMITIVES:
                 tbl.keys["_" + name] = (child, tcode, True)
                 keys.append("_" + name)
-        if child.min > 0 or child.max is not None:
+        # a non-repeating element's max of 1 is enforced by its JSON shape (no arrays)
+        if child.min > 0 or (child.max is not None and (child.is_array or child.choice
+                                                        or child.max == 0)):
             tbl.card.append((child, tuple(keys)))
         if child.slicing is not None and not child.choice:
             for s in child.slices:
@@ -369,11 +371,12 @@ class ConformanceValidator:
                 self._err(ctx, f"{loc}.{child.name.replace('[x]', '')}",
                           f"{child.name} is required: minimum cardinality {child.min}, found {n}",
                           "cardinality", child, "required")
-            elif child.max is not None and n > child.max and not (child.choice and n > 1):
+            elif child.max is not None and n > child.max and not (child.is_choice and n > 1):
                 self._err(ctx, f"{loc}.{present[0] if present else child.name}",
                           f"{child.name} allows at most {child.max}, found {n}",
                           "cardinality", child)
-            if child.choice and len([k for k in present if k[0] != "_"]) > 1:
+            if child.is_choice and len(present) > 1 and len(
+                    [k for k in present if k[0] != "_"]) > 1:
                 self._err(ctx, f"{loc}.{child.name}",
                           f"only one of {', '.join(present)} is allowed ({child.name})",
                           "choice-type", child)
