@@ -1,0 +1,99 @@
+"""Adverse events -> AdverseEvent with CTCAE grade, seriousness, outcome and causality (HL7 CTCAE IG)."""
+
+from __future__ import annotations
+
+from mapping_support import NCIT, case_data, codes, ext
+
+CTCAE_GRADE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"
+GRADE_SYSTEM = "http://hl7.org/fhir/us/ctcae/CodeSystem/ctcae-grade-code-system"
+CAUSALITY = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
+REGIMENS = [
+    {"id": "isapd", "name": "IsaPd", "category": "salvage", "start": "2022-03-14", "cycles": 1,
+     "cycle_length_days": 28, "drugs": [
+         {"drug": "isatuximab", "dose": 10, "unit": "mg/kg", "route": "IV", "days": "1,8,15,22"},
+         {"drug": "pomalidomide", "dose": 4, "unit": "mg", "route": "PO", "days": "1-21"},
+         {"drug": "dexamethasone", "dose": 40, "unit": "mg", "days": "1,8,15,22"}]},
+    {"id": "other", "name": "Other isatuximab course", "category": "salvage", "start": "2021-01-04",
+     "drugs": [{"drug": "isatuximab", "dose": 10, "unit": "mg/kg", "route": "IV", "days": "1"}]},
+]
+
+
+def test_grade_term_version_seriousness_outcome(map_case) -> None:
+    ae = {"term": "инфузионная реакция", "ctcae_version": "4.03", "grade": 3, "onset": "day 1@isapd",
+          "serious": True, "outcome": "разрешилось", "actions": ["drug stopped", "ОРИТ"], "icu_days": 2,
+          "note": "dyspnoea, hypotension"}
+    event = map_case(case_data(regimens=REGIMENS, adverse_events=[ae])).one("AdverseEvent")
+    assert event["event"]["coding"][0] == {"system": NCIT, "code": "C143583", "display": "Infusion related reaction",
+                                           "version": "4.03"}
+    assert event["event"]["text"] == "инфузионная реакция"
+    assert codes(ext(event, CTCAE_GRADE)[0]) >= {(GRADE_SYSTEM, "3"), (NCIT, "C41340")}
+    assert event["date"] == "2022-03-14"
+    assert event["_date"]["extension"][0]["valueString"] == "day 1@isapd"
+    assert event["actuality"] == "actual"
+    assert codes(event["seriousness"]) >= {("http://terminology.hl7.org/CodeSystem/adverse-event-seriousness",
+                                            "Serious")}
+    assert codes(event["outcome"]) == {("http://terminology.hl7.org/CodeSystem/adverse-event-outcome", "resolved")}
+    assert [a["coding"][0]["code"] for a in ext(event, "adverse-event-action")] == [
+        "action-drug-stopped", "action-icu-admission"]
+    assert ext(event, "adverse-event-icu-days") == [{"value": 2, "unit": "d", "system": "http://unitsofmeasure.org",
+                                                     "code": "d"}]
+    assert ext(event, "note") == [{"text": "dyspnoea, hypotension"}]
+
+
+def test_suspect_entity_is_the_named_drug_of_the_named_regimen_only(map_case) -> None:
+    ae = {"term": "neutropenia", "ctcae_version": "4.03", "grade": 3, "onset": "2022-03-28",
+          "suspected_causes": [{"regimen": "isapd", "drug": "помалидомид", "causality": "probably"}]}
+    m = map_case(case_data(regimens=REGIMENS, adverse_events=[ae]))
+    suspects = m.one("AdverseEvent")["suspectEntity"]
+    assert len(suspects) == 21  # pomalidomide days 1-21 of IsaPd; not isatuximab, not dexamethasone
+    for s in suspects:
+        ma = m.get(s["instance"])
+        assert ma["medicationCodeableConcept"]["coding"][0]["display"] == "pomalidomide"
+        assert ext(ma, "regimen")[0]["reference"] == m.ref(m.all("CarePlan")[0])
+        assert codes(s["causality"][0]["assessment"]) >= {(CAUSALITY, "Probably-Likely")}
+
+
+def test_drug_given_in_two_regimens_is_narrowed_to_the_named_regimen(map_case) -> None:
+    ae = {"term": "infusion related reaction", "grade": 2, "onset": "2022-03-14",
+          "suspected_causes": [{"regimen": "isapd", "drug": "isatuximab"}]}
+    m = map_case(case_data(regimens=REGIMENS, adverse_events=[ae]))
+    suspects = m.one("AdverseEvent")["suspectEntity"]
+    assert len(suspects) == 4
+    assert all(m.get(s["instance"])["effectiveDateTime"] >= "2022-03-14" for s in suspects)
+    assert all("causality" not in s for s in suspects)
+
+
+def test_whole_regimen_and_hsct_as_causes(map_case) -> None:
+    data = case_data(
+        regimens=REGIMENS[:1],
+        hsct=[{"id": "allo", "type": "allogeneic", "date": "2021-12-15"}],
+        adverse_events=[{"term": "VOD/SOS", "onset": "D+21", "suspected_causes": [
+            {"regimen": "isapd"}, {"hsct": "allo", "causality": "possibly"}]}])
+    m = map_case(data)
+    suspects = m.one("AdverseEvent")["suspectEntity"]
+    targets = [m.get(s["instance"])["resourceType"] for s in suspects]
+    assert targets.count("MedicationAdministration") == 4 + 21 + 4
+    assert targets[-1] == "Procedure"
+    assert m.one("AdverseEvent")["date"] == "2022-01-05"  # D+21
+
+
+def test_acute_gvhd_grade_and_organ(map_case) -> None:
+    data = case_data(
+        hsct=[{"id": "allo", "type": "allogeneic", "date": "2016-05-18"}],
+        regimens=[{"id": "mp", "name": "Methylprednisolone", "category": "supportive", "start": "D+24"}],
+        adverse_events=[{"term": "острая РТПХ", "gvhd_grade": 2, "gvhd_organs": ["кожа"], "onset": "D+24",
+                         "treated_with": ["mp"], "suspected_causes": [{"hsct": "allo"}]}])
+    m = map_case(data)
+    event = m.one("AdverseEvent")
+    assert ext(event, "gvhd-grade")[0]["coding"][0]["code"] == "gvhd-grade-2"
+    assert ext(event, "gvhd-organ")[0]["coding"][0]["code"] == "gvhd-skin"
+    assert m.get(ext(event, "adverse-event-treatment")[0])["title"] == "Methylprednisolone"
+    assert ext(event, CTCAE_GRADE) == []  # an overall GVHD grade is not a CTCAE grade
+
+
+def test_resolved_date_extension(map_case) -> None:
+    ae = {"term": "fever", "grade": 1, "onset": "2019-09-02", "resolved": "04.09.2019"}
+    event = map_case(case_data(adverse_events=[ae])).one("AdverseEvent")
+    resolved = [e for e in event["extension"]
+                if e["url"] == "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-resolved-date"]
+    assert resolved[0]["valueDateTime"] == "2019-09-04"
