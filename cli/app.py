@@ -111,13 +111,13 @@ def _load_json(path: Path) -> tuple[Any, Report]:
     return None, report
 
 
-def validate_path(path: Path) -> Report:
+def validate_path(path: Path, profiles: bool = False) -> Report:
     """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources."""
     from fhir_onco.pipeline import map_file
     from fhir_onco.validation import validate_bundle, validate_resource
 
     if path.suffix in (".yaml", ".yml"):
-        return map_file(path).report
+        return map_file(path, profiles=profiles).report
     if path.suffix == ".ndjson":
         report = Report()
         try:
@@ -129,7 +129,7 @@ def validate_path(path: Path) -> Report:
             if not line.strip():
                 continue
             try:
-                validate_resource(json.loads(line), f"{path}:{n}", report)
+                validate_resource(json.loads(line), f"{path}:{n}", report, profiles=profiles)
             except json.JSONDecodeError as exc:
                 report.error(f"{path}:{n}", f"not valid JSON: {exc.msg}", rule="input")
         return report
@@ -139,11 +139,11 @@ def validate_path(path: Path) -> Report:
     if not isinstance(data, dict):
         report.error(f"{path}: (root)", "expected a JSON object", rule="input")
     elif data.get("resourceType") == "Bundle":
-        return validate_bundle(data, str(path))
+        return validate_bundle(data, str(path), profiles=profiles)
     elif "resourceType" in data:
-        return validate_resource(data, f"{path}: {data['resourceType']}")
+        return validate_resource(data, f"{path}: {data['resourceType']}", profiles=profiles)
     else:
-        return map_file(path).report  # a case file written as JSON
+        return map_file(path, profiles=profiles).report  # a case file written as JSON
     return report
 
 
@@ -152,12 +152,14 @@ def validate_command(
     files: Annotated[list[Path], typer.Argument(help="Case files, FHIR JSON (Bundle or resource) or NDJSON.",
                                                 show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print an OperationOutcome per file as JSON.")] = False,
+    profiles: Annotated[bool, typer.Option("--profiles", help="Also check conformance to our profiles "
+                                           "(profiles/package) with the snapshot-compiled validator.")] = False,
 ) -> None:
-    """Validate case files or FHIR data: structure, bundle integrity, profiles and plausibility."""
+    """Validate case files or FHIR data: structure, bundle integrity, plausibility (and profiles)."""
     results: list[dict[str, Any]] = []
     failed = 0
     for path in _progress(files, "Validating", as_json):
-        report = validate_path(path)
+        report = validate_path(path, profiles)
         failed += not report.ok
         _print_report(report, as_json)
         results.append({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})

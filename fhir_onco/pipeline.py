@@ -40,17 +40,18 @@ class PatientResult:
 
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
-                     validate: bool = True) -> PatientResult:
+                     validate: bool = True, profiles: bool = False) -> PatientResult:
     try:
         bundle, report = map_case_to_bundle(case, source=source, allow_text_only=allow_text_only)
     except MappingError as exc:
         return PatientResult(source, None, exc.report)
     if validate:
-        report.extend(validate_bundle(bundle, source))
+        report.extend(validate_bundle(bundle, source, profiles=profiles))
     return PatientResult(source, bundle if report.ok else None, report)
 
 
-def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True) -> PatientResult:
+def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True,
+             profiles: bool = False) -> PatientResult:
     source = str(path)
     try:
         case = load_case(path)
@@ -59,7 +60,7 @@ def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool 
         for location, message in exc.issues:
             report.error(f"{source}: {location}", message, rule="case-schema")
         return PatientResult(source, None, report)
-    return map_and_validate(case, source, allow_text_only=allow_text_only, validate=validate)
+    return map_and_validate(case, source, allow_text_only=allow_text_only, validate=validate, profiles=profiles)
 
 
 def map_files(paths: Iterable[str | Path], **kw: Any) -> Iterator[PatientResult]:

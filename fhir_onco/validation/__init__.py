@@ -1,6 +1,9 @@
-"""Validation: bundle integrity, structure, profile conformance and clinical plausibility.
+"""Validation: bundle integrity, structure and profile conformance, clinical plausibility.
 
 Every layer reports `Issue`s with a file and a FHIRPath-like location; nothing raises on bad data.
+With ``profiles=True`` structure and profiles are checked by the conformance engine compiled from
+the committed StructureDefinition snapshots (R4 core in profiles/core, ours in profiles/package);
+with ``profiles=False`` each resource is checked structurally with the fhir.resources R4B models.
 """
 
 from __future__ import annotations
@@ -14,19 +17,30 @@ from fhir_onco.validation.structural import check_structure
 
 __all__ = ["Issue", "Report", "Severity", "validate_bundle", "validate_resource"]
 
+def _engine() -> Any:
+    from fhir_onco.validation.conformance.validator import ConformanceValidator
 
-def validate_resource(resource: dict[str, Any], location: str = "resource", report: Report | None = None) -> Report:
+    return ConformanceValidator.load_default()
+
+
+def validate_resource(resource: dict[str, Any], location: str = "resource", report: Report | None = None,
+                      *, profiles: bool = False, bundle: dict[str, Any] | None = None) -> Report:
+    """One resource against the profiles it declares (or its base R4 definition)."""
     report = report if report is not None else Report()
-    check_structure(resource, location, report)
+    if profiles:
+        report.extend(_engine().validate_resource(resource, None, location=location, bundle=bundle))
+    else:
+        check_structure(resource, location, report)
     return report
 
 
-def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>") -> Report:
+def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = False) -> Report:
     """All layers for one patient bundle."""
     report = Report()
     check_bundle(bundle, source, report)
     for i, entry in enumerate(bundle.get("entry") or []):
         if isinstance(entry.get("resource"), dict):
-            check_structure(entry["resource"], f"{source}: Bundle.entry[{i}].resource", report)
+            validate_resource(entry["resource"], f"{source}: Bundle.entry[{i}].resource", report,
+                              profiles=profiles, bundle=bundle)
     check_plausibility(bundle, source, report)
     return report
