@@ -1,0 +1,174 @@
+"""Registry commands: `map-tables` (CSV extracts -> FHIR) and `cohort generate` (synthetic cohorts).
+
+The CLI owner calls :func:`register` from cli/app.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fhir_onco.validation.report import Report
+
+
+class TableFormat(StrEnum):
+    bundle = "bundle"
+    ndjson = "ndjson"
+    cases = "cases"
+
+
+class LayoutChoice(StrEnum):
+    auto = "auto"
+    registry = "registry"
+    mcode = "mcode"
+
+
+def _echo_report(report: Report, as_json: bool) -> None:
+    if not as_json:
+        for issue in report:
+            typer.echo(issue.to_text(), err=True)
+
+
+def map_tables_command(
+    directory: Annotated[Path, typer.Argument(help="Directory of CSV tables (registry or mCODE layout).",
+                                              show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
+    fmt: Annotated[TableFormat, typer.Option(
+        "--format", "-f", help="bundle: one transaction Bundle per patient; ndjson: one file per resource type; "
+        "cases: one case YAML file per patient (no FHIR mapping).")] = TableFormat.bundle,
+    layout: Annotated[LayoutChoice, typer.Option(
+        "--layout", help="Table layout; auto: registry when patients.csv exists, else mCODE.")] = LayoutChoice.auto,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Force an encoding (default: sniffed per file: UTF-8/BOM, else cp1251).")] = None,
+    id_system: Annotated[str | None, typer.Option(
+        "--id-system", help="Identifier system (URI) for patient ids without id_system.")] = None,
+    regimen_category: Annotated[str | None, typer.Option(
+        "--regimen-category", help="mCODE: category for medication administrations (e.g. salvage); "
+        "the layout has none.")] = None,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing.")] = False,
+    tmpdir: Annotated[Path | None, typer.Option(
+        "--tmpdir", help="Where the temporary patient index goes (about the size of the CSVs).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Map a directory of CSV tables to validated FHIR R4, one patient at a time.
+
+    Bad cells are reported as file:row:column; patients with errors are not written, the others are.
+    """
+    from fhir_onco.case import dump_case
+    from fhir_onco.pipeline import NdjsonWriter, write_bundle_file
+    from fhir_onco.tabular import TabularError, map_tables, open_reader
+
+    options: dict[str, Any] = {"encoding": encoding, "tmpdir": tmpdir, "regimen_category": regimen_category}
+    if id_system:
+        options["id_system"] = options["mrn_system"] = id_system
+    file_report = Report()
+    summary: list[dict[str, Any]] = []
+    totals: Counter[str] = Counter()
+    failed = written = 0
+    writer = NdjsonWriter(output) if fmt is TableFormat.ndjson else None
+    try:
+        if fmt is TableFormat.cases:
+            output.mkdir(parents=True, exist_ok=True)
+            with open_reader(directory, layout.value, **options) as reader:
+                file_report.extend(reader.report)
+                _echo_report(reader.report, as_json)
+                for n, patient in enumerate(reader, start=1):
+                    _echo_report(patient.report, as_json)
+                    entry: dict[str, Any] = {"source": patient.source, "ok": patient.case is not None}
+                    if patient.case is None:
+                        failed += 1
+                    else:
+                        path = output / f"patient-{n:06d}.yaml"
+                        path.write_text(dump_case(patient.case), encoding="utf-8")
+                        entry["output"] = str(path)
+                        written += 1
+                    summary.append(entry)
+        else:
+            results = map_tables(directory, layout.value, allow_text_only=allow_text_only,
+                                 file_report=file_report, **options)
+            first = True
+            for result in results:
+                if first:
+                    _echo_report(file_report, as_json)
+                    first = False
+                _echo_report(result.report, as_json)
+                entry = {"source": result.source, "ok": result.ok}
+                if result.ok and result.bundle is not None:
+                    counts = result.resource_counts()
+                    totals.update(counts)
+                    patient_id = next(e["resource"]["id"] for e in result.bundle["entry"]
+                                      if e["resource"]["resourceType"] == "Patient")
+                    if writer is not None:
+                        writer.write_bundle(result.bundle)
+                    else:
+                        entry["output"] = str(write_bundle_file(result.bundle, output, f"Patient-{patient_id}"))
+                    entry["resources"] = dict(sorted(counts.items()))
+                    written += 1
+                else:
+                    failed += 1
+                    entry["outcome"] = result.report.to_operation_outcome()
+                summary.append(entry)
+            if first:
+                _echo_report(file_report, as_json)
+    except TabularError as exc:
+        _echo_report(exc.report, as_json)
+        if as_json:
+            typer.echo(json.dumps({"error": exc.report.to_operation_outcome()}, ensure_ascii=False, indent=2))
+        raise typer.Exit(1) from None
+    finally:
+        if writer is not None:
+            writer.close()
+    file_errors = len(file_report.errors)
+    if as_json:
+        typer.echo(json.dumps({"patients": summary, "written": written, "failed": failed,
+                               "file_issues": file_report.to_operation_outcome()}, ensure_ascii=False, indent=2))
+    else:
+        what = "case files" if fmt is TableFormat.cases else f"patients ({totals.total()} resources)"
+        typer.echo(f"{written} {what} written to {output}; {failed} patient(s) failed; "
+                   f"{file_errors} file-level error(s)")
+    raise typer.Exit(1 if failed or file_errors else 0)
+
+
+class CohortFormat(StrEnum):
+    cases = "cases"
+    bundles = "bundles"
+    both = "both"
+
+
+def cohort_generate_command(
+    spec: Annotated[Path, typer.Argument(help="Cohort spec (YAML), e.g. examples/cohorts/seed004-isapd.yaml.",
+                                         show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("cohort"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives byte-identical files.")] = 0,
+    fmt: Annotated[CohortFormat, typer.Option(
+        "--format", "-f", help="cases: case YAML files; bundles: FHIR transaction Bundles; both.",
+    )] = CohortFormat.cases,
+) -> None:
+    """Generate synthetic patients whose counts reproduce a published cohort's tables exactly."""
+    from fhir_onco.cohort import CohortError, generate_to_directory
+
+    try:
+        summary = generate_to_directory(spec, output, seed=seed, cases=fmt is not CohortFormat.bundles,
+                                        bundles=fmt is not CohortFormat.cases)
+    except CohortError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    for line in summary.lines():
+        typer.echo(line)
+    if summary.failed:
+        sys.exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `map-tables` and `cohort generate` to the main app."""
+    app.command("map-tables")(map_tables_command)
+    cohort = typer.Typer(name="cohort", help="Synthetic cohorts from published tables.", no_args_is_help=True)
+    cohort.command("generate")(cohort_generate_command)
+    app.add_typer(cohort, name="cohort")

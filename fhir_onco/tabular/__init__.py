@@ -1,0 +1,78 @@
+"""Registry tables in: CSV extracts -> case model -> validated FHIR, one patient at a time.
+
+Two layouts are read:
+
+- the fhir-onco registry layout (``patients.csv`` + one CSV per domain, see docs/registry.md);
+- the CSV layout of the mCODE Extraction Framework (``patient-mrns.csv``, ``patient-information.csv``,
+  ``condition-information.csv`` ...), for its users to migrate.
+
+>>> from fhir_onco.tabular import map_tables
+>>> for result in map_tables("examples/registry"):   # doctest: +SKIP
+...     print(result.source, result.ok)
+
+Every bad cell is reported as ``file:row:column: what was expected``; a patient with any error is
+reported and not mapped, and the other patients still go through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fhir_onco.pipeline import PatientResult, map_and_validate
+from fhir_onco.validation.report import Report
+
+from .base import TabularError, TabularPatient, TabularReader
+from .mcode import McodeReader
+from .registry import RegistryReader
+
+Layout = Literal["auto", "registry", "mcode"]
+
+__all__ = ["Layout", "McodeReader", "RegistryReader", "TabularError", "TabularPatient", "TabularReader",
+           "detect_layout", "map_tables", "open_reader"]
+
+
+def detect_layout(directory: str | Path) -> Literal["registry", "mcode"]:
+    """'registry' when there is a patients.csv, 'mcode' for patient-mrns / patient(-information).csv."""
+    stems = {p.stem.casefold() for p in Path(directory).glob("*.csv")}
+    if "patients" in stems:
+        return "registry"
+    if stems & {"patient-mrns", "patient-mrns-information", "patient", "patient-information"}:
+        return "mcode"
+    return "registry"  # its reader reports what is missing
+
+
+def open_reader(directory: str | Path, layout: Layout = "auto", **options: Any) -> TabularReader:
+    """A reader for the layout (not opened yet: use it as a context manager).
+
+    Options: ``encoding`` (override the sniffed one), ``tmpdir`` (where the temporary index goes),
+    ``id_system`` (registry), ``mrn_system`` and ``regimen_category`` (mCODE).
+    """
+    kind = detect_layout(directory) if layout == "auto" else layout
+    if kind == "mcode":
+        options.pop("id_system", None)
+        return McodeReader(directory, **options)
+    options.pop("mrn_system", None)
+    options.pop("regimen_category", None)
+    return RegistryReader(directory, **options)
+
+
+def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,
+               validate: bool = True, file_report: Report | None = None, **options: Any) -> Iterator[PatientResult]:
+    """Map every patient of a CSV extract; issue locations point at file:row:column where known.
+
+    File-level findings (unknown columns, rows of patients not in the patient list, empty patient
+    ids) go to ``file_report`` when given. Raises TabularError when the extract cannot be read at all.
+    """
+    with open_reader(directory, layout, **options) as reader:
+        if file_report is not None:
+            file_report.extend(reader.report)
+        for patient in reader:
+            if patient.case is None:
+                yield PatientResult(patient.source, None, patient.report)
+                continue
+            result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only,
+                                      validate=validate)
+            report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
+            yield PatientResult(patient.source, result.bundle if report.ok else None, report)

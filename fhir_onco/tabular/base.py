@@ -1,0 +1,335 @@
+"""Machinery shared by the table layouts: find the files, index them by patient, read one row's
+cells with located errors, and remember which file, row and column each case field came from so
+that schema and mapping errors point back at ``file:row:column``."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from fhir_onco.case import Case, CaseError, parse_case
+from fhir_onco.validation.report import Issue, Report
+
+from . import dialect as d
+from .store import Row, RowStore
+
+T = TypeVar("T")
+_LOCAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$")
+
+
+class TabularError(ValueError):
+    """The extract cannot be read at all (missing driver file, missing key column); see `report`."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        super().__init__(report.to_text())
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str  # header as documented
+    doc: str = ""  # what the column holds (docs/registry.md is generated from these)
+    required: bool = False  # the header must have it (cells may still be checked for emptiness)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str  # logical table name
+    files: tuple[str, ...]  # accepted file names (stems without .csv)
+    key: str  # patient key column
+    columns: tuple[Column, ...]
+    driver: bool = False
+
+    def known(self) -> set[str]:
+        return {d.normalise_header(c.name) for c in self.columns}
+
+
+@dataclass(slots=True)
+class TableFile:
+    spec: TableSpec
+    path: Path
+    label: str  # how locations name the file
+    dialect: d.Dialect
+    header: list[str]
+
+    def column_name(self, key: str) -> str:
+        """The column as written in this file's header, else as documented."""
+        for h in self.header:
+            if d.normalise_header(h) == key:
+                return h
+        return next((c.name for c in self.spec.columns if d.normalise_header(c.name) == key), key)
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    file: str
+    line: int
+    columns: dict[str, str]  # field path relative to the item -> column header
+
+
+class Provenance:
+    """Case field paths ('regimens[2].drugs[0].dose') -> file:row:column."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Where] = {}
+
+    def add(self, path: str, where: Where) -> None:
+        self._entries[path] = where
+
+    def locate(self, path: str) -> str | None:
+        best: str | None = None
+        for prefix in self._entries:
+            hit = not prefix or path == prefix or path.startswith((prefix + ".", prefix + "["))
+            if hit and (best is None or len(prefix) > len(best)):
+                best = prefix
+        if best is None:
+            return None
+        where = self._entries[best]
+        rest = path[len(best):].lstrip(".")
+        column = where.columns.get(rest)
+        if column is None:
+            keys = [k for k in where.columns if k and (rest.startswith((k + ".", k + "[")))]
+            column = where.columns[max(keys, key=len)] if keys else None
+        return f"{where.file}:{where.line}" + (f":{column}" if column else "")
+
+
+class RowReader:
+    """One row of one table: typed cells, with every bad cell recorded as file:row:column."""
+
+    def __init__(self, table: TableFile, row: Row, report: Report):
+        self.table, self.row, self.report = table, row, report
+        self.fields: dict[str, str] = {}  # relative field path -> column header
+
+    @property
+    def line(self) -> int:
+        return self.row.line
+
+    def location(self, key: str | None = None) -> str:
+        col = f":{self.table.column_name(d.normalise_header(key))}" if key else ""
+        return f"{self.table.label}:{self.row.line}{col}"
+
+    def error(self, key: str | None, message: str) -> None:
+        self.report.error(self.location(key), message, rule="tabular")
+
+    def warning(self, key: str | None, message: str) -> None:
+        self.report.warning(self.location(key), message, rule="tabular")
+
+    def raw(self, key: str) -> str | None:
+        return self.row.cells.get(d.normalise_header(key))
+
+    def has(self, key: str) -> bool:
+        return not d.is_null(self.raw(key))
+
+    def get(self, key: str, parse: Callable[[str | None], T] = d.text, *, field: str | None = None,  # type: ignore[assignment]
+            required: bool = False, what: str = "a value") -> T | None:
+        """Parse a cell; `field` records which case field it fills (for later error locations)."""
+        if field is not None:
+            self.fields[field] = self.table.column_name(d.normalise_header(key))
+        raw = self.raw(key)
+        if d.is_null(raw):
+            if required:
+                self.error(key, f"expected {what} (the cell is empty)")
+            return None
+        try:
+            return parse(raw)
+        except d.CellError as exc:
+            self.error(key, str(exc))
+            return None
+
+    def local_id(self, key: str, *, field: str | None = None) -> str | None:
+        value = self.get(key, field=field)
+        if value is not None and not _LOCAL_ID.match(value):
+            self.error(key, "expected an id of letters, digits, '.', '-', '_' (at most 64, starting with a "
+                            "letter or digit)")
+            return None
+        return value
+
+    def where(self) -> Where:
+        return Where(self.table.label, self.row.line, dict(self.fields))
+
+
+def put(target: dict[str, Any], key: str, value: Any) -> None:
+    """Set a case field only when the cell had a value (so model defaults stay in force)."""
+    if value is not None and value != []:
+        target[key] = value
+
+
+@dataclass(slots=True)
+class TabularPatient:
+    """One patient read from tables: the case (None when a cell or the schema was wrong)."""
+
+    source: str  # 'patients.csv:12' - the patient's driver row
+    case: Case | None
+    report: Report
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def locate(self, issue: Issue) -> Issue:
+        """Rewrite '<source>: regimens[2].dose' into 'drugs.csv:40:dose' where the path is known."""
+        prefix = f"{self.source}: "
+        if not issue.location.startswith(prefix):
+            return issue
+        where = self.provenance.locate(issue.location[len(prefix):])
+        if where is None:
+            return issue
+        return Issue(issue.severity, where, issue.message, issue.code, issue.rule, issue.profile, issue.element)
+
+
+class TabularReader:
+    """Base of the layouts: discovers the files, indexes them, and yields one patient at a time.
+
+    Use as a context manager (the index lives in a temporary directory)::
+
+        with RegistryReader("extract/") as reader:
+            for patient in reader:
+                ...
+        reader.report  # file-level findings: unknown columns, rows of unknown patients
+    """
+
+    tables: tuple[TableSpec, ...] = ()
+    layout = "tables"
+
+    def __init__(self, directory: str | Path, *, encoding: str | None = None, tmpdir: str | Path | None = None):
+        self.directory = Path(directory)
+        self.encoding = encoding
+        self.tmpdir = tmpdir
+        self.report = Report()
+        self.files: dict[str, TableFile] = {}
+        self._store: RowStore | None = None
+
+    # ---- discovery ----------------------------------------------------------------------------
+    def _discover(self) -> None:
+        if not self.directory.is_dir():
+            self.report.error(f"{self.directory}", "expected a directory of CSV files", rule="tabular")
+            raise TabularError(self.report)
+        present = {p.stem.casefold(): p for p in sorted(self.directory.glob("*.csv"))}
+        used: set[str] = set()
+        for spec in self.tables:
+            for stem in spec.files:
+                path = present.get(stem.casefold())
+                if path is not None:
+                    self._open(spec, path)
+                    used.add(stem.casefold())
+                    break
+        for stem, path in present.items():
+            if stem not in used:
+                self.report.warning(str(path), "not a table of the " + self.layout + " layout; ignored", rule="tabular")
+        if not any(spec.driver and spec.name in self.files for spec in self.tables):
+            names = " or ".join(f"{s.files[0]}.csv" for s in self.tables if s.driver)
+            self.report.error(str(self.directory), f"expected {names} (the list of patients)", rule="tabular")
+        if not self.report.ok:
+            raise TabularError(self.report)
+
+    def _open(self, spec: TableSpec, path: Path) -> None:
+        label = str(path)
+        try:
+            dia = d.sniff(path, spec.known() | {spec.key}, self.encoding)
+            header, _ = d.read_records(path, dia)
+        except (OSError, UnicodeDecodeError, LookupError) as exc:
+            self.report.error(label, f"cannot read: {exc}", rule="tabular")
+            return
+        table = TableFile(spec, path, label, dia, header)
+        keys = [d.normalise_header(h) for h in header]
+        missing = [c.name for c in spec.columns if c.required and d.normalise_header(c.name) not in keys]
+        if d.normalise_header(spec.key) not in keys:
+            missing.insert(0, spec.key)
+        for name in missing:
+            self.report.error(f"{label}:1:{name}", f"expected a column {name!r} in the header "
+                              f"(read as {dia.describe()})", rule="tabular")
+        known = spec.known() | {d.normalise_header(spec.key)}
+        unknown = [h for h, k in zip(header, keys, strict=True) if k not in known]
+        if unknown:
+            self.report.warning(f"{label}:1", f"columns not in the {spec.name} table, ignored: "
+                                f"{', '.join(unknown)}", rule="tabular")
+        seen: dict[str, str] = {}
+        for h, k in zip(header, keys, strict=True):
+            if k in seen and k:
+                self.report.error(f"{label}:1:{h}", f"column repeats {seen[k]!r}", rule="tabular")
+            seen[k] = h
+        self.files[spec.name] = table
+
+    # ---- loading ------------------------------------------------------------------------------
+    def __enter__(self) -> TabularReader:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self._discover()
+        self._store = RowStore(self.tmpdir)
+        for table in self.files.values():
+            self._store.add_rows(table.spec.name, self._keyed(table), driver=table.spec.driver)
+        for tab, line in self._store.orphans():
+            table = self.files[tab]
+            driver = self._driver_file()
+            self.report.error(f"{table.label}:{line}:{table.column_name(d.normalise_header(table.spec.key))}",
+                              f"expected a patient listed in {driver.label if driver else 'the patient list'}; "
+                              "rows of this patient are not imported", rule="tabular")
+
+    def _driver_file(self) -> TableFile | None:
+        return next((t for t in self.files.values() if t.spec.driver), None)
+
+    def _keyed(self, table: TableFile) -> Iterator[tuple[str, int, dict[str, str], int]]:
+        key = d.normalise_header(table.spec.key)
+        _, records = d.read_records(table.path, table.dialect)
+        try:
+            for rec in records:
+                patient = d.text(rec.cells.get(key))
+                if patient is None:
+                    self.report.error(f"{table.label}:{rec.line}:{table.column_name(key)}",
+                                      "expected a patient id (the cell is empty); row not imported", rule="tabular")
+                    continue
+                yield patient, rec.line, rec.cells, rec.extra
+        except csv.Error as exc:
+            self.report.error(table.label, f"not readable as CSV: {exc}", rule="tabular")
+        except UnicodeDecodeError:
+            self.report.error(table.label, f"not {table.dialect.encoding} text", rule="tabular")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ---- patients -----------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[TabularPatient]:
+        if self._store is None:
+            self.open()
+        assert self._store is not None
+        driver = self._driver_file()
+        assert driver is not None
+        for patient_id, lines in self._store.patients():
+            rows = self._store.rows_of(patient_id)
+            source = f"{driver.label}:{lines[0]}"
+            report = Report()
+            prov = Provenance()
+            if len(lines) > 1:
+                for extra in lines[1:]:
+                    report.error(f"{driver.label}:{extra}:{driver.column_name(d.normalise_header(driver.spec.key))}",
+                                 f"patient id repeats row {lines[0]}; one row per patient", rule="tabular")
+            by_table: dict[str, list[RowReader]] = {}
+            for row in rows:
+                reader = RowReader(self.files[row.table], row, report)
+                if row.extra:
+                    reader.error(None, f"{row.extra} cell(s) beyond the header's columns (a separator inside an "
+                                       "unquoted cell?)")
+                by_table.setdefault(row.table, []).append(reader)
+            data = self.build(by_table, prov, report)
+            case = None
+            if report.ok and data is not None:
+                try:
+                    case = parse_case(data, source)
+                except CaseError as exc:
+                    for location, message in exc.issues:
+                        where = prov.locate(location) or f"{source}: {location}"
+                        report.error(where, message, rule="case-schema")
+            yield TabularPatient(source, case, report, prov)
+
+    def build(self, tables: dict[str, list[RowReader]], prov: Provenance, report: Report) -> dict[str, Any] | None:
+        raise NotImplementedError

@@ -1,0 +1,225 @@
+"""What real registry exports look like, and how one cell becomes a value.
+
+Encodings: UTF-8 (with or without BOM), UTF-16 with BOM, and cp1251 (Russian Windows exports) when
+the bytes are not valid UTF-8. Separators: ``,``, ``;`` or tab, chosen from the header line.
+Numbers: decimal point or decimal comma (``0,06``), spaces as thousands grouping (``10 000``).
+Dates: everything ``fhir_onco.dates`` accepts (``2021-12-15``, ``15.12.2021``, ``12.2021``, ``D+21``,
+``day 8@blina1``), optionally followed by a time of day (``15.12.2021 00:00:00``), which is dropped.
+Empty cells and NULL markers (``NULL``, ``NA``, ``N/A``, ``nan``, ``None``, ``#N/A``, ``-``) are "no value".
+
+Cell parsers raise :class:`CellError` with what was expected; they never repeat the cell's content,
+so error output carries no patient data.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from fhir_onco.dates import DateError, PartialDate, parse_date
+
+NULLS = frozenset({"", "null", "none", "na", "n/a", "nan", "#n/a", "-", "—", "–", "нет данных", "н/д"})
+LIST_SEPARATOR = "|"
+_DELIMITERS = (",", ";", "\t")
+_SAMPLE = 1 << 20
+
+
+class CellError(ValueError):
+    """A cell that does not hold what its column expects; the message says what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    encoding: str
+    delimiter: str
+
+    def describe(self) -> str:
+        sep = {"\t": "tab", ",": "comma", ";": "semicolon"}[self.delimiter]
+        return f"{self.encoding}, {sep}-separated"
+
+
+def normalise_header(name: str) -> str:
+    """'Patient ID', 'patient_id', 'patientId' -> 'patientid' (how columns are matched)."""
+    return re.sub(r"[^0-9a-zа-яё]", "", name.strip().lstrip("\ufeff").casefold())
+
+
+def sniff_encoding(path: Path) -> str:
+    """utf-8-sig / utf-16 by BOM; utf-8 if the whole file decodes as UTF-8; else cp1251."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := fh.read(_SAMPLE):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1251"
+    return "utf-8"
+
+
+def sniff_delimiter(header_line: str, known: Iterable[str] = ()) -> str:
+    """The separator that splits the header into the most known column names (else the most columns)."""
+    wanted = {normalise_header(k) for k in known}
+
+    def score(delim: str) -> tuple[int, int]:
+        cells = next(csv.reader([header_line], delimiter=delim), [])
+        return sum(normalise_header(c) in wanted for c in cells), len(cells)
+
+    return max(_DELIMITERS, key=score)
+
+
+def sniff(path: Path, known: Iterable[str] = (), encoding: str | None = None) -> Dialect:
+    enc = encoding or sniff_encoding(path)
+    with path.open(encoding=enc, newline="") as fh:
+        first = fh.readline()
+    return Dialect(enc, sniff_delimiter(first.rstrip("\r\n"), known))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One CSV record: the line it starts on and its cells by normalised column name."""
+
+    line: int
+    cells: dict[str, str]
+    extra: int = 0  # number of non-empty cells beyond the header's columns
+
+
+def read_records(path: Path, dialect: Dialect) -> tuple[list[str], Iterator[Record]]:
+    """Header (as written) and a lazy iterator of records; blank lines are skipped."""
+    fh = path.open(encoding=dialect.encoding, newline="")
+    reader = csv.reader(fh, delimiter=dialect.delimiter)
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    except StopIteration:
+        fh.close()
+        return [], iter(())
+    keys = [normalise_header(h) for h in header]
+
+    def records() -> Iterator[Record]:
+        start = reader.line_num + 1
+        with fh:
+            for row in reader:
+                line, start = start, reader.line_num + 1
+                if not any(c.strip() for c in row):
+                    continue
+                cells = dict(zip(keys, row, strict=False))
+                extra = sum(1 for c in row[len(keys):] if c.strip())
+                yield Record(line, cells, extra)
+
+    return header, records()
+
+
+# ---- cell parsers -------------------------------------------------------------------------------
+
+def is_null(raw: str | None) -> bool:
+    return raw is None or raw.strip().casefold() in NULLS
+
+
+def text(raw: str | None) -> str | None:
+    return None if is_null(raw) else raw.strip()  # type: ignore[union-attr]
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$")
+_GROUPING = re.compile(r"(?<=\d)[ \u00a0\u202f\u2009](?=\d{3}(?:\D|$))")
+
+
+def number(raw: str | None, *, percent: bool = False) -> float | None:
+    s = text(raw)
+    if s is None:
+        return None
+    if percent:
+        s = s.removesuffix("%").strip()
+    s = _GROUPING.sub("", s)
+    if not _NUMBER.match(s):
+        unit = " (a trailing % is allowed)" if percent else ""
+        raise CellError(f"expected a number such as 0.06 or 0,06{unit}")
+    return float(s.replace(",", "."))
+
+
+def integer(raw: str | None) -> int | None:
+    value = number(raw)
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise CellError("expected a whole number")
+    return int(value)
+
+
+_TRUE = frozenset({"true", "yes", "y", "1", "да", "д", "истина", "+", "t"})
+_FALSE = frozenset({"false", "no", "n", "0", "нет", "н", "ложь", "f"})
+
+
+def boolean(raw: str | None) -> bool | None:
+    s = text(raw)
+    if s is None:
+        return None
+    key = s.casefold()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise CellError("expected yes/no (true/false, 1/0, да/нет)")
+
+
+_TIME = re.compile(r"^(.+?)(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)$")
+_US_DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})$")
+
+
+def date(raw: str | None, *, us: bool = False) -> str | None:
+    """A date expression; absolute dates come back as ISO, relative ones (D+21) as written.
+
+    ``us``: also accept month-first ``12/2/2019``, ``12/2/19`` and ``12-09-1994`` (mCODE extracts).
+    """
+    s = text(raw)
+    if s is None:
+        return None
+    if m := _TIME.match(s):
+        s = m.group(1).strip()
+    if us and (m := _US_DATE.match(s)):
+        mo, d, y = (int(g) for g in m.groups())
+        if len(m.group(3)) == 2:
+            y += 2000 if y < 70 else 1900
+        s = f"{y:04d}-{mo:02d}-{d:02d}"
+    try:
+        value = parse_date(s)
+    except DateError:
+        forms = "YYYY-MM-DD, DD.MM.YYYY, MM.YYYY, YYYY, D+N or 'day N@regimen'"
+        if us:
+            forms += ", MM/DD/YYYY"
+        raise CellError(f"expected a date ({forms})") from None
+    return value.iso() if isinstance(value, PartialDate) else s
+
+
+def items(raw: str | None) -> list[str]:
+    """A '|'-separated list cell: 'bone marrow|CNS'."""
+    s = text(raw)
+    if s is None:
+        return []
+    return [part.strip() for part in s.split(LIST_SEPARATOR) if part.strip()]
+
+
+_SEX = {
+    "male": "male", "m": "male", "м": "male", "муж": "male", "мужской": "male", "мужчина": "male",
+    "female": "female", "f": "female", "ж": "female", "жен": "female", "женский": "female",
+    "женщина": "female", "other": "other", "другой": "other", "unknown": "unknown", "u": "unknown",
+    "неизвестно": "unknown",
+}
+
+
+def sex(raw: str | None) -> str | None:
+    s = text(raw)
+    if s is None:
+        return None
+    try:
+        return _SEX[s.casefold().rstrip(".")]
+    except KeyError:
+        raise CellError("expected male/female/other/unknown (also m/f, м/ж, муж/жен)") from None

@@ -1,0 +1,370 @@
+"""The CSV layout of the mCODE Extraction Framework (github.com/mcode/mcode-extraction-framework),
+so its users can migrate: same file names (``patient-mrns.csv``, ``patient-information.csv`` /
+``patient.csv``, ...) and the published column names of its CSV schemas.
+
+Codes become terms through the terminology tables' reverse lookup (system + code -> our key), else
+the display text is kept as the term and resolved like any written term. Which column lands where,
+and which have no home in the case model, is tabulated in docs/registry.md; columns with no home are
+reported once per file, never per row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from functools import lru_cache
+from typing import Any
+
+from fhir_onco.terminology import Concept, default_terminology
+from fhir_onco.validation.report import Report
+
+from . import dialect as d
+from .base import Column, Provenance, RowReader, TableSpec, TabularReader, put
+
+DEFAULT_MRN_SYSTEM = "urn:fhir-onco:mcode:mrn"
+C = Column
+MRN = C("mrn", "Patient MRN.", True)
+
+
+def _t(name: str, stem: str, cols: tuple[Column, ...], driver: bool = False) -> TableSpec:
+    return TableSpec(name, (stem, f"{stem}-information"), "mrn", (MRN, *cols), driver)
+
+
+TABLES: tuple[TableSpec, ...] = (
+    _t("patient_mrns", "patient-mrns", (), driver=True),
+    _t("patient", "patient", (
+        C("familyName"), C("givenName"), C("gender"), C("birthsex"), C("dateOfBirth"), C("race"), C("ethnicity"),
+        C("language"), C("addressLine"), C("city"), C("state"), C("zip")), driver=True),
+    _t("condition", "condition", (
+        C("conditionId", required=True), C("codeSystem", required=True), C("code", required=True), C("displayName"),
+        C("category", required=True), C("dateOfDiagnosis"), C("clinicalStatus"), C("verificationStatus"),
+        C("bodySite"), C("laterality"), C("histology"))),
+    _t("disease_status", "cancer-disease-status", (
+        C("conditionId", required=True), C("diseaseStatusCode", required=True), C("diseaseStatusText"),
+        C("dateOfObservation", required=True), C("evidence"), C("observationStatus"), C("dateRecorded"))),
+    _t("medication_administration", "cancer-related-medication-administration", (
+        C("medicationId"), C("code", required=True), C("codeSystem", required=True), C("displayText"),
+        C("startDate"), C("endDate"), C("treatmentReasonCode"), C("treatmentReasonCodeSystem"),
+        C("treatmentReasonDisplayText"), C("treatmentIntent"), C("status", required=True))),
+    _t("medication_request", "cancer-related-medication-request", (
+        C("requestId"), C("code", required=True), C("codeSystem", required=True), C("displayText"),
+        C("treatmentReasonCode"), C("treatmentReasonCodeSystem"), C("treatmentReasonDisplayText"),
+        C("procedureIntent"), C("status", required=True), C("intent", required=True), C("authoredOn"),
+        C("requesterId"), C("dosageRoute"), C("asNeededCode"), C("doseRateType"), C("doseQuantityValue"),
+        C("doseQuantityUnit"), C("timingCode"), C("timingEvent"))),
+    _t("procedure", "procedure", (
+        C("procedureId", required=True), C("conditionId"), C("status", required=True), C("code", required=True),
+        C("codeSystem", required=True), C("displayName"), C("reasonCode"), C("reasonCodeSystem"),
+        C("reasonDisplayName"), C("effectiveDate", required=True), C("bodySite"), C("laterality"),
+        C("treatmentIntent"))),
+    _t("staging", "staging", (
+        C("conditionId", required=True), C("stageGroup", required=True), C("t"), C("n"), C("m"),
+        C("type", required=True), C("stagingSystem"), C("stagingCodeSystem"), C("effectiveDate", required=True))),
+    _t("ctc_adverse_event", "ctc-adverse-event", (
+        C("adverseEventId"), C("adverseEventCode", required=True), C("adverseEventCodeSystem"),
+        C("adverseEventCodeVersion"), C("adverseEventDisplayText"), C("adverseEventText"), C("suspectedCauseId"),
+        C("suspectedCauseType"), C("seriousness"), C("seriousnessCodeSystem"), C("seriousnessDisplayText"),
+        C("category"), C("categoryCodeSystem"), C("categoryDisplayText"), C("studyId"),
+        C("effectiveDate", required=True), C("recordedDate"), C("grade", required=True), C("expectation"),
+        C("resolvedDate"), C("seriousnessOutcome"), C("actor"), C("functionCode"))),
+)
+
+# Columns that have no home in the case model (reported once per file when they hold values).
+NO_HOME: dict[str, tuple[str, ...]] = {
+    "patient": ("familyName", "givenName", "birthsex", "race", "ethnicity", "language", "addressLine", "city",
+                "state", "zip"),
+    "condition": ("category", "verificationStatus", "laterality"),
+    "disease_status": ("evidence", "observationStatus", "dateRecorded"),
+    "medication_administration": ("treatmentReasonCodeSystem", "treatmentReasonDisplayText"),
+    "procedure": ("reasonCode", "reasonCodeSystem", "reasonDisplayName", "bodySite", "laterality",
+                  "treatmentIntent"),
+    "staging": ("t", "n", "m", "type", "stagingCodeSystem"),
+    "ctc_adverse_event": ("adverseEventCodeVersion", "seriousnessCodeSystem", "seriousnessDisplayText", "category",
+                          "categoryCodeSystem", "categoryDisplayText", "studyId", "recordedDate", "expectation",
+                          "actor", "functionCode"),
+}
+
+_SYSTEM_ALIASES = {
+    "http://terminology.hl7.org/codesystem/mdrae": "https://www.meddra.org",
+    "http://snomed.info/sct/": "http://snomed.info/sct",
+    "http://ncimeta.nci.nih.gov": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
+}
+_MED_TYPES = {"medication", "medicationadministration", "medicationstatement", "medicationrequest"}
+_LOCAL_BAD = re.compile(r"[^A-Za-z0-9.\-_]+")
+# mCODE cancer disease status (SNOMED, ConditionStatusTrendVS) -> our response key, when no text resolves.
+_STATUS = {"268910001": "remission", "359746009": "sd", "271299001": "pd", "709137006": "not-evaluable"}
+_CLINICAL = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
+             "resolved": "resolved"}
+_MED_STATUS = {"completed": "completed", "in-progress": "active", "on-hold": "active", "stopped": "stopped",
+               "not-done": "not-done"}
+_HSCT_KEYS = {"allogeneic-hsct": ("allogeneic", None), "haploidentical-hsct": ("allogeneic", "haploidentical"),
+              "autologous-hsct": ("autologous", None)}
+
+
+def _system(raw: str | None) -> str | None:
+    s = d.text(raw)
+    if s is None:
+        return None
+    s = s.strip("'\"")
+    return _SYSTEM_ALIASES.get(s.casefold(), s)
+
+
+@lru_cache(maxsize=4096)
+def _by_code(table: str, system: str | None, code: str) -> Concept | None:
+    tab = default_terminology()[table]
+    if system:
+        return tab.key_for(system, code)
+    hits = {c.key: c for c in tab.concepts.values() if any(x.code == code for x in c.codings)}
+    return next(iter(hits.values())) if len(hits) == 1 else None
+
+
+def _local(raw: str | None) -> str | None:
+    """An mCODE id as a case local id (other characters become '-')."""
+    s = d.text(raw)
+    if s is None:
+        return None
+    return _LOCAL_BAD.sub("-", s).strip("-._")[:64] or None
+
+
+class McodeReader(TabularReader):
+    """Reads a directory exported for the mCODE Extraction Framework's CSV extractors."""
+
+    tables = TABLES
+    layout = "mCODE Extraction Framework"
+
+    def __init__(self, *args: Any, mrn_system: str = DEFAULT_MRN_SYSTEM, regimen_category: str | None = None,
+                 **kw: Any):
+        super().__init__(*args, **kw)
+        self.mrn_system = mrn_system
+        self.regimen_category = regimen_category
+        self.condition_codes: dict[str, str | None] = {}  # condition code -> conditionId, current patient
+
+    def _discover(self) -> None:
+        super()._discover()
+        if "patient_mrns" in self.files and "patient" in self.files:
+            table = self.files["patient"]
+            table.spec = dataclasses.replace(table.spec, driver=False)
+        if "medication_request" in self.files:
+            self.report.warning(self.files["medication_request"].label,
+                                "medication requests have no home: the case model records treatment given "
+                                "(use cancer-related-medication-administration); file ignored", rule="tabular")
+            del self.files["medication_request"]
+
+    def open(self) -> None:
+        super().open()
+        for name, cols in NO_HOME.items():
+            table = self.files.get(name)
+            if table is None:
+                continue
+            present = {d.normalise_header(h) for h in table.header}
+            unused = [c for c in cols if d.normalise_header(c) in present]
+            if unused:
+                self.report.warning(f"{table.label}:1", "columns with no home in the case model, not imported: "
+                                    + ", ".join(unused), rule="tabular")
+
+    def _term(self, r: RowReader, table: str, code_col: str, system_col: str | None, text_cols: tuple[str, ...],
+              field: str) -> str | None:
+        code = r.get(code_col, field=field)
+        system = _system(r.raw(system_col)) if system_col else None
+        if code is not None:
+            concept = _by_code(table, system, code)
+            if concept is not None:
+                return concept.key
+        for col in text_cols:
+            text = r.get(col)
+            if text is not None:
+                r.fields[field] = r.table.column_name(d.normalise_header(col))
+                return text
+        return code
+
+    def build(self, tables: dict[str, list[RowReader]], prov: Provenance, report: Report) -> dict[str, Any] | None:
+        driver = (tables.get("patient_mrns") or tables.get("patient") or [None])[0]
+        if driver is None:
+            return None
+        case: dict[str, Any] = {}
+        patient: dict[str, Any] = {"identifiers": [{"system": self.mrn_system,
+                                                    "value": driver.get("mrn", field="identifiers[0].value")}]}
+        prov.add("", driver.where())
+        prov.add("patient", driver.where())
+        prow = (tables.get("patient") or [None])[0]
+        patient["sex"] = "unknown"
+        if prow is not None:
+            patient["sex"] = prow.get("gender", d.sex, field="sex") or "unknown"
+            put(patient, "birth_date", prow.get("dateOfBirth", lambda x: d.date(x, us=True), field="birth_date"))
+            prov.add("patient", prow.where())
+        case["patient"] = patient
+        self._conditions(case, tables, prov)
+        self._medications(case, tables, prov)
+        self._procedures(case, tables, prov)
+        self._adverse_events(case, tables, prov)
+        return case
+
+    @staticmethod
+    def _date(r: RowReader, col: str, field: str, required: bool = False) -> str | None:
+        return r.get(col, lambda x: d.date(x, us=True), field=field, required=required, what="a date")
+
+    # ---- conditions, their status and stage ---------------------------------------------------
+    def _conditions(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        dxs: list[dict[str, Any]] = []
+        ids: dict[str, int] = {}
+        for r in t.get("condition", []):
+            dx: dict[str, Any] = {}
+            put(dx, "id", r.get("conditionId", _local, field="id"))
+            dx["condition"] = self._term(r, "conditions", "code", "codeSystem", ("displayName",), "condition")
+            put(dx, "onset", self._date(r, "dateOfDiagnosis", "onset"))
+            status = r.get("clinicalStatus", field="status")
+            if status is not None:
+                if status.casefold() in _CLINICAL:
+                    dx["status"] = _CLINICAL[status.casefold()]
+                else:
+                    r.error("clinicalStatus", "expected active, recurrence, relapse, remission or resolved")
+            site = self._term(r, "body_sites", "bodySite", None, (), "body_sites")
+            put(dx, "body_sites", [site] if site else [])
+            put(dx, "morphology", self._term(r, "morphology", "histology", None, (), "morphology"))
+            if dx.get("id"):
+                ids[dx["id"]] = len(dxs)
+            prov.add(f"diagnoses[{len(dxs)}]", r.where())
+            dxs.append(dx)
+        self.condition_codes = {(r.raw("code") or "").strip(): dx.get("id")
+                                for r, dx in zip(t.get("condition", []), dxs, strict=True)}
+        for r in t.get("staging", []):
+            self._stage(r, dxs, ids, prov)
+        responses: list[dict[str, Any]] = []
+        for r in t.get("disease_status", []):
+            item = self._status(r)
+            if item is not None:
+                put(item, "diagnosis", r.get("conditionId", _local, field="diagnosis"))
+                prov.add(f"responses[{len(responses)}]", r.where())
+                responses.append(item)
+        put(case, "diagnoses", dxs)
+        put(case, "responses", responses)
+
+    def _status(self, r: RowReader) -> dict[str, Any] | None:
+        code = r.get("diseaseStatusCode", field="response", required=True, what="a disease status code")
+        text = r.get("diseaseStatusText")
+        item: dict[str, Any] = {"date": self._date(r, "dateOfObservation", "date", required=True)}
+        if text is not None and default_terminology()["responses"].lookup(text) is not None:
+            item["response"] = text
+            r.fields["response"] = r.table.column_name("diseasestatustext")
+        elif code in _STATUS:
+            item["response"] = _STATUS[code]
+            if text:
+                item["note"] = f"mCODE disease status: {text}"
+        elif code is not None:
+            r.warning("diseaseStatusCode", "a data-absent or unknown status code has no home; row not imported")
+            return None
+        return item
+
+    def _stage(self, r: RowReader, dxs: list[dict[str, Any]], ids: dict[str, int], prov: Provenance) -> None:
+        stage_system = r.get("stagingSystem")
+        concept = _by_code("observation_codes", _system(r.raw("stagingCodeSystem")), stage_system or "")
+        system = None
+        if concept is not None and concept.key.startswith(("stage-", "risk-")):
+            system = concept.key.removeprefix("stage-")
+        elif stage_system and stage_system.lower().replace("_", "-") in ("iss", "riss", "r-iss", "durie-salmon",
+                                                                         "inss", "inrg"):
+            system = stage_system.lower().replace("r-iss", "riss")
+        group = r.get("stageGroup", field="value")
+        value = group
+        if group is not None:
+            stage = _by_code("stages", None, group)
+            if stage is not None:
+                system, _, value = stage.key.rpartition("-")
+        if system is None:
+            r.warning("stagingSystem", "only ISS, R-ISS, Durie-Salmon, INSS and INRG stages have a home (TNM "
+                                       "does not); row not imported")
+            return
+        cond = r.get("conditionId", _local, field="")
+        i = ids.get(cond or "", 0 if len(dxs) == 1 else None)  # type: ignore[arg-type]
+        if i is None:
+            r.error("conditionId", "expected a conditionId of this patient in the condition file")
+            return
+        lst = dxs[i].setdefault("stages", [])
+        r.fields.update({"system": r.table.column_name("stagingsystem")})
+        lst.append({"system": system, "value": value, "date": self._date(r, "effectiveDate", "date", True)})
+        prov.add(f"diagnoses[{i}].stages[{len(lst) - 1}]", r.where())
+
+    # ---- treatment ----------------------------------------------------------------------------
+    def _medications(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        out: list[dict[str, Any]] = []
+        for r in t.get("medication_administration", []):
+            status = r.get("status", field="status", required=True, what="a status")
+            key = (status or "").casefold()
+            if key == "entered-in-error":
+                continue
+            if status is not None and key not in _MED_STATUS:
+                r.error("status", "expected completed, in-progress, on-hold, stopped or not-done")
+            drug = self._term(r, "drugs", "code", "codeSystem", ("displayText",), "drugs[0].drug")
+            rg: dict[str, Any] = {"name": r.get("displayText") or drug or "medication"}
+            put(rg, "id", r.get("medicationId", _local, field="id"))
+            rg["category"] = self.regimen_category or "cancer-related medication"
+            r.fields["category"] = r.table.column_name("code")
+            rg["start"] = self._date(r, "startDate", "start", required=True)
+            put(rg, "end", self._date(r, "endDate", "end"))
+            intent = self._term(r, "regimen_terms", "treatmentIntent", "http://snomed.info/sct", (), "intent")
+            put(rg, "intent", intent.removeprefix("intent-") if intent else None)
+            reason = d.text(r.raw("treatmentReasonCode"))
+            if reason and reason in self.condition_codes:
+                put(rg, "diagnosis", self.condition_codes[reason])
+            dr: dict[str, Any] = {"drug": drug}
+            if key == "not-done":
+                dr["status"] = "not-done"
+            elif key in _MED_STATUS:
+                rg["status"] = _MED_STATUS[key]
+            rg["drugs"] = [dr]
+            prov.add(f"regimens[{len(out)}]", r.where())
+            out.append(rg)
+        put(case, "regimens", out)
+
+    def _procedures(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        out: list[dict[str, Any]] = []
+        for r in t.get("procedure", []):
+            status = (r.get("status") or "").casefold()
+            if status in ("not-done", "entered-in-error", "preparation"):
+                continue
+            key = self._term(r, "procedures", "code", "codeSystem", ("displayName",), "type")
+            concept = default_terminology()["procedures"].lookup(key or "")
+            if concept is None or concept.key not in _HSCT_KEYS:
+                r.warning("code", "only HSCT procedures have a home (radiotherapy needs a dose the layout does not "
+                                  "carry; surgery is not modelled); row not imported")
+                continue
+            kind, match = _HSCT_KEYS[concept.key]
+            h: dict[str, Any] = {"type": kind, "date": self._date(r, "effectiveDate", "date", True)}
+            put(h, "id", r.get("procedureId", _local, field="id"))
+            if match:
+                h["donor"] = {"match": match}
+            put(h, "diagnosis", r.get("conditionId", _local, field="diagnosis"))
+            prov.add(f"hsct[{len(out)}]", r.where())
+            out.append(h)
+        put(case, "hsct", out)
+
+    def _adverse_events(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        regimens = {rg.get("id") for rg in case.get("regimens", [])}
+        hscts = {h.get("id") for h in case.get("hsct", [])}
+        out: list[dict[str, Any]] = []
+        for r in t.get("ctc_adverse_event", []):
+            ae: dict[str, Any] = {}
+            put(ae, "id", r.get("adverseEventId", _local, field="id"))
+            ae["term"] = self._term(r, "ctcae_terms", "adverseEventCode", "adverseEventCodeSystem",
+                                    ("adverseEventDisplayText",), "term")
+            ae["grade"] = r.get("grade", d.integer, field="grade", required=True, what="a CTCAE grade 1-5")
+            ae["onset"] = self._date(r, "effectiveDate", "onset", required=True)
+            put(ae, "resolved", self._date(r, "resolvedDate", "resolved"))
+            seriousness = (r.get("seriousness", field="serious") or "").casefold()
+            if seriousness in ("serious", "non-serious"):
+                ae["serious"] = seriousness == "serious"
+            outcome = r.get("seriousnessOutcome", field="outcome")
+            put(ae, "outcome", outcome)
+            put(ae, "note", r.get("adverseEventText", field="note"))
+            cause, ctype = r.get("suspectedCauseId", _local), (r.get("suspectedCauseType") or "").casefold()
+            if cause:
+                if ctype in _MED_TYPES and cause in regimens:
+                    ae["suspected_causes"] = [{"regimen": cause}]
+                elif ctype == "procedure" and cause in hscts:
+                    ae["suspected_causes"] = [{"hsct": cause}]
+                else:
+                    r.warning("suspectedCauseId", "a suspected cause that is not an imported medication "
+                                                  "administration or HSCT has no home; not imported")
+            prov.add(f"adverse_events[{len(out)}]", r.where())
+            out.append(ae)
+        put(case, "adverse_events", out)

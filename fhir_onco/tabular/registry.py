@@ -1,0 +1,606 @@
+"""The fhir-onco registry layout: one CSV per domain, every row keyed by ``patient_id``.
+
+Child rows name their parent by a local id (``diagnosis_id``, ``regimen_id``, ``hsct_id``, ``ae_id``);
+when a patient has exactly one parent the id may be left empty. List cells use ``|``. The full
+layout, with every column, is in docs/registry.md (generated from the specs below).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_onco.validation.report import Report
+
+from . import dialect as d
+from .base import Column, Provenance, RowReader, TableSpec, TabularReader, put
+
+DEFAULT_ID_SYSTEM = "urn:fhir-onco:registry:patient-id"
+
+C = Column
+PID = C("patient_id", "Registry patient id (the business key: FHIR ids derive from it).", True)
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("patients", ("patients",), "patient_id", (
+        PID,
+        C("id_system", f"URI of the patient id namespace (default {DEFAULT_ID_SYSTEM} or --id-system)."),
+        C("sex", "male / female / other / unknown (also m/f, м/ж, муж/жен).", True),
+        C("birth_date", "Date of birth (may be partial: 1957, 03.1957)."),
+        C("age_years", "Age in years when the birth date is unknown ..."),
+        C("age_at", "... and the date at which that age was stated."),
+        C("deceased", "yes when dead but the date is unknown."),
+        C("death_date", "Date of death."),
+        C("death_cause", "Cause of death (death_causes terms: progression, COVID-19, pneumonia ...)."),
+        C("death_note", "Free text about the death."),
+        C("note", "Free text about the case."),
+    ), driver=True),
+    TableSpec("identifiers", ("identifiers",), "patient_id", (
+        PID,
+        C("system", "URI of another identifier of the patient (hospital MRN, trial subject id).", True),
+        C("value", "Its value.", True),
+    )),
+    TableSpec("diagnoses", ("diagnoses",), "patient_id", (
+        PID,
+        C("diagnosis_id", "Local id of the diagnosis (needed when a patient has several)."),
+        C("kind", "primary (default) / secondary."),
+        C("condition", "Disease term (conditions table): multiple myeloma, В-ОЛЛ, ОМЛ ...", True),
+        C("morphology", "ICD-O-3 morphology term."),
+        C("immunophenotype", "e.g. B-II (EGIL)."),
+        C("onset", "Date of diagnosis."),
+        C("body_sites", "Body sites, '|'-separated."),
+        C("related_to", "diagnosis_id of the earlier cancer a secondary one follows."),
+        C("therapy_related", "yes for a therapy-related (secondary) cancer."),
+        C("status", "active (default) / remission / relapse / resolved."),
+        C("note", "Free text."),
+    )),
+    TableSpec("stages", ("stages",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The diagnosis staged (may be empty with one diagnosis)."),
+        C("stage_id", "Local id."),
+        C("system", "iss / riss / durie-salmon / inss / inrg / all-risk / all-rez.", True),
+        C("value", "Stage or risk group: III, IIA, 4S, L2, high, S3.", True),
+        C("date", "Date of staging."),
+    )),
+    TableSpec("findings", ("findings",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The diagnosis (may be empty with one diagnosis)."),
+        C("finding_id", "Local id."),
+        C("target", "Gene, marker or abnormality: MYCN, CD19, del(17p), t(4;14), monosomy 7.", True),
+        C("result", "amplified / rearranged / deleted / mutated / detected / not-detected / expressed.", True),
+        C("value_percent", "e.g. CD19 on 100 % of blasts."),
+        C("method", "Free text: FISH, karyotype, PCR, flow cytometry."),
+        C("date", "Date of the test."),
+        C("note", "Free text."),
+    )),
+    TableSpec("relapses", ("relapses",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The diagnosis that relapsed (may be empty with one diagnosis)."),
+        C("relapse_id", "Local id."),
+        C("number", "1 for the first relapse.", True),
+        C("date", "Date of the relapse.", True),
+        C("sites", "Sites, '|'-separated: bone marrow|CNS.", True),
+        C("isolated", "yes / no."),
+        C("note", "Free text."),
+    )),
+    TableSpec("regimens", ("regimens",), "patient_id", (
+        PID,
+        C("regimen_id", "Local id; drugs.csv rows name it (required when the regimen has drugs and the patient "
+                        "has several regimens)."),
+        C("name", "Regimen name as the clinic writes it: IsaPd, FLAI, ALL IC-BFM 2002.", True),
+        C("protocol", "Protocol name."),
+        C("category", "induction, consolidation, maintenance, salvage, bridging, conditioning, gvhd-prophylaxis, "
+                      "supportive ...", True),
+        C("intensity", "Conditioning intensity: MAC, RIC, reduced-toxicity MAC, NMA."),
+        C("intent", "curative / palliative / supportive."),
+        C("diagnosis_id", "The diagnosis treated (default: the primary)."),
+        C("part_of", "regimen_id of an enclosing regimen."),
+        C("start", "Start date (or 'day N@regimen', 'D-7').", True),
+        C("end", "End date."),
+        C("hsct_relative", "hsct_id whose day 0 the drug days count from (conditioning)."),
+        C("cycles", "Number of cycles given."),
+        C("cycle_length_days", "Cycle length in days."),
+        C("status", "completed (default) / active / stopped."),
+        C("stop_reason", "progression / toxicity / patient refusal / death / lost to follow-up / other."),
+        C("note", "Free text."),
+    )),
+    TableSpec("drugs", ("drugs", "drug_administrations"), "patient_id", (
+        PID,
+        C("regimen_id", "The regimen the drug belongs to (may be empty when the patient has one regimen)."),
+        C("drug_id", "Local id."),
+        C("drug", "Drug (drugs table, English or Russian): isatuximab, помалидомид.", True),
+        C("dose", "Dose (decimal comma allowed)."),
+        C("unit", "mg, mg/m2, mg/kg, мкг/кг/сут ..."),
+        C("dose_basis", "per-dose (default) / per-day / course-total."),
+        C("route", "IV, PO, SC, intrathecal, continuous IV infusion ..."),
+        C("days", "Regimen days: 1, 1-21, 1,8,15,22 (quote it in a comma-separated file); -7..-4 for "
+                  "conditioning relative to the HSCT."),
+        C("times_per_day", "2 for q12h (default 1)."),
+        C("every_days", "7 = weekly, 14 = every two weeks (within days)."),
+        C("continuous", "yes for a continuous infusion."),
+        C("cycles", "Which cycles: 1, 2-, 1-3 (default all)."),
+        C("status", "completed (default) / stopped / not-done."),
+        C("stop_reason", "Why it was stopped."),
+        C("stop_day", "Regimen day it was stopped on."),
+        C("note", "Free text."),
+    )),
+    TableSpec("radiotherapy", ("radiotherapy",), "patient_id", (
+        PID,
+        C("radiotherapy_id", "Local id."),
+        C("kind", "TBI, craniospinal irradiation, local radiotherapy ...", True),
+        C("total_dose_gy", "Total dose in Gy.", True),
+        C("fractions", "Number of fractions."),
+        C("start", "Start date.", True),
+        C("end", "End date."),
+        C("body_sites", "'|'-separated."),
+        C("regimen_id", "Regimen it belongs to (conditioning)."),
+        C("diagnosis_id", "The diagnosis treated."),
+        C("note", "Free text."),
+    )),
+    TableSpec("hsct", ("hsct", "transplants"), "patient_id", (
+        PID,
+        C("hsct_id", "Local id (needed with several HSCTs or when other tables refer to it)."),
+        C("type", "allogeneic / autologous (also allo/auto, алло/ауто).", True),
+        C("date", "Day 0.", True),
+        C("donor_relation", "mother, father, sibling, unrelated ..."),
+        C("donor_match", "haploidentical, matched related, matched unrelated ..."),
+        C("donor_hla_match", "e.g. 5/10."),
+        C("donor_sex", "male / female."),
+        C("donor_age_years", "Donor age in years."),
+        C("graft_source", "bone marrow, PBSC, cord blood."),
+        C("manipulations", "'|'-separated: TCR alpha/beta depletion."),
+        C("conditioning", "regimen_ids of the conditioning, '|'-separated."),
+        C("conditioning_intensity", "MAC, RIC, reduced-toxicity MAC."),
+        C("gvhd_prophylaxis", "regimen_ids of the GVHD prophylaxis, '|'-separated."),
+        C("neutrophil_engraftment_day", "Day (D+N) of neutrophil engraftment."),
+        C("leukocyte_engraftment_day", "Day of leukocyte engraftment."),
+        C("platelet_engraftment_day", "Day of platelet engraftment."),
+        C("diagnosis_id", "The diagnosis treated."),
+        C("note", "Free text."),
+    )),
+    TableSpec("hsct_cell_doses", ("hsct_cell_doses", "cell_doses"), "patient_id", (
+        PID,
+        C("hsct_id", "The HSCT (may be empty with one HSCT)."),
+        C("kind", "nucleated / cd34 / cd3 / cd3-alpha-beta / cd19.", True),
+        C("value", "Cell dose.", True),
+        C("unit", "10*6/kg (default) or 10*8/kg."),
+    )),
+    TableSpec("chimerism", ("chimerism",), "patient_id", (
+        PID,
+        C("hsct_id", "The HSCT (may be empty with one HSCT)."),
+        C("chimerism_id", "Local id."),
+        C("date", "Date (D+30 allowed).", True),
+        C("result", "full-donor / mixed / autologous-recovery.", True),
+        C("recipient_percent", "% recipient cells."),
+        C("specimen", "Specimen."),
+        C("note", "Free text."),
+    )),
+    TableSpec("mrd", ("mrd",), "patient_id", (
+        PID,
+        C("mrd_id", "Local id."),
+        C("date", "Date of the sample.", True),
+        C("value_percent", "MRD in % (0,06 allowed)."),
+        C("negative", "yes when MRD was not detected."),
+        C("below_percent", "Negative below this threshold in %, e.g. 0,01."),
+        C("method", "flow cytometry, PCR ..."),
+        C("specimen", "bone marrow, peripheral blood."),
+        C("sensitivity", "Assay sensitivity as a fraction: 1e-4 or 0,0001."),
+        C("diagnosis_id", "The diagnosis."),
+        C("note", "Free text."),
+    )),
+    TableSpec("responses", ("responses",), "patient_id", (
+        PID,
+        C("response_id", "Local id."),
+        C("date", "Date of assessment.", True),
+        C("response", "CR, VGPR, PR, MR, SD, PD, remission, not evaluable (ПО, ОХЧО, ЧО ...).", True),
+        C("criteria", "e.g. IMWG 2016."),
+        C("best", "yes for the best overall response of the regimen."),
+        C("regimen_id", "The regimen assessed."),
+        C("diagnosis_id", "The diagnosis."),
+        C("note", "Free text."),
+    )),
+    TableSpec("adverse_events", ("adverse_events",), "patient_id", (
+        PID,
+        C("ae_id", "Local id (ae_causes.csv rows name it)."),
+        C("term", "CTCAE term, English or Russian.", True),
+        C("ctcae_version", "4.03 or 5.0 (default)."),
+        C("grade", "CTCAE grade 1-5 (empty when the source does not grade it)."),
+        C("gvhd_grade", "Acute GVHD overall grade 1-4."),
+        C("gvhd_organs", "'|'-separated: skin|gut|liver."),
+        C("onset", "Onset date (D+21, day 7@blina1 allowed).", True),
+        C("resolved", "Resolution date."),
+        C("serious", "yes / no."),
+        C("outcome", "resolved, recovering, ongoing, fatal ..."),
+        C("actions", "'|'-separated: dose paused|drug stopped|ICU."),
+        C("icu_days", "Days in intensive care."),
+        C("treated_with", "regimen_ids of supportive regimens, '|'-separated."),
+        C("note", "Free text."),
+    )),
+    TableSpec("ae_causes", ("ae_causes",), "patient_id", (
+        PID,
+        C("ae_id", "The adverse event (may be empty when the patient has one)."),
+        C("regimen_id", "Suspected regimen ..."),
+        C("drug", "... narrowed to one of its drugs."),
+        C("hsct_id", "Or the suspected HSCT."),
+        C("causality", "certain / probably / possibly / unlikely."),
+    )),
+)
+
+_HSCT_TYPES = {"allogeneic": "allogeneic", "allo": "allogeneic", "алло": "allogeneic",
+               "аллогенная": "allogeneic", "autologous": "autologous", "auto": "autologous",
+               "ауто": "autologous", "аутологичная": "autologous"}
+
+
+def _hsct_type(raw: str | None) -> str | None:
+    s = d.text(raw)
+    if s is None:
+        return None
+    try:
+        return _HSCT_TYPES[s.casefold()]
+    except KeyError:
+        raise d.CellError("expected allogeneic or autologous (allo/auto)") from None
+
+
+def _ctcae_version(raw: str | None) -> str | None:
+    s = d.text(raw)
+    if s is None:
+        return None
+    s = s.replace(",", ".").lower().removeprefix("v").strip()
+    return {"4.03": "4.03", "4.3": "4.03", "5": "5.0", "5.0": "5.0"}.get(s, s)
+
+
+def _pct(raw: str | None) -> float | None:
+    return d.number(raw, percent=True)
+
+
+class _Parents:
+    """Local ids of one kind of parent item (diagnoses, regimens ...) of one patient."""
+
+    def __init__(self, what: str, file: str):
+        self.what, self.file = what, file
+        self.index: dict[str, int] = {}
+        self.count = 0
+
+    def add(self, local_id: str | None) -> int:
+        i = self.count
+        if local_id is not None:
+            self.index[local_id] = i
+        self.count += 1
+        return i
+
+    def find(self, r: RowReader, column: str) -> int | None:
+        key = r.local_id(column)
+        if key is None:
+            if r.has(column):
+                return None
+            if self.count == 1:
+                return 0
+            r.error(column, f"expected the {column} of one of this patient's {self.count} {self.what} in "
+                            f"{self.file}" if self.count else f"expected a row in {self.file} first (none for "
+                            "this patient)")
+            return None
+        if key not in self.index:
+            r.error(column, f"expected a {column} of this patient in {self.file}")
+            return None
+        return self.index[key]
+
+
+class RegistryReader(TabularReader):
+    """Reads the fhir-onco registry layout (see the module docstring)."""
+
+    tables = TABLES
+    layout = "fhir-onco registry"
+
+    def __init__(self, *args: Any, id_system: str = DEFAULT_ID_SYSTEM, **kw: Any):
+        super().__init__(*args, **kw)
+        self.id_system = id_system
+
+    def _label(self, table: str) -> str:
+        f = self.files.get(table)
+        return f.path.name if f else f"{table}.csv"
+
+    def build(self, tables: dict[str, list[RowReader]], prov: Provenance, report: Report) -> dict[str, Any] | None:
+        rows = tables.get("patients", [])
+        if not rows:
+            return None
+        case: dict[str, Any] = {}
+        case["patient"] = self._patient(rows[0], tables.get("identifiers", []), prov)
+        put(case, "note", rows[0].get("note", field="note"))
+        prov.add("", rows[0].where())
+        prov.add("patient", rows[0].where())
+        self._diagnoses(case, tables, prov)
+        self._regimens(case, tables, prov)
+        self._radiotherapy(case, tables, prov)
+        self._hsct(case, tables, prov)
+        self._simple(case, tables, prov, "mrd", "mrd", self._mrd)
+        self._simple(case, tables, prov, "responses", "responses", self._response)
+        self._adverse_events(case, tables, prov)
+        return case
+
+    # ---- patient ------------------------------------------------------------------------------
+    def _patient(self, r: RowReader, extra_ids: list[RowReader], prov: Provenance) -> dict[str, Any]:
+        p: dict[str, Any] = {}
+        first = {"system": r.get("id_system", field="identifiers[0].system") or self.id_system,
+                 "value": r.get("patient_id", field="identifiers[0].value")}
+        p["identifiers"] = [first]
+        for j, x in enumerate(extra_ids, start=1):
+            p["identifiers"].append({"system": x.get("system", field="system", required=True, what="a URI"),
+                                     "value": x.get("value", field="value", required=True, what="an identifier")})
+            prov.add(f"patient.identifiers[{j}]", x.where())
+        p["sex"] = r.get("sex", d.sex, field="sex", required=True, what="the sex")
+        put(p, "birth_date", r.get("birth_date", d.date, field="birth_date"))
+        years, at = r.get("age_years", d.integer, field="age.years"), r.get("age_at", d.date, field="age.at")
+        if years is not None or at is not None:
+            p["age"] = {"years": years, "at": at}
+        death: dict[str, Any] = {}
+        put(death, "date", r.get("death_date", d.date, field="death.date"))
+        put(death, "cause", r.get("death_cause", field="death.cause"))
+        put(death, "note", r.get("death_note", field="death.note"))
+        if death or r.get("deceased", d.boolean, field="death"):
+            p["death"] = death
+        return p
+
+    # ---- diagnoses and their children ---------------------------------------------------------
+    def _diagnoses(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        parents = _Parents("diagnoses", self._label("diagnoses"))
+        out: list[dict[str, Any]] = []
+        for r in t.get("diagnoses", []):
+            dx: dict[str, Any] = {}
+            put(dx, "id", r.local_id("diagnosis_id", field="id"))
+            put(dx, "kind", r.get("kind", field="kind"))
+            dx["condition"] = r.get("condition", field="condition", required=True, what="a disease term")
+            put(dx, "morphology", r.get("morphology", field="morphology"))
+            put(dx, "immunophenotype", r.get("immunophenotype", field="immunophenotype"))
+            put(dx, "onset", r.get("onset", d.date, field="onset"))
+            put(dx, "body_sites", r.get("body_sites", d.items, field="body_sites"))
+            put(dx, "related_to", r.local_id("related_to", field="related_to"))
+            put(dx, "therapy_related", r.get("therapy_related", d.boolean, field="therapy_related"))
+            put(dx, "status", r.get("status", field="status"))
+            put(dx, "note", r.get("note", field="note"))
+            prov.add(f"diagnoses[{parents.add(dx.get('id'))}]", r.where())
+            out.append(dx)
+        children = (("stages", "stages", self._stage), ("findings", "findings", self._finding),
+                    ("relapses", "relapses", self._relapse))
+        for table, key, parse in children:
+            for r in t.get(table, []):
+                i = parents.find(r, "diagnosis_id")
+                item = parse(r)
+                if i is None:
+                    continue
+                lst = out[i].setdefault(key, [])
+                prov.add(f"diagnoses[{i}].{key}[{len(lst)}]", r.where())
+                lst.append(item)
+        put(case, "diagnoses", out)
+
+    @staticmethod
+    def _stage(r: RowReader) -> dict[str, Any]:
+        st: dict[str, Any] = {}
+        put(st, "id", r.local_id("stage_id", field="id"))
+        system = r.get("system", field="system", required=True, what="a staging system")
+        st["system"] = system.lower() if system else None
+        st["value"] = r.get("value", field="value", required=True, what="a stage")
+        put(st, "date", r.get("date", d.date, field="date"))
+        return st
+
+    @staticmethod
+    def _finding(r: RowReader) -> dict[str, Any]:
+        f: dict[str, Any] = {}
+        put(f, "id", r.local_id("finding_id", field="id"))
+        f["target"] = r.get("target", field="target", required=True, what="a gene, marker or abnormality")
+        f["result"] = r.get("result", field="result", required=True, what="a result")
+        put(f, "value_percent", r.get("value_percent", _pct, field="value_percent"))
+        put(f, "method", r.get("method", field="method"))
+        put(f, "date", r.get("date", d.date, field="date"))
+        put(f, "note", r.get("note", field="note"))
+        return f
+
+    @staticmethod
+    def _relapse(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("relapse_id", field="id"))
+        x["number"] = r.get("number", d.integer, field="number", required=True, what="a relapse number")
+        x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+        x["sites"] = r.get("sites", d.items, field="sites", required=True, what="one or more sites")
+        put(x, "isolated", r.get("isolated", d.boolean, field="isolated"))
+        put(x, "note", r.get("note", field="note"))
+        return x
+
+    # ---- regimens and drugs -------------------------------------------------------------------
+    def _regimens(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        parents = _Parents("regimens", self._label("regimens"))
+        out: list[dict[str, Any]] = []
+        for r in t.get("regimens", []):
+            rg: dict[str, Any] = {}
+            put(rg, "id", r.local_id("regimen_id", field="id"))
+            rg["name"] = r.get("name", field="name", required=True, what="a regimen name")
+            put(rg, "protocol", r.get("protocol", field="protocol"))
+            rg["category"] = r.get("category", field="category", required=True, what="a category")
+            put(rg, "intensity", r.get("intensity", field="intensity"))
+            put(rg, "intent", r.get("intent", field="intent"))
+            put(rg, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+            put(rg, "part_of", r.local_id("part_of", field="part_of"))
+            rg["start"] = r.get("start", d.date, field="start", required=True, what="a start date")
+            put(rg, "end", r.get("end", d.date, field="end"))
+            put(rg, "hsct_relative", r.local_id("hsct_relative", field="hsct_relative"))
+            put(rg, "cycles", r.get("cycles", d.integer, field="cycles"))
+            put(rg, "cycle_length_days", r.get("cycle_length_days", d.integer, field="cycle_length_days"))
+            put(rg, "status", r.get("status", field="status"))
+            put(rg, "stop_reason", r.get("stop_reason", field="stop_reason"))
+            put(rg, "note", r.get("note", field="note"))
+            prov.add(f"regimens[{parents.add(rg.get('id'))}]", r.where())
+            out.append(rg)
+        for r in t.get("drugs", []):
+            i = parents.find(r, "regimen_id")
+            dr: dict[str, Any] = {}
+            put(dr, "id", r.local_id("drug_id", field="id"))
+            dr["drug"] = r.get("drug", field="drug", required=True, what="a drug")
+            put(dr, "dose", r.get("dose", d.number, field="dose"))
+            put(dr, "unit", r.get("unit", field="unit"))
+            put(dr, "dose_basis", r.get("dose_basis", field="dose_basis"))
+            put(dr, "route", r.get("route", field="route"))
+            put(dr, "days", r.get("days", field="days"))
+            put(dr, "times_per_day", r.get("times_per_day", d.integer, field="times_per_day"))
+            put(dr, "every_days", r.get("every_days", d.integer, field="every_days"))
+            put(dr, "continuous", r.get("continuous", d.boolean, field="continuous"))
+            put(dr, "cycles", r.get("cycles", field="cycles"))
+            put(dr, "status", r.get("status", field="status"))
+            put(dr, "stop_reason", r.get("stop_reason", field="stop_reason"))
+            put(dr, "stop_day", r.get("stop_day", d.integer, field="stop_day"))
+            put(dr, "note", r.get("note", field="note"))
+            if i is None:
+                continue
+            lst = out[i].setdefault("drugs", [])
+            prov.add(f"regimens[{i}].drugs[{len(lst)}]", r.where())
+            lst.append(dr)
+        put(case, "regimens", out)
+
+    def _radiotherapy(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        out: list[dict[str, Any]] = []
+        for r in t.get("radiotherapy", []):
+            x: dict[str, Any] = {}
+            put(x, "id", r.local_id("radiotherapy_id", field="id"))
+            x["kind"] = r.get("kind", field="kind", required=True, what="a kind of radiotherapy")
+            x["total_dose_gy"] = r.get("total_dose_gy", d.number, field="total_dose_gy", required=True,
+                                       what="a total dose in Gy")
+            put(x, "fractions", r.get("fractions", d.integer, field="fractions"))
+            x["start"] = r.get("start", d.date, field="start", required=True, what="a start date")
+            put(x, "end", r.get("end", d.date, field="end"))
+            put(x, "body_sites", r.get("body_sites", d.items, field="body_sites"))
+            put(x, "regimen", r.local_id("regimen_id", field="regimen"))
+            put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+            put(x, "note", r.get("note", field="note"))
+            prov.add(f"radiotherapy[{len(out)}]", r.where())
+            out.append(x)
+        put(case, "radiotherapy", out)
+
+    # ---- HSCT ---------------------------------------------------------------------------------
+    def _hsct(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        parents = _Parents("HSCTs", self._label("hsct"))
+        out: list[dict[str, Any]] = []
+        for r in t.get("hsct", []):
+            h: dict[str, Any] = {}
+            put(h, "id", r.local_id("hsct_id", field="id"))
+            h["type"] = r.get("type", _hsct_type, field="type", required=True, what="allogeneic or autologous")
+            h["date"] = r.get("date", d.date, field="date", required=True, what="the HSCT date (day 0)")
+            donor: dict[str, Any] = {}
+            put(donor, "relation", r.get("donor_relation", field="donor.relation"))
+            put(donor, "match", r.get("donor_match", field="donor.match"))
+            put(donor, "hla_match", r.get("donor_hla_match", field="donor.hla_match"))
+            put(donor, "sex", r.get("donor_sex", d.sex, field="donor.sex"))
+            put(donor, "age_years", r.get("donor_age_years", d.integer, field="donor.age_years"))
+            put(h, "donor", donor or None)
+            put(h, "graft_source", r.get("graft_source", field="graft_source"))
+            put(h, "manipulations", r.get("manipulations", d.items, field="manipulations"))
+            put(h, "conditioning", r.get("conditioning", d.items, field="conditioning"))
+            put(h, "conditioning_intensity", r.get("conditioning_intensity", field="conditioning_intensity"))
+            put(h, "gvhd_prophylaxis", r.get("gvhd_prophylaxis", d.items, field="gvhd_prophylaxis"))
+            engraftment = []
+            for kind in ("neutrophil", "leukocyte", "platelet"):
+                col = f"{kind}_engraftment_day"
+                day = r.get(col, d.integer, field=f"engraftment[{len(engraftment)}]")
+                if day is not None:
+                    engraftment.append({"kind": kind, "day": day})
+                else:
+                    r.fields.pop(f"engraftment[{len(engraftment)}]", None)
+            put(h, "engraftment", engraftment)
+            put(h, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+            put(h, "note", r.get("note", field="note"))
+            prov.add(f"hsct[{parents.add(h.get('id'))}]", r.where())
+            out.append(h)
+        for r in t.get("hsct_cell_doses", []):
+            i = parents.find(r, "hsct_id")
+            cd: dict[str, Any] = {}
+            cd["kind"] = r.get("kind", field="kind", required=True, what="a cell kind")
+            cd["value"] = r.get("value", d.number, field="value", required=True, what="a cell dose")
+            put(cd, "unit", r.get("unit", field="unit"))
+            if i is not None:
+                lst = out[i].setdefault("cell_doses", [])
+                prov.add(f"hsct[{i}].cell_doses[{len(lst)}]", r.where())
+                lst.append(cd)
+        for r in t.get("chimerism", []):
+            i = parents.find(r, "hsct_id")
+            ch: dict[str, Any] = {}
+            put(ch, "id", r.local_id("chimerism_id", field="id"))
+            ch["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+            ch["result"] = r.get("result", field="result", required=True, what="a chimerism result")
+            put(ch, "recipient_percent", r.get("recipient_percent", _pct, field="recipient_percent"))
+            put(ch, "specimen", r.get("specimen", field="specimen"))
+            put(ch, "note", r.get("note", field="note"))
+            if i is not None:
+                lst = out[i].setdefault("chimerism", [])
+                prov.add(f"hsct[{i}].chimerism[{len(lst)}]", r.where())
+                lst.append(ch)
+        put(case, "hsct", out)
+
+    # ---- observations -------------------------------------------------------------------------
+    @staticmethod
+    def _simple(case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance, table: str, key: str,
+                parse: Any) -> None:
+        out = []
+        for r in t.get(table, []):
+            item = parse(r)
+            prov.add(f"{key}[{len(out)}]", r.where())
+            out.append(item)
+        put(case, key, out)
+
+    @staticmethod
+    def _mrd(r: RowReader) -> dict[str, Any]:
+        m: dict[str, Any] = {}
+        put(m, "id", r.local_id("mrd_id", field="id"))
+        m["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+        put(m, "value_percent", r.get("value_percent", _pct, field="value_percent"))
+        put(m, "negative", r.get("negative", d.boolean, field="negative"))
+        put(m, "below_percent", r.get("below_percent", _pct, field="below_percent"))
+        put(m, "method", r.get("method", field="method"))
+        put(m, "specimen", r.get("specimen", field="specimen"))
+        put(m, "sensitivity", r.get("sensitivity", d.number, field="sensitivity"))
+        put(m, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        put(m, "note", r.get("note", field="note"))
+        r.fields.setdefault("", r.table.column_name("valuepercent"))
+        return m
+
+    @staticmethod
+    def _response(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("response_id", field="id"))
+        x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+        x["response"] = r.get("response", field="response", required=True, what="a response")
+        put(x, "criteria", r.get("criteria", field="criteria"))
+        put(x, "best", r.get("best", d.boolean, field="best"))
+        put(x, "regimen", r.local_id("regimen_id", field="regimen"))
+        put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        put(x, "note", r.get("note", field="note"))
+        return x
+
+    def _adverse_events(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        parents = _Parents("adverse events", self._label("adverse_events"))
+        out: list[dict[str, Any]] = []
+        for r in t.get("adverse_events", []):
+            ae: dict[str, Any] = {}
+            put(ae, "id", r.local_id("ae_id", field="id"))
+            ae["term"] = r.get("term", field="term", required=True, what="a CTCAE term")
+            put(ae, "ctcae_version", r.get("ctcae_version", _ctcae_version, field="ctcae_version"))
+            put(ae, "grade", r.get("grade", d.integer, field="grade"))
+            put(ae, "gvhd_grade", r.get("gvhd_grade", d.integer, field="gvhd_grade"))
+            put(ae, "gvhd_organs", r.get("gvhd_organs", d.items, field="gvhd_organs"))
+            ae["onset"] = r.get("onset", d.date, field="onset", required=True, what="an onset date")
+            put(ae, "resolved", r.get("resolved", d.date, field="resolved"))
+            put(ae, "serious", r.get("serious", d.boolean, field="serious"))
+            put(ae, "outcome", r.get("outcome", field="outcome"))
+            put(ae, "actions", r.get("actions", d.items, field="actions"))
+            put(ae, "icu_days", r.get("icu_days", d.integer, field="icu_days"))
+            put(ae, "treated_with", r.get("treated_with", d.items, field="treated_with"))
+            put(ae, "note", r.get("note", field="note"))
+            prov.add(f"adverse_events[{parents.add(ae.get('id'))}]", r.where())
+            out.append(ae)
+        for r in t.get("ae_causes", []):
+            i = parents.find(r, "ae_id")
+            c: dict[str, Any] = {}
+            put(c, "regimen", r.local_id("regimen_id", field="regimen"))
+            put(c, "drug", r.get("drug", field="drug"))
+            put(c, "hsct", r.local_id("hsct_id", field="hsct"))
+            put(c, "causality", r.get("causality", field="causality"))
+            r.fields.setdefault("", r.table.column_name("regimenid"))
+            if i is not None:
+                lst = out[i].setdefault("suspected_causes", [])
+                prov.add(f"adverse_events[{i}].suspected_causes[{len(lst)}]", r.where())
+                lst.append(c)
+        put(case, "adverse_events", out)
