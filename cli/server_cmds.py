@@ -245,6 +245,7 @@ def sync_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
+    from fhir_onco.server.inputs import expand_inputs
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
     _setup_logging(verbose)
@@ -255,7 +256,8 @@ def sync_command(
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
     with _client(server, timeout, ca_bundle, retries) as client:
         try:
-            with StateStore(state) as store:
+            n_files = len(expand_inputs(sources, [state]))
+            with StateStore(state) as store, _progress(n_files, "Syncing", as_json) as tick:
                 report = sync(
                     client,
                     sources,
@@ -264,6 +266,7 @@ def sync_command(
                     concurrency=concurrency,
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
+                    on_result=tick,
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
@@ -273,7 +276,7 @@ def sync_command(
 
 def _to_case_yaml(bundle: dict[str, Any]) -> str:
     try:
-        from fhir_onco.mappings import reverse  # type: ignore[attr-defined]
+        from fhir_onco.mappings import reverse
     except ImportError:
         raise _usage("--format case needs fhir_onco.mappings.reverse, not in this build") from None
     convert = getattr(reverse, "bundle_to_case", None)

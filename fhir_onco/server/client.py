@@ -76,7 +76,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Backoff before try ``attempt + 1`` after ``attempt`` failed tries (attempt >= 1)."""
-        d = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        d = min(self.backoff_max, self.backoff_base * (2.0 ** (attempt - 1)))
         return d / 2 + rng.uniform(0, d / 2)
 
 
@@ -93,7 +93,7 @@ class ClientStats:
     sleep_seconds: float = 0.0  # wall time spent backing off
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, *, requests: int = 0, retries: int = 0, http: float = 0.0, sleep: float = 0.0):
+    def add(self, *, requests: int = 0, retries: int = 0, http: float = 0.0, sleep: float = 0.0) -> None:
         with self._lock:
             self.requests += requests
             self.retries += retries
@@ -417,7 +417,7 @@ class FhirClient:
         cap = self.capabilities(refresh)
         if self._info is not None:
             return self._info
-        rest = next(
+        rest: dict[str, Any] = next(
             (r for r in cap.get("rest") or [] if r.get("mode") == "server"),
             {},
         )

@@ -68,7 +68,7 @@ def parse_outcome(body: Any) -> list[OutcomeIssue]:
     for raw in body.get("issue") or []:
         if not isinstance(raw, dict):
             continue
-        details = raw.get("details") if isinstance(raw.get("details"), dict) else {}
+        details: dict[str, Any] = raw["details"] if isinstance(raw.get("details"), dict) else {}
         text = raw.get("diagnostics") or details.get("text") or ""
         if not text:
             codings = details.get("coding") or []

@@ -83,7 +83,7 @@ def from_bundle(bundle: Any, source: str) -> PatientBundle:
 
 def _map_case_file(path: Path) -> dict[str, Any]:
     try:
-        from fhir_onco import load_case, map_case  # type: ignore[attr-defined]
+        from fhir_onco import load_case, map_case
     except ImportError as e:
         raise InputError(f"{path}: case files need fhir_onco.load_case/map_case, which this build lacks") from e
     try:

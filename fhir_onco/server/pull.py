@@ -80,7 +80,7 @@ def resolve_patient(client: FhirClient, patient: str) -> str:
     system, _, value = patient.partition("|")
     if not value:
         raise PatientError("?", "identifier must be SYSTEM|VALUE")
-    ids = sorted(
+    ids: list[str] = sorted(
         {
             r["id"]
             for r in client.search("Patient", {"identifier": f"{system}|{value}", "_elements": "id"})
@@ -169,9 +169,9 @@ def pull_patient(
     for ref in sorted(set(known) - set(found)):
         rtype, _, rid = ref.partition("/")
         with contextlib.suppress(ServerIOError):
-            res = client.read(rtype, rid)
-            if res is not None:
-                found[ref] = res
+            known_res = client.read(rtype, rid)
+            if known_res is not None:
+                found[ref] = known_res
     # referenced resources the server did not include (always checked: $everything may skip them)
     frontier = list(found.values())
     for _ in range(MAX_REFERENCE_DEPTH):
@@ -180,12 +180,12 @@ def pull_patient(
         for ref in missing:
             rtype, rid = ref.split("/", 1)
             try:
-                res = client.read(rtype, rid)
+                linked = client.read(rtype, rid)
             except (NotFoundError, ServerIOError):
-                res = None
-            if res is not None:
-                found[ref] = res
-                frontier.append(res)
+                linked = None
+            if linked is not None:
+                found[ref] = linked
+                frontier.append(linked)
         if not frontier:
             break
     patient_ref = f"Patient/{pid}"

@@ -360,16 +360,27 @@ def run_work(
 ) -> PatientResult:
     result: PatientResult | None = None
     for i, pb in enumerate(work.bundles):
-        r = push_patient(
-            client,
-            work.key,
-            pb.resources,
-            prune=work.prune if i == len(work.bundles) - 1 else (),
-            mode=mode,
-            dry_run=dry_run,
-            use_batch_reads=use_batch_reads,
-            sources=[pb.source],
-        )
+        try:
+            r = push_patient(
+                client,
+                work.key,
+                pb.resources,
+                prune=work.prune if i == len(work.bundles) - 1 else (),
+                mode=mode,
+                dry_run=dry_run,
+                use_batch_reads=use_batch_reads,
+                sources=[pb.source],
+            )
+        except Exception as e:  # a bug or a wildly unexpected answer: fail this patient only
+            # type only in the log: an exception's text may quote data; the report gets it
+            log.error("patient %s: unexpected %s", work.key, type(e).__name__)
+            r = PatientResult(
+                patient=work.key,
+                status="failed",
+                sources=[pb.source],
+                failed=len(pb.resources),
+                error=str(PatientError(work.key, f"unexpected {type(e).__name__}: {e}")),
+            )
         if result is not None:
             r.sources = [*result.sources, *r.sources]
             for k in ("created", "updated", "deleted"):

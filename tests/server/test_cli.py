@@ -31,7 +31,9 @@ def write(src: Path, keys: list[str]) -> None:
         (src / f"{k}.json").write_text(json.dumps(patient_bundle(k, observations=1, seed=i)))
 
 
-def test_push_twice_json_report(cli, runner, fhir_base_url, run_key, tmp_path) -> None:
+def test_push_twice_json_report(
+    cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path
+) -> None:
     keys = [f"{run_key}-{i}" for i in range(12)]
     write(tmp_path / "in", keys)
     args = ["push", str(tmp_path / "in"), "--server", fhir_base_url, "--json", "-j", "3"]
@@ -45,7 +47,9 @@ def test_push_twice_json_report(cli, runner, fhir_base_url, run_key, tmp_path) -
     assert second["totals"]["resources"]["created"] == 0
 
 
-def test_push_server_from_env_and_dry_run(cli, runner, fhir_base_url, run_key, tmp_path) -> None:
+def test_push_server_from_env_and_dry_run(
+    cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path
+) -> None:
     write(tmp_path, [run_key])
     res = runner.invoke(
         cli,
@@ -56,7 +60,7 @@ def test_push_server_from_env_and_dry_run(cli, runner, fhir_base_url, run_key, t
     assert "5 created" in res.stdout and "dry run" in res.stdout
 
 
-def test_push_usage_errors_exit_2(cli, runner, tmp_path) -> None:
+def test_push_usage_errors_exit_2(cli: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
     write(tmp_path, ["x"])
     res = runner.invoke(cli, ["push", str(tmp_path / "x.json")], env={"FHIR_ONCO_SERVER": ""})
     assert res.exit_code == 2 and "--server" in res.output
@@ -66,7 +70,9 @@ def test_push_usage_errors_exit_2(cli, runner, tmp_path) -> None:
     assert res.exit_code == 2  # credentials are never taken from the command line
 
 
-def test_push_bad_input_exit_1(cli, runner, fhir_base_url, run_key, tmp_path) -> None:
+def test_push_bad_input_exit_1(
+    cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path
+) -> None:
     write(tmp_path, [run_key])
     (tmp_path / "broken.json").write_text('{"resourceType": "Bundle", "type": "searchset"}')
     res = runner.invoke(cli, ["push", str(tmp_path), "--server", fhir_base_url])
@@ -74,7 +80,9 @@ def test_push_bad_input_exit_1(cli, runner, fhir_base_url, run_key, tmp_path) ->
     assert "broken.json" in res.output and "1 created" in res.stdout
 
 
-def test_push_invalid_resource_exit_1_names_patient(cli, runner, fhir_base_url, run_key, tmp_path) -> None:
+def test_push_invalid_resource_exit_1_names_patient(
+    cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path
+) -> None:
     b = patient_bundle(run_key, observations=1)
     b["entry"][-1]["resource"]["effectiveDateTime"] = "2020-02-31x"
     (tmp_path / "b.json").write_text(json.dumps(b))
@@ -83,13 +91,13 @@ def test_push_invalid_resource_exit_1_names_patient(cli, runner, fhir_base_url, 
     assert f"Patient/{rid(run_key, 'Patient')}" in res.output
 
 
-def test_unreachable_server_exit_1(cli, runner, tmp_path) -> None:
+def test_unreachable_server_exit_1(cli: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
     write(tmp_path, ["x"])
     res = runner.invoke(cli, ["push", str(tmp_path), "--server", "http://127.0.0.1:9/fhir", "--retries", "1"])
     assert res.exit_code == 1 and "connection failed" in res.output
 
 
-def test_sync_then_pull(cli, runner, fhir_base_url, run_key, tmp_path) -> None:
+def test_sync_then_pull(cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path) -> None:
     src = tmp_path / "cases"
     write(src, [f"{run_key}-a", f"{run_key}-b"])
     args = ["sync", str(src), "--server", fhir_base_url, "--json"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from fhir_onco.server.client import FhirClient, bundle_is_idempotent
@@ -13,6 +16,9 @@ from fhir_onco.server.errors import (
     UnauthorizedError,
 )
 from fhir_onco.server.synthetic import patient_bundle, rid
+from fhir_onco.server.testserver import SekmetServer
+
+ServerFactory = Callable[..., SekmetServer]
 
 
 def test_metadata_is_r4_with_transactions(client: FhirClient) -> None:
@@ -87,7 +93,7 @@ def test_read_missing_type_is_an_error(client: FhirClient) -> None:
 # ---------------------------------------------------------------- auth against a real server
 
 
-def test_bearer_and_basic_auth(own_server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_and_basic_auth(own_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     server = own_server(
         extra_settings={
             "server_auth": {
@@ -112,7 +118,9 @@ def test_bearer_and_basic_auth(own_server, monkeypatch: pytest.MonkeyPatch) -> N
         c.read("Patient", "x")
 
 
-def test_client_credentials_from_file(own_server, tmp_path, monkeypatch) -> None:
+def test_client_credentials_from_file(
+    own_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = own_server(
         extra_settings={
             "server_auth": {

@@ -6,6 +6,7 @@ import email.utils
 import json
 import random
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -57,7 +58,7 @@ def fc(sleeps: Sleeps) -> FhirClient:
     )
 
 
-def tx_response(n: int) -> dict:
+def tx_response(n: int) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
         "type": "transaction-response",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fhir_onco.server.client import FhirClient
@@ -12,7 +14,7 @@ from fhir_onco.server.push import push
 from fhir_onco.server.synthetic import MRN_SYSTEM, entry, patient_bundle, rid
 
 
-def pushed_patient(client: FhirClient, key: str, observations: int = 3) -> dict:
+def pushed_patient(client: FhirClient, key: str, observations: int = 3) -> dict[str, Any]:
     b = patient_bundle(key, observations=observations)
     org = {"resourceType": "Organization", "id": rid(key, "Organization"), "name": "Onco Clinic"}
     doc = {"resourceType": "Practitioner", "id": rid(key, "Practitioner"), "active": True}

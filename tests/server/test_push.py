@@ -63,7 +63,8 @@ def test_edit_one_field_updates_exactly_that_resource(client: FhirClient, run_ke
     assert v.pop(edited_ref) == "2"
     assert set(v.values()) == {"1"}
     assert report.patients[0].versions[edited_ref] == "2"
-    assert client.read("Observation", obs["id"])["valueQuantity"]["value"] == 99
+    stored = client.read("Observation", obs["id"])
+    assert stored is not None and stored["valueQuantity"]["value"] == 99
 
 
 def test_invalid_entry_leaves_nothing_of_that_patient(client: FhirClient, run_key: str) -> None:

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -20,6 +22,9 @@ from fhir_onco.server.errors import StateStoreError
 from fhir_onco.server.push import fetch_current
 from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 from fhir_onco.server.synthetic import patient_bundle, rid
+from fhir_onco.server.testserver import SekmetServer
+
+ServerFactory = Callable[..., SekmetServer]
 
 
 class SlowSession(requests.Session):
@@ -29,12 +34,12 @@ class SlowSession(requests.Session):
         super().__init__()
         self.delay = delay
 
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         time.sleep(self.delay)
         return super().request(*args, **kwargs)
 
 
-def write_patients(src: Path, keys: list[str], observations: int = 2) -> dict[str, dict]:
+def write_patients(src: Path, keys: list[str], observations: int = 2) -> dict[str, dict[str, Any]]:
     src.mkdir(parents=True, exist_ok=True)
     out = {}
     for i, key in enumerate(keys):
@@ -44,7 +49,7 @@ def write_patients(src: Path, keys: list[str], observations: int = 2) -> dict[st
     return out
 
 
-def all_refs(bundles: dict[str, dict]) -> list[str]:
+def all_refs(bundles: dict[str, dict[str, Any]]) -> list[str]:
     return [e["request"]["url"] for b in bundles.values() for e in b["entry"]]
 
 
@@ -213,7 +218,7 @@ def test_sync_killed_mid_run_resumes_without_loss_or_duplicates(
         assert client.count("Observation", {"subject": f"Patient/{rid(key, 'Patient')}"}) == 2
 
 
-def test_server_restarted_mid_sync(own_server, tmp_path: Path) -> None:
+def test_server_restarted_mid_sync(own_server: ServerFactory, tmp_path: Path) -> None:
     server = own_server()
     keys = [f"r{i:02d}" for i in range(24)]
     src = tmp_path / "src"
@@ -244,7 +249,7 @@ def test_server_restarted_mid_sync(own_server, tmp_path: Path) -> None:
         assert set(server_versions(c, all_refs(bundles)).values()) == {"1"}
 
 
-def test_server_down_then_resume(own_server, tmp_path: Path) -> None:
+def test_server_down_then_resume(own_server: ServerFactory, tmp_path: Path) -> None:
     server = own_server()
     keys = [f"d{i}" for i in range(4)]
     src = tmp_path / "src"
