@@ -161,6 +161,77 @@ def export_command(
     typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
 
 
+def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[ResourceStore, str]:
+    """The resources of one patient: a case / bundle file, or a patient in --input or on --server."""
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, find_patient
+
+    if input_ is not None and server is not None:
+        raise _fail("give at most one of --input DIR or --server URL", 2)
+    if server is not None:
+        from fhir_onco.server.client import FhirClient
+        from fhir_onco.server.errors import ServerIOError
+        from fhir_onco.server.pull import pull_patient
+
+        try:
+            with FhirClient(server) as client:
+                pulled = pull_patient(client, key)
+        except ServerIOError as exc:
+            raise _fail(f"server: {exc}") from None
+        return ResourceStore().extend(pulled.resources), pulled.patient
+    if input_ is None:
+        path = Path(key)
+        if not path.is_file():
+            raise _fail("CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or --server URL", 2)
+        store = _load(path, None, CLINICAL_TYPES)
+        patients = store.patients()
+        if len(patients) != 1:
+            raise _fail(f"{path}: expected one patient, found {len(patients)}")
+        return store, patients[0]["id"]
+    store = _load(input_, None, CLINICAL_TYPES)
+    pid = find_patient(store, key)
+    if pid is None:  # the key is patient data: not repeated
+        raise _fail(f"{input_}: no single patient with that id or identifier")
+    return store, pid
+
+
+def timeline_command(
+    case_or_patient: Annotated[str, typer.Argument(
+        metavar="CASE_OR_PATIENT", help="A case file or bundle JSON; or, with --input / --server, a patient "
+        "id or identifier (VALUE or SYSTEM|VALUE).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Image to write: .png or .svg.")]
+    = Path("timeline.png"),
+    input_: InputOpt = None,
+    server: ServerOpt = None,
+    start: Annotated[str | None, typer.Option("--from", help="First date shown (YYYY-MM-DD or YYYY-MM).",
+                                              show_default=False)] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last date shown.", show_default=False)] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Plot title (default: diagnosis, sex, age).",
+                                              show_default=False)] = None,
+) -> None:
+    """Patient swimmer plot: regimens as bars, HSCT day +N axis, MRD (log), AEs with grades, responses."""
+    if output.suffix.lower() not in (".png", ".svg"):
+        raise _fail("--output must end in .png or .svg", 2)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise _fail("the timeline needs matplotlib: pip install matplotlib", 2) from None
+    from fhir_onco.analytics.timeline import build_timeline, parse_day, render_timeline
+
+    try:
+        window = (parse_day(start) if start else None, parse_day(end) if end else None)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    store, pid = _timeline_store(case_or_patient, input_, server)
+    timeline = build_timeline(store, pid, title=title)
+    try:
+        render_timeline(timeline, output, start=window[0], end=window[1])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
+               f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("report")(report_command)
     app.command("export")(export_command)
+    app.command("timeline")(timeline_command)
