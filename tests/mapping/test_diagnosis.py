@@ -89,3 +89,10 @@ def test_relapse_with_site_number_and_hsct_relative_date(map_case) -> None:
     assert first["valueCodeableConcept"]["coding"][0]["code"] == "relapse"
     assert first["note"] == [{"text": "no loss of the mismatched HLA haplotype"}]
     assert len(ext(second, "body-site")) == 2 and "bodySite" not in second  # R4 bodySite is 0..1
+
+
+def test_marker_expressed_without_percent(map_case) -> None:
+    dx = {"condition": "B-ALL", "findings": [{"target": "CD19", "result": "expressed", "method": "flow cytometry"}]}
+    obs = map_case(case_data(diagnoses=[dx])).one("Observation", "onco-genomic-finding")
+    assert obs["valueCodeableConcept"]["coding"][0]["code"] == "kind-expressed"
+    assert obs["valueCodeableConcept"]["text"] == "expressed"

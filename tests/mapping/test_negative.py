@@ -46,7 +46,8 @@ def test_unknown_ctcae_term_and_outcome(map_errors) -> None:
 
 
 def test_allow_text_only_keeps_text_and_flags_the_bundle(map_case) -> None:
-    m = map_case(case_data(regimens=[_regimen(drug="blinatumomb", route="IV", days="1")]), allow_text_only=True)
+    m = map_case(case_data(regimens=[_regimen(drug="blinatumomb", dose=5, unit="mg", route="IV", days="1")]),
+                 allow_text_only=True)
     ma = m.one("MedicationAdministration")
     assert ma["medicationCodeableConcept"] == {"text": "blinatumomb"}
     assert ma["dosage"]["route"]["coding"][0]["code"] == "47625008"  # known terms still coded

@@ -87,7 +87,7 @@ def test_continuous_infusion_is_one_administration_with_a_period(map_case) -> No
                   "route": "continuous IV infusion", "continuous": True, "days": "1-7"},
                  {"drug": "блинатумомаб", "dose": 15, "unit": "мкг/м2/сут", "dose_basis": "per-day",
                   "route": "continuous IV infusion", "continuous": True, "days": "8-28"},
-                 {"drug": "метотрексат", "route": "интратекально", "days": "1"}]}
+                 {"drug": "метотрексат", "dose": 12, "unit": "мг", "route": "интратекально", "days": "1"}]}
     m = map_case(case_data(diagnoses=[{"condition": "B-ALL"}], regimens=[blina]))
     mas = m.all("MedicationAdministration")
     assert len(mas) == 3
