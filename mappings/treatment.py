@@ -231,8 +231,6 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, star
         if drug.dose is not None:
             field = "rateQuantity" if drug.dose_basis == "per-day" else "dose"
             dosage[field] = b.quantity(drug.dose, unit, drug.unit)
-        elif drug.unit:  # the unit without a dose (dose not stated): keep the unit as written
-            dosage["rateQuantity" if drug.dose_basis == "per-day" else "dose"] = {"unit": drug.unit}
         if drug.dose_basis == "course-total":
             dosage["text"] = "course total"
         ma: b.Json = {
@@ -275,7 +273,15 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, star
         diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}")
         if diagnosis:
             ma["reasonReference"] = [diagnosis]
-        ma["dosage"] = dosage
+        if "dose" in dosage or "rateQuantity" in dosage:
+            ma["dosage"] = dosage
+        else:
+            # R4 mad-1: a dosage needs a dose or a rate. With the dose not stated, the route (and a
+            # unit written alone) travel in extensions instead of an invalid dosage.
+            if route:
+                ma["extension"].append({"url": urls.EXT_ADMINISTRATION_ROUTE, "valueCodeableConcept": route})
+            if drug.unit:
+                ma["extension"].append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
         if drug.note:
             ma["note"] = [{"text": drug.note}]
         ctx.add(ma)

@@ -90,8 +90,8 @@ def test_event_after_death(bundle: dict[str, Any]) -> None:
 
 def test_dose_must_be_positive_with_ucum_unit(bundle: dict[str, Any]) -> None:
     b = copy.deepcopy(bundle)
-    ma = next(e["resource"] for e in b["entry"]
-              if e["resource"]["resourceType"] == "MedicationAdministration" and "dose" in e["resource"]["dosage"])
+    ma = next(r for r in (e["resource"] for e in b["entry"])
+              if r["resourceType"] == "MedicationAdministration" and "dose" in r.get("dosage", {}))
     ma["dosage"]["dose"] = {"value": -1, "unit": "spoons"}
     rules = _rules(validate_bundle(b, "x"))
     assert {"plausibility.dose-positive", "plausibility.dose-unit"} <= rules

@@ -69,3 +69,5 @@ SNOMED = "http://snomed.info/sct"
 EXT_FINDING_TARGET = ext("finding-target")
 EXT_BODY_SITE = ext("body-site")  # repeating; Observation.bodySite is 0..1 in R4
 EXT_NOTE = ext("note")  # for resources without a note element (R4 AdverseEvent)
+EXT_ADMINISTRATION_ROUTE = ext("administration-route")  # route of an administration whose dose is not stated
+EXT_DOSE_UNIT = ext("dose-unit")  # a unit written without a dose

@@ -343,3 +343,18 @@ Title: "Stated reference"
 Description: "On a Reference to a diagnosis: the case names it explicitly, though it is the default."
 * insert Ctx(Reference)
 * value[x] only boolean
+
+Extension: AdministrationRoute
+Id: administration-route
+Title: "Administration route (dose not stated)"
+Description: "The route of an administration whose dose the source does not state: R4 mad-1 forbids a dosage without dose or rate."
+* insert Ctx(MedicationAdministration)
+* value[x] only CodeableConcept
+* valueCodeableConcept from https://fhir-onco.org/fhir/ValueSet/routes (extensible)
+
+Extension: DoseUnit
+Id: dose-unit
+Title: "Dose unit written without a dose"
+Description: "A dose unit the source states without the dose itself, kept as written."
+* insert Ctx(MedicationAdministration)
+* value[x] only string

@@ -134,7 +134,9 @@ Description: "One administration (or one continuous infusion, as a period) of a 
     DoseBasis named doseBasis 0..1 and
     McodeNormalizationBasis named normalizationBasis 0..1 and
     McodeProcedureIntent named treatmentIntent 0..1 and
-    StopDay named stopDay 0..1
+    StopDay named stopDay 0..1 and
+    AdministrationRoute named route 0..1 and
+    DoseUnit named doseUnit 0..1
 * status 1..1
 * statusReason from https://fhir-onco.org/fhir/ValueSet/regimen-terms-stop (extensible)
 * medication[x] only CodeableConcept
