@@ -120,3 +120,14 @@ def test_sync_then_pull(cli: typer.Typer, runner: CliRunner, fhir_base_url: str,
 
     res = runner.invoke(cli, ["pull", "--server", fhir_base_url, "--patient", rid(run_key, "no")])
     assert res.exit_code == 1
+
+
+def test_push_case_files(cli: typer.Typer, runner: CliRunner, fhir_base_url: str) -> None:
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    if not examples:
+        pytest.skip("no example cases in this checkout")
+    res = runner.invoke(cli, ["push", *map(str, examples[:2]), "--server", fhir_base_url, "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["ok"] and report["totals"]["resources"]["failed"] == 0
+    assert report["totals"]["patients"]["total"] == len(examples[:2])

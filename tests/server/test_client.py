@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fhir_onco.server.client import FhirClient, bundle_is_idempotent
 from fhir_onco.server.errors import (
+    AuthenticationError,
     CapabilityError,
     ClientError,
     ConfigurationError,
@@ -17,8 +18,6 @@ from fhir_onco.server.errors import (
 )
 from fhir_onco.server.synthetic import patient_bundle, rid
 from fhir_onco.server.testserver import SekmetServer
-
-ServerFactory = Callable[..., SekmetServer]
 
 
 def test_metadata_is_r4_with_transactions(client: FhirClient) -> None:
@@ -93,47 +92,82 @@ def test_read_missing_type_is_an_error(client: FhirClient) -> None:
 # ---------------------------------------------------------------- auth against a real server
 
 
-def test_bearer_and_basic_auth(own_server: ServerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    server = own_server(
-        extra_settings={
-            "server_auth": {
-                "types": ["basic", "bearer"],
-                "users": {"alice": "s3cret"},
-                "tokens": ["tok-123"],
-            }
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SekmetServer]:
+    """A private server that requires basic, static bearer or SMART client-credentials auth."""
+    settings = {
+        "server_auth": {
+            "types": ["basic", "bearer", "smart"],
+            "users": {"alice": "s3cret"},
+            "tokens": ["tok-123"],
+            "smart_clients": [{"client_id": "onco", "client_secret": "shh", "scopes": "system/*.*"}],
         }
-    )
-    with FhirClient(server.base_url, auth=None) as anon, pytest.raises(UnauthorizedError):
+    }
+    with SekmetServer(tmp_path_factory.mktemp("auth"), extra_settings=settings) as server:
+        yield server
+
+
+def test_bearer_and_basic_auth(auth_server: SekmetServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = auth_server.base_url
+    with FhirClient(base, auth=None) as anon, pytest.raises(UnauthorizedError):
         anon.read("Patient", "x")
     monkeypatch.setenv("FHIR_ONCO_TOKEN", "tok-123")
-    with FhirClient(server.base_url) as c:
+    with FhirClient(base) as c:
         assert c.read("Patient", "x") is None
+    monkeypatch.setenv("FHIR_ONCO_TOKEN", "tok-wrong")
+    with FhirClient(base) as c, pytest.raises(UnauthorizedError):
+        c.read("Patient", "x")
     monkeypatch.delenv("FHIR_ONCO_TOKEN")
     monkeypatch.setenv("FHIR_ONCO_USERNAME", "alice")
     monkeypatch.setenv("FHIR_ONCO_PASSWORD", "s3cret")
-    with FhirClient(server.base_url) as c:
+    with FhirClient(base) as c:
         assert c.read("Patient", "x") is None
     monkeypatch.setenv("FHIR_ONCO_PASSWORD", "wrong")
-    with FhirClient(server.base_url) as c, pytest.raises(UnauthorizedError):
+    with FhirClient(base) as c, pytest.raises(UnauthorizedError):
         c.read("Patient", "x")
 
 
 def test_client_credentials_from_file(
-    own_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    auth_server: SekmetServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = own_server(
-        extra_settings={
-            "server_auth": {
-                "types": ["smart"],
-                "smart_clients": [{"client_id": "onco", "client_secret": "shh", "scopes": "system/*.*"}],
-            }
-        }
-    )
     creds = tmp_path / "creds.json"
     creds.write_text('{"client_id": "onco", "client_secret": "shh", "scope": "system/*.*"}')
     creds.chmod(0o600)
     monkeypatch.setenv("FHIR_ONCO_CREDENTIALS_FILE", str(creds))
-    with FhirClient(server.base_url) as c:
+    with FhirClient(auth_server.base_url) as c:  # token endpoint found via smart-configuration
         c.transaction(patient_bundle("cc1", observations=1))
         assert c.read("Patient", rid("cc1", "Patient")) is not None
         assert c.auth is not None and "shh" not in repr(c.auth)
+    creds.write_text('{"client_id": "onco", "client_secret": "wrong"}')
+    with FhirClient(auth_server.base_url) as c, pytest.raises(AuthenticationError, match="refused"):
+        c.read("Patient", "x")
+
+
+def test_credentials_precedence_and_file_checks(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from requests.auth import HTTPBasicAuth
+
+    from fhir_onco.server.auth import BearerAuth, ClientCredentialsAuth, auth_from_env
+
+    assert auth_from_env({}) is None
+    both = {"FHIR_ONCO_TOKEN": "t", "FHIR_ONCO_USERNAME": "u", "FHIR_ONCO_PASSWORD": "p"}
+    assert isinstance(auth_from_env(both), BearerAuth)
+    assert isinstance(auth_from_env({"FHIR_ONCO_USERNAME": "u", "FHIR_ONCO_PASSWORD": "p"}), HTTPBasicAuth)
+    with pytest.raises(ConfigurationError, match="FHIR_ONCO_PASSWORD"):
+        auth_from_env({"FHIR_ONCO_USERNAME": "u"})
+    cc = auth_from_env({"FHIR_ONCO_CLIENT_ID": "c", "FHIR_ONCO_CLIENT_SECRET": "xyzzy-secret"})
+    assert isinstance(cc, ClientCredentialsAuth) and "xyzzy" not in repr(cc)
+
+    f = tmp_path / "creds.json"
+    f.write_text('{"username": "u", "password": "p"}')
+    f.chmod(0o644)
+    with caplog.at_level("WARNING", logger="fhir_onco"):
+        assert isinstance(auth_from_env({"FHIR_ONCO_CREDENTIALS_FILE": str(f)}), HTTPBasicAuth)
+    assert "readable by other users" in caplog.text
+    f.write_text("not json")
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        auth_from_env({"FHIR_ONCO_CREDENTIALS_FILE": str(f)})
+    f.write_text('{"user": "typo"}')
+    with pytest.raises(ConfigurationError, match="expected"):
+        auth_from_env({"FHIR_ONCO_CREDENTIALS_FILE": str(f)})
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        auth_from_env({"FHIR_ONCO_CREDENTIALS_FILE": str(tmp_path / "missing.json")})

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import threading
+import time
 from typing import Any
+
+import requests
 
 from fhir_onco.server.client import FhirClient
 from fhir_onco.server.inputs import PatientBundle, from_bundle
@@ -130,3 +135,53 @@ def test_batch_mode_is_per_entry(client: FhirClient, run_key: str) -> None:
     v = versions(client, b)
     assert v.pop(refs(b)[-1]) is None
     assert set(v.values()) == {"1"}
+
+
+class TrackingSession(requests.Session):
+    """Counts transactions in flight per patient (and overall); the server is untouched."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.per_patient: dict[str, int] = {}
+        self.max_per_patient = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        body = kwargs.get("data") or b""
+        patients = set(re.findall(rb"Patient/([0-9a-f-]{36})", body)) if b'"transaction"' in body else set()
+        with self.lock:
+            for p in patients:
+                self.per_patient[p.decode()] = self.per_patient.get(p.decode(), 0) + 1
+                self.max_per_patient = max(self.max_per_patient, self.per_patient[p.decode()])
+            if patients:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if patients:
+                time.sleep(0.02)  # widen the window in which an overlap would show
+            return super().request(method, url, *args, **kwargs)
+        finally:
+            with self.lock:
+                for p in patients:
+                    self.per_patient[p.decode()] -= 1
+                if patients:
+                    self.in_flight -= 1
+
+
+def test_never_two_writes_of_one_patient_at_once(fhir_base_url: str, run_key: str) -> None:
+    session = TrackingSession()
+    client = FhirClient(fhir_base_url, auth=None, session=session)
+    keys = [f"{run_key}-{i}" for i in range(6)]
+    inputs = []
+    for round_ in range(3):  # every patient three times, with different content each time
+        for i, k in enumerate(keys):
+            inputs.append(from_bundle(patient_bundle(k, observations=1, seed=i + round_), f"{k}-{round_}"))
+    report = push(client, inputs, concurrency=6)
+    assert report.ok, report.to_json()
+    assert session.max_in_flight > 1  # patients really did overlap...
+    assert session.max_per_patient == 1  # ...but never two transactions of the same patient
+    for i, k in enumerate(keys):
+        p = client.read("Patient", rid(k, "Patient"))
+        assert p is not None and p["birthDate"] == patient_bundle(k, seed=i + 2)["entry"][0]["resource"]["birthDate"]
