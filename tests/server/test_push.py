@@ -148,7 +148,7 @@ class TrackingSession(requests.Session):
         self.in_flight = 0
         self.max_in_flight = 0
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         body = kwargs.get("data") or b""
         patients = set(re.findall(rb"Patient/([0-9a-f-]{36})", body)) if b'"transaction"' in body else set()
         with self.lock:
