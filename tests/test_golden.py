@@ -16,6 +16,7 @@ from fhir_onco import load_case
 from fhir_onco.case import Case
 from fhir_onco.fhir.builders import dumps
 from fhir_onco.mappings import map_case_to_bundle
+from fhir_onco.validation import validate_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -87,6 +88,14 @@ def test_ids_are_uuids_and_entries_put_at_them(example: Path) -> None:
         assert entry["request"] == {"method": "PUT", "url": f"{res['resourceType']}/{rid}"}
         ids.append(rid)
     assert len(ids) == len(set(ids)), "duplicate resource ids"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_maps_and_validates_without_errors(example: Path) -> None:
+    bundle, report = map_case_to_bundle(load_case(example), source=example.name)
+    report.extend(validate_bundle(bundle, example.name))
+    errors = [i.to_text() for i in report if i.severity in ("error", "fatal")]
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture(scope="module")
