@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -75,6 +75,24 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         raise
 
 
+def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Flattened tables; a directory is flattened file by file so only the rows stay in memory."""
+    from fhir_onco.analytics.decode import Decoder
+    from fhir_onco.analytics.flatten import flatten_all, flatten_stores
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
+
+    types = CLINICAL_TYPES if "administrations" in names else tuple(
+        t for t in CLINICAL_TYPES if t != "MedicationAdministration")
+    dec = Decoder()
+    if server is not None:
+        return flatten_all(_load(None, server, types), dec, names)
+    assert input_ is not None
+    try:
+        return flatten_stores(iter_stores(input_, types), names, dec)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _int_list(text: str | None, what: str) -> list[int]:
     if not text:
         return []
@@ -102,16 +120,15 @@ def report_command(
         "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
-    from fhir_onco.analytics.reader import REPORT_TYPES
-    from fhir_onco.analytics.report import cohort_report
+    from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
 
     input_, server = _source(input_, server)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
-    store = _load(input_, server, REPORT_TYPES)
-    if not any(True for _ in store.resources("Patient")):
+    tables = _tables(input_, server, list(REPORT_TABLES))
+    if not tables["patients"]:
         raise _fail("no Patient resources in the input")
-    result = cohort_report(store, index=index.value, age_bands=bands, landmarks_months=marks)
+    result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
         typer.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True)
@@ -136,10 +153,8 @@ def export_command(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
-    from fhir_onco.analytics.decode import Decoder
     from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow, write_tables
-    from fhir_onco.analytics.flatten import TABLES, flatten
-    from fhir_onco.analytics.reader import CLINICAL_TYPES
+    from fhir_onco.analytics.flatten import TABLES
 
     input_, server = _source(input_, server)
     names = [t.strip() for t in tables.split(",")] if tables else list(TABLES)
@@ -151,11 +166,7 @@ def export_command(
             require_pyarrow()
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
-    types = CLINICAL_TYPES if "administrations" in names else tuple(
-        t for t in CLINICAL_TYPES if t != "MedicationAdministration")
-    store = _load(input_, server, types)
-    dec = Decoder()
-    data = {name: flatten(store, name, dec) for name in names}
+    data = _tables(input_, server, names)
     paths = write_tables(data, output, fmt.value)
     summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
     typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)

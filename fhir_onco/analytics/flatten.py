@@ -11,7 +11,7 @@ The tables, their columns and what each column means are listed in docs/analytic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -490,16 +490,38 @@ def flatten(store: ResourceStore, name: str, decoder: Decoder | None = None) -> 
     """Rows of one table, sorted by patient then date-like columns (stable output)."""
     spec = TABLES[name]
     dec = decoder or Decoder()
-    cols = spec.column_names
     rows = [{c: _typed(row.get(c), t) for c, t in spec.columns} for row in spec.rows(store, dec)]
+    return _sorted(name, rows)
+
+
+def _sorted(name: str, rows: list[Json]) -> list[Json]:
+    cols = TABLES[name].column_names
     order = [c for c in ("patient_id", "date", "start_date", "onset_date", "id") if c in cols]
     rows.sort(key=lambda r: tuple(str(r[c] or "") for c in order))
     return rows
 
 
-def flatten_all(store: ResourceStore, decoder: Decoder | None = None) -> dict[str, list[Json]]:
+def flatten_all(store: ResourceStore, decoder: Decoder | None = None,
+                names: Iterable[str] | None = None) -> dict[str, list[Json]]:
     dec = decoder or Decoder()
-    return {name: flatten(store, name, dec) for name in TABLES}
+    return {name: flatten(store, name, dec) for name in (names or TABLES)}
+
+
+def flatten_stores(stores: Iterable[ResourceStore], names: Iterable[str] | None = None,
+                   decoder: Decoder | None = None) -> dict[str, list[Json]]:
+    """Flatten store by store (e.g. :func:`.reader.iter_stores`), keeping only rows in memory.
+
+    A resource met in several stores (the same Type/id in two files) gives one row: the last one.
+    """
+    dec = decoder or Decoder()
+    wanted = list(names or TABLES)
+    merged: dict[str, dict[str, Json]] = {n: {} for n in wanted}
+    for store in stores:
+        for name in wanted:
+            key = "patient_id" if name == "patients" else "id"
+            for row in flatten(store, name, dec):
+                merged[name][str(row[key])] = row
+    return {name: _sorted(name, list(rows.values())) for name, rows in merged.items()}
 
 
 def _typed(value: Any, kind: ColumnType) -> Any:

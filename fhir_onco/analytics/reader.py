@@ -152,6 +152,26 @@ def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Resou
     return store
 
 
+def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Iterator[ResourceStore]:
+    """One store per JSON / YAML file (usually one patient's bundle), then one for all NDJSON files.
+
+    Lets callers flatten a large directory file by file and keep only the flat rows: memory grows
+    with the rows, not with the raw resources. NDJSON (Bulk Data layout: one file per resource
+    type) is read as one store, since a patient's resources are spread over its files.
+    """
+    wanted = frozenset(types)
+    files = input_files(Path(root))
+    ndjson = [p for p in files if p.suffix.lower() == ".ndjson"]
+    for path in files:
+        if path.suffix.lower() != ".ndjson":
+            yield ResourceStore(wanted).extend(iter_file(path))
+    if ndjson:
+        store = ResourceStore(wanted)
+        for path in ndjson:
+            store.extend(iter_file(path))
+        yield store
+
+
 # ---- server -------------------------------------------------------------------------------------
 def read_server(base_url: str, types: Iterable[str] = CLINICAL_TYPES, *, patient_id: str | None = None,
                 client: Any = None, page_size: int = 500) -> ResourceStore:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .decode import Decoder, Json, point
-from .flatten import TABLES, flatten
+from .flatten import TABLES, flatten_all
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
 
@@ -207,13 +207,15 @@ def _date_columns(row: Json) -> Iterable[Any]:
     return (v for k, v in row.items() if (k == "date" or k.endswith("_date")) and k != "age_at_date")
 
 
+REPORT_TABLES = tuple(n for n in TABLES if n != "administrations")
+
+
 class _Cohort:
     """The flattened tables, grouped by patient, plus the per-patient derived facts."""
 
-    def __init__(self, store: ResourceStore, decoder: Decoder, index: str):
+    def __init__(self, tables: dict[str, list[Json]], decoder: Decoder, index: str):
         self.dec = decoder
-        names = [n for n in TABLES if n != "administrations"]
-        self.tables = {n: flatten(store, n, decoder) for n in names}
+        self.tables = {n: tables.get(n, []) for n in REPORT_TABLES}
         self.by = {n: _group(rows) for n, rows in self.tables.items() if n != "patients"}
         self.regimens = {r["id"]: r for r in self.tables["regimens"]}
         self.facts = [self._facts(p, index) for p in self.tables["patients"]]
@@ -281,12 +283,15 @@ class _Cohort:
 
 
 # ---- the report ---------------------------------------------------------------------------------
-def cohort_report(store: ResourceStore, *, index: str = "auto", age_bands: Sequence[int] = (),
-                  landmarks_months: Sequence[float] = (12,), decoder: Decoder | None = None) -> CohortReport:
-    """All cohort tables for the patients in `store`."""
+def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "auto",
+                  age_bands: Sequence[int] = (), landmarks_months: Sequence[float] = (12,),
+                  decoder: Decoder | None = None) -> CohortReport:
+    """All cohort tables for the patients in a store, or in already flattened tables."""
     if index not in INDEX_RULES:
         raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
-    cohort = _Cohort(store, decoder or Decoder(), index)
+    dec = decoder or Decoder()
+    tables = flatten_all(data, dec, REPORT_TABLES) if isinstance(data, ResourceStore) else data
+    cohort = _Cohort(tables, dec, index)
     n = len(cohort.facts)
     tables = [
         _baseline(cohort, n, sorted(age_bands)),

@@ -138,3 +138,19 @@ def test_reader_reports_the_file_and_line_of_bad_ndjson(tmp_path: Path) -> None:
     (tmp_path / "x.ndjson").write_text('{"resourceType": "Patient", "id": "a"}\nnot json\n', encoding="utf-8")
     with pytest.raises(InputError, match=r"x\.ndjson:2"):
         read_input(tmp_path)
+
+
+def test_directory_is_flattened_file_by_file_without_double_counting(cohort_bundles: list[dict[str, Any]],
+                                                                     tmp_path: Path) -> None:
+    from fhir_onco.analytics.flatten import flatten_stores
+    from fhir_onco.analytics.reader import iter_stores
+    from fhir_onco.analytics.report import REPORT_TABLES
+
+    for i, b in enumerate(cohort_bundles):
+        (tmp_path / f"p{i}.json").write_text(json.dumps(b), encoding="utf-8")
+    (tmp_path / "copy-of-p0.json").write_text(json.dumps(cohort_bundles[0]), encoding="utf-8")
+    tables = flatten_stores(iter_stores(tmp_path), REPORT_TABLES)
+    assert len(tables["patients"]) == 5
+    streamed = cohort_report(tables)
+    whole = cohort_report(read_input(tmp_path))
+    assert streamed.to_dict() == whole.to_dict()
