@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 input or server errors, 2 usage errors. Messages never car
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 InputOpt = Annotated[Path | None, typer.Option(
     "--input", "-i", help="Directory or file of FHIR bundle JSON, resource JSON or NDJSON "
     "(case YAML files are mapped to FHIR first).", show_default=False)]
+SERVER_ENV = "FHIR_ONCO_SERVER"
 ServerOpt = Annotated[str | None, typer.Option(
-    "--server", "-s", help="FHIR server base URL (credentials from FHIR_ONCO_* environment variables).",
-    show_default=False)]
+    "--server", "-s", help=f"FHIR server base URL (default: ${SERVER_ENV} when no --input is given; "
+    "credentials from FHIR_ONCO_* environment variables, see docs/server.md).", show_default=False)]
 
 
 class ReportFormat(StrEnum):
@@ -50,8 +52,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _source(input_: Path | None, server: str | None) -> tuple[Path | None, str | None]:
+    if input_ is None and server is None:
+        server = os.environ.get(SERVER_ENV) or None
     if (input_ is None) == (server is None):
-        raise _fail("give exactly one of --input DIR or --server URL", 2)
+        raise _fail(f"give exactly one of --input DIR or --server URL (or set {SERVER_ENV})", 2)
     return input_, server
 
 
@@ -178,6 +182,8 @@ def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[
 
     if input_ is not None and server is not None:
         raise _fail("give at most one of --input DIR or --server URL", 2)
+    if input_ is None and server is None and not Path(key).is_file():
+        server = os.environ.get(SERVER_ENV) or None
     if server is not None:
         from fhir_onco.server.client import FhirClient
         from fhir_onco.server.errors import ServerIOError

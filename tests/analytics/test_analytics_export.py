@@ -104,7 +104,8 @@ def test_cli_export_and_report(cohort_bundles: list[dict[str, Any]], tmp_path: P
     assert result.exit_code == 0 and (tmp_path / "csv" / "best_response.csv").exists()
 
 
-def test_cli_usage_errors(tmp_path: Path) -> None:
+def test_cli_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FHIR_ONCO_SERVER", raising=False)
     runner = CliRunner()
     assert runner.invoke(app, ["report"]).exit_code == 2
     assert runner.invoke(app, ["report", "--input", str(tmp_path), "--server", "http://x"]).exit_code == 2
