@@ -60,6 +60,8 @@ def map_command(
     allow_text_only: Annotated[bool, typer.Option(
         "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    structure_only: Annotated[bool, typer.Option(
+        "--structure-only", help="Validate base R4 structure only (faster), not our profiles.")] = False,
 ) -> None:
     """Map case files to validated FHIR R4. Patients with errors are reported and not written."""
     from fhir_onco.pipeline import NdjsonWriter, map_file, write_bundle_file
@@ -70,7 +72,7 @@ def map_command(
     writer = NdjsonWriter(output) if fmt is Format.ndjson else None
     try:
         for path in _progress(cases, "Mapping", as_json):
-            result = map_file(path, allow_text_only=allow_text_only)
+            result = map_file(path, allow_text_only=allow_text_only, profiles=not structure_only)
             _print_report(result.report, as_json)
             entry: dict[str, Any] = {"source": str(path), "ok": result.ok,
                                      "outcome": result.report.to_operation_outcome()}
@@ -111,7 +113,7 @@ def _load_json(path: Path) -> tuple[Any, Report]:
     return None, report
 
 
-def validate_path(path: Path, profiles: bool = False) -> Report:
+def validate_path(path: Path, profiles: bool = True) -> Report:
     """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources."""
     from fhir_onco.pipeline import map_file
     from fhir_onco.validation import validate_bundle, validate_resource
@@ -152,14 +154,14 @@ def validate_command(
     files: Annotated[list[Path], typer.Argument(help="Case files, FHIR JSON (Bundle or resource) or NDJSON.",
                                                 show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print an OperationOutcome per file as JSON.")] = False,
-    profiles: Annotated[bool, typer.Option("--profiles", help="Also check conformance to our profiles "
-                                           "(profiles/package) with the snapshot-compiled validator.")] = False,
+    structure_only: Annotated[bool, typer.Option(
+        "--structure-only", help="Check base R4 structure only, not conformance to our profiles.")] = False,
 ) -> None:
-    """Validate case files or FHIR data: structure, bundle integrity, plausibility (and profiles)."""
+    """Validate case files or FHIR data: bundle integrity, profile conformance, plausibility."""
     results: list[dict[str, Any]] = []
     failed = 0
     for path in _progress(files, "Validating", as_json):
-        report = validate_path(path, profiles)
+        report = validate_path(path, not structure_only)
         failed += not report.ok
         _print_report(report, as_json)
         results.append({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})

@@ -40,7 +40,7 @@ class PatientResult:
 
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
-                     validate: bool = True, profiles: bool = False) -> PatientResult:
+                     validate: bool = True, profiles: bool = True) -> PatientResult:
     try:
         bundle, report = map_case_to_bundle(case, source=source, allow_text_only=allow_text_only)
     except MappingError as exc:
@@ -51,7 +51,7 @@ def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
 
 
 def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True,
-             profiles: bool = False) -> PatientResult:
+             profiles: bool = True) -> PatientResult:
     source = str(path)
     try:
         case = load_case(path)

@@ -59,12 +59,25 @@ def test_dangling_reference(bundle: dict[str, Any]) -> None:
     assert any(i.location.endswith(".subject") for i in report.errors)
 
 
-def test_structure_error_is_located(bundle: dict[str, Any]) -> None:
+@pytest.mark.parametrize("profiles", [True, False])
+def test_structure_error_is_located_without_cascading(bundle: dict[str, Any], profiles: bool) -> None:
     b = copy.deepcopy(bundle)
     i, patient = _first(b, "Patient")
     patient["gender"] = {"not": "a code"}
-    report = validate_bundle(b, "x")
-    assert any(e.rule == "structure" and f"entry[{i}].resource.gender" in e.location for e in report.errors)
+    report = validate_bundle(b, "x", profiles=profiles)
+    # exactly one error, at the broken element: resources pointing at the patient are not blamed
+    assert [(e.rule.split(".")[0], e.location) for e in report.errors] == [
+        ("structure", f"x: Bundle.entry[{i}].resource.gender")]
+
+
+def test_profile_violation_is_reported_with_profile_and_element(bundle: dict[str, Any]) -> None:
+    b = copy.deepcopy(bundle)
+    _, ma = _first(b, "MedicationAdministration")
+    del ma["extension"][0]  # the regimen extension is 1..1 in onco-medication-administration
+    errors = validate_bundle(b, "x").errors
+    assert any(e.profile and e.profile.endswith("/onco-medication-administration") and e.element
+               for e in errors), [e.to_text() for e in errors]
+    assert validate_bundle(b, "x", profiles=False).ok  # base R4 has no such rule
 
 
 def test_mrd_out_of_range(bundle: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """Validation: bundle integrity, structure and profile conformance, clinical plausibility.
 
 Every layer reports `Issue`s with a file and a FHIRPath-like location; nothing raises on bad data.
-With ``profiles=True`` structure and profiles are checked by the conformance engine compiled from
-the committed StructureDefinition snapshots (R4 core in profiles/core, ours in profiles/package);
-with ``profiles=False`` each resource is checked structurally with the fhir.resources R4B models.
+By default (``profiles=True``) structure and profiles are checked by the conformance engine compiled
+from the committed StructureDefinition snapshots (R4 core in profiles/core, ours in profiles/package);
+with ``profiles=False`` each resource is only checked structurally, with the fhir.resources R4B models.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _engine() -> Any:
 
 
 def validate_resource(resource: dict[str, Any], location: str = "resource", report: Report | None = None,
-                      *, profiles: bool = False, bundle: dict[str, Any] | None = None) -> Report:
+                      *, profiles: bool = True, bundle: dict[str, Any] | None = None) -> Report:
     """One resource against the profiles it declares (or its base R4 definition)."""
     report = report if report is not None else Report()
     if profiles:
@@ -34,7 +34,7 @@ def validate_resource(resource: dict[str, Any], location: str = "resource", repo
     return report
 
 
-def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = False) -> Report:
+def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = True) -> Report:
     """All layers for one patient bundle."""
     report = Report()
     check_bundle(bundle, source, report)

@@ -94,6 +94,11 @@ class _BundleIndex:
         return None
 
 
+def _declares(res: dict[str, Any], url: str) -> bool:
+    meta = res.get("meta")
+    return isinstance(meta, dict) and url in (meta.get("profile") or ())
+
+
 class ConformanceValidator:
     """Validates FHIR R4 JSON resources and bundles against compiled snapshots.
 
@@ -676,10 +681,13 @@ class ConformanceValidator:
                       f"(allowed: {', '.join(sorted(allowed))})", "reference-target", node)
             return
         profs = allowed[rtype]
+        # The target must claim one of the profiles; whether it meets it is reported at the
+        # target itself (every entry is validated), so one bad resource does not cascade into an
+        # error at every resource that points at it.
         if (profs and target is not None and CORE + rtype not in tref.targets
-                and not any(self._conforms(target, p, ctx.bundle) for p in profs)):
-            self._err(ctx, f"{loc}.reference", f"the referenced {rtype} does not conform to "
-                      f"{' or '.join(profs)}", "reference-target", node)
+                and not any(_declares(target, p) for p in profs)):
+            self._err(ctx, f"{loc}.reference", f"the referenced {rtype} does not claim "
+                      f"{' or '.join(profs)} in meta.profile", "reference-target", node)
 
     def _conforms(self, res: dict[str, Any], url: str, idx: _BundleIndex | None = None) -> bool:
         """Does res declare the profile in meta.profile and meet it? (cached per bundle)"""
