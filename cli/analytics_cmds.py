@@ -178,13 +178,14 @@ def export_command(
 
 def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[ResourceStore, str]:
     """The resources of one patient: a case / bundle file, or a patient in --input or on --server."""
-    from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, find_patient
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, find_patient
 
     if input_ is not None and server is not None:
         raise _fail("give at most one of --input DIR or --server URL", 2)
     if input_ is None and server is None and not Path(key).is_file():
         server = os.environ.get(SERVER_ENV) or None
     if server is not None:
+        from fhir_onco.analytics.reader import read_server
         from fhir_onco.server.client import FhirClient
         from fhir_onco.server.errors import ServerIOError
         from fhir_onco.server.pull import pull_patient
@@ -192,9 +193,11 @@ def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[
         try:
             with FhirClient(server) as client:
                 pulled = pull_patient(client, key)
+                # $everything may leave types out (sekmet omits AdverseEvent): search them by subject too
+                store = read_server(server, CLINICAL_TYPES, patient_id=pulled.patient, client=client)
         except ServerIOError as exc:
             raise _fail(f"server: {exc}") from None
-        return ResourceStore().extend(pulled.resources), pulled.patient
+        return store.extend(pulled.resources), pulled.patient
     if input_ is None:
         path = Path(key)
         if not path.is_file():
