@@ -64,12 +64,12 @@ def cases(n: int) -> Iterator[Case]:
         yield synthetic_case(i)
 
 
-def run(n: int) -> dict[str, float]:
+def run(n: int, profiles: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out, NdjsonWriter(out) as writer:
         t0 = time.process_time()
         wall0 = time.perf_counter()
         for case in cases(n):  # case construction is the input side, excluded below
-            result = map_and_validate(case, "bench")
+            result = map_and_validate(case, "bench", profiles=profiles)
             if not result.ok or result.bundle is None:
                 raise SystemExit(result.report.to_text())
             writer.write_bundle(result.bundle)
@@ -81,7 +81,7 @@ def run(n: int) -> dict[str, float]:
         pass
     build_cases = time.process_time() - t1
     ours = cpu - build_cases
-    return {"patients": n, "resources": total, "resources_per_patient": total / n,
+    return {"patients": n, "profiles": profiles, "resources": total, "resources_per_patient": total / n,
             "cpu_s": round(ours, 2), "wall_s": round(wall, 2),
             "resources_per_s_per_core": round(total / ours),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -90,16 +90,20 @@ def run(n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, help="one run with N patients (default: 1,000 then 10,000)")
+    parser.add_argument("--structure-only", action="store_true", help="with --n: base R4 structure, no profiles")
     args = parser.parse_args()
     if args.n:
-        print(json.dumps(run(args.n)))
+        print(json.dumps(run(args.n, profiles=not args.structure_only)))
         return
-    print(f"{'patients':>9} {'resources':>10} {'res/patient':>11} {'res/s/core':>10} {'peak RSS MB':>11}")
-    for n in (1_000, 10_000):  # a fresh process each, so peak RSS is per run
-        out = subprocess.run([sys.executable, __file__, "--n", str(n)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout)
-        print(f"{r['patients']:>9} {r['resources']:>10} {r['resources_per_patient']:>11.1f} "
-              f"{r['resources_per_s_per_core']:>10} {r['peak_rss_mb']:>11}")
+    print(f"{'validation':>15} {'patients':>9} {'resources':>10} {'res/patient':>11} {'res/s/core':>10} "
+          f"{'peak RSS MB':>11}")
+    for flags, label in (([], "profiles"), (["--structure-only"], "structure-only")):
+        for n in (1_000, 10_000):  # a fresh process each, so peak RSS is per run
+            out = subprocess.run([sys.executable, __file__, "--n", str(n), *flags],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout)
+            print(f"{label:>15} {r['patients']:>9} {r['resources']:>10} {r['resources_per_patient']:>11.1f} "
+                  f"{r['resources_per_s_per_core']:>10} {r['peak_rss_mb']:>11}")
 
 
 if __name__ == "__main__":

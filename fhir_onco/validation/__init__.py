@@ -3,7 +3,7 @@
 Every layer reports `Issue`s with a file and a FHIRPath-like location; nothing raises on bad data.
 By default (``profiles=True``) structure and profiles are checked by the conformance engine compiled
 from the committed StructureDefinition snapshots (R4 core in profiles/core, ours in profiles/package);
-with ``profiles=False`` each resource is only checked structurally, with the fhir.resources R4B models.
+with ``profiles=False`` the same engine checks each resource against its base R4 definition only.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 from fhir_onco.validation.bundle import check_bundle
 from fhir_onco.validation.plausibility import check_plausibility
 from fhir_onco.validation.report import Issue, Report, Severity
-from fhir_onco.validation.structural import check_structure
 
 __all__ = ["Issue", "Report", "Severity", "validate_bundle", "validate_resource"]
+
+R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
 
 def _engine() -> Any:
     from fhir_onco.validation.conformance.validator import ConformanceValidator
@@ -27,10 +28,9 @@ def validate_resource(resource: dict[str, Any], location: str = "resource", repo
                       *, profiles: bool = True, bundle: dict[str, Any] | None = None) -> Report:
     """One resource against the profiles it declares (or its base R4 definition)."""
     report = report if report is not None else Report()
-    if profiles:
-        report.extend(_engine().validate_resource(resource, None, location=location, bundle=bundle))
-    else:
-        check_structure(resource, location, report)
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    profile = None if profiles or not isinstance(rtype, str) else R4_BASE + rtype
+    report.extend(_engine().validate_resource(resource, profile, location=location, bundle=bundle))
     return report
 
 
