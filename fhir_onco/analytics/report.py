@@ -46,6 +46,9 @@ PROGRESSION = frozenset({"pd", "relapse", "refractory"})
 # Regimen categories (regimen_terms keys) that are not a line of therapy.
 NOT_A_LINE = frozenset({"conditioning", "gvhd-prophylaxis", "supportive", "premedication",
                         "intrathecal-prophylaxis"})
+# Myeloma high-risk cytogenetics (IMWG; findings keys): high = any found, standard = tested, none found.
+MYELOMA_HIGH_RISK = ("cyto-del-17p", "cyto-t-4-14", "cyto-t-14-16")
+NOT_FOUND = "not-detected"
 DAYS_PER_MONTH = 365.25 / 12
 AE_GRADES = (1, 2, 3, 4, 5)
 NOT_RECORDED = "not recorded"
@@ -350,6 +353,7 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
                          for f in c.facts])
     _stage_rows(c, t, n)
     _finding_rows(c, t, n)
+    _cytogenetic_risk_rows(c, t, n)
     _other_observation_rows(c, t, n)
     _prior_rows(c, t, n)
     _hsct_rows(c, t, n, counts)
@@ -427,6 +431,23 @@ def _finding_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     for target in sorted(by_target):
         for result, k in sorted(by_target[target].items()):
             t.add(section=f"Finding: {target}", item=result, n=k, percent=pct(k, n))
+
+
+def _cytogenetic_risk_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    """Derived myeloma FISH risk: high if any IMWG high-risk abnormality was found."""
+    if not any(r["target"] in MYELOMA_HIGH_RISK for r in c.tables["findings"]):
+        return
+    labels = [_label(c.dec, "findings", k) for k in MYELOMA_HIGH_RISK]
+    section = f"Cytogenetic risk (high: {', '.join(x for x in labels if x)})"
+    risk: Counter[str] = Counter()
+    for f in c.facts:
+        results = [r["result"] for r in c.rows("findings", f.patient_id) if r["target"] in MYELOMA_HIGH_RISK]
+        if results:
+            risk["high" if any(x != NOT_FOUND for x in results) else "standard"] += 1
+    for item in ("high", "standard"):
+        t.add(section=section, item=item, n=risk[item], percent=pct(risk[item], n))
+    missing = n - risk.total()
+    t.add(section=section, item=NOT_RECORDED, n=missing, percent=pct(missing, n))
 
 
 def _other_observation_rows(c: _Cohort, t: ReportTable, n: int) -> None:

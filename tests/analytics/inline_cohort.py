@@ -5,9 +5,9 @@ Five myeloma patients whose tables are known by construction:
 =====  ======  ========================  =============  =========================================
 id     sex     best response (IsaPd)     death          adverse events (term: grades)
 =====  ======  ========================  =============  =========================================
-p1     male    CR  (2020-04-01)          2021-06-01     neutropenia 3 and 4, URI 2
+p1     male    CR  (2020-04-01)          2021-06-01     neutropenia 3 and 4, URI 2; del(17p) found
                PD 2021-01-01             progression
-p2     female  VGPR                      alive          neutropenia 2, pneumonia 3
+p2     female  VGPR                      alive          neutropenia 2, pneumonia 3; t(4;14) not
 p3     female  PD  (2020-05-01)          2020-09-01     anaemia 3
                                          COVID-19
 p4     male    not evaluable             2020-03-01     infusion reaction 3
@@ -64,7 +64,9 @@ COHORT: list[dict[str, Any]] = [
     {
         "patient": patient("p1", "male", birth_date="1955-06-15",
                            death={"date": "2021-06-01", "cause": "progression"}),
-        "diagnoses": [mm("III")],
+        "diagnoses": [mm("III") | {"findings": [
+            {"target": "del(17p)", "result": "deleted", "method": "FISH", "date": "2019-12-01"},
+            {"target": "t(4;14)", "result": "not-detected", "method": "FISH", "date": "2019-12-01"}]}],
         "regimens": [
             {"id": "vrd", "name": "VRd", "category": "induction", "start": "2017-04-01", "end": "2017-10-01",
              "drugs": [{"drug": "bortezomib"}, {"drug": "lenalidomide"}]},
@@ -77,7 +79,8 @@ COHORT: list[dict[str, Any]] = [
     },
     {
         "patient": patient("p2", "female", age={"years": 70, "at": "2020-02-01"}),
-        "diagnoses": [mm("II")],
+        "diagnoses": [mm("II") | {"findings": [
+            {"target": "t(4;14)", "result": "not-detected", "method": "FISH", "date": "2020-01-01"}]}],
         "regimens": [isapd("2020-02-01")],
         "responses": [best("VGPR", "2020-05-01"), {"date": "2021-02-01", "response": "VGPR"}],
         "adverse_events": [ae("neutropenia", "2020-02-10", 2), ae("pneumonia", "2020-06-01", 3)],

@@ -67,6 +67,8 @@ def test_baseline_sex_age_stage_and_prior_therapy(report: CohortReport) -> None:
     prior = {item: r["n"] for (section, item), r in base.items() if section.startswith("Prior therapy")}
     assert prior["bortezomib"] == 1 and prior["lenalidomide"] == 1 and prior["autologous HSCT"] == 1
     assert "isatuximab" not in prior  # the index regimen itself is not prior therapy
+    risk = {item: r["n"] for (section, item), r in base.items() if section.startswith("Cytogenetic risk")}
+    assert risk == {"high": 1, "standard": 1, "not recorded": 3}
 
 
 def test_kaplan_meier_os_and_pfs_from_fhir_dates(report: CohortReport) -> None:
