@@ -275,18 +275,17 @@ def sync_command(
 
 
 def _to_case_yaml(bundle: dict[str, Any]) -> str:
-    try:
-        from fhir_onco.mappings import reverse
-    except ImportError:
-        raise _usage("--format case needs fhir_onco.mappings.reverse, not in this build") from None
-    convert = getattr(reverse, "bundle_to_case", None)
-    if convert is None:
-        raise _usage("fhir_onco.mappings.reverse has no bundle_to_case() yet")
-    case = convert(bundle)
-    import yaml
+    from fhir_onco.case import dump_case
+    from fhir_onco.mappings.reverse import ReverseMappingError, read_bundle
 
-    data = case.model_dump(mode="json", exclude_none=True) if hasattr(case, "model_dump") else case
-    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    try:
+        result = read_bundle(bundle)
+    except ReverseMappingError as e:
+        typer.echo(f"error: the pulled resources do not make a case: {e}", err=True)
+        raise typer.Exit(1) from None
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return dump_case(result.case)
 
 
 def _known_refs(state: Path, base_url: str, patient: str) -> list[str]:

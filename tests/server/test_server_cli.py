@@ -131,3 +131,31 @@ def test_push_case_files(cli: typer.Typer, runner: CliRunner, fhir_base_url: str
     report = json.loads(res.stdout)
     assert report["ok"] and report["totals"]["resources"]["failed"] == 0
     assert report["totals"]["patients"]["total"] == len(examples[:2])
+
+
+def test_sync_then_pull_as_case_round_trips(
+    cli: typer.Typer, runner: CliRunner, fhir_base_url: str, tmp_path: Path
+) -> None:
+    from fhir_onco.case import load_case
+    from fhir_onco.server.inputs import load_input
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    if not examples:
+        pytest.skip("no example cases in this checkout")
+    src = tmp_path / "cases"
+    src.mkdir()
+    original = src / examples[0].name
+    original.write_bytes(examples[0].read_bytes())
+    res = runner.invoke(cli, ["sync", str(src), "--server", fhir_base_url])
+    assert res.exit_code == 0, res.output
+    key = load_input(original).key
+    out = tmp_path / "pulled.yaml"
+    res = runner.invoke(
+        cli,
+        [
+            "pull", "--server", fhir_base_url, "--patient", key, "--format", "case", "-o", str(out),
+            "--state", str(src / ".fhir-onco-sync.sqlite"),
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert load_case(out) == load_case(original)

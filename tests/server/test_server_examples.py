@@ -50,3 +50,17 @@ def test_example_push_repush_pull(client: FhirClient, path: Path) -> None:
     # without help from known ids, what comes back is still only this patient's data
     unaided = {f"{r['resourceType']}/{r['id']}" for r in pull_patient(client, b.key).resources}
     assert unaided <= set(refs) and f"Patient/{b.key}" in unaided
+
+
+@pytest.mark.skipif(not CASES, reason="no example cases in this checkout")
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
+def test_example_round_trip_case_push_pull_case(client: FhirClient, path: Path) -> None:
+    """case -> FHIR -> server -> pulled resources -> case gives back the original case."""
+    from fhir_onco.case import load_case
+    from fhir_onco.mappings.reverse import case_from_resources
+
+    b = load_input(path)
+    assert push(client, [b]).ok
+    refs = [f"{r['resourceType']}/{r['id']}" for r in b.resources]
+    pulled = pull_patient(client, b.key, known=refs)
+    assert case_from_resources(pulled.resources) == load_case(path)
