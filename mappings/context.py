@@ -70,8 +70,10 @@ class MappingContext:
     def ref_to(self, kind: str, resource_type: str, local_id: str, path: str) -> b.Json | None:
         rid = self.ids.get((kind, local_id))
         if rid is None:
-            known = sorted(k for (kd, k) in self.ids if kd == kind)
-            self.error(path, f"no {kind} with id {local_id!r}; known: {', '.join(known) or 'none'}")
+            # Only ids the case wrote can be referred to; natural keys ('name|date') are internal.
+            known = sorted(k for (kd, k) in self.ids if kd == kind and "|" not in k)
+            self.error(path, f"no {kind} with id {local_id!r}; ids given in this case: "
+                             f"{', '.join(known) or 'none (add an id: to the item you refer to)'}")
             return None
         return b.reference(resource_type, rid)
 

@@ -100,6 +100,7 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
         extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": ctx.cc(
             "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-")})
     intent = ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")
+    diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")
     if intent:
         extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
     if rg.hsct_relative and (hsct_id := ctx.ids.get(("hsct", rg.hsct_relative))):
@@ -122,7 +123,7 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
         "title": rg.name,
         "subject": ctx.patient_ref,
         "period": {},
-        "addresses": [ref] if (ref := ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")) else [],
+        "addresses": [diagnosis] if diagnosis else [],
         "activity": [],
     }
     ctx.set_date(careplan["period"], "start", rg.start, f"{path}.start", regimen=key)
@@ -135,9 +136,13 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     ctx.add(careplan)  # filled in below: the dict is shared
     careplan = ctx.resources[-1]
     careplan.setdefault("activity", [])
+    # Per-regimen facts resolved once, so a bad term is reported once, not once per dose.
+    shared = _Shared(careplan_id=rid, start=start, intent=intent,
+                     diagnosis=diagnosis)
     for j, drug in enumerate(rg.drugs):
         drug_stop = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason", "stop-")
-        refs = _map_drug(ctx, rg, key, rid, start, drug, f"{path}.drugs[{j}]", drug_stop or stop_reason)
+        med = ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")
+        refs = _map_drug(ctx, rg, key, shared, drug, med, f"{path}.drugs[{j}]", drug_stop or stop_reason)
         activity: b.Json = {
             "outcomeReference": refs,
             "detail": {
@@ -145,7 +150,7 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
                 "kind": "MedicationRequest",
                 "status": _ACTIVITY_STATUS[drug.status],
                 "statusReason": drug_stop,
-                "productCodeableConcept": ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug"),
+                "productCodeableConcept": med,
             },
         }
         careplan["activity"].append(b.prune(activity))
@@ -210,9 +215,17 @@ def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle
     return shift(start, (cycle - 1) * (rg.cycle_length_days or 0) + day - 1)
 
 
-def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, start: PartialDate | None,
-              drug: Drug, path: str, stop_reason: b.Json | None) -> list[b.Json]:
-    med = ctx.cc("drugs", drug.drug, f"{path}.drug")
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    careplan_id: str
+    start: PartialDate | None
+    intent: b.Json | None
+    diagnosis: b.Json | None
+
+
+def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug: Drug, med: b.Json | None,
+              path: str, stop_reason: b.Json | None) -> list[b.Json]:
+    start, careplan_id, intent = shared.start, shared.careplan_id, shared.intent
     unit = ctx.concept("units", drug.unit, f"{path}.unit")
     if drug.dose is not None and drug.unit is None:
         ctx.error(f"{path}.unit", "a dose needs a unit (mg/m2, mg/kg, ug/kg/d, mg ...)")
@@ -220,12 +233,12 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, star
     if rg.hsct_relative is not None and rg.hsct_relative not in ctx.hsct_dates:
         ctx.error(f"{path}.days", f"regimen counts days from HSCT {rg.hsct_relative!r}, which has no date")
     basis = _normalization_basis(ctx, unit)
-    intent = ctx.cc("regimen_terms", rg.intent, "", "intent-") if rg.intent else None
     refs: list[b.Json] = []
     for dose in _expand(ctx, rg, drug, path):
         ma_id = ctx.new_id("MedicationAdministration",
                            f"{key}|{drug.id or drug.drug}|c{dose.cycle}|d{dose.first_day}|{dose.slot}")
-        ctx.administrations.setdefault(key, []).append((drug.drug, ma_id))
+        if drug.status != "not-done":  # only what was given can be a suspected cause
+            ctx.administrations.setdefault(key, []).append((drug.drug, ma_id))
         refs.append(b.reference("MedicationAdministration", ma_id))
         dosage: b.Json = {"route": route}
         if drug.dose is not None:
@@ -264,15 +277,15 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, careplan_id: str, star
             ctx.set_date(period, "end", rg.end, f"{path}", regimen=key)
             ma["effectivePeriod"] = period
         elif first is None:
-            ctx.error(path, "cannot date this administration: the regimen start needs a full date")
+            ctx.error(path, "cannot date the administrations: the regimen start needs a full date")
+            break
         elif dose.last_day != dose.first_day or drug.continuous:
             last = _day_date(ctx, rg, start, dose.cycle, dose.last_day)
             ma["effectivePeriod"] = {"start": first.iso(), "end": last.iso() if last else None}
         else:
             ma["effectiveDateTime"] = first.iso()
-        diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}")
-        if diagnosis:
-            ma["reasonReference"] = [diagnosis]
+        if shared.diagnosis:
+            ma["reasonReference"] = [shared.diagnosis]
         if "dose" in dosage or "rateQuantity" in dosage:
             ma["dosage"] = dosage
         else:

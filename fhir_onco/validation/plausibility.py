@@ -115,7 +115,8 @@ def _check_adverse_event(r: Json, loc: str, report: Report) -> None:
     if not event.get("coding") and not event.get("text"):
         report.error(f"{loc}.event", "an adverse event needs a CTCAE term", rule="plausibility.ae-term")
     grades = [e for e in r.get("extension", []) if e.get("url") == urls.EXT_CTCAE_GRADE]
-    if not grades:
+    graded_as_gvhd = any(e.get("url") == urls.EXT_GVHD_GRADE for e in r.get("extension", []))
+    if not grades and not graded_as_gvhd:
         report.warning(f"{loc}.extension", "no CTCAE grade", rule="plausibility.ae-grade")
     for g in grades:
         codes = {c.get("code") for c in (g.get("valueCodeableConcept") or {}).get("coding", [])}

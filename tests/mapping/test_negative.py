@@ -110,7 +110,7 @@ def test_day_n_of_an_unknown_regimen(map_errors) -> None:
 def test_schedule_needs_a_full_regimen_start(map_errors) -> None:
     errors = map_errors(case_data(regimens=[{"name": "R", "category": "salvage", "start": "2021-01",
                                              "drugs": [{"drug": "MTX", "days": "1"}]}]))
-    assert errors == [("regimens[0].drugs[0]", "cannot date this administration: the regimen start needs a full date")]
+    assert errors == [("regimens[0].drugs[0]", "cannot date the administrations: the regimen start needs a full date")]
 
 
 # ---- schedules ----------------------------------------------------------------------------
@@ -144,21 +144,21 @@ def test_unknown_references_name_the_field_and_known_ids(map_errors) -> None:
         adverse_events=[{"term": "fever", "onset": "2021-12-20", "treated_with": ["abx"],
                          "suspected_causes": [{"regimen": "ghost"}, {"hsct": "auto"}]}])
     errors = map_errors(data)
-    known = "known: P|2021-12-10, cond"
+    known = "ids given in this case: cond"  # the unnamed regimen 'P' has no id to refer to
     assert set(errors) == {
         ("regimens[1].part_of", f"no regimen with id 'nope'; {known}"),
         ("hsct[0].conditioning[0]", f"no regimen with id 'condd'; {known}"),
         ("responses[0].regimen", f"no regimen with id 'ghost'; {known}"),
         ("adverse_events[0].treated_with[0]", f"no regimen with id 'abx'; {known}"),
         ("adverse_events[0].suspected_causes[0].regimen", f"no regimen with id 'ghost'; {known}"),
-        ("adverse_events[0].suspected_causes[1].hsct", "no hsct with id 'auto'; known: allo"),
+        ("adverse_events[0].suspected_causes[1].hsct", "no hsct with id 'auto'; ids given in this case: allo"),
     }
 
 
 def test_secondary_cancer_related_to_unknown_diagnosis(map_errors) -> None:
     errors = map_errors(case_data(diagnoses=[{"id": "taml", "kind": "secondary", "condition": "AML",
                                               "related_to": "nb"}]))
-    assert errors == [("diagnoses[0].related_to", "no diagnosis with id 'nb'; known: taml")]
+    assert errors == [("diagnoses[0].related_to", "no diagnosis with id 'nb'; ids given in this case: taml")]
 
 
 def test_suspected_drug_not_in_regimen(map_errors) -> None:
