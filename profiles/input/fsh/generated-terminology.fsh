@@ -16,9 +16,9 @@ Description: "Own codes from terminology table(s) ae_terms (code = table key)."
 
 CodeSystem: FhirOncoBodySitesCodes
 Id: body-sites
-Title: "fhir-onco own codes: body_sites"
+Title: "fhir-onco own codes: body-sites"
 Description: "Own codes from terminology table(s) body_sites (code = table key)."
-* ^url = "https://fhir-onco.org/fhir/CodeSystem/body_sites"
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/body-sites"
 * ^caseSensitive = true
 * ^content = #complete
 * ^experimental = false
@@ -42,9 +42,9 @@ Description: "Own codes from terminology table(s) conditions (code = table key).
 
 CodeSystem: FhirOncoDeathCausesCodes
 Id: death-causes
-Title: "fhir-onco own codes: death_causes"
+Title: "fhir-onco own codes: death-causes"
 Description: "Own codes from terminology table(s) death_causes (code = table key)."
-* ^url = "https://fhir-onco.org/fhir/CodeSystem/death_causes"
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/death-causes"
 * ^caseSensitive = true
 * ^content = #complete
 * ^experimental = false
@@ -74,6 +74,7 @@ Description: "Own codes from terminology table(s) findings (code = table key)."
 * #kind-rearranged "Rearranged"
 * #kind-deleted "Deleted"
 * #kind-mutated "Mutated"
+* #kind-expressed "Expressed"
 
 CodeSystem: FhirOncoHsctCodes
 Id: hsct
@@ -116,9 +117,9 @@ Description: "Own codes from terminology table(s) morphology (code = table key).
 
 CodeSystem: FhirOncoMrdMethodsCodes
 Id: mrd-methods
-Title: "fhir-onco own codes: mrd_methods"
+Title: "fhir-onco own codes: mrd-methods"
 Description: "Own codes from terminology table(s) mrd_methods (code = table key)."
-* ^url = "https://fhir-onco.org/fhir/CodeSystem/mrd_methods"
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/mrd-methods"
 * ^caseSensitive = true
 * ^content = #complete
 * ^experimental = false
@@ -351,18 +352,18 @@ Description: "Codes of terminology table body_sites: anatomical sites of disease
 * http://snomed.info/sct#39937001 "Skin structure"
 * http://snomed.info/sct#59441001 "Structure of lymph node"
 * http://snomed.info/sct#72410000 "Mediastinal structure"
-* https://fhir-onco.org/fhir/CodeSystem/body_sites#orbit "Orbit"
+* https://fhir-onco.org/fhir/CodeSystem/body-sites#orbit "Orbit"
 * http://snomed.info/sct#272673000 "Bone structure"
 * http://snomed.info/sct#10200004 "Liver structure"
 * http://snomed.info/sct#78961009 "Splenic structure"
 * http://snomed.info/sct#64033007 "Kidney structure"
 * http://snomed.info/sct#39607008 "Lung structure"
-* https://fhir-onco.org/fhir/CodeSystem/body_sites#"gastrointestinal tract" "Gastrointestinal tract"
+* https://fhir-onco.org/fhir/CodeSystem/body-sites#"gastrointestinal tract" "Gastrointestinal tract"
 * http://snomed.info/sct#74262004 "Oral cavity structure"
 * http://snomed.info/sct#31389004 "Oropharyngeal structure"
 * http://snomed.info/sct#23451007 "Adrenal structure"
-* https://fhir-onco.org/fhir/CodeSystem/body_sites#extramedullary "Extramedullary (relapse site category)"
-* https://fhir-onco.org/fhir/CodeSystem/body_sites#combined "Combined bone marrow and extramedullary (relapse site category)"
+* https://fhir-onco.org/fhir/CodeSystem/body-sites#extramedullary "Extramedullary (relapse site category)"
+* https://fhir-onco.org/fhir/CodeSystem/body-sites#combined "Combined bone marrow and extramedullary (relapse site category)"
 
 ValueSet: FhirOncoConditions
 Id: conditions
@@ -483,16 +484,16 @@ Title: "causes of death (Observation cause-of-death / Patient.deceased context).
 Description: "Codes of terminology table death_causes: causes of death (Observation cause-of-death / Patient.deceased context). ICD-10 where a clear WHO code exists,"
 * ^url = "https://fhir-onco.org/fhir/ValueSet/death-causes"
 * ^experimental = false
-* https://fhir-onco.org/fhir/CodeSystem/death_causes#progression "Disease progression"
+* https://fhir-onco.org/fhir/CodeSystem/death-causes#progression "Disease progression"
 * http://hl7.org/fhir/sid/icd-10#U07.1 "COVID-19, virus identified"
 * http://hl7.org/fhir/sid/icd-10#J18.9 "Pneumonia, unspecified"
-* https://fhir-onco.org/fhir/CodeSystem/death_causes#second-tumour "Second malignancy"
+* https://fhir-onco.org/fhir/CodeSystem/death-causes#second-tumour "Second malignancy"
 * http://hl7.org/fhir/sid/icd-10#I21.9 "Acute myocardial infarction, unspecified"
 * http://hl7.org/fhir/sid/icd-10#R99 "Other ill-defined and unspecified causes of mortality"
 * http://hl7.org/fhir/sid/icd-10#B99 "Other and unspecified infectious diseases"
 * http://hl7.org/fhir/sid/icd-10#A41.9 "Sepsis, unspecified"
 * http://hl7.org/fhir/sid/icd-10#T86.0 "Bone-marrow transplant rejection"
-* https://fhir-onco.org/fhir/CodeSystem/death_causes#transplant-related-mortality "Transplant-related mortality"
+* https://fhir-onco.org/fhir/CodeSystem/death-causes#transplant-related-mortality "Transplant-related mortality"
 * http://hl7.org/fhir/sid/icd-10#K76.5 "Hepatic veno-occlusive disease"
 
 ValueSet: FhirOncoDrugs
@@ -610,6 +611,7 @@ Description: "Codes of terminology table findings: genomic / cytogenetic finding
 * https://fhir-onco.org/fhir/CodeSystem/findings#kind-rearranged "Rearranged"
 * https://fhir-onco.org/fhir/CodeSystem/findings#kind-deleted "Deleted"
 * https://fhir-onco.org/fhir/CodeSystem/findings#kind-mutated "Mutated"
+* https://fhir-onco.org/fhir/CodeSystem/findings#kind-expressed "Expressed"
 * http://loinc.org#LA9633-4 "Present"
 * http://loinc.org#LA9634-2 "Absent"
 
@@ -717,9 +719,9 @@ Title: "methods of minimal/measurable residual disease assessment (Observation.m
 Description: "Codes of terminology table mrd_methods: methods of minimal/measurable residual disease assessment (Observation.method). No SNOMED CT technique codes"
 * ^url = "https://fhir-onco.org/fhir/ValueSet/mrd-methods"
 * ^experimental = false
-* https://fhir-onco.org/fhir/CodeSystem/mrd_methods#flow-cytometry "Multiparameter flow cytometry"
-* https://fhir-onco.org/fhir/CodeSystem/mrd_methods#pcr "Real-time quantitative PCR of IG/TCR rearrangements"
-* https://fhir-onco.org/fhir/CodeSystem/mrd_methods#ngs "Next-generation sequencing"
+* https://fhir-onco.org/fhir/CodeSystem/mrd-methods#flow-cytometry "Multiparameter flow cytometry"
+* https://fhir-onco.org/fhir/CodeSystem/mrd-methods#pcr "Real-time quantitative PCR of IG/TCR rearrangements"
+* https://fhir-onco.org/fhir/CodeSystem/mrd-methods#ngs "Next-generation sequencing"
 
 ValueSet: FhirOncoNormalizationBasis
 Id: normalization-basis
