@@ -52,7 +52,22 @@ def canonical(resource: Mapping[str, Any], base_url: str | None = None) -> dict[
     return cleaned if isinstance(cleaned, dict) else {}
 
 
+def _profiles(resource: Mapping[str, Any]) -> list[str]:
+    meta = resource.get("meta")
+    return sorted(str(p) for p in meta.get("profile") or []) if isinstance(meta, dict) else []
+
+
 def same_content(ours: Mapping[str, Any], theirs: Mapping[str, Any], base_url: str | None) -> bool:
+    """True when both have the same canonical form.
+
+    Fast path first: servers usually return exactly what was sent plus ``meta`` (and maybe
+    ``text``), and a plain dict comparison of the rest settles that at C speed. Only when that
+    differs are both canonicalised (empty values, absolute references, 10 vs 10.0).
+    """
+    a = {k: v for k, v in ours.items() if k not in ("meta", "text")}
+    b = {k: v for k, v in theirs.items() if k not in ("meta", "text")}
+    if a == b and _profiles(ours) == _profiles(theirs):
+        return True
     return canonical(ours, base_url) == canonical(theirs, base_url)
 
 
@@ -61,7 +76,18 @@ def _dumps(value: Any) -> str:
 
 
 def resource_hash(resource: Mapping[str, Any]) -> str:
-    return hashlib.sha256(_dumps(canonical(resource)).encode()).hexdigest()
+    """Hash of our own resource's content (``meta`` except ``profile``, and ``text``, left out).
+
+    It only tells whether the *source* produced something different since the last sync, so it
+    skips the canonicalisation :func:`same_content` needs for server copies and hashes the JSON
+    with sorted keys (fast, C-accelerated). A different hash makes sync compare with the server,
+    which sends nothing when the canonical forms still agree.
+    """
+    body = {k: v for k, v in resource.items() if k not in ("meta", "text")}
+    profiles = _profiles(resource)
+    if profiles:
+        body["meta"] = {"profile": profiles}
+    return hashlib.sha256(_dumps(body).encode()).hexdigest()
 
 
 def bundle_hash(resources: Iterable[Mapping[str, Any]]) -> str:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from .canonical import bundle_hash, same_content
+from .canonical import same_content
 from .client import FhirClient
 from .errors import ConflictError, HttpError, PatientError, ServerIOError
 from .inputs import PatientBundle
@@ -230,6 +230,7 @@ def push_patient(
     dry_run: bool = False,
     use_batch_reads: bool = True,
     sources: Sequence[str] = (),
+    content_hash: str | None = None,
 ) -> PatientResult:
     """Bring one patient's resources on the server in line with ``resources``.
 
@@ -241,7 +242,7 @@ def push_patient(
         patient=key,
         status="unchanged",
         sources=list(sources),
-        content_hash=bundle_hash(resources),
+        content_hash=content_hash,
     )
     prune = list(prune)
     sent: list[str] = []
@@ -341,6 +342,7 @@ class PatientWork:
     key: str
     bundles: list[PatientBundle]
     prune: list[str] = field(default_factory=list)
+    content_hash: str | None = None  # of the last bundle (sync records it)
 
 
 def group_by_patient(bundles: Iterable[PatientBundle]) -> list[PatientWork]:
@@ -370,6 +372,7 @@ def run_work(
                 dry_run=dry_run,
                 use_batch_reads=use_batch_reads,
                 sources=[pb.source],
+                content_hash=work.content_hash if i == len(work.bundles) - 1 else None,
             )
         except Exception as e:  # a bug or a wildly unexpected answer: fail this patient only
             # type only in the log: an exception's text may quote data; the report gets it

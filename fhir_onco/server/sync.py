@@ -321,7 +321,7 @@ def sync(
             )
             continue
         prune = sorted(state.resources) if state else []
-        work.append(PatientWork(key, [b], prune=prune))
+        work.append(PatientWork(key, [b], prune=prune, content_hash=digest))
 
     def record(r: PatientResult) -> None:
         if r.status != "failed" and not dry_run:
