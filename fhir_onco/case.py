@@ -137,6 +137,8 @@ class Diagnosis(_Model):
     )
     therapy_related: bool = False
     status: Literal["active", "remission", "relapse", "resolved"] = "active"
+    paraprotein: Term | None = Field(None, description="Myeloma paraprotein: IgG, IgA, Bence-Jones, non-secretory.")
+    prior_lines: int | None = Field(None, ge=0, le=30, description="Lines of therapy before the ones in this case.")
     stages: list[Stage] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     relapses: list[Relapse] = Field(default_factory=list)
@@ -314,7 +316,7 @@ class SuspectedCause(_Model):
 class AdverseEvent(_Model):
     id: LocalId | None = None
     term: Term = Field(description="CTCAE term (English or Russian).")
-    ctcae_version: Literal["4.03", "5.0"] = "5.0"
+    ctcae_version: Literal["4.03", "5.0"] | None = Field("5.0", description="null: the source does not say.")
     grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
     gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
     gvhd_organs: list[Term] = Field(default_factory=list)

@@ -45,7 +45,7 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
         ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ae.note}))
     ext.append(position(i))
     event = ctx.cc("ctcae_terms", ae.term, f"{path}.term")
-    if event and event.get("coding"):
+    if event and event.get("coding") and ae.ctcae_version:
         event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE (NCIt) coding, not MedDRA
     resource: b.Json = {
         "resourceType": "AdverseEvent",

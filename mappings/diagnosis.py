@@ -78,6 +78,7 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     ctx.add(resource)
     focus = [b.reference("Condition", rid)]
     _map_stages(ctx, dx, key, path, focus)
+    _map_characteristics(ctx, dx, key, path, focus)
     _map_findings(ctx, dx, key, path, focus)
     _map_relapses(ctx, dx, key, path, focus)
 
@@ -117,12 +118,31 @@ def _map_stages(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: 
         ctx.add(obs)
 
 
+def _map_characteristics(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: list[b.Json]) -> None:
+    """Baseline characteristics registries tabulate: myeloma paraprotein, prior lines of therapy."""
+    if dx.paraprotein:
+        obs = _observation(ctx, "Observation", f"{key}|paraprotein", "onco-disease-characteristic",
+                           b.codeable(ctx.fixed("observation_codes", "paraprotein-type")), None)
+        obs["focus"] = focus
+        obs["valueCodeableConcept"] = ctx.cc("regimen_terms", dx.paraprotein, f"{path}.paraprotein", "paraprotein-")
+        ctx.add(obs)
+    if dx.prior_lines is not None:
+        obs = _observation(ctx, "Observation", f"{key}|prior-lines", "onco-disease-characteristic",
+                           b.codeable(ctx.fixed("observation_codes", "prior-lines")), None)
+        obs["focus"] = focus
+        obs["valueInteger"] = dx.prior_lines
+        ctx.add(obs)
+
+
 def _map_findings(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: list[b.Json]) -> None:
     for j, f in enumerate(dx.findings):
         p = f"{path}.findings[{j}]"
         target = ctx.concept("findings", f.target, f"{p}.target")
         cyto = target is not None and target.key.startswith("cyto-")
-        code = ctx.fixed("observation_codes", "cytogenetic-finding" if cyto else "genomic-finding")
+        # A marker's expression level (CD19 on blasts) has its own code where the table has one.
+        expression = (ctx.terminology["observation_codes"].find(f"{target.key.removeprefix('gene-')}-expression")
+                      if target is not None and f.result == "expressed" else None)
+        code = expression or ctx.fixed("observation_codes", "cytogenetic-finding" if cyto else "genomic-finding")
         obs = _observation(ctx, "Observation", f"{key}|finding|{f.id or f.target + '|' + str(f.date)}",
                            "onco-genomic-finding", b.codeable(code), f.id)
         obs["extension"].append({"url": urls.EXT_FINDING_TARGET,

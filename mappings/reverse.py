@@ -312,7 +312,7 @@ class _Reader:
             if _ext(r, urls.EXT_RELAPSE_NUMBER) is not None and not any(
                     self.resolve(f) in self.conditions for f in r.get("focus", [])):
                 self.warn(f"ignored {self.label(r)}: a relapse without its diagnosis")
-        for profile in ("onco-stage-group", "onco-genomic-finding"):
+        for profile in ("onco-stage-group", "onco-genomic-finding", "onco-disease-characteristic"):
             for r in self.groups[profile]:
                 if not any(self.resolve(f) in self.conditions for f in r.get("focus", [])):
                     self.warn(f"ignored {self.label(r)}: no diagnosis in focus")
@@ -351,12 +351,25 @@ class _Reader:
             "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
                                    for t in tags),
             "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
+            **self.characteristics(c),
             "stages": [self.stage(o) for o in self.children("onco-stage-group", c)],
             "findings": [self.finding(o) for o in self.children("onco-genomic-finding", c)],
             "relapses": [self.relapse(o) for o in self.children("onco-disease-status", c)
                          if _ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
             "note": _note(c),
         })
+
+    def characteristics(self, c: Json) -> Json:
+        out: Json = {}
+        for o in self.children("onco-disease-characteristic", c):
+            key = self.key("observation_codes", o.get("code"))
+            if key == "paraprotein-type":
+                out["paraprotein"] = _text(o.get("valueCodeableConcept"))
+            elif key == "prior-lines":
+                out["prior_lines"] = o.get("valueInteger")
+            else:
+                self.warn(f"ignored {self.label(o)}: unknown disease characteristic")
+        return out
 
     def stage(self, o: Json) -> Json:
         key = self.key("stages", o.get("valueCodeableConcept")) or ""
@@ -622,7 +635,9 @@ class _Reader:
         gvhd = self.key("regimen_terms", _value(a, urls.EXT_GVHD_GRADE, "valueCodeableConcept"))
         serious = self.key("ae_terms", a.get("seriousness"))
         icu = _value(a, urls.EXT_ICU_DAYS, "valueDuration")
-        return _clean({
+        # A coded term without a version was written with ctcae_version: null ("not stated").
+        stated_version = {"ctcae_version": None} if coding and not coding[0].get("version") else {}
+        return stated_version | _clean({
             "id": self.local_id(a),
             "term": _text(event),
             "ctcae_version": coding[0].get("version") if coding else None,

@@ -146,6 +146,7 @@ Description: "Own codes from terminology table(s) observation_codes (code = tabl
 * #cytogenetic-finding "Cytogenetic finding"
 * #paraprotein-type "Paraprotein type"
 * #cd19-expression "CD19 expression on blasts (%)"
+* #prior-lines "Number of prior lines of therapy"
 
 CodeSystem: FhirOncoProceduresCodes
 Id: procedures
@@ -759,6 +760,7 @@ Description: "Codes of terminology table observation_codes: Observation.code for
 * http://loinc.org#29463-7 "Body weight"
 * http://loinc.org#8277-6 "Body surface area"
 * http://loinc.org#89247-1 "ECOG Performance Status score"
+* https://fhir-onco.org/fhir/CodeSystem/observation-codes#prior-lines "Number of prior lines of therapy"
 
 ValueSet: FhirOncoProcedures
 Id: procedures

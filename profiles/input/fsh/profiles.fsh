@@ -361,3 +361,25 @@ Invariant: onco-bundle-profiled
 Description: "Every entry resource declares a profile"
 Expression: "entry.resource.all(meta.profile.exists())"
 Severity: #error
+
+ValueSet: OncoDiseaseCharacteristicCodes
+Id: disease-characteristic-codes
+Title: "Disease characteristic codes"
+Description: "Codes of baseline disease characteristics registries tabulate."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/disease-characteristic-codes"
+* $ONCO_OBS#paraprotein-type
+* $ONCO_OBS#prior-lines
+
+Profile: OncoDiseaseCharacteristic
+Parent: Observation
+Id: onco-disease-characteristic
+Title: "Disease characteristic"
+Description: "A baseline characteristic of a cancer that has no staging home: myeloma paraprotein type (value from the paraprotein value set), number of prior lines of therapy (integer). mCODE has no profile for these."
+* status 1..1
+* code from OncoDiseaseCharacteristicCodes (required)
+* subject 1..1
+* subject only Reference(OncoPatient)
+* value[x] 1..1
+* value[x] only CodeableConcept or integer
+* focus 1..*
+* focus only Reference(OncoPrimaryCancerCondition or OncoSecondaryCancerCondition)
