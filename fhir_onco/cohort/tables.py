@@ -1,0 +1,115 @@
+"""Count a cohort's tables back from its cases (not from the drawn values), as a check.
+
+The definitions are the ones a reader of the paper would use:
+
+- age: whole years at the start of the index regimen;
+- prior lines: regimens other than conditioning that started before the index regimen;
+- prior exposure to a drug: given before the index regimen (conditioning included);
+- ASCT: an autologous HSCT before the index regimen;
+- cytogenetic risk: high when a high-risk abnormality was detected, standard when tested and none
+  detected, unknown when untested;
+- best response: the response flagged best for the index regimen;
+- adverse events: patients whose worst grade of the term reaches the threshold.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from fhir_onco.case import Case
+from fhir_onco.terminology import default_terminology
+
+from .generate import _bin_range
+
+HIGH_RISK = ("del(17p)", "t(4;14)", "t(14;16)")
+ALKYLATING = ("cyclophosphamide", "melphalan", "bendamustine")
+
+
+def _key(table: str, term: str) -> str:
+    concept = default_terminology()[table].lookup(term)
+    return concept.key if concept else term
+
+
+def _age(birth: str, at: date) -> int:
+    b = date.fromisoformat(birth)
+    return at.year - b.year - ((at.month, at.day) < (b.month, b.day))
+
+
+def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[str] = (),
+             adverse_events: Iterable[tuple[str, int]] = (), exposures: Iterable[str] = ()) -> dict[str, Any]:
+    sex: Counter[str] = Counter()
+    ages: list[int] = []
+    stages: dict[str, Counter[str]] = {}
+    risk: Counter[str] = Counter()
+    paraprotein: Counter[str] = Counter()
+    lines: Counter[int] = Counter()
+    exposed: Counter[str] = Counter()
+    best: Counter[str] = Counter()
+    deaths: Counter[str] = Counter()
+    ae_counts: Counter[str] = Counter()
+    wanted_ae = [(_key("ctcae_terms", t), g) for t, g in adverse_events]
+    n = 0
+    for case in cases:
+        n += 1
+        sex[case.patient.sex] += 1
+        index = next(r for r in case.regimens if r.id == index_regimen)
+        start = date.fromisoformat(index.start)
+        if case.patient.birth_date:
+            ages.append(_age(case.patient.birth_date, start))
+        dx = case.diagnoses[0]
+        for st in dx.stages:
+            stages.setdefault(st.system, Counter())[st.value] += 1
+        tested = [f for f in dx.findings if f.target in HIGH_RISK]
+        risk["unknown" if not tested else "high" if any(f.result == "detected" for f in tested) else "standard"] += 1
+        for part in (dx.note or "").split(";"):
+            if part.strip().startswith("paraprotein:"):
+                paraprotein[part.split(":", 1)[1].strip()] += 1
+        prior = [r for r in case.regimens if r.id != index_regimen and r.category != "conditioning"
+                 and date.fromisoformat(r.start) < start]
+        lines[len(prior)] += 1
+        before = [r for r in case.regimens if r.id != index_regimen and date.fromisoformat(r.start) < start]
+        drugs = {_key("drugs", d.drug) for r in before for d in r.drugs}  # high-dose melphalan counts too
+        for tag in exposures:
+            if tag == "alkylating":
+                exposed[tag] += bool(drugs & set(ALKYLATING))
+            elif tag == "asct":
+                exposed[tag] += any(h.type == "autologous" and date.fromisoformat(h.date) < start for h in case.hsct)
+            else:
+                exposed[tag] += _key("drugs", tag) in drugs
+        for r in case.responses:
+            if r.best and r.regimen == index_regimen:
+                best[_key("responses", r.response)] += 1
+        worst: dict[str, int] = {}
+        for ae in case.adverse_events:
+            key = _key("ctcae_terms", ae.term)
+            worst[key] = max(worst.get(key, 0), ae.grade or 0)
+        for term, threshold in wanted_ae:
+            ae_counts[f"{term} >= {threshold}"] += worst.get(term, 0) >= threshold
+        if case.patient.death is not None:
+            deaths[_key("death_causes", case.patient.death.cause or "unknown")] += 1
+    out: dict[str, Any] = {"patients": n, "sex": dict(sorted(sex.items()))}
+    if ages:
+        out["age"] = {"min": min(ages), "max": max(ages), "median": statistics.median(ages),
+                      "bins": {b: sum(1 for a in ages if _in_bin(a, b)) for b in age_bins}}
+    out["stages"] = {k: dict(sorted(v.items())) for k, v in sorted(stages.items())}
+    out["cytogenetic_risk"] = dict(sorted(risk.items()))
+    if paraprotein:
+        out["paraprotein"] = dict(sorted(paraprotein.items()))
+    if lines:
+        counts = sorted(lines.elements())
+        out["prior_lines"] = {"distribution": dict(sorted(lines.items())), "min": counts[0], "max": counts[-1],
+                              "median": statistics.median(counts)}
+    out["prior_exposure"] = {t: exposed[t] for t in exposures}
+    out["best_response"] = dict(sorted(best.items()))
+    out["adverse_events"] = dict(ae_counts)
+    out["deaths"] = dict(sorted(deaths.items()))
+    return out
+
+
+def _in_bin(age: int, label: str) -> bool:
+    lo, hi = _bin_range(label, 0, 200)
+    return lo <= age <= hi
