@@ -16,10 +16,20 @@ from fhir_onco.case import Case, CaseError, dump_case, parse_case
 
 from .generate import draw, render
 from .spec import CohortError, CohortSpec, load_spec, parse_spec
-from .tables import tabulate
+from .tables import group_of, tabulate
 
-__all__ = ["CohortError", "CohortSpec", "GenerationSummary", "generate", "generate_to_directory", "load_spec",
-           "parse_spec", "spec_tables", "tabulate"]
+__all__ = [
+    "CohortError",
+    "CohortSpec",
+    "GenerationSummary",
+    "generate",
+    "generate_to_directory",
+    "group_of",
+    "load_spec",
+    "parse_spec",
+    "spec_tables",
+    "tabulate",
+]
 
 
 def generate(spec: CohortSpec, seed: int = 0) -> list[Case]:

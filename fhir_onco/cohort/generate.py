@@ -369,7 +369,7 @@ class _Renderer:
     # -- index regimen and outcome -----------------------------------------------------------
     def _index(self, x: Slot, start: date, cutoff: date, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
         sp = self.spec
-        ix = sp.index_regimen
+        ix = next((g.index_regimen for g in sp.groups if g.name == x.group and g.index_regimen), sp.index_regimen)
         L = ix.cycle_length_days
         v = x.values
         resp = v.get("best_response")
@@ -460,7 +460,7 @@ class _Renderer:
                 item["criteria"] = ix.response_criteria
             t["responses"].append(item)
         end_text = rg.get("end")
-        t.update(best=best, progression=prog, death=death, cycles=cycles, cutoff=cutoff,
+        t.update(best=best, progression=prog, death=death, cycles=cycles, cutoff=cutoff, cycle_length=L,
                  end=date.fromisoformat(end_text) if end_text else start + timedelta(days=cycles * L - 1))
         return rg, t
 
@@ -479,8 +479,10 @@ class _Renderer:
             return
         v = x.values
         day0 = t["end"] + timedelta(days=rng.randint(*h.days_after_index_end))
-        limit = (t["death"] or t["cutoff"]) - timedelta(days=14)
-        day0 = min(day0, limit)
+        day0 = min(day0, t["cutoff"] - timedelta(days=120))
+        if t["death"] is not None and t["death"] < day0 + timedelta(days=100):
+            # a transplanted patient's death follows the HSCT
+            t["death"] = min(day0 + timedelta(days=rng.randint(100, 400)), t["cutoff"] - timedelta(days=1))
         item: dict[str, Any] = {"id": "hsct", "type": h.type, "date": day0.isoformat()}
         match = v.get("hsct_donor")
         if match and h.type == "allogeneic":
@@ -522,7 +524,7 @@ class _Renderer:
     # -- adverse events ----------------------------------------------------------------------
     def _adverse_events(self, x: Slot, index: dict[str, Any], t: dict[str, Any], hscts: list[dict[str, Any]],
                         rng: random.Random) -> list[dict[str, Any]]:
-        L = self.spec.index_regimen.cycle_length_days
+        L = t["cycle_length"]
         out = []
         keys = sorted((k for k in x.values if k.startswith("ae") and k[2:].isdigit()), key=lambda k: int(k[2:]))
         stop = t["death"] - timedelta(days=1) if t["death"] else t["cutoff"]

@@ -210,6 +210,7 @@ class Group(_M):
     adverse_events: list[AdverseEventSpec] = Field(default_factory=list)
     deaths: dict[str, Count] = Field(default_factory=dict)
     hsct: HsctSpec | None = None
+    index_regimen: IndexRegimen | None = Field(None, description="The group's own index regimen (same id).")
 
 
 
@@ -222,7 +223,7 @@ class CohortSpec(Group):
     data_cutoff: _dt.date
     ctcae_version: Literal["4.03", "5.0"] = "4.03"
     diagnosis: Diagnosis
-    index_regimen: IndexRegimen
+    index_regimen: IndexRegimen  # type: ignore[assignment]
     age: Age | None = None
     prior_therapy: PriorTherapy | None = None
     progression: dict[str, float] = Field(default_factory=dict, description="Median months to progression.")
@@ -232,6 +233,8 @@ class CohortSpec(Group):
     def _sizes(self) -> CohortSpec:
         if self.groups and sum(g.size for g in self.groups) != self.size:
             raise ValueError(f"group sizes add up to {sum(g.size for g in self.groups)}, not size {self.size}")
+        if any(g.index_regimen and g.index_regimen.id != self.index_regimen.id for g in self.groups):
+            raise ValueError("a group's index_regimen must keep the cohort's index regimen id")
         if self.enrolment["from"] > self.enrolment["to"] or self.enrolment["to"] >= self.data_cutoff:
             raise ValueError("expected enrolment from <= to < data_cutoff")
         return self

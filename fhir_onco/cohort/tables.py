@@ -51,6 +51,9 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     best: Counter[str] = Counter()
     deaths: Counter[str] = Counter()
     ae_counts: Counter[str] = Counter()
+    hsct: dict[str, Counter[str]] = {"donor": Counter(), "conditioning_intensity": Counter(),
+                                     "graft_source": Counter(), "outcome": Counter()}
+    transplanted = 0
     wanted_ae = [(_key("ctcae_terms", t), g) for t, g in adverse_events]
     n = 0
     for case in cases:
@@ -89,6 +92,15 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
             worst[key] = max(worst.get(key, 0), ae.grade or 0)
         for term, threshold in wanted_ae:
             ae_counts[f"{term} >= {threshold}"] += worst.get(term, 0) >= threshold
+        after = [h for h in case.hsct if date.fromisoformat(h.date) >= start]
+        if after:
+            transplanted += 1
+            h = after[0]
+            hsct["donor"][h.donor.match if h.donor and h.donor.match else "none"] += 1
+            hsct["conditioning_intensity"][h.conditioning_intensity or "unknown"] += 1
+            hsct["graft_source"][h.graft_source or "unknown"] += 1
+            relapsed = any(date.fromisoformat(r.date) > date.fromisoformat(h.date) for r in dx.relapses)
+            hsct["outcome"]["relapse" if relapsed else "no relapse"] += 1
         if case.patient.death is not None:
             deaths[_key("death_causes", case.patient.death.cause or "unknown")] += 1
     out: dict[str, Any] = {"patients": n, "sex": dict(sorted(sex.items()))}
@@ -107,7 +119,15 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     out["best_response"] = dict(sorted(best.items()))
     out["adverse_events"] = dict(ae_counts)
     out["deaths"] = dict(sorted(deaths.items()))
+    if transplanted:
+        out["hsct"] = {"patients": transplanted, **{k: dict(sorted(v.items())) for k, v in hsct.items()}}
     return out
+
+
+def group_of(case: Case) -> str | None:
+    """The group a generated case belongs to (written in its note)."""
+    note = case.note or ""
+    return note.split(", group ", 1)[1].strip() if ", group " in note else None
 
 
 def _in_bin(age: int, label: str) -> bool:
