@@ -221,3 +221,15 @@ def test_cli_exit_1_and_located_errors(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "drugs.csv:3:dose: expected a number" in result.output
     assert "1 patients (" in result.output and "2 patient(s) failed" in result.output
+
+
+def test_docs_list_every_column_of_both_layouts() -> None:
+    from fhir_onco.tabular.mcode import TABLES as MCODE
+    from fhir_onco.tabular.registry import TABLES
+
+    docs = (ROOT / "docs" / "registry.md").read_text(encoding="utf-8")
+    for table in TABLES:
+        section = docs.split(f"### `{table.files[0]}.csv`", 1)[1].split("\n### ", 1)[0]
+        assert all(f"| `{c.name}` |" in section for c in table.columns), table.name
+    mcode = docs.split("## mCODE Extraction Framework layout", 1)[1]
+    assert all(f"`{c.name}`" in mcode for t in MCODE for c in t.columns)
