@@ -266,7 +266,8 @@ def push_patient(
                 "type": mode,
                 "entry": [
                     {
-                        "fullUrl": f"{r['resourceType']}/{r['id']}",
+                        # R4: an entry's fullUrl is absolute; for a PUT it is the resource's URL
+                        "fullUrl": f"{client.base_url}/{r['resourceType']}/{r['id']}",
                         "resource": r,
                         "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
                     }
