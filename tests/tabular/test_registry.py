@@ -192,11 +192,11 @@ def _peak_reading(root: Path) -> tuple[int, int]:
 
 
 def test_memory_does_not_grow_with_the_number_of_patients(tmp_path: Path) -> None:
-    _big_extract(tmp_path / "small", 300)
-    _big_extract(tmp_path / "large", 3000)
+    _big_extract(tmp_path / "small", 200)
+    _big_extract(tmp_path / "large", 1500)
     n_small, peak_small = _peak_reading(tmp_path / "small")
     n_large, peak_large = _peak_reading(tmp_path / "large")
-    assert (n_small, n_large) == (300, 3000)
+    assert (n_small, n_large) == (200, 1500)
     assert peak_large < 1.5 * peak_small + 256 * 1024, (peak_small, peak_large)
 
 
