@@ -147,6 +147,7 @@ class TrackingSession(requests.Session):
         self.max_per_patient = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.transactions = 0
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         body = kwargs.get("data") or b""
@@ -156,6 +157,7 @@ class TrackingSession(requests.Session):
                 self.per_patient[p.decode()] = self.per_patient.get(p.decode(), 0) + 1
                 self.max_per_patient = max(self.max_per_patient, self.per_patient[p.decode()])
             if patients:
+                self.transactions += 1
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -185,3 +187,16 @@ def test_never_two_writes_of_one_patient_at_once(fhir_base_url: str, run_key: st
     for i, k in enumerate(keys):
         p = client.read("Patient", rid(k, "Patient"))
         assert p is not None and p["birthDate"] == patient_bundle(k, seed=i + 2)["entry"][0]["resource"]["birthDate"]
+
+
+def test_large_history_stays_one_transaction(fhir_base_url: str, run_key: str) -> None:
+    session = TrackingSession()
+    client = FhirClient(fhir_base_url, auth=None, session=session)
+    b = pb(run_key, observations=450)  # 454 resources
+    report = push(client, [b])
+    assert report.ok, report.to_json()
+    assert report.totals()["resources"]["created"] == 454
+    # one /metadata, three read-only batches of at most 200 GETs, and a single transaction
+    assert report.requests == 5
+    assert session.transactions == 1
+    assert n_observations(client, run_key) == 450
