@@ -78,6 +78,17 @@ def meta(profile_name: str) -> Json:
     return {"profile": [urls.profile(profile_name)]}
 
 
+_DROP = object()
+
+
+def _kept(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict or kind is list:
+        value = prune(value)
+        return value if value else _DROP
+    return _DROP if value is None or value == "" else value
+
+
 def prune(obj: Any) -> Any:
     """Drop None, "", empty lists and empty dicts (FHIR forbids empty elements).
 
@@ -85,29 +96,9 @@ def prune(obj: Any) -> Any:
     """
     kind = type(obj)
     if kind is dict:
-        out = {}
-        for key, value in obj.items():
-            vkind = type(value)
-            if vkind is dict or vkind is list:
-                value = prune(value)
-                if not value:
-                    continue
-            elif value is None or value == "":
-                continue
-            out[key] = value
-        return out
+        return {k: v for k, v in ((k, _kept(v)) for k, v in obj.items()) if v is not _DROP}
     if kind is list:
-        items = []
-        for value in obj:
-            vkind = type(value)
-            if vkind is dict or vkind is list:
-                value = prune(value)
-                if not value:
-                    continue
-            elif value is None or value == "":
-                continue
-            items.append(value)
-        return items
+        return [v for v in map(_kept, obj) if v is not _DROP]
     return obj
 
 
