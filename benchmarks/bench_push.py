@@ -39,10 +39,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def synthetic(n: int, observations: int, run: str) -> list[PatientBundle]:
-    return [
-        from_bundle(patient_bundle(f"{run}-{i}", observations=observations, seed=i), f"syn{i}")
-        for i in range(n)
-    ]
+    return [from_bundle(patient_bundle(f"{run}-{i}", observations=observations, seed=i), f"syn{i}") for i in range(n)]
 
 
 def from_examples(n: int, run: str) -> list[PatientBundle]:

@@ -415,7 +415,8 @@ def push_many(
     info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
     use_batch_reads = info.batch
     results: dict[str, PatientResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
         futures = {
             pool.submit(
                 run_work,
@@ -432,6 +433,12 @@ def push_many(
             results[futures[fut]] = r
             if on_result is not None:
                 on_result(r)
+    except BaseException:
+        # Ctrl-C or a failing callback (e.g. the state store): start no further patient, let
+        # the ones in flight finish (each is one atomic transaction either way), then re-raise
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [results[w.key] for w in work]
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from fhir_onco.server.client import FhirClient
@@ -200,3 +201,21 @@ def test_large_history_stays_one_transaction(fhir_base_url: str, run_key: str) -
     assert report.requests == 5
     assert session.transactions == 1
     assert n_observations(client, run_key) == 450
+
+
+def test_interruption_starts_no_further_patient(client: FhirClient, run_key: str) -> None:
+    keys = [f"{run_key}-{i}" for i in range(10)]
+    seen: list[str] = []
+
+    def interrupt(result: object) -> None:
+        seen.append("x")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        push(client, [pb(k, observations=1) for k in keys], concurrency=2, on_result=interrupt)
+    on_server = [k for k in keys if client.read("Patient", rid(k, "Patient")) is not None]
+    # the finished one plus at most the one still in flight; every patient is whole or absent
+    assert 1 <= len(on_server) <= 3
+    for k in keys:
+        v = set(versions(client, pb(k, observations=1)).values())
+        assert v in ({"1"}, {None})
