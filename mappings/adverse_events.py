@@ -6,7 +6,7 @@ from fhir_onco.case import AdverseEvent
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import EXT_SUSPECTED_CAUSE, MappingContext, position
+from .context import MappingContext, position
 from .hsct import hsct_key
 
 
@@ -79,7 +79,7 @@ def _causes_as_written(ctx: MappingContext, ae: AdverseEvent) -> list[b.Json]:
             rid, kind = ctx.ids.get(("regimen", cause.regimen or "")), "CarePlan"
         if rid is None:
             continue
-        out.append({"url": EXT_SUSPECTED_CAUSE, "extension": [
+        out.append({"url": urls.EXT_SUSPECTED_CAUSE, "extension": [
             b.extension("hsct" if cause.hsct else "regimen", valueReference=b.reference(kind, rid)),
             b.extension("drug", valueString=cause.drug) if cause.drug else None,
             b.extension("causality", valueString=cause.causality) if cause.causality else None,

@@ -15,20 +15,10 @@ from fhir_onco.fhir import urls
 from fhir_onco.terminology import Concept, Terminology, UnknownTermError
 from fhir_onco.validation.report import Report
 
-# Extensions that let the reverse mapping (mappings/reverse.py) rebuild the case exactly; see
-# docs/roundtrip.md. They carry only what the case says and FHIR has no element for.
-EXT_POSITION = urls.ext("case-item-position")  # 1-based place of the item in its case list
-EXT_DRUG_SCHEDULE = urls.ext("drug-schedule")  # on CarePlan.activity.detail: the schedule as written
-EXT_REGIMEN_STOP_REASON = urls.ext("regimen-stop-reason")  # R4 CarePlan has no statusReason
-EXT_HSCT_RELATIVE = urls.ext("regimen-hsct-relative")  # the HSCT whose day 0 the drug days count from
-EXT_DERIVED_DATE = urls.ext("derived-date")  # on a primitive: computed, not written in the case
-EXT_SUSPECTED_CAUSE = urls.ext("adverse-event-suspected-cause")  # each cause as written, in order
-EXT_STATED_REFERENCE = urls.ext("stated-reference")  # on a Reference the case states though it is the default
-
 
 def position(index: int) -> b.Json:
     """Extension with the 1-based place of a list item (lists come back unordered from a server)."""
-    return b.extension(EXT_POSITION, valuePositiveInt=index + 1)
+    return b.extension(urls.EXT_POSITION, valuePositiveInt=index + 1)
 
 
 @dataclass(slots=True)
@@ -85,7 +75,7 @@ class MappingContext:
         ref = self.ref_to("diagnosis", "Condition", key, path) if key else None
         if ref is not None and local_id is not None and local_id == self.default_diagnosis():
             # Named explicitly, yet the same as the default: marked so the case reads back as written.
-            ref["extension"] = [b.extension(EXT_STATED_REFERENCE, valueBoolean=True)]
+            ref["extension"] = [b.extension(urls.EXT_STATED_REFERENCE, valueBoolean=True)]
         return ref
 
     def add(self, resource: b.Json) -> b.Json:

@@ -25,16 +25,6 @@ from fhir_onco.case import Case, CaseError, parse_case
 from fhir_onco.fhir import urls
 from fhir_onco.terminology import Terminology, default_terminology
 
-from .context import (
-    EXT_DERIVED_DATE,
-    EXT_DRUG_SCHEDULE,
-    EXT_HSCT_RELATIVE,
-    EXT_POSITION,
-    EXT_REGIMEN_STOP_REASON,
-    EXT_STATED_REFERENCE,
-    EXT_SUSPECTED_CAUSE,
-)
-
 __all__ = ["ReverseMappingError", "ReverseResult", "case_from_bundle", "case_from_resources", "read_bundle",
            "read_resources"]
 
@@ -268,14 +258,14 @@ class _Reader:
         if not refs:
             return None
         target = self.resolve(refs[0])
-        stated = _value(refs[0], EXT_STATED_REFERENCE, "valueBoolean")
+        stated = _value(refs[0], urls.EXT_STATED_REFERENCE, "valueBoolean")
         if target is not None and self.conditions and target is self.conditions[0] and not stated:
             return None
         return self.ref_id(refs[0], "diagnosis", owner)
 
     @staticmethod
     def order(r: Json) -> tuple[int, str]:
-        pos = _value(r, EXT_POSITION, "valuePositiveInt")
+        pos = _value(r, urls.EXT_POSITION, "valuePositiveInt")
         return (int(pos) if pos is not None else 1_000_000, str(r.get("id")))
 
     def key(self, table: str, cc: Json | None) -> str | None:
@@ -406,8 +396,8 @@ class _Reader:
     # ---- regimens and drugs -----------------------------------------------------------------
     def regimen(self, cp: Json) -> Json:
         period = cp.get("period") or {}
-        derived_end = _value(period.get("_end"), EXT_DERIVED_DATE, "valueBoolean")
-        hsct_rel = _ext(cp, EXT_HSCT_RELATIVE)
+        derived_end = _value(period.get("_end"), urls.EXT_DERIVED_DATE, "valueBoolean")
+        hsct_rel = _ext(cp, urls.EXT_HSCT_RELATIVE)
         return _clean({
             "id": self.local_id(cp),
             "name": cp.get("title"),
@@ -423,7 +413,7 @@ class _Reader:
             "cycles": _value(cp, urls.EXT_CYCLES, "valuePositiveInt"),
             "cycle_length_days": (_value(cp, urls.EXT_CYCLE_LENGTH, "valueDuration") or {}).get("value"),
             "status": _CAREPLAN_STATUS.get(cp.get("status", ""), "completed"),
-            "stop_reason": _text(_value(cp, EXT_REGIMEN_STOP_REASON, "valueCodeableConcept")),
+            "stop_reason": _text(_value(cp, urls.EXT_REGIMEN_STOP_REASON, "valueCodeableConcept")),
             "drugs": self.drugs(cp),
             "note": _note(cp),
         })
@@ -447,7 +437,7 @@ class _Reader:
         first = mas[0] if mas else {}
         dosage = first.get("dosage") or {}
         quantity = dosage.get("dose") or dosage.get("rateQuantity")
-        schedule = _ext(detail, EXT_DRUG_SCHEDULE)
+        schedule = _ext(detail, urls.EXT_DRUG_SCHEDULE)
         sched = self.schedule_as_written(schedule) if schedule else self.schedule_from_administrations(cp, mas)
         return _clean({
             "id": self.local_id(first) if mas else None,
@@ -514,7 +504,7 @@ class _Reader:
 
     def _day_counter(self, cp: Json, cycle: int) -> Any:
         """date -> regimen day number (day 1 = start; D-N for HSCT-relative regimens)."""
-        hsct = self.resolve(_value(cp, EXT_HSCT_RELATIVE, "valueReference"))
+        hsct = self.resolve(_value(cp, urls.EXT_HSCT_RELATIVE, "valueReference"))
         if hsct is not None:
             anchor, shift = _iso_day(hsct.get("performedDateTime")), 0
         else:
@@ -657,7 +647,7 @@ class _Reader:
         })
 
     def causes(self, a: Json) -> list[Json]:
-        written = _exts(a, EXT_SUSPECTED_CAUSE)
+        written = _exts(a, urls.EXT_SUSPECTED_CAUSE)
         if written:
             out = []
             for e in written:

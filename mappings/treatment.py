@@ -16,14 +16,7 @@ from fhir_onco.dates import PartialDate, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
-from .context import (
-    EXT_DERIVED_DATE,
-    EXT_DRUG_SCHEDULE,
-    EXT_HSCT_RELATIVE,
-    EXT_REGIMEN_STOP_REASON,
-    MappingContext,
-    position,
-)
+from .context import MappingContext, position
 
 _RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|–)\s*(-?\d+)$")
 _CAREPLAN_STATUS = {"completed": "completed", "active": "active", "stopped": "revoked"}
@@ -104,10 +97,10 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     if intent:
         extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
     if rg.hsct_relative and (hsct_id := ctx.ids.get(("hsct", rg.hsct_relative))):
-        extensions.append(b.extension(EXT_HSCT_RELATIVE, valueReference=b.reference("Procedure", hsct_id)))
+        extensions.append(b.extension(urls.EXT_HSCT_RELATIVE, valueReference=b.reference("Procedure", hsct_id)))
     stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
     if stop_reason:
-        extensions.append({"url": EXT_REGIMEN_STOP_REASON, "valueCodeableConcept": stop_reason})
+        extensions.append({"url": urls.EXT_REGIMEN_STOP_REASON, "valueCodeableConcept": stop_reason})
     extensions.append(position(i))
     careplan: b.Json = {
         "resourceType": "CarePlan",
@@ -130,7 +123,7 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     end = ctx.set_date(careplan["period"], "end", rg.end, f"{path}.end", regimen=key)
     if end is None and start is not None and start.day and rg.cycles and rg.cycle_length_days:
         careplan["period"]["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
-        careplan["period"]["_end"] = {"extension": [b.extension(EXT_DERIVED_DATE, valueBoolean=True)]}
+        careplan["period"]["_end"] = {"extension": [b.extension(urls.EXT_DERIVED_DATE, valueBoolean=True)]}
     if rg.note:
         careplan["note"] = [{"text": rg.note}]
     ctx.add(careplan)  # filled in below: the dict is shared
@@ -170,7 +163,7 @@ def _schedule(drug: Drug) -> b.Json | None:
         b.extension("stop-day", valueInteger=drug.stop_day) if drug.stop_day is not None else None,
     ]
     present = [p for p in parts if p]
-    return {"url": EXT_DRUG_SCHEDULE, "extension": present} if present else None
+    return {"url": urls.EXT_DRUG_SCHEDULE, "extension": present} if present else None
 
 
 def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Dose]:

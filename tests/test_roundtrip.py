@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from fhir_onco.case import Case, load_case, parse_case
+from fhir_onco.fhir import urls
 from fhir_onco.mappings import map_case_to_bundle
-from fhir_onco.mappings.context import EXT_DRUG_SCHEDULE, EXT_SUSPECTED_CAUSE
 from fhir_onco.mappings.reverse import (
     ReverseMappingError,
     case_from_bundle,
@@ -282,7 +282,7 @@ def _strip(resources: list[Json], url: str) -> list[Json]:
 
 def test_schedule_collapses_from_administrations_to_canonical_form() -> None:
     case = rich_case()
-    pulled = case_from_resources(_strip(resources_of(case), EXT_DRUG_SCHEDULE))
+    pulled = case_from_resources(_strip(resources_of(case), urls.EXT_DRUG_SCHEDULE))
     got = [(d.drug, d.days, d.times_per_day, d.cycles, d.continuous) for r in pulled.regimens for d in r.drugs]
     assert got == [
         ("vincristine", "1,8,15,22", 1, None, False),  # every_days 7 expanded
@@ -299,7 +299,7 @@ def test_schedule_collapses_from_administrations_to_canonical_form() -> None:
 
 def test_causes_from_suspect_entities_without_the_causes_extension() -> None:
     case = rich_case()
-    pulled = case_from_resources(_strip(resources_of(case), EXT_SUSPECTED_CAUSE))
+    pulled = case_from_resources(_strip(resources_of(case), urls.EXT_SUSPECTED_CAUSE))
     causes = [c.model_dump(exclude_defaults=True) for c in pulled.adverse_events[0].suspected_causes]
     # The regimen without drugs has no administration to point at: that cause is lost.
     assert causes == [{"regimen": "ind", "drug": "vincristine", "causality": "possibly"},

@@ -71,3 +71,13 @@ EXT_BODY_SITE = ext("body-site")  # repeating; Observation.bodySite is 0..1 in R
 EXT_NOTE = ext("note")  # for resources without a note element (R4 AdverseEvent)
 EXT_ADMINISTRATION_ROUTE = ext("administration-route")  # route of an administration whose dose is not stated
 EXT_DOSE_UNIT = ext("dose-unit")  # a unit written without a dose
+
+# Extensions that let the reverse mapping (mappings/reverse.py) rebuild the case exactly; see
+# docs/roundtrip.md. They carry only what the case says and FHIR has no element for.
+EXT_POSITION = ext("case-item-position")  # 1-based place of the item in its case list
+EXT_DRUG_SCHEDULE = ext("drug-schedule")  # on CarePlan.activity.detail: the schedule as written
+EXT_REGIMEN_STOP_REASON = ext("regimen-stop-reason")  # R4 CarePlan has no statusReason
+EXT_HSCT_RELATIVE = ext("regimen-hsct-relative")  # the HSCT whose day 0 the drug days count from
+EXT_DERIVED_DATE = ext("derived-date")  # on a primitive: computed, not written in the case
+EXT_SUSPECTED_CAUSE = ext("adverse-event-suspected-cause")  # each cause as written, in order
+EXT_STATED_REFERENCE = ext("stated-reference")  # on a Reference the case states though it is the default
