@@ -64,39 +64,47 @@ class _Model(BaseModel):
 
 
 class Identifier(_Model):
+    """A patient identifier: its system (namespace) and value."""
+
     system: str = Field(description="Identifier namespace (URI), e.g. the registry or hospital MRN system.")
-    value: str = Field(min_length=1)
+    value: str = Field(min_length=1, description="The identifier within that system, e.g. the registry patient number.")
 
 
 class AgeAtEvent(_Model):
     """Age when birth date is unknown, e.g. ``{years: 6, at: 2017-10-09}``."""
 
-    years: int = Field(ge=0, le=130)
+    years: int = Field(ge=0, le=130, description="Age in completed years.")
     at: DateExpr = Field(description="Date of the event at which the age was stated.")
 
 
 class Death(_Model):
+    """Death: date and cause (death_causes table)."""
+
     date: DateExpr | None = None
     cause: Term | None = Field(None, description="Cause of death (death_causes table).")
     note: str | None = None
 
 
 class Patient(_Model):
+    """The patient: identifiers, sex, birth date or age at an event, death."""
+
     identifiers: list[Identifier] = Field(
         min_length=1,
         description="The first identifier is the business key: resource ids derive from it.",
     )
-    sex: Literal["male", "female", "other", "unknown"]
-    birth_date: DateExpr | None = None
-    age: AgeAtEvent | None = None
-    death: Death | None = None
+    sex: Literal["male", "female", "other", "unknown"] = Field(description="Administrative sex (FHIR Patient.gender).")
+    birth_date: DateExpr | None = Field(None, description="Birth date, partial allowed (2011 or 2011-05).")
+    age: AgeAtEvent | None = Field(None, description="Age at an event, when the birth date is not known.")
+    death: Death | None = Field(None, description="Death: date and cause.")
 
 
 class Stage(_Model):
     """Stage or risk group: ISS, R-ISS, Durie-Salmon, INSS, INRG or ALL risk group."""
 
     id: LocalId | None = None
-    system: Literal["iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez"]
+    system: Literal["iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez"] = Field(
+        description="Staging or risk system; the value is read in that system.",
+    )
     value: str = Field(description="e.g. 'III', '4S', 'L2', 'high', 'S3'.")
     date: DateExpr | None = None
 
@@ -108,7 +116,7 @@ class Finding(_Model):
     target: Term = Field(description="Gene (MYCN, ETV6, CD19) or abnormality (monosomy 7, del(17p)).")
     result: Literal[
         "amplified", "rearranged", "deleted", "mutated", "detected", "not-detected", "expressed"
-    ]
+    ] = Field(description="What was found for the target.")
     value_percent: float | None = Field(None, ge=0, le=100, description="e.g. CD19 on 100 % of blasts.")
     method: str | None = Field(None, description="Free text: FISH, karyotype, PCR, flow cytometry.")
     date: DateExpr | None = None
@@ -120,28 +128,36 @@ class Relapse(_Model):
     number: int = Field(ge=1, description="1 for the first relapse.")
     date: DateExpr
     sites: list[Term] = Field(min_length=1, description="bone marrow, CNS, testis, extramedullary ...")
-    isolated: bool | None = None
+    isolated: bool | None = Field(None, description="True for an isolated relapse (one site only).")
     note: str | None = Field(None, description="e.g. 'with loss of the mismatched HLA haplotype'.")
 
 
 class Diagnosis(_Model):
+    """A cancer: primary or secondary, with its stages, findings and relapses."""
+
     id: LocalId | None = None
-    kind: Literal["primary", "secondary"] = "primary"
+    kind: Literal["primary", "secondary"] = Field(
+        "primary", description="primary, or secondary (e.g. therapy-related; name the earlier cancer in related_to).",
+    )
     condition: Term = Field(description="Disease (conditions table), e.g. 'B-ALL', 'ОМЛ'.")
     morphology: Term | None = Field(None, description="ICD-O-3 morphology term.")
     immunophenotype: Term | None = Field(None, description="e.g. 'B-II' (EGIL).")
-    onset: DateExpr | None = None
-    body_sites: list[Term] = Field(default_factory=list)
+    onset: DateExpr | None = Field(None, description="Date of diagnosis.")
+    body_sites: list[Term] = Field(default_factory=list, description="Primary sites (solid tumours).")
     related_to: LocalId | None = Field(
         None, description="id of the earlier cancer a secondary (e.g. therapy-related) one follows."
     )
-    therapy_related: bool = False
-    status: Literal["active", "remission", "relapse", "resolved"] = "active"
+    therapy_related: bool = Field(False, description="The cancer is a consequence of earlier therapy.")
+    status: Literal["active", "remission", "relapse", "resolved"] = Field(
+        "active", description="Current clinical status (FHIR Condition.clinicalStatus).",
+    )
     paraprotein: Term | None = Field(None, description="Myeloma paraprotein: IgG, IgA, Bence-Jones, non-secretory.")
     prior_lines: int | None = Field(None, ge=0, le=30, description="Lines of therapy before the ones in this case.")
-    stages: list[Stage] = Field(default_factory=list)
-    findings: list[Finding] = Field(default_factory=list)
-    relapses: list[Relapse] = Field(default_factory=list)
+    stages: list[Stage] = Field(default_factory=list, description="Stage and risk classifications of this cancer.")
+    findings: list[Finding] = Field(
+        default_factory=list, description="Gene, cytogenetic and marker findings of this cancer.",
+    )
+    relapses: list[Relapse] = Field(default_factory=list, description="Relapses of this cancer, numbered from 1.")
     note: str | None = None
 
 
@@ -149,14 +165,16 @@ class Drug(_Model):
     """One drug of a regimen, expanded into one MedicationAdministration per dose given."""
 
     id: LocalId | None = None
-    drug: Term
-    dose: float | None = Field(None, gt=0)
+    drug: Term = Field(description="Drug name in English or Russian, generic or brand (drugs table).")
+    dose: float | None = Field(
+        None, gt=0, description="Dose per administration (or per day, or course total: see dose_basis).",
+    )
     unit: Term | None = Field(None, description="UCUM or written unit: mg/m2, мкг/кг/сут, mg ...")
     dose_basis: Literal["per-dose", "per-day", "course-total"] = Field(
         "per-dose",
         description="per-day: a daily rate (continuous infusions); course-total: one sum over the course.",
     )
-    route: Term | None = None
+    route: Term | None = Field(None, description="IV, continuous IV infusion, PO, SC, intrathecal, IM (routes table).")
     days: str | None = Field(
         None,
         description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-21'; for "
@@ -166,8 +184,12 @@ class Drug(_Model):
     every_days: int | None = Field(None, ge=1, description="7 = weekly, 14 = every 2 weeks, within days.")
     continuous: bool = Field(False, description="A continuous infusion: one administration with a period.")
     cycles: str | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
-    status: Literal["completed", "stopped", "not-done"] = "completed"
-    stop_reason: Term | None = None
+    status: Literal["completed", "stopped", "not-done"] = Field(
+        "completed", description="completed, stopped (give stop_day/stop_reason) or not-done.",
+    )
+    stop_reason: Term | None = Field(
+        None, description="Why the drug was stopped: toxicity, progression, patient refusal ...",
+    )
     stop_day: int | None = Field(None, description="Regimen day it was stopped on (status stopped).")
     note: str | None = None
 
@@ -176,27 +198,31 @@ class Regimen(_Model):
     """A course, block or cycle series: groups its drugs' administrations (FHIR CarePlan)."""
 
     id: LocalId | None = None
-    name: str = Field(min_length=1)
-    protocol: str | None = None
+    name: str = Field(min_length=1, description="Name as used clinically: FLAI, IsaPd, Blinatumomab course 1.")
+    protocol: str | None = Field(None, description="Treatment protocol: ALL IC-BFM 2002, ALL REZ-BFM 2002 ...")
     category: Term = Field(description="induction, salvage, bridging, conditioning, gvhd-prophylaxis ...")
     intensity: Term | None = Field(None, description="Conditioning intensity: MAC, RIC, reduced-toxicity MAC.")
     intent: Term | None = Field(None, description="curative / palliative.")
     diagnosis: LocalId | None = Field(None, description="id of the diagnosis treated (default: the primary).")
     part_of: LocalId | None = Field(None, description="id of an enclosing regimen (a phase of it).")
-    start: DateExpr
-    end: DateExpr | None = None
+    start: DateExpr = Field(description="Start date (day 1).")
+    end: DateExpr | None = Field(None, description="End date; computed from cycles x cycle length when left out.")
     hsct_relative: LocalId | None = Field(
         None, description="id of the HSCT whose day 0 the drug days count from (conditioning)."
     )
     cycles: int | None = Field(None, ge=1, description="Number of cycles given.")
-    cycle_length_days: int | None = Field(None, ge=1)
-    status: Literal["completed", "active", "stopped"] = "completed"
-    stop_reason: Term | None = None
-    drugs: list[Drug] = Field(default_factory=list)
+    cycle_length_days: int | None = Field(None, ge=1, description="Days per cycle (28 for IsaPd).")
+    status: Literal["completed", "active", "stopped"] = Field(
+        "completed", description="completed, active, or stopped early (give stop_reason).",
+    )
+    stop_reason: Term | None = Field(None, description="Why the regimen was stopped early.")
+    drugs: list[Drug] = Field(default_factory=list, description="Drugs given; each expands into its administrations.")
     note: str | None = None
 
 
 class MrdMeasurement(_Model):
+    """Minimal residual disease: a value in %, or negative (below a threshold)."""
+
     id: LocalId | None = None
     date: DateExpr
     value_percent: float | None = Field(None, ge=0, le=100, description="Measured MRD in %.")
@@ -204,10 +230,10 @@ class MrdMeasurement(_Model):
     below_percent: float | None = Field(
         None, gt=0, le=100, description="Negative below this threshold in %, e.g. 0.01 (= 1e-4)."
     )
-    method: Term | None = None
-    specimen: Term | None = None
+    method: Term | None = Field(None, description="flow cytometry, PCR, NGS (mrd_methods table).")
+    specimen: Term | None = Field(None, description="bone marrow, peripheral blood, CSF (specimens table).")
     sensitivity: float | None = Field(None, gt=0, le=1, description="Assay sensitivity as a fraction, 1e-4.")
-    diagnosis: LocalId | None = None
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis measured (default: the first).")
     note: str | None = None
 
     @model_validator(mode="after")
@@ -224,56 +250,72 @@ class ResponseAssessment(_Model):
 
     id: LocalId | None = None
     date: DateExpr
-    response: Term
+    response: Term = Field(description="CR, CRi, sCR, VGPR, PR, MR, SD, PD, refractory, remission, not evaluable.")
     criteria: str | None = Field(None, description="e.g. 'IMWG 2016'.")
     best: bool = Field(False, description="Best overall response of the regimen.")
-    regimen: LocalId | None = None
-    diagnosis: LocalId | None = None
+    regimen: LocalId | None = Field(None, description="id of the regimen the response is to.")
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis assessed (default: the first).")
     note: str | None = None
 
 
 class Donor(_Model):
+    """The donor of an allogeneic graft."""
+
     relation: Term | None = Field(None, description="mother, father, sibling, unrelated ...")
     match: Term | None = Field(None, description="haploidentical, matched related, matched unrelated ...")
     hla_match: str | None = Field(None, pattern=r"^\d{1,2}/\d{1,2}$", description="e.g. '5/10'.")
-    sex: Literal["male", "female", "other", "unknown"] | None = None
-    age_years: int | None = Field(None, ge=0, le=100)
+    sex: Literal["male", "female", "other", "unknown"] | None = Field(None, description="Donor sex.")
+    age_years: int | None = Field(None, ge=0, le=100, description="Donor age in years at donation.")
 
 
 class CellDose(_Model):
-    kind: Literal["nucleated", "cd34", "cd3", "cd3-alpha-beta", "cd19"]
-    value: float = Field(gt=0)
+    """Graft cell dose per kg recipient weight: nucleated, CD34+, CD3+ ..."""
+
+    kind: Literal["nucleated", "cd34", "cd3", "cd3-alpha-beta", "cd19"] = Field(description="Which cells were counted.")
+    value: float = Field(gt=0, description="Cells per kg recipient weight, in the unit given.")
     unit: Term = Field("10*6/kg", description="10*6/kg or 10*8/kg.")
 
 
 class Engraftment(_Model):
-    kind: Literal["neutrophil", "leukocyte", "platelet"]
+    """Engraftment of a lineage on day +N after the HSCT."""
+
+    kind: Literal["neutrophil", "leukocyte", "platelet"] = Field(description="Which lineage engrafted.")
     day: int = Field(ge=0, le=365, description="Day after the HSCT (D+N).")
 
 
 class Chimerism(_Model):
+    """Donor chimerism at a date: full donor, or mixed with % recipient cells."""
+
     id: LocalId | None = None
     date: DateExpr
-    result: Literal["full-donor", "mixed", "autologous-recovery"]
-    recipient_percent: float | None = Field(None, ge=0, le=100)
-    specimen: Term | None = None
+    result: Literal["full-donor", "mixed", "autologous-recovery"] = Field(
+        description="full-donor, mixed (give recipient_percent), or autologous-recovery.",
+    )
+    recipient_percent: float | None = Field(
+        None, ge=0, le=100, description="Recipient cells in %, for mixed chimerism.",
+    )
+    specimen: Term | None = Field(None, description="Specimen tested (specimens table).")
     note: str | None = None
 
 
 class Hsct(_Model):
+    """A haematopoietic stem cell transplant: donor, graft, conditioning, engraftment, chimerism."""
+
     id: LocalId | None = None
-    type: Literal["allogeneic", "autologous"]
+    type: Literal["allogeneic", "autologous"] = Field(description="allogeneic or autologous.")
     date: DateExpr
-    donor: Donor | None = None
+    donor: Donor | None = Field(None, description="Donor of an allogeneic graft.")
     graft_source: Term | None = Field(None, description="bone marrow, PBSC, cord blood.")
     manipulations: list[Term] = Field(default_factory=list, description="e.g. TCR alpha/beta depletion.")
-    cell_doses: list[CellDose] = Field(default_factory=list)
+    cell_doses: list[CellDose] = Field(default_factory=list, description="Graft cell doses per kg.")
     conditioning: list[LocalId] = Field(default_factory=list, description="ids of conditioning regimens.")
-    conditioning_intensity: Term | None = None
+    conditioning_intensity: Term | None = Field(None, description="MAC, RIC, reduced-toxicity MAC, NMA.")
     gvhd_prophylaxis: list[LocalId] = Field(default_factory=list, description="ids of regimens.")
-    engraftment: list[Engraftment] = Field(default_factory=list)
-    chimerism: list[Chimerism] = Field(default_factory=list)
-    diagnosis: LocalId | None = None
+    engraftment: list[Engraftment] = Field(
+        default_factory=list, description="Engraftment days after the HSCT, per lineage.",
+    )
+    chimerism: list[Chimerism] = Field(default_factory=list, description="Chimerism measurements over time.")
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis transplanted for (default: the first).")
     note: str | None = None
 
     @model_validator(mode="after")
@@ -284,24 +326,26 @@ class Hsct(_Model):
 
 
 class Radiotherapy(_Model):
+    """A radiotherapy course: TBI, craniospinal or local irradiation."""
+
     id: LocalId | None = None
     kind: Term = Field(description="TBI, craniospinal irradiation, local radiotherapy ...")
-    total_dose_gy: float = Field(gt=0, le=100)
-    fractions: int | None = Field(None, ge=1)
-    start: DateExpr
-    end: DateExpr | None = None
-    body_sites: list[Term] = Field(default_factory=list)
+    total_dose_gy: float = Field(gt=0, le=100, description="Total dose in Gy.")
+    fractions: int | None = Field(None, ge=1, description="Number of fractions.")
+    start: DateExpr = Field(description="First day of irradiation.")
+    end: DateExpr | None = Field(None, description="Last day of irradiation.")
+    body_sites: list[Term] = Field(default_factory=list, description="Irradiated sites (body_sites table).")
     regimen: LocalId | None = Field(None, description="id of the regimen it belongs to (conditioning).")
-    diagnosis: LocalId | None = None
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis treated (default: the first).")
     note: str | None = None
 
 
 class SuspectedCause(_Model):
     """What the event is attributed to: a regimen, one drug of it, or an HSCT."""
 
-    regimen: LocalId | None = None
+    regimen: LocalId | None = Field(None, description="id of the suspected regimen.")
     drug: Term | None = Field(None, description="Narrows a regimen to one of its drugs.")
-    hsct: LocalId | None = None
+    hsct: LocalId | None = Field(None, description="id of the suspected HSCT.")
     causality: Term | None = Field(None, description="certain, probably, possibly, unlikely.")
 
     @model_validator(mode="after")
@@ -314,19 +358,21 @@ class SuspectedCause(_Model):
 
 
 class AdverseEvent(_Model):
+    """An adverse event graded by CTCAE (or acute GVHD graded I-IV)."""
+
     id: LocalId | None = None
     term: Term = Field(description="CTCAE term (English or Russian).")
-    ctcae_version: Literal["4.03", "5.0"] | None = Field("5.0", description="null: the source does not say.")
+    ctcae_version: Literal["4.03", "5.0"] | None = Field("5.0", description="CTCAE version the grade follows; null when the source does not say.")
     grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
     gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
-    gvhd_organs: list[Term] = Field(default_factory=list)
-    onset: DateExpr
-    resolved: DateExpr | None = None
-    serious: bool | None = None
+    gvhd_organs: list[Term] = Field(default_factory=list, description="Organs of acute GVHD: skin, liver, gut.")
+    onset: DateExpr = Field(description="Onset date (D+N and 'day N@regimen' work).")
+    resolved: DateExpr | None = Field(None, description="Date the event resolved.")
+    serious: bool | None = Field(None, description="Serious adverse event (true/false); leave out when not stated.")
     outcome: Term | None = Field(None, description="resolved, recovering, ongoing, fatal ...")
-    suspected_causes: list[SuspectedCause] = Field(default_factory=list)
+    suspected_causes: list[SuspectedCause] = Field(default_factory=list, description="What the event is attributed to.")
     actions: list[Term] = Field(default_factory=list, description="dose paused, drug stopped, ICU ...")
-    icu_days: int | None = Field(None, ge=1)
+    icu_days: int | None = Field(None, ge=1, description="Days in intensive care because of the event.")
     treated_with: list[LocalId] = Field(default_factory=list, description="ids of supportive regimens.")
     note: str | None = None
 
@@ -334,16 +380,18 @@ class AdverseEvent(_Model):
 class Case(_Model):
     """One patient's oncology history."""
 
-    schema_version: Literal["1"] = SCHEMA_VERSION
-    patient: Patient
-    diagnoses: list[Diagnosis] = Field(default_factory=list)
-    regimens: list[Regimen] = Field(default_factory=list)
-    radiotherapy: list[Radiotherapy] = Field(default_factory=list)
-    hsct: list[Hsct] = Field(default_factory=list)
-    mrd: list[MrdMeasurement] = Field(default_factory=list)
-    responses: list[ResponseAssessment] = Field(default_factory=list)
-    adverse_events: list[AdverseEvent] = Field(default_factory=list)
-    note: str | None = None
+    schema_version: Literal["1"] = Field(SCHEMA_VERSION, description="Version of this case format.")
+    patient: Patient = Field(description="The patient.")
+    diagnoses: list[Diagnosis] = Field(default_factory=list, description="Cancers: primary first, then secondary ones.")
+    regimens: list[Regimen] = Field(default_factory=list, description="Treatment regimens in the order given.")
+    radiotherapy: list[Radiotherapy] = Field(default_factory=list, description="Radiotherapy courses.")
+    hsct: list[Hsct] = Field(default_factory=list, description="Stem cell transplants (their dates anchor D+N dates).")
+    mrd: list[MrdMeasurement] = Field(default_factory=list, description="MRD measurements.")
+    responses: list[ResponseAssessment] = Field(
+        default_factory=list, description="Response and disease-status assessments.",
+    )
+    adverse_events: list[AdverseEvent] = Field(default_factory=list, description="Adverse events graded by CTCAE.")
+    note: str | None = Field(None, description="Free text about the case.")
 
 
 class CaseError(ValueError):
