@@ -362,7 +362,8 @@ class AdverseEvent(_Model):
 
     id: LocalId | None = None
     term: Term = Field(description="CTCAE term (English or Russian).")
-    ctcae_version: Literal["4.03", "5.0"] | None = Field("5.0", description="CTCAE version the grade follows; null when the source does not say.")
+    ctcae_version: Literal["4.03", "5.0"] | None = Field(
+        "5.0", description="CTCAE version the grade follows; null when the source does not say.")
     grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
     gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
     gvhd_organs: list[Term] = Field(default_factory=list, description="Organs of acute GVHD: skin, liver, gut.")

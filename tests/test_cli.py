@@ -112,7 +112,8 @@ def test_case_model_reference_is_current_and_documents_every_field() -> None:
     result = runner.invoke(app, ["schema", "--markdown"])
     assert result.exit_code == 0
     published = Path(__file__).resolve().parents[1] / "docs" / "case-model.md"
-    assert published.read_text(encoding="utf-8") == result.output, "run: fhir-onco schema --markdown -o docs/case-model.md"
+    hint = "run: fhir-onco schema --markdown -o docs/case-model.md"
+    assert published.read_text(encoding="utf-8") == result.output, hint
     rows = [line for line in result.output.splitlines() if line.startswith("| `")]
     assert len(rows) > 150
     assert not [row for row in rows if row.rstrip().endswith("|  |")], "a field without a meaning"
