@@ -135,6 +135,8 @@ def _emit(report: Any, as_json: bool) -> None:
             typer.echo(f"FAILED {p.error}", err=True)
     for err in report.input_errors:
         typer.echo(f"INPUT  {err}", err=True)
+    for warning in getattr(report, "input_warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     t = report.totals()
     pt, rs = t["patients"], t["resources"]
     typer.echo(
@@ -165,7 +167,8 @@ def push_command(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Case files (.yaml/.yml/.json) or FHIR Bundle .json files, or directories.",
+            help="Case files (.yaml/.yml/.json), FHIR Bundle .json files, directories of them, "
+            "or registry CSV extract directories.",
             show_default=False,
         ),
     ],
@@ -180,36 +183,32 @@ def push_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates."""
-    from fhir_onco.server.inputs import expand_inputs, load_input
+    from fhir_onco.server.inputs import expand_inputs, load_inputs
     from fhir_onco.server.push import push
 
     _setup_logging(verbose)
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise _usage(f"no such file or directory: {', '.join(missing)}")
-    files = expand_inputs(inputs)
-    if not files:
-        raise _usage("no input files (.json, .yaml, .yml) found")
+    if not expand_inputs(inputs):
+        raise _usage("no input files (.json, .yaml, .yml) or CSV extracts found")
     with _client(server, timeout, ca_bundle, retries) as client:
-        bundles, errors = [], []
-        for f in files:
-            try:
-                bundles.append(load_input(f))
-            except ServerIOError as e:
-                errors.append(str(e))
+        loaded = load_inputs(inputs)
         try:
-            with _progress(len({b.key for b in bundles}), "Pushing", as_json) as tick:
+            with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
                 report = push(
                     client,
-                    bundles,
+                    loaded.bundles,
                     concurrency=concurrency,
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
-                    input_errors=errors,
+                    input_errors=loaded.errors,
                     on_result=tick,
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
+    for warning in loaded.warnings:  # push's JSON report has no place for them: stderr either way
+        typer.echo(f"warning: {warning}", err=True)
     _emit(report, as_json)
     raise typer.Exit(0 if report.ok else 1)
 
@@ -217,7 +216,10 @@ def push_command(
 def sync_command(
     sources: Annotated[
         list[Path],
-        typer.Argument(help="Directories (or files) of cases / bundles.", show_default=False),
+        typer.Argument(
+            help="Directories (or files) of cases / bundles, or registry CSV extract directories.",
+            show_default=False,
+        ),
     ],
     server: ServerOpt = None,
     state: Annotated[
@@ -245,7 +247,7 @@ def sync_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
-    from fhir_onco.server.inputs import expand_inputs
+    from fhir_onco.server.inputs import estimate_patients, expand_inputs
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
     _setup_logging(verbose)
@@ -256,7 +258,7 @@ def sync_command(
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
     with _client(server, timeout, ca_bundle, retries) as client:
         try:
-            n_files = len(expand_inputs(sources, [state]))
+            n_files = estimate_patients(expand_inputs(sources, [state]))
             with StateStore(state) as store, _progress(n_files, "Syncing", as_json) as tick:
                 report = sync(
                     client,

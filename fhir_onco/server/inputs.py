@@ -1,4 +1,16 @@
-"""Turn input files (case YAML/JSON or FHIR bundle JSON) into one transaction Bundle per patient.
+"""Turn inputs (case YAML/JSON, FHIR bundle JSON, registry CSV extracts) into one transaction Bundle per patient.
+
+Inputs are files, directories of files, and CSV extract directories. A directory is a CSV extract
+when it holds the patient list of one of the table layouts :mod:`fhir_onco.tabular` reads
+(``patients.csv``, or the mCODE Extraction Framework's ``patient-mrns.csv`` / ``patient.csv`` /
+``patient-information.csv``); its patients are streamed through :func:`fhir_onco.tabular.map_tables`
+(mapped, like case files, without profile validation) and a patient with errors is reported, with
+``file:row:column`` locations, and skipped. Under a directory of cases, a sub-directory that is an
+extract is read the same way.
+
+JSON files that are neither FHIR (no ``resourceType``) nor a case (no top-level field of the case
+model, e.g. the ``tables.json`` that ``cohort generate`` writes beside ``cases/``) are skipped with a
+warning rather than failing the run.
 
 A pushable bundle is a ``transaction`` (or ``batch``/``collection``, converted) whose entries all
 carry a resource with an id; every entry becomes ``PUT Type/id``. That is what makes a push
@@ -8,8 +20,8 @@ idempotent and a replay harmless: the same data always lands on the same ids.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +29,12 @@ from .errors import InputError
 
 CASE_SUFFIXES = (".yaml", ".yml")
 INPUT_SUFFIXES = (".json", ".yaml", ".yml")
+# Patient lists of the table layouts (file stems, case-insensitive), as fhir_onco.tabular.detect_layout knows them.
+EXTRACT_DRIVERS = frozenset({"patients", "patient-mrns", "patient-mrns-information", "patient", "patient-information"})
+
+
+class SkippedInput(InputError):
+    """A file under an input directory that is not meant as input (neither FHIR nor a case)."""
 
 
 @dataclass
@@ -107,21 +125,140 @@ def load_input(path: Path) -> PatientBundle:
         raise InputError(f"{source}: not valid JSON ({type(e).__name__})") from e
     if isinstance(data, dict) and "resourceType" in data:
         return from_bundle(data, source)
+    if not _looks_like_case(data):
+        raise SkippedInput(f"{source}: neither a FHIR resource nor a case (no resourceType, no case field); skipped")
     return from_bundle(_map_case_file(path), source)
 
 
+def _looks_like_case(data: Any) -> bool:
+    """A JSON object with at least one top-level field of the case model (a broken case still counts)."""
+    from fhir_onco.case import Case
+
+    return isinstance(data, dict) and not set(data).isdisjoint(Case.model_fields)
+
+
+def is_table_extract(path: Path) -> bool:
+    """A directory holding the patient list of a CSV extract layout (registry or mCODE Extraction Framework)."""
+    return path.is_dir() and any(p.stem.casefold() in EXTRACT_DRIVERS for p in path.glob("*.csv") if p.is_file())
+
+
 def expand_inputs(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> list[Path]:
-    """Files named directly, plus ``*.json``/``*.yaml``/``*.yml`` under named directories."""
+    """Files named directly, plus ``*.json``/``*.yaml``/``*.yml`` under named directories.
+
+    CSV extract directories (:func:`is_table_extract`), named or found under a named directory, are
+    returned as one item each (a directory); their CSV files are not listed.
+    """
     skip = {p.resolve() for p in exclude}
     out: list[Path] = []
+
+    def walk(directory: Path) -> None:
+        if is_table_extract(directory):
+            out.append(directory)
+            return
+        for f in sorted(directory.iterdir()):
+            if f.name.startswith("."):
+                continue
+            if f.is_dir():
+                if not f.is_symlink():
+                    walk(f)
+            elif f.is_file() and f.suffix.lower() in INPUT_SUFFIXES and f.resolve() not in skip:
+                out.append(f)
+
     for p in paths:
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if f.is_file() and f.suffix.lower() in INPUT_SUFFIXES and f.resolve() not in skip:
-                    out.append(f)
+            walk(p)
         else:
             out.append(p)
     return out
+
+
+def estimate_patients(items: Iterable[Path]) -> int:
+    """Patients the items will give, for progress bars: 1 per file, data rows of an extract's patient list."""
+    total = 0
+    for item in items:
+        if not item.is_dir():
+            total += 1
+            continue
+        for driver in sorted(item.glob("*.csv")):
+            if driver.stem.casefold() in EXTRACT_DRIVERS:
+                try:
+                    with driver.open("rb") as fh:
+                        total += max(0, sum(1 for line in fh if line.strip()) - 1)
+                except OSError:
+                    pass
+                break
+    return total
+
+
+def _issue_lines(issues: Iterable[Any]) -> str:
+    return "\n".join(f"    {i.location}: {i.message}" for i in issues)
+
+
+def iter_extract(directory: Path, warnings: list[str] | None = None) -> Iterator[PatientBundle | InputError]:
+    """Stream one CSV extract: a PatientBundle per mapped patient, an InputError per failed one.
+
+    Errors keep the ``file:row:column`` locations of the tabular reader; file-level errors (e.g. rows
+    of patients missing from the patient list) become one InputError after the patients, warnings
+    (unknown columns, ignored files) go to ``warnings``.
+    """
+    from fhir_onco.tabular import TabularError, map_tables
+    from fhir_onco.validation.report import Report, Severity
+
+    file_report = Report()
+    try:
+        # mapped like case files (which push maps without profile validation): validation costs about
+        # half a second per patient; `fhir-onco map-tables` validates, and the server checks what it takes
+        for result in map_tables(directory, validate=False, file_report=file_report):
+            if result.ok and result.bundle is not None:
+                try:
+                    yield from_bundle(result.bundle, result.source)
+                except InputError as e:
+                    yield e
+                if warnings is not None:
+                    warnings.extend(
+                        f"{i.location}: {i.message}"
+                        for i in result.report
+                        if i.severity is Severity.WARNING and i.rule == "tabular"
+                    )
+                continue
+            errors = result.report.errors or []
+            yield InputError(
+                f"{result.source}: patient not imported ({len(errors)} error(s)):\n{_issue_lines(errors)}"
+            )
+    except TabularError as e:
+        yield InputError(f"{directory}: cannot read the CSV extract:\n{_issue_lines(e.report.errors)}")
+        return
+    file_errors = file_report.errors
+    if file_errors:
+        yield InputError(f"{directory}: rows not imported:\n{_issue_lines(file_errors)}")
+    if warnings is not None:
+        warnings.extend(f"{i.location}: {i.message}" for i in file_report if i.severity is Severity.WARNING)
+
+
+@dataclass
+class LoadedInputs:
+    """Everything the inputs gave: bundles, errors (failed files and patients), warnings (skipped files)."""
+
+    bundles: list[PatientBundle] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_inputs(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> LoadedInputs:
+    """Load every input under ``paths`` (see :func:`expand_inputs`); nothing raises for bad data."""
+    loaded = LoadedInputs()
+    for item in expand_inputs(paths, exclude):
+        if item.is_dir():
+            for got in iter_extract(item, loaded.warnings):
+                if isinstance(got, InputError):
+                    loaded.errors.append(str(got))
+                else:
+                    loaded.bundles.append(got)
+            continue
+        try:
+            loaded.bundles.append(load_input(item))
+        except SkippedInput as e:
+            loaded.warnings.append(str(e))
+        except InputError as e:
+            loaded.errors.append(str(e))
+    return loaded

@@ -1,4 +1,4 @@
-"""Keep a FHIR server in step with a directory of cases or bundles.
+"""Keep a FHIR server in step with a directory of cases or bundles, or a registry CSV extract.
 
 A local SQLite state store remembers, per server and patient, the content hash of what was last
 confirmed on the server and the ``Type/id`` and version of every resource sent. A sync run:
@@ -23,8 +23,8 @@ Removal policy for patients that disappeared from the source (``--on-removed``):
 * ``inactivate``: set ``Patient.active = false`` on the server (other resources stay).
 * ``delete``: delete every resource we sent for the patient, in one transaction.
 
-The removal step is skipped entirely when any input failed to load, so a broken file never turns
-into deletions.
+The removal step is skipped entirely when any input failed to load (a file, or one patient of a CSV
+extract), so a broken file or row never turns into deletions.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import Any
 
 from .canonical import bundle_hash
 from .client import FhirClient
-from .errors import HttpError, InputError, PatientError, ServerIOError, StateStoreError
-from .inputs import PatientBundle, expand_inputs, load_input
+from .errors import HttpError, PatientError, ServerIOError, StateStoreError
+from .inputs import PatientBundle, load_inputs
 from .push import Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,7 @@ class SyncReport(PushReport):
     removal_policy: str = RemovalPolicy.KEEP.value
     removed: list[PatientResult] = field(default_factory=list)
     removal_skipped: str | None = None
+    input_warnings: list[str] = field(default_factory=list)  # skipped files, ignored columns
 
     @property
     def ok(self) -> bool:
@@ -207,19 +208,17 @@ class SyncReport(PushReport):
         d["removal_policy"] = self.removal_policy
         d["removed"] = [p.to_dict() for p in self.removed]
         d["removal_skipped"] = self.removal_skipped
+        d["input_warnings"] = list(self.input_warnings)
         d["totals"]["patients"]["skipped_by_state"] = sum(1 for p in self.patients if p.skipped_by_state)
         return d
 
 
-def load_sources(paths: Sequence[Path], exclude: Sequence[Path] = ()) -> tuple[list[PatientBundle], list[str]]:
-    bundles: list[PatientBundle] = []
-    errors: list[str] = []
-    for f in expand_inputs(paths, exclude):
-        try:
-            bundles.append(load_input(f))
-        except InputError as e:
-            errors.append(str(e))
-    return bundles, errors
+def load_sources(
+    paths: Sequence[Path], exclude: Sequence[Path] = ()
+) -> tuple[list[PatientBundle], list[str], list[str]]:
+    """Bundles, errors and warnings of every input (files, case directories, CSV extracts)."""
+    loaded = load_inputs(paths, exclude)
+    return loaded.bundles, loaded.errors, loaded.warnings
 
 
 def _remove(
@@ -291,8 +290,9 @@ def sync(
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
-    bundles, errors = load_sources(sources, exclude=[store.path, *exclude])
+    bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude])
     report.input_errors = errors
+    report.input_warnings = warnings
 
     by_key: dict[str, list[PatientBundle]] = {}
     for b in bundles:
