@@ -281,6 +281,7 @@ class _Renderer:
         hscts: list[dict[str, Any]] = []
         if sp.prior_therapy and "lines" in v:
             self._prior_lines(x, onset, start, regimens, hscts, rng)
+            dx["prior_lines"] = v["lines"]  # the same lines are in the case as regimens line1..lineN
         index, timeline = self._index(x, start, cutoff, rng)
         regimens.append(index)
         case["regimens"] = regimens
@@ -312,6 +313,8 @@ class _Renderer:
         for grp in groups:
             for name, cat in grp.categories.items():
                 value = x.values.get(name)
+                if cat.field and value is not None:
+                    dx[cat.field] = str(value)
                 if cat.note and value is not None:
                     notes.append(cat.note.replace("{value}", str(value)))
                 choice = cat.findings.get(str(value))

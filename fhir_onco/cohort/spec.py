@@ -111,6 +111,9 @@ class Category(_M):
     count_fields = ("counts",)
     counts: dict[str, Count]
     note: str | None = Field(None, description="Diagnosis note, '{value}' is replaced.")
+    field: Literal["paraprotein"] | None = Field(
+        None, description="Structured diagnosis field the value fills (a term of that field's table).",
+    )
     findings: dict[str, dict[Literal["one_of"], list[list[FindingTemplate]]]] = Field(default_factory=dict)
     method: str | None = None
 

@@ -3,7 +3,10 @@
 The definitions are the ones a reader of the paper would use:
 
 - age: whole years at the start of the index regimen;
-- prior lines: regimens other than conditioning that started before the index regimen;
+- paraprotein: the diagnosis's ``paraprotein`` field, as written (the spec's values);
+- prior lines: the diagnosis's ``prior_lines`` when stated, else the regimens other than conditioning
+  that started before the index regimen (the generator writes both; ``prior_line_mismatches`` checks
+  that they agree);
 - prior exposure to a drug: given before the index regimen (conditioning included);
 - ASCT: an autologous HSCT before the index regimen;
 - cytogenetic risk: high when a high-risk abnormality was detected, standard when tested and none
@@ -68,12 +71,9 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
             stages.setdefault(st.system, Counter())[st.value] += 1
         tested = [f for f in dx.findings if f.target in HIGH_RISK]
         risk["unknown" if not tested else "high" if any(f.result == "detected" for f in tested) else "standard"] += 1
-        for part in (dx.note or "").split(";"):
-            if part.strip().startswith("paraprotein:"):
-                paraprotein[part.split(":", 1)[1].strip()] += 1
-        prior = [r for r in case.regimens if r.id != index_regimen and r.category != "conditioning"
-                 and date.fromisoformat(r.start) < start]
-        lines[len(prior)] += 1
+        if dx.paraprotein:
+            paraprotein[dx.paraprotein] += 1
+        lines[dx.prior_lines if dx.prior_lines is not None else len(_prior_regimens(case, index_regimen))] += 1
         before = [r for r in case.regimens if r.id != index_regimen and date.fromisoformat(r.start) < start]
         drugs = {_key("drugs", d.drug) for r in before for d in r.drugs}  # high-dose melphalan counts too
         for tag in exposures:
@@ -121,6 +121,25 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     out["deaths"] = dict(sorted(deaths.items()))
     if transplanted:
         out["hsct"] = {"patients": transplanted, **{k: dict(sorted(v.items())) for k, v in hsct.items()}}
+    return out
+
+
+def _prior_regimens(case: Case, index_regimen: str) -> list[str]:
+    """Ids of the regimens other than conditioning that started before the index regimen."""
+    index = next(r for r in case.regimens if r.id == index_regimen)
+    start = date.fromisoformat(index.start)
+    return [r.id for r in case.regimens if r.id != index_regimen and r.category != "conditioning"
+            and date.fromisoformat(r.start) < start]
+
+
+def prior_line_mismatches(cases: Iterable[Case], index_regimen: str) -> list[str]:
+    """Patients whose stated prior_lines differs from the prior regimens in their history."""
+    out = []
+    for case in cases:
+        stated = case.diagnoses[0].prior_lines if case.diagnoses else None
+        counted = len(_prior_regimens(case, index_regimen))
+        if stated is not None and stated != counted:
+            out.append(f"{case.patient.identifiers[0].value}: prior_lines {stated}, {counted} prior regimens")
     return out
 
 

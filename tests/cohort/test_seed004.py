@@ -4,6 +4,7 @@ plausible histories, valid FHIR, and honest errors for specs that cannot hold.""
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from fhir_onco.case import Case
 from fhir_onco.cohort import CohortError, generate, generate_to_directory, load_spec, parse_spec, spec_tables
+from fhir_onco.cohort.tables import prior_line_mismatches
 from fhir_onco.pipeline import map_and_validate
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "cohorts" / "seed004-isapd.yaml"
@@ -47,13 +49,24 @@ def cohort() -> tuple[Any, list[Case]]:
     return spec, generate(spec, seed=4)
 
 
+# The spec's distribution of prior lines (median 2, range 2-7; 31 with 2 lines, see above).
+PRIOR_LINES = {2: 31, 3: 13, 4: 8, 5: 4, 6: 3, 7: 1}
+
+
 @pytest.mark.parametrize("seed", [0, 4, 2024])
 def test_counts_equal_the_papers_tables(seed: int) -> None:
     spec = load_spec(SPEC)
-    tables = spec_tables(spec, generate(spec, seed))
+    cases = generate(spec, seed)
+    # paraprotein and prior lines live in the structured diagnosis fields, not in the note
+    dxs = [c.diagnoses[0] for c in cases]
+    assert Counter(dx.paraprotein for dx in dxs) == PAPER["paraprotein"]
+    assert Counter(dx.prior_lines for dx in dxs) == PRIOR_LINES
+    assert not [dx.note for dx in dxs if dx.note and "paraprotein" in dx.note.lower()]
+    assert prior_line_mismatches(cases, "isapd") == []  # the stated lines are the regimens in the history
+    tables = spec_tables(spec, cases)
     prior = tables.pop("prior_lines")
     assert {k: prior[k] for k in ("min", "max", "median")} == PAPER["prior_lines"]
-    assert prior["distribution"][2] == 31
+    assert prior["distribution"] == PRIOR_LINES
     assert tables["stages"]["iss"] == PAPER["stages"]["iss"] and sum(tables["stages"]["iss"].values()) == 53
     for key, expected in PAPER.items():
         if key != "prior_lines":
