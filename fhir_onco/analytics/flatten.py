@@ -393,7 +393,8 @@ def _serious(dec: Decoder, cc: Json | None) -> bool | None:
 
 
 def _other_observations(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    """Observations no other table takes (e.g. paraprotein type, ECOG): code and value as found."""
+    """Observations no other table takes (e.g. paraprotein type, prior lines, ECOG): code and value as found
+    (``value_number`` holds valueQuantity's value or valueInteger)."""
     for obs in store.resources("Observation"):
         kind = _obs_kind(dec, obs)
         if kind in _HANDLED_KINDS or (kind or "").startswith(("stage-", "engraftment-")):
@@ -409,7 +410,7 @@ def _other_observations(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
             "date": _date(obs, "effective"),
             "value_code": _any_key(dec, value),
             "value_text": text_of(value) if value else obs.get("valueString"),
-            "value_number": quantity_value(obs.get("valueQuantity")),
+            "value_number": quantity_value(obs["valueQuantity"]) if "valueQuantity" in obs else obs.get("valueInteger"),
             "value_unit": (obs.get("valueQuantity") or {}).get("code"),
         }
 

@@ -10,6 +10,11 @@ Definitions (also in docs/analytics.md):
 * **Age** in whole years at the index date (from birthDate, or the age-at-event extension).
 * **Best response**: the Observation flagged best-response (the one of the index regimen when there
   are several, else the best ranked). ORR = sCR + CR + CRi + remission + VGPR + PR over all patients.
+* **Paraprotein type**: the coded value of the patient's paraprotein-type Observation
+  (onco-disease-characteristic), labelled with the terminology display.
+* **Prior lines**: the patient's prior-lines Observation (onco-disease-characteristic) when there is
+  one (the highest if several), else the count of top-level treatment lines that started before the
+  index date. The stated number wins: registries often record "3 prior lines" without every regimen.
 * **Adverse events**: each patient counts once per CTCAE term, at the highest grade recorded.
 * **OS**: index -> death from any cause; **PFS**: index -> first progression / relapse / refractory
   disease after the index date, or death. Alive patients are censored at their last known date (the
@@ -46,6 +51,9 @@ PROGRESSION = frozenset({"pd", "relapse", "refractory"})
 # Regimen categories (regimen_terms keys) that are not a line of therapy.
 NOT_A_LINE = frozenset({"conditioning", "gvhd-prophylaxis", "supportive", "premedication",
                         "intrathecal-prophylaxis"})
+# observation_codes keys of the onco-disease-characteristic Observations the baseline table reads.
+PARAPROTEIN_TYPE = "paraprotein-type"
+PRIOR_LINES = "prior-lines"
 # Myeloma high-risk cytogenetics (IMWG; findings keys): high = any found, standard = tested, none found.
 MYELOMA_HIGH_RISK = ("cyto-del-17p", "cyto-t-4-14", "cyto-t-14-16")
 NOT_FOUND = "not-detected"
@@ -320,6 +328,9 @@ _DEFINITIONS = {
     "age": "whole years at the index date (birth date, or age stated at a date)",
     "best response": "Observation flagged best-response; of the index regimen when several",
     "ORR": "sCR + CR + CRi + remission + VGPR + PR, over all patients",
+    "paraprotein type": "coded value of the paraprotein-type Observation (onco-disease-characteristic)",
+    "prior lines": "the prior-lines Observation when there is one (highest if several), else the treatment "
+                   "lines (top-level, not conditioning/supportive) that started before the index date",
     "adverse events": "patients counted once per CTCAE term at their highest grade",
     "OS": "index date to death from any cause; alive patients censored at their last known date",
     "PFS": "index date to the first progression, relapse or refractory disease after it, or death",
@@ -354,6 +365,7 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
     _stage_rows(c, t, n)
     _finding_rows(c, t, n)
     _cytogenetic_risk_rows(c, t, n)
+    _paraprotein_rows(c, t, n)
     _other_observation_rows(c, t, n)
     _prior_rows(c, t, n)
     _hsct_rows(c, t, n, counts)
@@ -450,11 +462,37 @@ def _cytogenetic_risk_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     t.add(section=section, item=NOT_RECORDED, n=missing, percent=pct(missing, n))
 
 
+def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
+    """Myeloma paraprotein type from the paraprotein-type Observation, by coded value."""
+    section = _label(c.dec, "observation_codes", PARAPROTEIN_TYPE) or "Paraprotein type"
+    values: Counter[str] = Counter()
+    for f in c.facts:
+        rows = [r for r in c.rows("other_observations", f.patient_id)
+                if r["code"] == PARAPROTEIN_TYPE and (r["value_code"] or r["value_text"])]
+        if rows:
+            r = rows[0]
+            values[_label(c.dec, "regimen_terms", r["value_code"]) if r["value_code"] else r["value_text"]] += 1
+    if not values:
+        return
+    for item, k in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
+        t.add(section=section, item=item, n=k, percent=pct(k, n))
+    if n - values.total():
+        t.add(section=section, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
+
+
+def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
+    stated = [int(r["value_number"]) for r in c.rows("other_observations", pid)
+              if r["code"] == PRIOR_LINES and r["value_number"] is not None]
+    return max(stated) if stated else None
+
+
 def _other_observation_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     by_code: dict[str, Counter[str]] = defaultdict(Counter)
     for f in c.facts:
         seen: dict[str, str] = {}
         for r in c.rows("other_observations", f.patient_id):
+            if r["code"] in (PARAPROTEIN_TYPE, PRIOR_LINES):
+                continue  # their own rows
             value = r["value_text"] or r["value_code"]
             if value is not None:
                 seen.setdefault(r["code_display"] or r["code"], value)
@@ -472,19 +510,31 @@ def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     lines: list[int] = []
     drugs: Counter[str] = Counter()
     hscts: Counter[str] = Counter()
-    with_index = [f for f in c.facts if f.index_date is not None]
-    for f in with_index:
-        assert f.index_date is not None
+    stated_for = 0
+    for f in c.facts:
+        stated = _stated_prior_lines(c, f.patient_id)
+        if f.index_date is None:
+            if stated is not None:
+                lines.append(stated)
+                stated_for += 1
+            continue
         prior = [r for r in c.rows("regimens", f.patient_id)
                  if r["id"] != f.index_regimen and (point(r["start_date"]) or date.max) < f.index_date]
-        lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
+        if stated is not None:  # the source's own number wins over what its regimens show
+            lines.append(stated)
+            stated_for += 1
+        else:
+            lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
         drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
         hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
                       if (point(h["date"]) or date.max) < f.index_date})
-    if not with_index or not (any(lines) or drugs or hscts):
+    if not lines or not (any(lines) or drugs or hscts):
         return
     t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
           percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
+    if stated_for:
+        t.notes.append(f"prior lines: stated (prior-lines Observation) for {stated_for} patient(s), counted from "
+                       f"the regimens before the index date for {len(lines) - stated_for}")
     for drug, k in sorted(drugs.items(), key=lambda kv: (-kv[1], kv[0])):
         t.add(section="Prior therapy (before index)", item=_label(c.dec, "drugs", drug), n=k, percent=pct(k, n))
     for kind, k in sorted(hscts.items()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from fhir_onco.analytics.reader import ResourceStore, read_input
 from fhir_onco.analytics.report import CohortReport, cohort_report
 
-from .inline_cohort import bundles, patient
+from .inline_cohort import COHORT, bundles, patient
 
 
 def rows(report: CohortReport, table: str, key: str) -> dict[str, dict[str, Any]]:
@@ -69,6 +70,30 @@ def test_baseline_sex_age_stage_and_prior_therapy(report: CohortReport) -> None:
     assert "isatuximab" not in prior  # the index regimen itself is not prior therapy
     risk = {item: r["n"] for (section, item), r in base.items() if section.startswith("Cytogenetic risk")}
     assert risk == {"high": 1, "standard": 1, "not recorded": 3}
+
+
+def test_paraprotein_and_stated_prior_lines_from_disease_characteristic_observations() -> None:
+    cases = copy.deepcopy(COHORT)
+    cases[0]["diagnoses"][0] |= {"paraprotein": "IgG", "prior_lines": 4}  # one prior regimen (VRd) in the case
+    cases[1]["diagnoses"][0] |= {"paraprotein": "парапротеин IgG", "prior_lines": 0}
+    cases[2]["diagnoses"][0] |= {"paraprotein": "Bence-Jones"}
+    report = cohort_report(ResourceStore().extend(bundles(cases)))
+    base = {(r["section"], r["item"]): r for r in report.table("baseline").rows}
+    para = {item: r["n"] for (section, item), r in base.items() if section == "Paraprotein type"}
+    # grouped by code, not by the text as written; the others have no paraprotein Observation
+    assert para == {"IgG paraprotein": 2, "Light chain only (Bence Jones)": 1, "not recorded": 2}
+    # p1 states 4 (its regimens show 1): the stated number wins; p2 states 0; p3-p5 counted: 0
+    assert base[("Prior therapy (before index)", "lines, median (range)")]["value"] == "0 (0-4)"
+    assert "prior lines: stated (prior-lines Observation) for 2 patient(s), counted from the regimens before " \
+           "the index date for 3" in report.table("baseline").notes
+    assert not [k for k in base if k[0] in ("Number of prior lines of therapy",)]  # not repeated as 'other'
+
+
+def test_prior_lines_are_counted_from_regimens_without_the_observation(report: CohortReport) -> None:
+    base = {(r["section"], r["item"]): r for r in report.table("baseline").rows}
+    assert base[("Prior therapy (before index)", "lines, median (range)")]["value"] == "0 (0-1)"  # p1's VRd
+    assert not any(n.startswith("prior lines: stated") for n in report.table("baseline").notes)
+    assert not [k for k in base if k[0] == "Paraprotein type"]
 
 
 def test_kaplan_meier_os_and_pfs_from_fhir_dates(report: CohortReport) -> None:

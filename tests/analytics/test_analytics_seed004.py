@@ -43,10 +43,16 @@ def test_seed004_report_equals_the_paper(tmp_path: Path) -> None:
     iss = section("Stage: International Staging")
     assert iss.pop("not recorded") == 7 and sorted(iss.values()) == [3, 22, 28]
     assert section("Cytogenetic risk") == {"high": 8, "standard": 30, "not recorded": 22}
+    # table 1 paraprotein: IgG 27, IgA 9, IgD 1, Bence-Jones 12, non-secretory 11 (paraprotein-type Observations)
+    assert section("Paraprotein type") == {"IgG paraprotein": 27, "IgA paraprotein": 9, "IgD paraprotein": 1,
+                                           "Light chain only (Bence Jones)": 12, "Non-secretory": 11}
     prior = section("Prior therapy")
     assert (prior["bortezomib"], prior["lenalidomide"], prior["autologous HSCT"], prior["daratumumab"]) == (
         60, 60, 19, 17)
     assert base[("Prior therapy (before index)", "lines, median (range)")]["value"] == "2 (2-7)"
+    # ... read from the prior-lines Observations, which win over counting the regimens (both give 2 (2-7))
+    assert "prior lines: stated (prior-lines Observation) for 60 patient(s), counted from the regimens before " \
+           "the index date for 0" in tables["baseline"]["notes"]
 
     br = {r["response"]: r["n"] for r in tables["best_response"]["rows"]}
     assert br == {"ORR": 39, "cr": 5, "vgpr": 18, "pr": 16, "mr": 5, "sd": 3, "pd": 11, "not-evaluable": 2,
