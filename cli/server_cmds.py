@@ -81,6 +81,33 @@ RetriesOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+IdSystemOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-system",
+        help="CSV extracts: identifier system (URI) for patient ids without one (the FHIR ids derive from it).",
+        show_default=False,
+    ),
+]
+RegimenCategoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--regimen-category",
+        help="mCODE CSV extracts: category for medication administrations (e.g. salvage); the layout has none.",
+        show_default=False,
+    ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", help="CSV extracts: force an encoding (default: sniffed per file).", show_default=False),
+]
+
+
+def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding}
+    if id_system:
+        options["id_system"] = options["mrn_system"] = id_system
+    return options
 
 
 def _usage(message: str) -> typer.Exit:
@@ -181,6 +208,9 @@ def push_command(
     ca_bundle: CaBundleOpt = None,
     retries: RetriesOpt = 4,
     verbose: VerboseOpt = False,
+    id_system: IdSystemOpt = None,
+    regimen_category: RegimenCategoryOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates."""
     from fhir_onco.server.inputs import expand_inputs, load_inputs
@@ -193,7 +223,7 @@ def push_command(
     if not expand_inputs(inputs):
         raise _usage("no input files (.json, .yaml, .yml) or CSV extracts found")
     with _client(server, timeout, ca_bundle, retries) as client:
-        loaded = load_inputs(inputs)
+        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding))
         try:
             with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
                 report = push(
@@ -245,6 +275,9 @@ def sync_command(
     ca_bundle: CaBundleOpt = None,
     retries: RetriesOpt = 4,
     verbose: VerboseOpt = False,
+    id_system: IdSystemOpt = None,
+    regimen_category: RegimenCategoryOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
     from fhir_onco.server.inputs import estimate_patients, expand_inputs
@@ -269,6 +302,7 @@ def sync_command(
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
                     on_result=tick,
+                    table_options=_table_options(id_system, regimen_category, encoding),
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None

@@ -194,8 +194,13 @@ def _issue_lines(issues: Iterable[Any]) -> str:
     return "\n".join(f"    {i.location}: {i.message}" for i in issues)
 
 
-def iter_extract(directory: Path, warnings: list[str] | None = None) -> Iterator[PatientBundle | InputError]:
+def iter_extract(
+    directory: Path, warnings: list[str] | None = None, options: Mapping[str, Any] | None = None
+) -> Iterator[PatientBundle | InputError]:
     """Stream one CSV extract: a PatientBundle per mapped patient, an InputError per failed one.
+
+    ``options`` go to :func:`fhir_onco.tabular.open_reader` (``encoding``, ``id_system``,
+    ``mrn_system``, ``regimen_category``, ``tmpdir``); None values are dropped.
 
     Errors keep the ``file:row:column`` locations of the tabular reader; file-level errors (e.g. rows
     of patients missing from the patient list) become one InputError after the patients, warnings
@@ -208,7 +213,8 @@ def iter_extract(directory: Path, warnings: list[str] | None = None) -> Iterator
     try:
         # mapped like case files (which push maps without profile validation): validation costs about
         # half a second per patient; `fhir-onco map-tables` validates, and the server checks what it takes
-        for result in map_tables(directory, validate=False, file_report=file_report):
+        opts = {k: v for k, v in (options or {}).items() if v is not None}
+        for result in map_tables(directory, validate=False, file_report=file_report, **opts):
             if result.ok and result.bundle is not None:
                 try:
                     yield from_bundle(result.bundle, result.source)
@@ -244,12 +250,17 @@ class LoadedInputs:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_inputs(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> LoadedInputs:
-    """Load every input under ``paths`` (see :func:`expand_inputs`); nothing raises for bad data."""
+def load_inputs(
+    paths: Iterable[Path], exclude: Iterable[Path] = (), table_options: Mapping[str, Any] | None = None
+) -> LoadedInputs:
+    """Load every input under ``paths`` (see :func:`expand_inputs`); nothing raises for bad data.
+
+    ``table_options`` apply to every CSV extract (see :func:`iter_extract`).
+    """
     loaded = LoadedInputs()
     for item in expand_inputs(paths, exclude):
         if item.is_dir():
-            for got in iter_extract(item, loaded.warnings):
+            for got in iter_extract(item, loaded.warnings, table_options):
                 if isinstance(got, InputError):
                     loaded.errors.append(str(got))
                 else:

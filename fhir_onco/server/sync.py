@@ -35,7 +35,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -214,10 +214,10 @@ class SyncReport(PushReport):
 
 
 def load_sources(
-    paths: Sequence[Path], exclude: Sequence[Path] = ()
+    paths: Sequence[Path], exclude: Sequence[Path] = (), table_options: Mapping[str, Any] | None = None
 ) -> tuple[list[PatientBundle], list[str], list[str]]:
     """Bundles, errors and warnings of every input (files, case directories, CSV extracts)."""
-    loaded = load_inputs(paths, exclude)
+    loaded = load_inputs(paths, exclude, table_options)
     return loaded.bundles, loaded.errors, loaded.warnings
 
 
@@ -284,13 +284,18 @@ def sync(
     dry_run: bool = False,
     exclude: Sequence[Path] = (),
     on_result: Callable[[PatientResult], None] | None = None,
+    table_options: Mapping[str, Any] | None = None,
 ) -> SyncReport:
-    """Bring the server in line with ``sources`` (files or directories); see the module doc."""
+    """Bring the server in line with ``sources`` (files or directories); see the module doc.
+
+    ``table_options`` (``id_system``, ``regimen_category``, ``encoding``) apply to CSV extracts; keep
+    them the same from run to run (``id_system`` decides the FHIR ids).
+    """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
-    bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude])
+    bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude], table_options=table_options)
     report.input_errors = errors
     report.input_warnings = warnings
 

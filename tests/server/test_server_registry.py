@@ -160,3 +160,48 @@ def test_broken_json_case_is_an_error_not_skipped(tmp_path: Path, text: str) -> 
     (tmp_path / "case.json").write_text(text, encoding="utf-8")
     loaded = load_inputs([tmp_path])
     assert loaded.warnings == [] and len(loaded.errors) == 1 and loaded.bundles == []
+
+
+# Synthetic rows under the mCODE Extraction Framework's published headers (as in tests/tabular/test_mcode.py).
+MCODE_FILES = {
+    "patient-mrns.csv": "mrn\nmrn-1\nmrn-2\n",
+    "patient-information.csv": (
+        "mrn,familyName,givenName,gender,birthsex,dateOfBirth,race,ethnicity,language,addressLine,city,state,zip\n"
+        "mrn-1,Doe,Jane,female,female,1958-06-21,,,,,,,\n"
+        "mrn-2,Roe,Rick,male,male,11/08/1956,,,,,,,\n"),
+    "condition-information.csv": (
+        "mrn,conditionId,codeSystem,code,displayName,category,dateOfDiagnosis,clinicalStatus,verificationStatus,"
+        "bodySite,laterality,histology\n"
+        "mrn-1,cond-1,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2019-05-02,active,"
+        "confirmed,,,\n"
+        "mrn-2,cond-2,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2018-01-10,inactive,"
+        "confirmed,,,\n"),
+    "cancer-related-medication-administration-information.csv": (
+        "mrn,medicationId,code,codeSystem,displayText,startDate,endDate,treatmentReasonCode,"
+        "treatmentReasonCodeSystem,treatmentReasonDisplayText,treatmentIntent,status\n"
+        "mrn-1,med-1,358258,http://www.nlm.nih.gov/research/umls/rxnorm,Bortezomib,2019-06-01,2019-06-01,"
+        "109989006,http://snomed.info/sct,Multiple myeloma,373808002,completed\n"),
+}
+
+
+def test_cli_sync_mcode_extract_with_table_options(fhir_base_url: str, run_key: str, tmp_path: Path) -> None:
+    """The mCODE Extraction Framework layout through `sync`: --regimen-category and --id-system reach the
+    reader; the patient with a bad cell is reported at file:row:column and the other one goes through."""
+    src = tmp_path / "mcode"
+    src.mkdir()
+    for name, text in MCODE_FILES.items():
+        (src / name).write_text(text, encoding="utf-8")
+    app = typer.Typer()
+    register(app)
+    args = ["sync", str(src), "--server", fhir_base_url, "--json", "--id-system", f"urn:test:{run_key}"]
+    without = json.loads(CliRunner().invoke(app, [*args, "--dry-run"]).stdout)
+    assert without["totals"]["patients"]["total"] == 0  # medication rows need a category in this layout
+    res = CliRunner().invoke(app, [*args, "--regimen-category", "salvage"])
+    assert res.exit_code == 1, res.output  # one patient failed
+    report = json.loads(res.stdout)
+    assert report["totals"]["patients"]["created"] == 1 and len(report["input_errors"]) == 1
+    assert report["input_errors"][0].startswith(f"{src / 'patient-mrns.csv'}:3: patient not imported")
+    assert f"{src / 'condition-information.csv'}:3:clinicalStatus:" in report["input_errors"][0]
+    assert any("columns with no home in the case model" in w for w in report["input_warnings"])
+    again = json.loads(CliRunner().invoke(app, [*args, "--regimen-category", "salvage"]).stdout)
+    assert again["requests"] == 0 and again["totals"]["patients"]["skipped_by_state"] == 1
