@@ -152,7 +152,8 @@ class Diagnosis(_Model):
         "active", description="Current clinical status (FHIR Condition.clinicalStatus).",
     )
     paraprotein: Term | None = Field(None, description="Myeloma paraprotein: IgG, IgA, Bence-Jones, non-secretory.")
-    prior_lines: int | None = Field(None, ge=0, le=30, description="Lines of therapy before the ones in this case.")
+    prior_lines: int | None = Field(
+        None, ge=0, le=30, description="Lines of therapy before the index regimen (may also be listed as regimens).")
     stages: list[Stage] = Field(default_factory=list, description="Stage and risk classifications of this cancer.")
     findings: list[Finding] = Field(
         default_factory=list, description="Gene, cytogenetic and marker findings of this cancer.",

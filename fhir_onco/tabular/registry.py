@@ -50,6 +50,8 @@ TABLES: tuple[TableSpec, ...] = (
         C("related_to", "diagnosis_id of the earlier cancer a secondary one follows."),
         C("therapy_related", "yes for a therapy-related (secondary) cancer."),
         C("status", "active (default) / remission / relapse / resolved."),
+        C("paraprotein", "Myeloma paraprotein: IgG, IgA, IgD, Bence-Jones, non-secretory."),
+        C("prior_lines", "Number of lines of therapy before the index regimen."),
         C("note", "Free text."),
     )),
     TableSpec("stages", ("stages",), "patient_id", (
@@ -354,6 +356,8 @@ class RegistryReader(TabularReader):
             put(dx, "related_to", r.local_id("related_to", field="related_to"))
             put(dx, "therapy_related", r.get("therapy_related", d.boolean, field="therapy_related"))
             put(dx, "status", r.get("status", field="status"))
+            put(dx, "paraprotein", r.get("paraprotein", field="paraprotein"))
+            put(dx, "prior_lines", r.get("prior_lines", d.integer, field="prior_lines"))
             put(dx, "note", r.get("note", field="note"))
             prov.add(f"diagnoses[{parents.add(dx.get('id'))}]", r.where())
             out.append(dx)

@@ -233,3 +233,18 @@ def test_docs_list_every_column_of_both_layouts() -> None:
         assert all(f"| `{c.name}` |" in section for c in table.columns), table.name
     mcode = docs.split("## mCODE Extraction Framework layout", 1)[1]
     assert all(f"`{c.name}`" in mcode for t in MCODE for c in t.columns)
+
+
+
+def test_paraprotein_and_prior_lines_columns_reach_the_case(tmp_path: Path) -> None:
+    with RegistryReader(REGISTRY) as reader:
+        cases = [p.case for p in reader]
+    assert [c.diagnoses[0].paraprotein if c else None for c in cases] == [None, "IgG", "Bence-Jones"]
+    bad = tmp_path / "x"
+    shutil.copytree(REGISTRY, bad)
+    text = (bad / "diagnoses.csv").read_text(encoding="utf-8-sig").replace("active,IgG,,", "active,IgG,two,")
+    (bad / "diagnoses.csv").write_text(text, encoding="utf-8")
+    results = list(map_tables(bad, validate=False))
+    assert results[1].bundle is None
+    assert any("diagnoses.csv:3:prior_lines" in i.location for i in results[1].report.errors), \
+        results[1].report.to_text()
