@@ -162,25 +162,13 @@ def test_broken_json_case_is_an_error_not_skipped(tmp_path: Path, text: str) -> 
     assert loaded.warnings == [] and len(loaded.errors) == 1 and loaded.bundles == []
 
 
-# Synthetic rows under the mCODE Extraction Framework's published headers (as in tests/tabular/test_mcode.py).
+# Part of the shared mCODE Extraction Framework sample (tests/data/mcode-sample): patients,
+# conditions and medication administrations.
+MCODE_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mcode-sample"
 MCODE_FILES = {
-    "patient-mrns.csv": "mrn\nmrn-1\nmrn-2\n",
-    "patient-information.csv": (
-        "mrn,familyName,givenName,gender,birthsex,dateOfBirth,race,ethnicity,language,addressLine,city,state,zip\n"
-        "mrn-1,Doe,Jane,female,female,1958-06-21,,,,,,,\n"
-        "mrn-2,Roe,Rick,male,male,11/08/1956,,,,,,,\n"),
-    "condition-information.csv": (
-        "mrn,conditionId,codeSystem,code,displayName,category,dateOfDiagnosis,clinicalStatus,verificationStatus,"
-        "bodySite,laterality,histology\n"
-        "mrn-1,cond-1,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2019-05-02,active,"
-        "confirmed,,,\n"
-        "mrn-2,cond-2,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2018-01-10,inactive,"
-        "confirmed,,,\n"),
-    "cancer-related-medication-administration-information.csv": (
-        "mrn,medicationId,code,codeSystem,displayText,startDate,endDate,treatmentReasonCode,"
-        "treatmentReasonCodeSystem,treatmentReasonDisplayText,treatmentIntent,status\n"
-        "mrn-1,med-1,358258,http://www.nlm.nih.gov/research/umls/rxnorm,Bortezomib,2019-06-01,2019-06-01,"
-        "109989006,http://snomed.info/sct,Multiple myeloma,373808002,completed\n"),
+    name: (MCODE_SAMPLE / name).read_text(encoding="utf-8")
+    for name in ("patient-mrns.csv", "patient-information.csv", "condition-information.csv",
+                 "cancer-related-medication-administration-information.csv")
 }
 
 

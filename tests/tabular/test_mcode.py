@@ -7,51 +7,9 @@ from pathlib import Path
 from fhir_onco.tabular import McodeReader, detect_layout, map_tables
 from fhir_onco.validation.report import Report
 
-# Synthetic rows under the framework's published headers (src/helpers/schemas/csv.js).
-FILES = {
-    "patient-mrns.csv": "mrn\nmrn-1\nmrn-2\n",
-    "patient-information.csv": (
-        "mrn,familyName,givenName,gender,birthsex,dateOfBirth,race,ethnicity,language,addressLine,city,state,zip\n"
-        "mrn-1,Doe,Jane,female,female,1958-06-21,,,,,,,\n"
-        "mrn-2,Roe,Rick,male,male,11/08/1956,,,,,,,\n"),
-    "condition-information.csv": (
-        "mrn,conditionId,codeSystem,code,displayName,category,dateOfDiagnosis,clinicalStatus,verificationStatus,"
-        "bodySite,laterality,histology\n"
-        "mrn-1,cond-1,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2019-05-02,active,"
-        "confirmed,,,\n"
-        "mrn-2,cond-2,http://snomed.info/sct,109989006,Multiple myeloma,problem-list-item,2018-01-10,inactive,"
-        "confirmed,,,\n"),
-    "staging-information.csv": (
-        "mrn,conditionId,stageGroup,t,n,m,type,stagingSystem,stagingCodeSystem,effectiveDate\n"
-        "mrn-1,cond-1,C70660,,,,Clinical,C139007,http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl,2019-05-02\n"
-        "mrn-1,cond-1,3C,cT3,cN3,cM0,Clinical,443830009,'http://snomed.info/sct',2019-05-02\n"),
-    "cancer-disease-status-information.csv": (
-        "mrn,conditionId,diseaseStatusCode,diseaseStatusText,dateOfObservation,evidence,observationStatus,"
-        "dateRecorded\n"
-        "mrn-1,cond-1,268910001,VGPR,2020-01-10,363679005|252416005,final,2020-01-12\n"
-        "mrn-1,cond-1,271299001,worsened,2021-03-01,,final,\n"
-        "mrn-1,cond-1,not-asked,,2021-04-01,,,\n"),
-    "cancer-related-medication-administration-information.csv": (
-        "mrn,medicationId,code,codeSystem,displayText,startDate,endDate,treatmentReasonCode,"
-        "treatmentReasonCodeSystem,treatmentReasonDisplayText,treatmentIntent,status\n"
-        "mrn-1,med-1,358258,http://www.nlm.nih.gov/research/umls/rxnorm,Bortezomib,2019-06-01,2019-06-01,"
-        "109989006,http://snomed.info/sct,Multiple myeloma,373808002,completed\n"),
-    "procedure-information.csv": (
-        "mrn,procedureId,conditionId,status,code,codeSystem,displayName,reasonCode,reasonCodeSystem,"
-        "reasonDisplayName,effectiveDate,bodySite,laterality,treatmentIntent\n"
-        "mrn-1,proc-1,cond-1,completed,autologous-hsct,https://fhir-onco.org/fhir/CodeSystem/procedures,"
-        "Autologous HSCT,,,,2019-12-01,,,\n"
-        "mrn-1,proc-2,cond-1,completed,172043006,http://snomed.info/sct,Total mastectomy,,,,2019-12-05,,,\n"),
-    "ctc-adverse-event-information.csv": (
-        "mrn,adverseEventId,adverseEventCode,adverseEventCodeSystem,adverseEventCodeVersion,adverseEventDisplayText,"
-        "adverseEventText,suspectedCauseId,suspectedCauseType,seriousness,seriousnessCodeSystem,"
-        "seriousnessDisplayText,category,categoryCodeSystem,categoryDisplayText,studyId,effectiveDate,recordedDate,"
-        "grade,expectation,resolvedDate,seriousnessOutcome,actor,functionCode\n"
-        "mrn-1,ae-1,C143283,http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl,,Anemia,,med-1,"
-        "MedicationAdministration,serious,,,,,,,2019-06-10,,3,,2019-06-20,resolved,,\n"
-        "mrn-1,ae-2,10029366,http://terminology.hl7.org/CodeSystem/MDRAE,20.0,,,,,non-serious,,,,,,,"
-        "06-12-2019,,2,,,,,\n"),
-}
+# Synthetic rows under the framework's published headers: tests/data/mcode-sample (see its README).
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mcode-sample"
+FILES = {p.name: p.read_text(encoding="utf-8") for p in sorted(SAMPLE.glob("*.csv"))}
 
 
 def _extract(tmp_path: Path) -> Path:
