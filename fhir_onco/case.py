@@ -12,6 +12,7 @@ The schema is versioned (``schema_version``); ``fhir-onco schema`` prints its JS
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -52,6 +53,19 @@ def _check_date(value: str) -> str:
 
 DateExpr = Annotated[str, BeforeValidator(_date_to_text), AfterValidator(_check_date)]
 """A date: ``2021-07-02``, ``2020-07``, ``15.12.2021``, ``D+21`` (after HSCT), ``day 8@regimen``."""
+
+def _no_bool(value: Any) -> Any:
+    # YAML `dose: true` would otherwise be read as 1.0.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+MAX_DOSE = 1e7
+"""Largest dose number accepted (10 million, e.g. IU of interferon); 1e308 is a typo, not a dose."""
+
+Number = Annotated[float, BeforeValidator(_no_bool)]
+"""A number written as a number (true/false refused)."""
 
 Term = Annotated[str, Field(min_length=1)]
 """A clinical term in English or Russian, resolved through the terminology tables."""
@@ -117,7 +131,7 @@ class Finding(_Model):
     result: Literal[
         "amplified", "rearranged", "deleted", "mutated", "detected", "not-detected", "expressed"
     ] = Field(description="What was found for the target.")
-    value_percent: float | None = Field(None, ge=0, le=100, description="e.g. CD19 on 100 % of blasts.")
+    value_percent: Number | None = Field(None, ge=0, le=100, description="e.g. CD19 on 100 % of blasts.")
     method: str | None = Field(None, description="Free text: FISH, karyotype, PCR, flow cytometry.")
     date: DateExpr | None = None
     note: str | None = None
@@ -167,8 +181,9 @@ class Drug(_Model):
 
     id: LocalId | None = None
     drug: Term = Field(description="Drug name in English or Russian, generic or brand (drugs table).")
-    dose: float | None = Field(
-        None, gt=0, description="Dose per administration (or per day, or course total: see dose_basis).",
+    dose: Number | None = Field(
+        None, gt=0, le=MAX_DOSE,
+        description="Dose per administration (or per day, or course total: see dose_basis).",
     )
     unit: Term | None = Field(None, description="UCUM or written unit: mg/m2, мкг/кг/сут, mg ...")
     dose_basis: Literal["per-dose", "per-day", "course-total"] = Field(
@@ -178,11 +193,12 @@ class Drug(_Model):
     route: Term | None = Field(None, description="IV, continuous IV infusion, PO, SC, intrathecal, IM (routes table).")
     days: str | None = Field(
         None,
-        description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-21'; for "
-        "conditioning with hsct_relative days: '-7..-4'. Empty: the whole regimen period.",
+        description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-5,8-12', '+4,+5'; for "
+        "conditioning with hsct_relative days: '-7..-4', 'D-7..D-4', '-1,+8'. Days -100..1830. "
+        "Empty: the whole regimen period.",
     )
     times_per_day: int = Field(1, ge=1, le=24, description="2 for q12h.")
-    every_days: int | None = Field(None, ge=1, description="7 = weekly, 14 = every 2 weeks, within days.")
+    every_days: int | None = Field(None, ge=1, le=366, description="7 = weekly, 14 = every 2 weeks, within days.")
     continuous: bool = Field(False, description="A continuous infusion: one administration with a period.")
     cycles: str | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
     status: Literal["completed", "stopped", "not-done"] = Field(
@@ -191,8 +207,12 @@ class Drug(_Model):
     stop_reason: Term | None = Field(
         None, description="Why the drug was stopped: toxicity, progression, patient refusal ...",
     )
-    stop_day: int | None = Field(None, description="Regimen day it was stopped on (status stopped).")
+    stop_day: int | None = Field(None, ge=-100, le=1830, description="Regimen day it was stopped on (status stopped).")
     note: str | None = None
+
+
+MAX_CYCLES = 200
+"""Cycles one regimen may have (weekly cycles for almost 4 years); longer series are several regimens."""
 
 
 class Regimen(_Model):
@@ -211,8 +231,9 @@ class Regimen(_Model):
     hsct_relative: LocalId | None = Field(
         None, description="id of the HSCT whose day 0 the drug days count from (conditioning)."
     )
-    cycles: int | None = Field(None, ge=1, description="Number of cycles given.")
-    cycle_length_days: int | None = Field(None, ge=1, description="Days per cycle (28 for IsaPd).")
+    cycles: int | None = Field(None, ge=1, le=MAX_CYCLES, description="Number of cycles given.")
+    cycle_length_days: int | None = Field(
+        None, ge=1, le=366, description="Days per cycle (28 for IsaPd); needed with cycles > 1 and drug days.")
     status: Literal["completed", "active", "stopped"] = Field(
         "completed", description="completed, active, or stopped early (give stop_reason).",
     )
@@ -220,20 +241,27 @@ class Regimen(_Model):
     drugs: list[Drug] = Field(default_factory=list, description="Drugs given; each expands into its administrations.")
     note: str | None = None
 
+    @model_validator(mode="after")
+    def _cycles_need_length(self) -> Regimen:
+        if (self.cycles or 1) > 1 and self.cycle_length_days is None and any(d.days for d in self.drugs):
+            raise ValueError(f"cycles: {self.cycles} with drug days needs cycle_length_days (days per cycle), "
+                             "or every cycle would fall on the same days")
+        return self
+
 
 class MrdMeasurement(_Model):
     """Minimal residual disease: a value in %, or negative (below a threshold)."""
 
     id: LocalId | None = None
     date: DateExpr
-    value_percent: float | None = Field(None, ge=0, le=100, description="Measured MRD in %.")
+    value_percent: Number | None = Field(None, ge=0, le=100, description="Measured MRD in %.")
     negative: bool = Field(False, description="MRD not detected.")
-    below_percent: float | None = Field(
+    below_percent: Number | None = Field(
         None, gt=0, le=100, description="Negative below this threshold in %, e.g. 0.01 (= 1e-4)."
     )
     method: Term | None = Field(None, description="flow cytometry, PCR, NGS (mrd_methods table).")
     specimen: Term | None = Field(None, description="bone marrow, peripheral blood, CSF (specimens table).")
-    sensitivity: float | None = Field(None, gt=0, le=1, description="Assay sensitivity as a fraction, 1e-4.")
+    sensitivity: Number | None = Field(None, gt=0, le=1, description="Assay sensitivity as a fraction, 1e-4.")
     diagnosis: LocalId | None = Field(None, description="id of the diagnosis measured (default: the first).")
     note: str | None = None
 
@@ -273,7 +301,7 @@ class CellDose(_Model):
     """Graft cell dose per kg recipient weight: nucleated, CD34+, CD3+ ..."""
 
     kind: Literal["nucleated", "cd34", "cd3", "cd3-alpha-beta", "cd19"] = Field(description="Which cells were counted.")
-    value: float = Field(gt=0, description="Cells per kg recipient weight, in the unit given.")
+    value: Number = Field(gt=0, le=MAX_DOSE, description="Cells per kg recipient weight, in the unit given.")
     unit: Term = Field("10*6/kg", description="10*6/kg or 10*8/kg.")
 
 
@@ -292,7 +320,7 @@ class Chimerism(_Model):
     result: Literal["full-donor", "mixed", "autologous-recovery"] = Field(
         description="full-donor, mixed (give recipient_percent), or autologous-recovery.",
     )
-    recipient_percent: float | None = Field(
+    recipient_percent: Number | None = Field(
         None, ge=0, le=100, description="Recipient cells in %, for mixed chimerism.",
     )
     specimen: Term | None = Field(None, description="Specimen tested (specimens table).")
@@ -331,7 +359,7 @@ class Radiotherapy(_Model):
 
     id: LocalId | None = None
     kind: Term = Field(description="TBI, craniospinal irradiation, local radiotherapy ...")
-    total_dose_gy: float = Field(gt=0, le=100, description="Total dose in Gy.")
+    total_dose_gy: Number = Field(gt=0, le=100, description="Total dose in Gy.")
     fractions: int | None = Field(None, ge=1, description="Number of fractions.")
     start: DateExpr = Field(description="First day of irradiation.")
     end: DateExpr | None = Field(None, description="Last day of irradiation.")
@@ -439,6 +467,19 @@ _CaseLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+_MONTH_YEAR = re.compile(r"^\d{1,2}\.\d{4}$")
+
+
+def _float_or_month_year(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    # Clerks write `onset: 03.2019` unquoted; as a float it would be 3.2019 and `10.2020` would lose
+    # its zero. Such a scalar stays text (a number field still reads the text as a number).
+    if _MONTH_YEAR.match(node.value):
+        return node.value
+    return loader.construct_yaml_float(node)
+
+
+_CaseLoader.add_constructor("tag:yaml.org,2002:float", _float_or_month_year)
 
 
 def load_case(path: str | Path) -> Case:

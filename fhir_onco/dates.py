@@ -6,10 +6,12 @@ Grammar (whitespace and case are ignored):
 - ``15.12.2021``, ``12.2021`` - Russian day-first dates;
 - ``D+21``, ``D-7``, ``D0`` - days after (before) an HSCT; with several HSCTs name it: ``D+21@allo2``;
 - ``day 8`` / ``день 8`` - day 8 of a regimen (day 1 = its start): ``day 8@blina1``; inside a regimen
-  the regimen itself is the anchor.
+  the regimen itself is the anchor. There is no day 0 and no negative regimen day.
 
 Relative expressions resolve to absolute dates in the FHIR output; the original expression travels
-along in an extension so a pulled case reads exactly as it was written.
+along in an extension so a pulled case reads exactly as it was written. An anchor known only to the
+month or year gives a relative date at the precision the anchor allows (``shift``): never a made-up
+day. Offsets are limited to +/- ``MAX_OFFSET_DAYS`` (100 years), years to 1800-2200.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ _ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _RU = re.compile(r"^(?:(\d{1,2})\.)?(\d{1,2})\.(\d{4})$")
 _HSCT = re.compile(r"^d\s*([+-]?)\s*(\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
 _DAY = re.compile(r"^(?:day|день)\s*(-?\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
+
+
+MAX_OFFSET_DAYS = 36_600
+"""Largest |N| in D+N / day N: a century, far beyond any clinical follow-up."""
+MIN_YEAR, MAX_YEAR = 1800, 2200
+"""Years a case may name (birth dates of the oldest patients to follow-up of the youngest)."""
 
 
 class DateError(ValueError):
@@ -94,17 +102,29 @@ def parse_date(text: str) -> DateValue:
         return _checked(y or 0, mo, d, s)
     if m := _HSCT.match(s):
         sign, n, anchor = m.groups()
-        return RelativeDate("hsct", -int(n) if sign == "-" else int(n), anchor)
+        return RelativeDate("hsct", _offset(n, sign, s), anchor)
     if m := _DAY.match(s):
         n, anchor = m.groups()
-        return RelativeDate("regimen", int(n), anchor)
+        day = _offset(n.lstrip("-"), "-" if n.startswith("-") else "+", s)
+        if day < 1:
+            raise DateError(f"{s!r}: regimen days count from day 1 (its start); there is no day 0 or "
+                            "negative day - write the date itself, or D-N relative to an HSCT")
+        return RelativeDate("regimen", day, anchor)
     raise DateError(
         f"{s!r} is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, "
         "D+N (days after HSCT, optionally D+N@hsct-id) or 'day N@regimen-id'"
     )
 
 
+def _offset(digits: str, sign: str, s: str) -> int:
+    if len(digits) > 6 or int(digits) > MAX_OFFSET_DAYS:
+        raise DateError(f"{s!r}: offset beyond the limit of {MAX_OFFSET_DAYS} days (100 years)")
+    return -int(digits) if sign == "-" else int(digits)
+
+
 def _checked(y: int, mo: int | None, d: int | None, s: str) -> PartialDate:
+    if not MIN_YEAR <= y <= MAX_YEAR:
+        raise DateError(f"{s!r}: year outside {MIN_YEAR}-{MAX_YEAR}")
     try:
         if d:
             date(y, mo or 0, d)
@@ -116,4 +136,24 @@ def _checked(y: int, mo: int | None, d: int | None, s: str) -> PartialDate:
 
 
 def shift(anchor: PartialDate, days: int) -> PartialDate:
-    return PartialDate.of(anchor.to_date() + timedelta(days=days))
+    """The date `days` after `anchor`, at the precision the anchor allows.
+
+    From a full date: a full date. From a month or a year: every day the anchor may denote is
+    shifted, and the result keeps what all of them share - the month when they all fall in one
+    month, else the year; when even the year is not shared, DateError (no day is ever invented).
+    """
+    try:
+        first = anchor.earliest() + timedelta(days=days)
+        last = anchor.latest() + timedelta(days=days)
+    except OverflowError:
+        first = last = date.max
+    if first.year < MIN_YEAR or last.year > MAX_YEAR:
+        raise DateError(f"{days:+d} days from {anchor.iso()} falls outside the years {MIN_YEAR}-{MAX_YEAR}")
+    if anchor.day:
+        return PartialDate.of(first)
+    if first.year != last.year:
+        raise DateError(f"{days:+d} days from {anchor.iso()} (known only to the {anchor.precision}) "
+                        f"may fall in {first.year} or {last.year}; write the date itself")
+    if (first.month == last.month) and anchor.month:
+        return PartialDate(first.year, first.month)
+    return PartialDate(first.year)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fhir_onco.case import AdverseEvent
+from fhir_onco.dates import PartialDate
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
@@ -88,8 +89,10 @@ def _causes_as_written(ctx: MappingContext, ae: AdverseEvent) -> list[b.Json]:
 
 
 def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:
-    """A regimen cause points at its administrations (R4 suspectEntity cannot point at a CarePlan)."""
+    """A regimen cause points at its administrations given up to the onset (R4 suspectEntity cannot
+    point at a CarePlan; the regimen itself is in the suspected-cause extension)."""
     out: list[b.Json] = []
+    onset = ctx.quiet_date(ae.onset)
     for j, cause in enumerate(ae.suspected_causes):
         p = f"{path}.suspected_causes[{j}]"
         assessment = ctx.cc("ae_terms", cause.causality, f"{p}.causality", "causality-")
@@ -107,10 +110,17 @@ def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:
         if cause.drug:
             wanted = ctx.concept("drugs", cause.drug, f"{p}.drug")
             table = ctx.terminology["drugs"]
-            given = [(d, rid) for d, rid in given
-                     if wanted is not None and table.lookup(d) == wanted]
+            given = [g for g in given if wanted is not None and table.lookup(g[0]) == wanted]
             if not given and wanted is not None:
                 ctx.error(f"{p}.drug", f"{cause.drug!r} was not given in regimen {cause.regimen!r}")
         out.extend({"instance": b.reference("MedicationAdministration", rid), "causality": causality}
-                   for _, rid in given)
+                   for _, rid, given_on in given if _before_onset(given_on, onset))
     return out
+
+
+def _before_onset(given_on: PartialDate | None, onset: PartialDate | None) -> bool:
+    """Pharmacovigilance names only doses that may have been given by the onset, never the later
+    ones. Partial dates count when they may fall on or before it; undated doses are left out."""
+    if onset is None:
+        return True
+    return given_on is not None and given_on.earliest() <= onset.latest()

@@ -31,8 +31,8 @@ class MappingContext:
     resources: list[b.Json] = field(default_factory=list)
     # local id -> resource id, per kind ("diagnosis", "regimen", "hsct", ...)
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    # regimen local key -> [(drug key, MedicationAdministration id)]
-    administrations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # regimen local key -> [(drug as written, MedicationAdministration id, date given or its start)]
+    administrations: dict[str, list[tuple[str, str, PartialDate | None]]] = field(default_factory=dict)
     hsct_dates: dict[str, PartialDate] = field(default_factory=dict)
     regimen_starts: dict[str, PartialDate] = field(default_factory=dict)
     text_only: bool = False  # some term was kept as text only (flagged in the bundle)
@@ -152,15 +152,33 @@ class MappingContext:
         return shift(anchors[anchor_id], offset)
 
     def set_date(
-        self, target: b.Json, element: str, expr: str | None, path: str, regimen: str | None = None
+        self, target: b.Json, element: str, expr: str | None, path: str, regimen: str | None = None,
+        *, required: bool = False,
     ) -> PartialDate | None:
-        """Set a date element; keep the written expression when it is not plain ISO."""
+        """Set a date element; keep the written expression when it is not plain ISO. A `required`
+        element the case leaves out gets a data-absent reason instead of a made-up date."""
+        if expr is None and required:
+            target["_" + element] = {"extension": [
+                {"url": urls.EXT_DATA_ABSENT_REASON, "valueCode": "unknown"}]}
+            return None
         value = self.resolve_date(expr, path, regimen)
         if value is None:
             return None
         target[element] = value.iso()
         if expr is not None and expr != value.iso():
-            target["_" + element] = {
-                "extension": [b.extension(urls.EXT_SOURCE_DATE, valueString=expr)]
-            }
+            marks = [b.extension(urls.EXT_SOURCE_DATE, valueString=expr)]
+            if value.precision != "day" and isinstance(parse_date(expr), RelativeDate):
+                # D+N from an HSCT known only to the month: the value is partial because of the anchor.
+                marks.append(b.extension(urls.EXT_ANCHOR_PRECISION, valueCode=value.precision))
+            target["_" + element] = {"extension": marks}
         return value
+
+    def quiet_date(self, expr: str | None, regimen: str | None = None) -> PartialDate | None:
+        """A date for comparisons only: errors are reported where the date itself is mapped."""
+        if expr is None:
+            return None
+        try:
+            value = parse_date(expr)
+            return value if isinstance(value, PartialDate) else self._resolve_relative(value, regimen)
+        except DateError:
+            return None

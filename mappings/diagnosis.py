@@ -112,7 +112,7 @@ def _map_stages(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: 
         obs = _observation(ctx, "Observation", f"{key}|stage|{st.id or st.system + '|' + str(st.date)}",
                            "onco-stage-group", b.codeable(ctx.fixed("observation_codes", code_key)), st.id)
         obs["focus"] = focus
-        ctx.set_date(obs, "effectiveDateTime", st.date, f"{p}.date")
+        ctx.set_date(obs, "effectiveDateTime", st.date, f"{p}.date", required=True)
         obs["valueCodeableConcept"] = b.codeable(concept, text=st.value)
         obs["extension"].append(position(j))
         ctx.add(obs)

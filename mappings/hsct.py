@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_onco.case import Hsct
-from fhir_onco.dates import shift
+from fhir_onco.dates import DateError, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
@@ -22,9 +22,7 @@ def register_hsct_anchors(ctx: MappingContext) -> None:
         key = hsct_key(h)
         ctx.register("hsct", key, ctx.new_id("Procedure", f"hsct|{key}"))
         day0 = ctx.resolve_date(h.date, f"hsct[{i}].date")
-        if day0 is not None and not day0.day:
-            ctx.error(f"hsct[{i}].date", "an HSCT date needs year, month and day (it anchors D+N dates)")
-        elif day0 is not None:
+        if day0 is not None:  # partial too: D+N dates then resolve at its precision (dates.shift)
             ctx.hsct_dates[key] = day0
 
 
@@ -99,10 +97,16 @@ def _map_one(ctx: MappingContext, i: int, h: Hsct) -> None:
         obs = _hsct_observation(ctx, f"{key}|engraftment|{e.kind}", "onco-engraftment",
                                 f"engraftment-{e.kind}", hsct_ref)
         obs["extension"].append(position(j))
-        if day0 is not None:
-            obs["effectiveDateTime"] = shift(day0, e.day).iso()
-        else:
-            ctx.error(f"{path}.engraftment[{j}]", "needs the HSCT date to place day +N")
+        try:
+            if day0 is None:
+                raise DateError("needs the HSCT date to place day +N")
+            when = shift(day0, e.day)
+            obs["effectiveDateTime"] = when.iso()
+            if when.precision != "day":
+                obs["_effectiveDateTime"] = {"extension": [
+                    b.extension(urls.EXT_ANCHOR_PRECISION, valueCode=when.precision)]}
+        except DateError as exc:
+            ctx.error(f"{path}.engraftment[{j}]", str(exc))
         obs["valueQuantity"] = {"value": e.day, "unit": "d", "system": urls.UCUM, "code": "d"}
         ctx.add(obs)
     for j, c in enumerate(h.chimerism):

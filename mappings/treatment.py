@@ -12,15 +12,23 @@ import re
 from dataclasses import dataclass
 
 from fhir_onco.case import Drug, Regimen
-from fhir_onco.dates import PartialDate, shift
+from fhir_onco.dates import DateError, PartialDate, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
 from .context import MappingContext, position
 
-_RANGE = re.compile(r"^(-?\d+)\s*(?:-|\.\.|–)\s*(-?\d+)$")
+# A day as clinicians write it: 8, +8, -1, D+8, D-7, д-7 (Cyrillic d); ranges with -, .., or a dash.
+_DAY = r"(?:[DdДд]\s*)?([+-]?\d+)"
+_RANGE = re.compile(rf"^{_DAY}\s*(\.\.|–|—|-)\s*{_DAY}$")
+_SINGLE = re.compile(rf"^{_DAY}$")
 _CAREPLAN_STATUS = {"completed": "completed", "active": "active", "stopped": "revoked"}
 _ACTIVITY_STATUS = {"completed": "completed", "stopped": "stopped", "not-done": "cancelled"}
+
+MIN_DAY, MAX_DAY = -100, 1830
+"""Regimen days a schedule may name: conditioning from D-100, courses up to 5 years (maintenance)."""
+MAX_ADMINISTRATIONS = 5000
+"""Administrations one drug of one regimen may expand into (2 years of q6h dosing is ~2,900)."""
 
 
 class ScheduleError(ValueError):
@@ -28,19 +36,37 @@ class ScheduleError(ValueError):
 
 
 def parse_days(text: str) -> list[int]:
-    """'1-7' -> 1..7; '1,8,15'; '-7..-4' -> -7..-4; '1-3, 8'."""
-    days: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
+    """'1-7' -> 1..7; '1,8,15'; '-7..-4' -> -7..-4; '1-5,8-12'; '-1,+8'; 'D-7..D-4'; '1-3; 8'."""
+    days: set[int] = set()
+    for part in (p.strip() for p in re.split(r"[,;]", text)):
         if m := _RANGE.match(part):
-            lo, hi = int(m.group(1)), int(m.group(2))
+            lo, sep, hi = _day_number(m.group(1), text), m.group(2), _day_number(m.group(3), text)
+            if lo < 0 and sep == "-" and m.group(3)[0] not in "+-":
+                raise ScheduleError(f"{part!r} is ambiguous: write {lo}..-{hi} or {lo}..+{hi}")
             if hi < lo:
                 raise ScheduleError(f"range {part!r} runs backwards")
-            days.extend(range(lo, hi + 1))
-        elif re.fullmatch(r"-?\d+", part):
-            days.append(int(part))
+            _check_day(lo, text)
+            _check_day(hi, text)
+            days.update(range(lo, hi + 1))
+        elif m := _SINGLE.match(part):
+            days.add(_check_day(_day_number(m.group(1), text), text))
         else:
-            raise ScheduleError(f"{text!r}: expected days like '1-7', '1,8,15' or '-7..-4'")
-    return sorted(set(days))
+            raise ScheduleError(f"{text!r}: expected days like '1-7', '1,8,15', '1-5,8-12', '-1,+8' "
+                                "or '-7..-4' (D-7..D-4)")
+    return sorted(days)
+
+
+def _day_number(digits: str, text: str) -> int:
+    if len(digits.lstrip("+-")) > 6:  # also keeps int() away from 5,000-digit numbers
+        raise ScheduleError(f"{text[:40]!r}: a day number is outside {MIN_DAY}..{MAX_DAY}")
+    return int(digits)
+
+
+def _check_day(day: int, text: str) -> int:
+    if not MIN_DAY <= day <= MAX_DAY:
+        raise ScheduleError(f"{text!r}: day {day} is outside {MIN_DAY}..{MAX_DAY} (split a longer course "
+                            "into regimens)")
+    return day
 
 
 def parse_cycles(text: str | None, total: int) -> list[int]:
@@ -50,7 +76,10 @@ def parse_cycles(text: str | None, total: int) -> list[int]:
     s = text.strip()
     if s.endswith("-"):
         s = f"{s}{total}"
-    cycles = parse_days(s)
+    try:
+        cycles = parse_days(s)
+    except ScheduleError:
+        raise ScheduleError(f"cycles {text!r}: expected '1', '2-', '1-3' or '1,3'") from None
     if not cycles or cycles[0] < 1 or cycles[-1] > total:
         raise ScheduleError(f"cycles {text!r} outside 1..{total}")
     return cycles
@@ -72,8 +101,33 @@ class _Dose:
 def map_regimens(ctx: MappingContext) -> None:
     for rg in ctx.case.regimens:
         ctx.register("regimen", regimen_key(rg), ctx.new_id("CarePlan", regimen_key(rg)))
+    _check_part_of(ctx)
     for i, rg in enumerate(ctx.case.regimens):
         _map_regimen(ctx, i, rg)
+
+
+def _check_part_of(ctx: MappingContext) -> None:
+    """A regimen cannot be a phase of itself, directly or through a chain of part_of."""
+    parent = {rg.id: rg.part_of for rg in ctx.case.regimens if rg.id}
+    for i, rg in enumerate(ctx.case.regimens):
+        if rg.id is None or rg.part_of is None:
+            continue
+        seen, at = [rg.id], rg.part_of
+        while at is not None and at not in seen:
+            seen.append(at)
+            at = parent.get(at)
+        if at == rg.id:
+            chain = " -> ".join([*seen, rg.id])
+            ctx.error(f"regimens[{i}].part_of", "a regimen cannot be part of itself"
+                      + (f" (cycle {chain})" if len(seen) > 1 else ""))
+
+
+def _drug_key_options(drug: Drug, j: int) -> list[str]:
+    """Business keys a drug's administrations may take, in order of preference: its id or name;
+    when that collides with an earlier drug of the regimen on the same day (IT and IV methotrexate),
+    name and route, then its place - so both keep their own resources and other ids stay stable."""
+    name = drug.id or drug.drug
+    return [name, *([f"{name}|{drug.route}"] if drug.route else []), f"{name}|#{j + 1}"]
 
 
 def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
@@ -132,10 +186,12 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     # Per-regimen facts resolved once, so a bad term is reported once, not once per dose.
     shared = _Shared(careplan_id=rid, start=start, intent=intent,
                      diagnosis=diagnosis)
+    taken: set[str] = set()  # administration keys of this regimen so far
     for j, drug in enumerate(rg.drugs):
         drug_stop = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason", "stop-")
         med = ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")
-        refs = _map_drug(ctx, rg, key, shared, drug, med, f"{path}.drugs[{j}]", drug_stop or stop_reason)
+        refs = _map_drug(ctx, rg, key, shared, drug, _drug_key_options(drug, j), taken, med,
+                         f"{path}.drugs[{j}]", drug_stop or stop_reason)
         activity: b.Json = {
             "outcomeReference": refs,
             "detail": {
@@ -193,6 +249,10 @@ def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Do
                 break
             for slot in range(1, drug.times_per_day + 1):
                 doses.append(_Dose(c, d, d, slot, drug.status == "stopped" and d == drug.stop_day))
+        if len(doses) > MAX_ADMINISTRATIONS:
+            ctx.error(path, f"the schedule expands into more than {MAX_ADMINISTRATIONS} administrations; "
+                      "split the course into regimens or give it as continuous / course-total")
+            return []
     if drug.status == "stopped" and drug.stop_day is None and doses:
         doses[-1] = _Dose(doses[-1].cycle, doses[-1].first_day, doses[-1].last_day, doses[-1].slot, True)
     return doses
@@ -202,10 +262,19 @@ def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle
               day: int) -> PartialDate | None:
     if rg.hsct_relative is not None:
         anchor = ctx.hsct_dates.get(rg.hsct_relative)
-        return shift(anchor, day) if anchor else None
+        if anchor is None:
+            return None
+        try:
+            return shift(anchor, day)
+        except DateError:
+            return None  # only full-date anchors get here; the calendar limit is reported elsewhere
     if start is None or not start.day:
         return None
-    return shift(start, (cycle - 1) * (rg.cycle_length_days or 0) + day - 1)
+    try:
+        return shift(start, (cycle - 1) * (rg.cycle_length_days or 0) + day - 1)
+    except DateError as exc:
+        ctx.error(f"regimens[{ctx.case.regimens.index(rg)}].start", str(exc))
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +285,8 @@ class _Shared:
     diagnosis: b.Json | None
 
 
-def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug: Drug, med: b.Json | None,
-              path: str, stop_reason: b.Json | None) -> list[b.Json]:
+def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug: Drug, key_options: list[str],
+              taken: set[str], med: b.Json | None, path: str, stop_reason: b.Json | None) -> list[b.Json]:
     start, careplan_id, intent = shared.start, shared.careplan_id, shared.intent
     unit = ctx.concept("units", drug.unit, f"{path}.unit")
     if drug.dose is not None and drug.unit is None:
@@ -227,11 +296,17 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         ctx.error(f"{path}.days", f"regimen counts days from HSCT {rg.hsct_relative!r}, which has no date")
     basis = _normalization_basis(ctx, unit)
     refs: list[b.Json] = []
-    for dose in _expand(ctx, rg, drug, path):
-        ma_id = ctx.new_id("MedicationAdministration",
-                           f"{key}|{drug.id or drug.drug}|c{dose.cycle}|d{dose.first_day}|{dose.slot}")
-        if drug.status != "not-done":  # only what was given can be a suspected cause
-            ctx.administrations.setdefault(key, []).append((drug.drug, ma_id))
+    doses = _expand(ctx, rg, drug, path)
+    anchor = ctx.hsct_dates.get(rg.hsct_relative) if rg.hsct_relative else start
+    if doses and drug.days and anchor is not None and not anchor.day:
+        # Day N of a course that started "in 2020-07" has no date: one administration for the whole
+        # course at the known precision; the schedule stays on the CarePlan activity (drug-schedule).
+        doses = [_Dose(0, 0, 0, 1, drug.status == "stopped")]
+    slots = ["course" if dose.cycle == 0 else f"c{dose.cycle}|d{dose.first_day}|{dose.slot}" for dose in doses]
+    drug_key = next((k for k in key_options if not any(f"{k}|{s}" in taken for s in slots)), key_options[-1])
+    taken.update(f"{drug_key}|{s}" for s in slots)
+    for dose, slot in zip(doses, slots, strict=True):
+        ma_id = ctx.new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
         refs.append(b.reference("MedicationAdministration", ma_id))
         dosage: b.Json = {"route": route}
         if drug.dose is not None:
@@ -245,7 +320,8 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
             "meta": b.meta("onco-medication-administration"),
             "extension": [
                 b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id)),
-                b.extension(urls.EXT_CYCLE, valuePositiveInt=dose.cycle),
+                b.extension(urls.EXT_CYCLE, valuePositiveInt=dose.cycle) if dose.cycle else
+                b.extension(urls.EXT_COURSE_ADMINISTRATION, valueBoolean=True),
             ],
             "identifier": b.identifier_for(drug.id),
             "status": "stopped" if dose.stopped else ("not-done" if drug.status == "not-done"
@@ -266,7 +342,7 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         first = _day_date(ctx, rg, start, dose.cycle, dose.first_day) if dose.first_day else None
         if dose.first_day == 0:  # whole regimen period
             period: b.Json = {}
-            ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
+            first = ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
             ctx.set_date(period, "end", rg.end, f"{path}", regimen=key)
             ma["effectivePeriod"] = period
         elif first is None:
@@ -290,6 +366,8 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
                 ma["extension"].append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
         if drug.note:
             ma["note"] = [{"text": drug.note}]
+        if drug.status != "not-done":  # only what was given can be a suspected cause
+            ctx.administrations.setdefault(key, []).append((drug.drug, ma_id, first))
         ctx.add(ma)
     return refs
 

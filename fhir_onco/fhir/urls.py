@@ -46,6 +46,8 @@ EXT_TREATED_WITH = ext("adverse-event-treatment")
 EXT_BEST_RESPONSE = ext("best-response")
 EXT_RESPONSE_CRITERIA = ext("response-criteria")
 EXT_STOP_DAY = ext("stop-day")
+EXT_COURSE_ADMINISTRATION = ext("course-administration")  # one administration stands for an undated course
+EXT_ANCHOR_PRECISION = ext("relative-date-precision")  # a D+N / day N date limited by a partial anchor
 
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
@@ -57,6 +59,8 @@ EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 # HL7 CTCAE IG (http://hl7.org/fhir/us/ctcae).
 EXT_CTCAE_GRADE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"
 EXT_CTCAE_RESOLVED_DATE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-resolved-date"
+
+EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 # FHIR core code systems used for required bindings.
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"

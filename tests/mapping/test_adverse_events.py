@@ -45,7 +45,10 @@ def test_suspect_entity_is_the_named_drug_of_the_named_regimen_only(map_case) ->
           "suspected_causes": [{"regimen": "isapd", "drug": "помалидомид", "causality": "probably"}]}
     m = map_case(case_data(regimens=REGIMENS, adverse_events=[ae]))
     suspects = m.one("AdverseEvent")["suspectEntity"]
-    assert len(suspects) == 21  # pomalidomide days 1-21 of IsaPd; not isatuximab, not dexamethasone
+    # pomalidomide days 1-15 of IsaPd (onset on day 15); not isatuximab, not dexamethasone, and not
+    # days 16-21, given after the onset
+    assert len(suspects) == 15
+    assert max(m.get(s["instance"])["effectiveDateTime"] for s in suspects) == "2022-03-28"
     for s in suspects:
         ma = m.get(s["instance"])
         assert ma["medicationCodeableConcept"]["coding"][0]["display"] == "pomalidomide"
@@ -58,23 +61,24 @@ def test_drug_given_in_two_regimens_is_narrowed_to_the_named_regimen(map_case) -
           "suspected_causes": [{"regimen": "isapd", "drug": "isatuximab"}]}
     m = map_case(case_data(regimens=REGIMENS, adverse_events=[ae]))
     suspects = m.one("AdverseEvent")["suspectEntity"]
-    assert len(suspects) == 4
-    assert all(m.get(s["instance"])["effectiveDateTime"] >= "2022-03-14" for s in suspects)
+    # only the dose of the named regimen given by the onset (day 1); the 2021 course was given
+    # before the onset too, but is not the named regimen
+    assert [m.get(s["instance"])["effectiveDateTime"] for s in suspects] == ["2022-03-14"]
     assert all("causality" not in s for s in suspects)
 
 
 def test_whole_regimen_and_hsct_as_causes(map_case) -> None:
     data = case_data(
         regimens=REGIMENS[:1],
-        hsct=[{"id": "allo", "type": "allogeneic", "date": "2021-12-15"}],
+        hsct=[{"id": "allo", "type": "allogeneic", "date": "2022-03-20"}],
         adverse_events=[{"term": "VOD/SOS", "onset": "D+21", "suspected_causes": [
             {"regimen": "isapd"}, {"hsct": "allo", "causality": "possibly"}]}])
     m = map_case(data)
     suspects = m.one("AdverseEvent")["suspectEntity"]
     targets = [m.get(s["instance"])["resourceType"] for s in suspects]
-    assert targets.count("MedicationAdministration") == 4 + 21 + 4
+    assert targets.count("MedicationAdministration") == 4 + 21 + 4  # all given by the onset
     assert targets[-1] == "Procedure"
-    assert m.one("AdverseEvent")["date"] == "2022-01-05"  # D+21
+    assert m.one("AdverseEvent")["date"] == "2022-04-10"  # D+21
 
 
 def test_acute_gvhd_grade_and_organ(map_case) -> None:

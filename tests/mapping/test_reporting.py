@@ -26,7 +26,7 @@ def test_not_given_drug_is_not_a_suspected_cause(map_case) -> None:
     regimen = _regimen(drug="cytarabine")
     regimen["drugs"].append({"drug": "etoposide", "route": "IV", "days": "1", "status": "not-done"})
     m = map_case(case_data(regimens=[regimen], adverse_events=[
-        {"term": "fever", "grade": 1, "onset": "2021-01-05", "suspected_causes": [{"regimen": "r"}]}]))
+        {"term": "fever", "grade": 1, "onset": "2021-01-10", "suspected_causes": [{"regimen": "r"}]}]))
     ae = m.one("AdverseEvent")
     suspects = {s["instance"]["reference"] for s in ae["suspectEntity"]}
     given = {f"MedicationAdministration/{r['id']}" for r in m.all("MedicationAdministration")

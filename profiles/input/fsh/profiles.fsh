@@ -136,7 +136,8 @@ Description: "One administration (or one continuous infusion, as a period) of a 
     McodeProcedureIntent named treatmentIntent 0..1 and
     StopDay named stopDay 0..1 and
     AdministrationRoute named route 0..1 and
-    DoseUnit named doseUnit 0..1
+    DoseUnit named doseUnit 0..1 and
+    CourseAdministration named course 0..1
 * status 1..1
 * statusReason from https://fhir-onco.org/fhir/ValueSet/regimen-terms-stop (extensible)
 * medication[x] only CodeableConcept

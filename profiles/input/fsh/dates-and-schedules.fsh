@@ -1,0 +1,24 @@
+// Dates as sources give them: partial anchors and courses whose days cannot be dated (issue 8).
+// The RuleSet Ctx comes from extensions.fsh.
+
+Extension: CourseAdministration
+Id: course-administration
+Title: "Course administration"
+Description: "This administration stands for every dose of the drug in its regimen: the regimen start is known only to the month or year, so the days of the schedule (kept on CarePlan.activity.detail, extension drug-schedule) cannot be dated. The period is the regimen's at the known precision; no day is invented."
+* insert Ctx(MedicationAdministration)
+* value[x] only boolean
+
+Extension: RelativeDatePrecision
+Id: relative-date-precision
+Title: "Precision limited by a partial anchor"
+Description: "On a date primitive resolved from D+N or day N: the anchor (HSCT or regimen start) is known only to the month or year, so the date keeps only what every possible anchor day gives (month or year)."
+* insert Ctx(Element)
+* value[x] only code
+* valueCode from RelativeDatePrecisionValues (required)
+
+ValueSet: RelativeDatePrecisionValues
+Id: relative-date-precision
+Title: "Precision of a relative date"
+Description: "month or year (FHIR date precisions coarser than a day)."
+* include http://hl7.org/fhir/date-precision#month
+* include http://hl7.org/fhir/date-precision#year
