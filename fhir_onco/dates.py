@@ -8,6 +8,10 @@ Grammar (whitespace and case are ignored):
 - ``day 8`` / ``день 8`` - day 8 of a regimen (day 1 = its start): ``day 8@blina1``; inside a regimen
   the regimen itself is the anchor. There is no day 0 and no negative regimen day.
 
+- ``unknown`` / ``неизвестно`` - a date the source does not give (FHIR: data-absent reason);
+- ``before@allo``, ``after@ind``, ``during@cons`` (``до@``, ``после@``, ``во время@``) - unknown but
+  bounded by an HSCT or a regimen (FHIR: data-absent reason and the bounds as a Period).
+
 Relative expressions resolve to absolute dates in the FHIR output; the original expression travels
 along in an extension so a pulled case reads exactly as it was written. An anchor known only to the
 month or year gives a relative date at the precision the anchor allows (``shift``): never a made-up
@@ -25,6 +29,10 @@ _ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _RU = re.compile(r"^(?:(\d{1,2})\.)?(\d{1,2})\.(\d{4})$")
 _HSCT = re.compile(r"^d\s*([+-]?)\s*(\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
 _DAY = re.compile(r"^(?:day|день)\s*(-?\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
+_UNKNOWN = re.compile(r"^(?:unknown|неизвестно|не известно|н/д|\?)$", re.IGNORECASE)
+_BOUNDED = re.compile(r"^(before|after|during|до|после|во время|в период)\s*@\s*([\w.-]+)$", re.IGNORECASE)
+_BOUND_WORDS = {"before": "before", "до": "before", "after": "after", "после": "after",
+                "during": "during", "во время": "during", "в период": "during"}
 
 
 MAX_OFFSET_DAYS = 36_600
@@ -88,7 +96,16 @@ class RelativeDate:
     anchor_id: str | None = None
 
 
-DateValue = PartialDate | RelativeDate
+@dataclass(frozen=True, slots=True)
+class UnknownDate:
+    """A date the source does not give; optionally bounded by an HSCT or a regimen (by its id):
+    ``before`` its date/start, ``after`` its date/end, ``during`` its period."""
+
+    bound: Literal["before", "after", "during"] | None = None
+    anchor_id: str | None = None
+
+
+DateValue = PartialDate | RelativeDate | UnknownDate
 
 
 def parse_date(text: str) -> DateValue:
@@ -100,6 +117,10 @@ def parse_date(text: str) -> DateValue:
     if m := _RU.match(s):
         d, mo, y = (int(g) if g else None for g in m.groups())
         return _checked(y or 0, mo, d, s)
+    if _UNKNOWN.match(s):
+        return UnknownDate()
+    if m := _BOUNDED.match(s):
+        return UnknownDate(_BOUND_WORDS[m.group(1).lower()], m.group(2))  # type: ignore[arg-type]
     if m := _HSCT.match(s):
         sign, n, anchor = m.groups()
         return RelativeDate("hsct", _offset(n, sign, s), anchor)
@@ -112,7 +133,8 @@ def parse_date(text: str) -> DateValue:
         return RelativeDate("regimen", day, anchor)
     raise DateError(
         f"{s!r} is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, "
-        "D+N (days after HSCT, optionally D+N@hsct-id) or 'day N@regimen-id'"
+        "D+N (days after HSCT, optionally D+N@hsct-id), 'day N@regimen-id', 'unknown' or "
+        "'before@id' / 'after@id' / 'during@id' (an HSCT or regimen)"
     )
 
 

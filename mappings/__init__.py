@@ -7,6 +7,7 @@ domain -> ``fhir_onco.fhir.builders`` (FHIR JSON) -> ``fhir_onco.validation`` ->
 from __future__ import annotations
 
 from fhir_onco.case import Case
+from fhir_onco.dates import UnknownDate, parse_date
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 from fhir_onco.terminology import Terminology, default_terminology
@@ -64,6 +65,11 @@ def map_case_to_bundle(
 def _register_regimen_starts(ctx: MappingContext) -> None:
     # In list order, so a regimen may start relative to an earlier one ("day 29@blina1").
     for i, rg in enumerate(ctx.case.regimens):
+        key = regimen_key(rg)
         start = ctx.resolve_date(rg.start, f"regimens[{i}].start")
         if start is not None:
-            ctx.regimen_starts[regimen_key(rg)] = start
+            ctx.regimen_starts[key] = start
+        elif isinstance(parse_date(rg.start), UnknownDate):
+            ctx.undated.add(key)
+        if (end := ctx.quiet_date(rg.end, regimen=key)) is not None:
+            ctx.regimen_ends[key] = end  # bounds of 'after@' / 'during@' dates

@@ -92,7 +92,7 @@ def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:
     """A regimen cause points at its administrations given up to the onset (R4 suspectEntity cannot
     point at a CarePlan; the regimen itself is in the suspected-cause extension)."""
     out: list[b.Json] = []
-    onset = ctx.quiet_date(ae.onset)
+    onset = ctx.latest_date(ae.onset)
     for j, cause in enumerate(ae.suspected_causes):
         p = f"{path}.suspected_causes[{j}]"
         assessment = ctx.cc("ae_terms", cause.causality, f"{p}.causality", "causality-")
@@ -120,7 +120,8 @@ def _suspects(ctx: MappingContext, ae: AdverseEvent, path: str) -> list[b.Json]:
 
 def _before_onset(given_on: PartialDate | None, onset: PartialDate | None) -> bool:
     """Pharmacovigilance names only doses that may have been given by the onset, never the later
-    ones. Partial dates count when they may fall on or before it; undated doses are left out."""
-    if onset is None:
-        return True
-    return given_on is not None and given_on.earliest() <= onset.latest()
+    ones. Partial dates count when they may fall on or before it; undated doses are left out, and
+    so is every dose when the onset has no known upper bound (the regimen stays named as written)."""
+    if onset is None or given_on is None:
+        return False
+    return given_on.earliest() <= onset.latest()

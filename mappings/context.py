@@ -9,11 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fhir_onco.case import Case
-from fhir_onco.dates import DateError, PartialDate, RelativeDate, parse_date, shift
+from fhir_onco.dates import DateError, PartialDate, RelativeDate, UnknownDate, parse_date, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 from fhir_onco.terminology import Concept, Terminology, UnknownTermError
 from fhir_onco.validation.report import Report
+
+
+def _unknown(expr: str) -> UnknownDate | None:
+    try:
+        value = parse_date(expr)
+    except DateError:
+        return None
+    return value if isinstance(value, UnknownDate) else None
 
 
 def position(index: int) -> b.Json:
@@ -35,6 +43,8 @@ class MappingContext:
     administrations: dict[str, list[tuple[str, str, PartialDate | None]]] = field(default_factory=dict)
     hsct_dates: dict[str, PartialDate] = field(default_factory=dict)
     regimen_starts: dict[str, PartialDate] = field(default_factory=dict)
+    regimen_ends: dict[str, PartialDate] = field(default_factory=dict)
+    undated: set[str] = field(default_factory=set)  # HSCT / regimen keys whose date the source does not give
     text_only: bool = False  # some term was kept as text only (flagged in the bundle)
 
     # ---- identity -------------------------------------------------------------------------
@@ -128,6 +138,8 @@ class MappingContext:
             return None
         try:
             value = parse_date(expr)
+            if isinstance(value, UnknownDate):
+                return None  # set_date writes the data-absent reason and the bounds
             if isinstance(value, PartialDate):
                 return value
             return self._resolve_relative(value, regimen)
@@ -142,10 +154,13 @@ class MappingContext:
             anchors, what = self.regimen_starts, "regimen"
         anchor_id = rel.anchor_id or (regimen if rel.anchor_kind == "regimen" else None)
         if anchor_id is None:
-            if len(anchors) != 1:
-                hint = ", ".join(sorted(anchors)) or "none defined"
-                raise DateError(f"relative to which {what}? name it with @id ({hint})")
-            anchor_id = next(iter(anchors))
+            pool = sorted([*anchors, *(k for k in self.undated if (rel.anchor_kind, k) in self.ids)])
+            if len(pool) != 1:
+                raise DateError(f"relative to which {what}? name it with @id ({', '.join(pool) or 'none defined'})")
+            anchor_id = pool[0]
+        if anchor_id not in anchors and anchor_id in self.undated:
+            raise DateError(f"the {what} {anchor_id!r} has no known date, so a date relative to it cannot be "
+                            f"placed; write 'after@{anchor_id}', 'unknown' or the date itself")
         if anchor_id not in anchors:
             raise DateError(f"no {what} with id {anchor_id!r} (known: {', '.join(sorted(anchors))})")
         offset = rel.offset if rel.anchor_kind == "hsct" else rel.offset - 1  # day 1 = start
@@ -161,6 +176,13 @@ class MappingContext:
             target["_" + element] = {"extension": [
                 {"url": urls.EXT_DATA_ABSENT_REASON, "valueCode": "unknown"}]}
             return None
+        if expr is not None and isinstance(unknown := _unknown(expr), UnknownDate):
+            marks = [b.extension(urls.EXT_SOURCE_DATE, valueString=expr),
+                     {"url": urls.EXT_DATA_ABSENT_REASON, "valueCode": "unknown"}]
+            if unknown.bound is not None and (bounds := self._bounds(unknown, path)):
+                marks.append(b.extension(urls.EXT_DATE_BOUNDS, valuePeriod=bounds))
+            target["_" + element] = {"extension": marks}
+            return None
         value = self.resolve_date(expr, path, regimen)
         if value is None:
             return None
@@ -173,12 +195,50 @@ class MappingContext:
             target["_" + element] = {"extension": marks}
         return value
 
+    def _bounds(self, unknown: UnknownDate, path: str) -> b.Json | None:
+        """The period an unknown date is known to fall in: before / after / during an HSCT or regimen."""
+        aid = unknown.anchor_id or ""
+        hsct_key = next((k for (kind, k) in self.ids if kind == "hsct" and k == aid), None)
+        if hsct_key is not None:
+            first = last = self.hsct_dates.get(hsct_key)
+        elif ("regimen", aid) in self.ids:
+            first, last = self.regimen_starts.get(aid), self.regimen_ends.get(aid)
+            last = last or (first if unknown.bound == "before" else None)
+        else:
+            known = sorted(k for (kind, k) in self.ids if kind in ("hsct", "regimen") and "|" not in k)
+            self.error(path, f"no HSCT or regimen with id {aid!r}; ids given in this case: "
+                             f"{', '.join(known) or 'none'}")
+            return None
+        if unknown.bound == "before":
+            period = {"end": first.iso()} if first else {}
+        elif unknown.bound == "after":
+            period = {"start": (last or first).iso()} if (last or first) else {}
+        else:
+            period = {k: v.iso() for k, v in (("start", first), ("end", last)) if v}
+        return period or None
+
     def quiet_date(self, expr: str | None, regimen: str | None = None) -> PartialDate | None:
         """A date for comparisons only: errors are reported where the date itself is mapped."""
         if expr is None:
             return None
         try:
             value = parse_date(expr)
+            if isinstance(value, UnknownDate):
+                return None
             return value if isinstance(value, PartialDate) else self._resolve_relative(value, regimen)
         except DateError:
             return None
+
+    def latest_date(self, expr: str | None) -> PartialDate | None:
+        """The date, or for an unknown date the latest it can be (the end of its bounds), else None."""
+        unknown = _unknown(expr) if expr is not None else None
+        if unknown is None:
+            return self.quiet_date(expr)
+        if unknown.bound is None:
+            return None
+        aid = unknown.anchor_id or ""
+        if unknown.bound == "before":
+            return self.hsct_dates.get(aid) or self.regimen_starts.get(aid)
+        if unknown.bound == "during":
+            return self.regimen_ends.get(aid) or self.hsct_dates.get(aid)
+        return None  # 'after': no upper bound

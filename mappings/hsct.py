@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fhir_onco.case import Hsct
-from fhir_onco.dates import DateError, shift
+from fhir_onco.dates import DateError, UnknownDate, parse_date, shift
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
@@ -24,6 +24,8 @@ def register_hsct_anchors(ctx: MappingContext) -> None:
         day0 = ctx.resolve_date(h.date, f"hsct[{i}].date")
         if day0 is not None:  # partial too: D+N dates then resolve at its precision (dates.shift)
             ctx.hsct_dates[key] = day0
+        elif isinstance(parse_date(h.date), UnknownDate):
+            ctx.undated.add(key)
 
 
 def map_hsct(ctx: MappingContext) -> None:

@@ -292,13 +292,14 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     if drug.dose is not None and drug.unit is None:
         ctx.error(f"{path}.unit", "a dose needs a unit (mg/m2, mg/kg, ug/kg/d, mg ...)")
     route = ctx.cc("routes", drug.route, f"{path}.route")
-    if rg.hsct_relative is not None and rg.hsct_relative not in ctx.hsct_dates:
+    if rg.hsct_relative is not None and rg.hsct_relative not in ctx.hsct_dates | dict.fromkeys(ctx.undated):
         ctx.error(f"{path}.days", f"regimen counts days from HSCT {rg.hsct_relative!r}, which has no date")
     basis = _normalization_basis(ctx, unit)
     refs: list[b.Json] = []
     doses = _expand(ctx, rg, drug, path)
     anchor = ctx.hsct_dates.get(rg.hsct_relative) if rg.hsct_relative else start
-    if doses and drug.days and anchor is not None and not anchor.day:
+    undated = (rg.hsct_relative or key) in ctx.undated
+    if doses and drug.days and (undated or (anchor is not None and not anchor.day)):
         # Day N of a course that started "in 2020-07" has no date: one administration for the whole
         # course at the known precision; the schedule stays on the CarePlan activity (drug-schedule).
         doses = [_Dose(0, 0, 0, 1, drug.status == "stopped")]

@@ -48,6 +48,7 @@ EXT_RESPONSE_CRITERIA = ext("response-criteria")
 EXT_STOP_DAY = ext("stop-day")
 EXT_COURSE_ADMINISTRATION = ext("course-administration")  # one administration stands for an undated course
 EXT_ANCHOR_PRECISION = ext("relative-date-precision")  # a D+N / day N date limited by a partial anchor
+EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/after/during an HSCT or regimen)
 
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"

@@ -200,3 +200,54 @@ def test_relative_date_beyond_the_calendar_is_located(map_errors) -> None:
     errors = map_errors(case_data(hsct=[{"type": "allogeneic", "date": "2200-12-01"}],
                                   adverse_events=[{"term": "fever", "onset": "D+36000"}]))
     assert errors and errors[0][0] == "adverse_events[0].onset"
+
+
+# ---- unknown and bounded dates ------------------------------------------------------------------
+
+DAR = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def test_unknown_and_bounded_dates_carry_a_data_absent_reason_and_bounds(map_case) -> None:
+    data = case_data(
+        hsct=[{"id": "allo", "type": "allogeneic", "date": "2021-06-15"}],
+        regimens=[{"id": "cons", "name": "Consolidation", "category": "consolidation", "start": "2021-02-01",
+                   "end": "2021-03-30"}],
+        adverse_events=[{"term": "fever", "grade": 1, "onset": "during@cons"},
+                        {"term": "sepsis", "grade": 4, "onset": "before@allo"},
+                        {"term": "diarrhea", "grade": 2, "onset": "после@allo"},
+                        {"term": "mucositis oral", "grade": 2, "onset": "неизвестно"}],
+        mrd=[{"date": "unknown", "negative": True}])
+    m = map_case(data)
+    events = m.all("AdverseEvent")
+    bounds = []
+    for ev in events:
+        assert "date" not in ev  # no invented date
+        marks = {e["url"]: e for e in ev["_date"]["extension"]}
+        assert marks[DAR]["valueCode"] == "unknown"
+        bounds.append(marks.get(SD + "date-bounds", {}).get("valuePeriod"))
+    assert bounds == [{"start": "2021-02-01", "end": "2021-03-30"}, {"end": "2021-06-15"},
+                      {"start": "2021-06-15"}, None]
+    assert "effectiveDateTime" not in m.one("Observation")
+    _valid(m)
+    _round_trips(m, data)
+
+
+def test_regimen_with_unknown_start_gives_course_administrations(map_case) -> None:
+    data = case_data(regimens=[{"name": "Induction", "category": "induction", "start": "unknown", "drugs": [
+        {"drug": "vincristine", "dose": 1.5, "unit": "mg/m2", "route": "IV", "days": "1,8,15"}]}])
+    m = map_case(data)
+    ma = m.one("MedicationAdministration")
+    assert ext(ma, "course-administration") == [True]
+    assert "start" not in ma["effectivePeriod"]
+    _valid(m)
+    _round_trips(m, data)
+
+
+def test_relative_to_an_undated_hsct_and_bounds_of_an_unknown_id(map_errors) -> None:
+    errors = map_errors(case_data(hsct=[{"id": "allo", "type": "allogeneic", "date": "unknown"}],
+                                  adverse_events=[{"term": "fever", "onset": "D+5"},
+                                                  {"term": "fever", "onset": "before@nope"}]))
+    assert errors == [
+        ("adverse_events[0].onset", "the HSCT 'allo' has no known date, so a date relative to it cannot be placed; "
+                                    "write 'after@allo', 'unknown' or the date itself"),
+        ("adverse_events[1].onset", "no HSCT or regimen with id 'nope'; ids given in this case: allo")]

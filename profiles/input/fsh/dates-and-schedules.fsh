@@ -22,3 +22,10 @@ Title: "Precision of a relative date"
 Description: "month or year (FHIR date precisions coarser than a day)."
 * include http://hl7.org/fhir/date-precision#month
 * include http://hl7.org/fhir/date-precision#year
+
+Extension: DateBounds
+Id: date-bounds
+Title: "Bounds of an unknown date"
+Description: "On a date primitive whose value the source does not give (data-absent-reason unknown) but bounds by an HSCT or a regimen: 'before@allo', 'after@ind', 'during@cons'. The period is what the anchor's known dates allow (an open end where they say nothing)."
+* insert Ctx(Element)
+* value[x] only Period
