@@ -143,7 +143,39 @@ class Relapse(_Model):
     date: DateExpr
     sites: list[Term] = Field(min_length=1, description="bone marrow, CNS, testis, extramedullary ...")
     isolated: bool | None = Field(None, description="True for an isolated relapse (one site only).")
+    hla_loss: bool | None = Field(
+        None, description="After a haploidentical/mismatched HSCT: the leukaemia lost the mismatched HLA haplotype.")
     note: str | None = Field(None, description="e.g. 'with loss of the mismatched HLA haplotype'.")
+
+
+def _suspected(value: Any) -> Any:
+    # "suspected" is what clinicians write; FHIR calls it unconfirmed.
+    if isinstance(value, str):
+        return {"suspected": "unconfirmed", "подозрение": "unconfirmed"}.get(value, value)
+    return value
+
+
+_LATERALITY_WORDS = {"слева": "left", "левый": "left", "левая": "left", "справа": "right", "правый": "right",
+                     "правая": "right", "с обеих сторон": "bilateral", "двусторонний": "bilateral",
+                     "по средней линии": "midline"}
+
+
+def _laterality_word(value: Any) -> Any:
+    return _LATERALITY_WORDS.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
+Laterality = Annotated[Literal["left", "right", "bilateral", "midline"], BeforeValidator(_laterality_word)]
+"""left, right, bilateral, midline (слева, справа, с обеих сторон ... accepted)."""
+
+
+class Metastasis(_Model):
+    """A metastatic site of a cancer (mCODE SecondaryCancerCondition)."""
+
+    id: LocalId | None = None
+    site: Term = Field(description="Site of the metastasis (body_sites table): bone, bone marrow, liver, lung ...")
+    laterality: Laterality | None = Field(None, description="left, right, bilateral, midline.")
+    date: DateExpr | None = Field(None, description="Date it was found.")
+    note: str | None = None
 
 
 class Diagnosis(_Model):
@@ -158,9 +190,15 @@ class Diagnosis(_Model):
     immunophenotype: Term | None = Field(None, description="e.g. 'B-II' (EGIL).")
     onset: DateExpr | None = Field(None, description="Date of diagnosis.")
     body_sites: list[Term] = Field(default_factory=list, description="Primary sites (solid tumours).")
-    related_to: LocalId | None = Field(
-        None, description="id of the earlier cancer a secondary (e.g. therapy-related) one follows."
+    related_to: LocalId | list[LocalId] | None = Field(
+        None, description="id of the earlier cancer a secondary (e.g. therapy-related) one follows; a list for a "
+        "chain (AML after MDS, both after a neuroblastoma: [mds, nb]).",
     )
+    verification: Annotated[
+        Literal["confirmed", "provisional", "differential", "unconfirmed", "refuted"], BeforeValidator(_suspected)
+    ] = Field("confirmed", description="confirmed, provisional, differential, unconfirmed (suspected) or refuted.")
+    laterality: Laterality | None = Field(None, description="Laterality of the primary site (solid tumours).")
+    metastases: list[Metastasis] = Field(default_factory=list, description="Metastatic sites of this cancer.")
     therapy_related: bool = Field(False, description="The cancer is a consequence of earlier therapy.")
     status: Literal["active", "remission", "relapse", "resolved"] = Field(
         "active", description="Current clinical status (FHIR Condition.clinicalStatus).",
@@ -327,6 +365,73 @@ class Chimerism(_Model):
     note: str | None = None
 
 
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
+
+
+def _roman_grade(value: Any) -> Any:
+    # Transplant notes write acute GVHD grades in Roman numerals.
+    return _ROMAN.get(value.strip().upper(), value) if isinstance(value, str) else value
+
+
+ACUTE_ORGANS = ("skin", "liver", "upper-gi", "lower-gi")
+CHRONIC_ORGANS = ("skin", "mouth", "eyes", "gi", "liver", "lungs", "joints-fascia", "genital-tract")
+
+
+class GvhdOrgan(_Model):
+    """One organ's stage (acute: skin, liver, lower GI 0-4, upper GI 0-1) or score (chronic, NIH: 0-3)."""
+
+    organ: Literal["skin", "liver", "upper-gi", "lower-gi", "gi", "mouth", "eyes", "lungs", "joints-fascia",
+                   "genital-tract"] = Field(description="Organ as the grading system names it.")
+    stage: int = Field(ge=0, le=4, description="Organ stage (acute) or score (chronic).")
+
+
+class Gvhd(_Model):
+    """Graft-versus-host disease as transplant medicine grades it: acute by MAGIC / Glucksberg overall
+    grade I-IV with organ stages, chronic by NIH global severity with organ scores (FHIR Condition)."""
+
+    id: LocalId | None = None
+    kind: Literal["acute", "chronic"] = Field(description="acute or chronic GVHD.")
+    onset: DateExpr = Field(description="Onset (D+N works).")
+    resolved: DateExpr | None = Field(None, description="Date it resolved.")
+    criteria: Literal["MAGIC", "Glucksberg", "IBMTR", "NIH 2014"] | None = Field(
+        None, description="Grading system: MAGIC, Glucksberg or IBMTR (acute), NIH 2014 (chronic).")
+    grade: Annotated[int, BeforeValidator(_roman_grade)] | None = Field(
+        None, ge=1, le=4, description="Acute overall grade 1-4 (I-IV accepted).")
+    severity: Literal["mild", "moderate", "severe"] | None = Field(None, description="Chronic: NIH global severity.")
+    organs: list[GvhdOrgan] = Field(default_factory=list, description="Organ stages (acute) or scores (chronic).")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> Gvhd:
+        if self.kind == "acute":
+            if self.severity is not None or self.criteria == "NIH 2014":
+                raise ValueError("acute GVHD is graded (grade, criteria MAGIC/Glucksberg/IBMTR), not by NIH severity")
+            for o in self.organs:
+                if o.organ not in ACUTE_ORGANS:
+                    raise ValueError(f"acute GVHD organs are {', '.join(ACUTE_ORGANS)}; not {o.organ!r}")
+                if o.organ == "upper-gi" and o.stage > 1:
+                    raise ValueError("upper GI acute GVHD is staged 0 or 1")
+        else:
+            if self.grade is not None or self.criteria not in (None, "NIH 2014"):
+                raise ValueError("chronic GVHD has an NIH global severity, not an acute grade")
+            for o in self.organs:
+                if o.organ not in CHRONIC_ORGANS:
+                    raise ValueError(f"chronic GVHD organs are {', '.join(CHRONIC_ORGANS)}; not {o.organ!r}")
+                if o.stage > 3:
+                    raise ValueError("NIH organ scores run 0-3")
+        if len({o.organ for o in self.organs}) != len(self.organs):
+            raise ValueError("each organ once")
+        return self
+
+
+class GraftFailure(_Model):
+    """Graft failure: primary (never engrafted) or secondary (lost after engraftment)."""
+
+    kind: Literal["primary", "secondary"] = Field(description="primary or secondary graft failure.")
+    date: DateExpr | None = Field(None, description="Date it was diagnosed (D+N works).")
+    note: str | None = None
+
+
 class Hsct(_Model):
     """A haematopoietic stem cell transplant: donor, graft, conditioning, engraftment, chimerism."""
 
@@ -344,6 +449,8 @@ class Hsct(_Model):
         default_factory=list, description="Engraftment days after the HSCT, per lineage.",
     )
     chimerism: list[Chimerism] = Field(default_factory=list, description="Chimerism measurements over time.")
+    gvhd: list[Gvhd] = Field(default_factory=list, description="Acute and chronic GVHD after this HSCT, graded.")
+    graft_failure: GraftFailure | None = Field(None, description="Primary or secondary graft failure.")
     diagnosis: LocalId | None = Field(None, description="id of the diagnosis transplanted for (default: the first).")
     note: str | None = None
 
@@ -366,6 +473,22 @@ class Radiotherapy(_Model):
     body_sites: list[Term] = Field(default_factory=list, description="Irradiated sites (body_sites table).")
     regimen: LocalId | None = Field(None, description="id of the regimen it belongs to (conditioning).")
     diagnosis: LocalId | None = Field(None, description="id of the diagnosis treated (default: the first).")
+    note: str | None = None
+
+
+class Procedure(_Model):
+    """Surgery and other cancer-related procedures: resection, biopsy, bone marrow sampling, central
+    line ... (FHIR Procedure aligned with mCODE CancerRelatedSurgicalProcedure)."""
+
+    id: LocalId | None = None
+    procedure: Term = Field(description="What was done (procedure_terms table): resection, biopsy, central line ...")
+    date: DateExpr = Field(description="Date performed (partial, D+N and 'unknown' work).")
+    body_site: Term | None = Field(None, description="Site (body_sites table).")
+    laterality: Laterality | None = Field(None, description="left, right, bilateral, midline.")
+    intent: Term | None = Field(None, description="curative, palliative, supportive, diagnostic.")
+    outcome: Term | None = Field(None, description="R0 / R1 / R2, gross total, subtotal, diagnostic material ...")
+    status: Literal["completed", "stopped", "not-done"] = Field("completed", description="FHIR Procedure.status.")
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis it was done for (default: the first).")
     note: str | None = None
 
 
@@ -415,6 +538,8 @@ class Case(_Model):
     diagnoses: list[Diagnosis] = Field(default_factory=list, description="Cancers: primary first, then secondary ones.")
     regimens: list[Regimen] = Field(default_factory=list, description="Treatment regimens in the order given.")
     radiotherapy: list[Radiotherapy] = Field(default_factory=list, description="Radiotherapy courses.")
+    procedures: list[Procedure] = Field(
+        default_factory=list, description="Surgery and other procedures (resection, biopsy, central line ...).")
     hsct: list[Hsct] = Field(default_factory=list, description="Stem cell transplants (their dates anchor D+N dates).")
     mrd: list[MrdMeasurement] = Field(default_factory=list, description="MRD measurements.")
     responses: list[ResponseAssessment] = Field(

@@ -16,9 +16,11 @@ from fhir_onco.validation.report import Report
 from .adverse_events import map_adverse_events
 from .context import MappingContext
 from .diagnosis import map_diagnoses
+from .gvhd import map_gvhd
 from .hsct import map_hsct, register_hsct_anchors
 from .observations import map_mrd, map_responses
 from .patient import map_patient
+from .procedures import map_procedures
 from .radiotherapy import map_radiotherapy
 from .treatment import map_regimens, regimen_key
 
@@ -49,7 +51,9 @@ def map_case_to_bundle(
     map_diagnoses(ctx)
     map_regimens(ctx)
     map_radiotherapy(ctx)
+    map_procedures(ctx)
     map_hsct(ctx)
+    map_gvhd(ctx)
     map_mrd(ctx)
     map_responses(ctx)
     map_adverse_events(ctx)

@@ -48,10 +48,15 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     if dx.immunophenotype:
         extensions.append({"url": urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept": ctx.cc(
             "morphology", dx.immunophenotype, f"{path}.immunophenotype")})
-    if dx.related_to:
-        related = ctx.ref_to("diagnosis", "Condition", dx.related_to, f"{path}.related_to")
-        if related:
+    targets = [dx.related_to] if isinstance(dx.related_to, str) else (dx.related_to or [])
+    for j, target in enumerate(targets):
+        where = f"{path}.related_to" + (f"[{j}]" if isinstance(dx.related_to, list) else "")
+        if target == dx.id:
+            ctx.error(where, "a diagnosis cannot be related to itself")
+        elif related := ctx.ref_to("diagnosis", "Condition", target, where):
             extensions.append({"url": urls.EXT_MCODE_RELATED_CONDITION, "valueReference": related})
+    if isinstance(dx.related_to, list) and len(dx.related_to) == 1:
+        extensions.append(b.extension(urls.EXT_RELATED_AS_LIST, valueBoolean=True))
     extensions.append(position(i))
     if secondary and not dx.related_to:
         ctx.warning(f"{path}.related_to", "a secondary cancer should name the earlier cancer")
@@ -64,12 +69,15 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
         "extension": extensions,
         "identifier": b.identifier_for(dx.id),
         "clinicalStatus": {"coding": [{"system": urls.CONDITION_CLINICAL, "code": dx.status}]},
-        "verificationStatus": {"coding": [{"system": urls.CONDITION_VERIFICATION, "code": "confirmed"}]},
+        "verificationStatus": {"coding": [{"system": urls.CONDITION_VERIFICATION, "code": dx.verification}]},
         "category": category,
         "code": ctx.cc("conditions", dx.condition, f"{path}.condition"),
-        "bodySite": [ctx.cc("body_sites", s, f"{path}.body_sites[{j}]") for j, s in enumerate(dx.body_sites)],
+        "bodySite": [with_laterality(ctx, ctx.cc("body_sites", s, f"{path}.body_sites[{j}]"), dx.laterality)
+                     for j, s in enumerate(dx.body_sites)],
         "subject": ctx.patient_ref,
     }
+    if dx.laterality and not dx.body_sites:
+        ctx.error(f"{path}.laterality", "laterality needs the site it qualifies: give body_sites")
     if dx.therapy_related:
         resource["meta"]["tag"] = [{"system": urls.FLAGS_SYSTEM, "code": "therapy-related"}]
     ctx.set_date(resource, "onsetDateTime", dx.onset, f"{path}.onset")
@@ -81,6 +89,40 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     _map_characteristics(ctx, dx, key, path, focus)
     _map_findings(ctx, dx, key, path, focus)
     _map_relapses(ctx, dx, key, path, focus)
+    _map_metastases(ctx, dx, key, path, focus[0])
+
+
+def with_laterality(ctx: MappingContext, site: b.Json | None, laterality: str | None) -> b.Json | None:
+    """A body site with the mCODE laterality qualifier (on the CodeableConcept, as mCODE STU4 puts it)."""
+    if site is None or laterality is None:
+        return site
+    qualifier = {"url": urls.EXT_MCODE_LATERALITY, "valueCodeableConcept": b.codeable(
+        ctx.fixed("laterality", laterality))}
+    return {"extension": [qualifier], **site}
+
+
+def _map_metastases(ctx: MappingContext, dx: Diagnosis, key: str, path: str, primary: b.Json) -> None:
+    for j, m in enumerate(dx.metastases):
+        p = f"{path}.metastases[{j}]"
+        site = ctx.cc("body_sites", m.site, f"{p}.site")
+        resource: b.Json = {
+            "resourceType": "Condition",
+            "id": ctx.new_id("Condition", f"{key}|metastasis|{m.id or m.site}"),
+            "meta": b.meta("onco-metastasis"),
+            "extension": [{"url": urls.EXT_MCODE_RELATED_CONDITION, "valueReference": primary}, position(j)],
+            "identifier": b.identifier_for(m.id),
+            "clinicalStatus": {"coding": [{"system": urls.CONDITION_CLINICAL, "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": urls.CONDITION_VERIFICATION, "code": "confirmed"}]},
+            "category": [{"coding": [{"system": urls.CONDITION_CATEGORY, "code": "problem-list-item",
+                                      "display": "Problem List Item"}]}],
+            "code": b.codeable(ctx.fixed("metastasis", "metastasis")),
+            "bodySite": [with_laterality(ctx, site, m.laterality)],
+            "subject": ctx.patient_ref,
+        }
+        ctx.set_date(resource, "onsetDateTime", m.date, f"{p}.date")
+        if m.note:
+            resource["note"] = [{"text": m.note}]
+        ctx.add(resource)
 
 
 def _observation(ctx: MappingContext, kind: str, key: str, profile: str, code: b.Json,
@@ -170,6 +212,8 @@ def _map_relapses(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus
         obs["extension"].append(b.extension(urls.EXT_RELAPSE_NUMBER, valuePositiveInt=r.number))
         if r.isolated is not None:
             obs["extension"].append(b.extension(urls.EXT_ISOLATED, valueBoolean=r.isolated))
+        if r.hla_loss is not None:
+            obs["extension"].append(b.extension(urls.EXT_RELAPSE_HLA_LOSS, valueBoolean=r.hla_loss))
         sites = [ctx.cc("body_sites", s, f"{p}.sites[{k}]") for k, s in enumerate(r.sites)]
         obs["extension"].extend({"url": urls.EXT_BODY_SITE, "valueCodeableConcept": s} for s in sites)
         obs["extension"].append(position(j))

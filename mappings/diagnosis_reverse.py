@@ -17,7 +17,10 @@ def read_diagnoses(ctx: ReadContext) -> list[Json]:
 def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
     secondary = ctx.profile(c) == "onco-secondary-cancer-condition"
     tags = (c.get("meta") or {}).get("tag", [])
-    related = ext(c, urls.EXT_MCODE_RELATED_CONDITION)
+    related = [lid for e in exts(c, urls.EXT_MCODE_RELATED_CONDITION)
+               if (lid := ctx.ref_id(e.get("valueReference"), "related condition", c))]
+    as_list = len(related) > 1 or ext_value(c, urls.EXT_RELATED_AS_LIST, "valueBoolean")
+    sites = c.get("bodySite", [])
     return clean({
         "id": ctx.local_id(c),
         "kind": "secondary" if secondary else "primary",
@@ -25,8 +28,10 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "morphology": text(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept")),
         "immunophenotype": text(ext_value(c, urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept")),
         "onset": written_date(c, "onsetDateTime"),
-        "body_sites": [text(s) for s in c.get("bodySite", [])],
-        "related_to": ctx.ref_id(related.get("valueReference"), "related condition", c) if related else None,
+        "body_sites": [text(s) for s in sites],
+        "laterality": laterality_of(ctx, sites[0]) if sites else None,
+        "related_to": related if as_list else (related[0] if related else None),
+        "verification": ((c.get("verificationStatus") or {}).get("coding") or [{}])[0].get("code"),
         "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
                                for t in tags),
         "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
@@ -35,8 +40,20 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
         "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
                      if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
+        "metastases": [_metastasis(ctx, m) for m in ctx.groups["onco-metastasis"]
+                       if ctx.resolve(ext_value(m, urls.EXT_MCODE_RELATED_CONDITION, "valueReference")) is c],
         "note": note(c),
     })
+
+
+def laterality_of(ctx: ReadContext, site: Json) -> str | None:
+    return ctx.key("laterality", ext_value(site, urls.EXT_MCODE_LATERALITY, "valueCodeableConcept"))
+
+
+def _metastasis(ctx: ReadContext, m: Json) -> Json:
+    site = (m.get("bodySite") or [{}])[0]
+    return clean({"id": ctx.local_id(m), "site": text(site), "laterality": laterality_of(ctx, site),
+                  "date": written_date(m, "onsetDateTime"), "note": note(m)})
 
 
 def warn_orphans(ctx: ReadContext) -> None:
@@ -95,5 +112,6 @@ def _relapse(ctx: ReadContext, o: Json) -> Json:
         "date": written_date(o, "effectiveDateTime"),
         "sites": [text(e.get("valueCodeableConcept")) for e in exts(o, urls.EXT_BODY_SITE)],
         "isolated": ext_value(o, urls.EXT_ISOLATED, "valueBoolean"),
+        "hla_loss": ext_value(o, urls.EXT_RELAPSE_HLA_LOSS, "valueBoolean"),
         "note": note(o),
     })

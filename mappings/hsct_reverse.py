@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
+from .gvhd_reverse import read_graft_failure, read_gvhd
 from .read_context import (
     Json,
     ReadContext,
@@ -51,6 +52,8 @@ def read_hsct(ctx: ReadContext, p: Json) -> Json:
                              if (lid := ctx.ref_id(e.get("valueReference"), "GVHD prophylaxis", p))],
         "engraftment": [_engraftment(ctx, o) for o in ctx.children("onco-engraftment", p)],
         "chimerism": [_chimerism(ctx, o) for o in ctx.children("onco-chimerism", p)],
+        "gvhd": read_gvhd(ctx, p),
+        "graft_failure": read_graft_failure(ctx, p),
         "diagnosis": ctx.dx_ref(p.get("reasonReference"), p),
         "note": note(p),
     })

@@ -24,9 +24,11 @@ from fhir_onco.terminology import Terminology, default_terminology
 
 from .adverse_events_reverse import read_adverse_events
 from .diagnosis_reverse import read_diagnoses, warn_orphans
+from .gvhd_reverse import warn_unlinked
 from .hsct_reverse import read_hscts
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
+from .procedures_reverse import read_procedures
 from .radiotherapy_reverse import read_radiotherapy
 from .read_context import Json, ReadContext, ReverseMappingError, clean
 from .treatment_reverse import read_regimens
@@ -78,6 +80,7 @@ def _case_data(ctx: ReadContext) -> Json:
         "diagnoses": read_diagnoses(ctx),
         "regimens": read_regimens(ctx),
         "radiotherapy": read_radiotherapy(ctx),
+        "procedures": read_procedures(ctx),
         "hsct": read_hscts(ctx),
         "mrd": read_mrd(ctx),
         "responses": read_responses(ctx),
@@ -85,6 +88,7 @@ def _case_data(ctx: ReadContext) -> Json:
         "note": read_case_note(ctx),
     }
     warn_orphans(ctx)
+    warn_unlinked(ctx)
     return clean(data)
 
 

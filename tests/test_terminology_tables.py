@@ -131,7 +131,9 @@ def test_first_row_of_a_key_is_its_primary_coding() -> None:
 
 # Which case-model field a formatted value in a fixed(...) key stands for: "ae.grade" -> AdverseEvent.grade.
 MODEL_OF = {"ae": case_model.AdverseEvent, "st": case_model.Stage, "f": case_model.Finding,
-            "e": case_model.Engraftment, "c": case_model.Chimerism}
+            "e": case_model.Engraftment, "c": case_model.Chimerism, "g": case_model.Gvhd,
+            "gf": case_model.GraftFailure, "organ": case_model.GvhdOrgan, "dx": case_model.Diagnosis,
+            "m": case_model.Metastasis, "pr": case_model.Procedure}
 
 
 def _field_values(expr: str) -> list[str]:
@@ -141,6 +143,7 @@ def _field_values(expr: str) -> list[str]:
     info = MODEL_OF[var].model_fields[attr]
     ann = info.annotation
     args = [ann] if typing.get_origin(ann) is typing.Literal else [a for a in typing.get_args(ann) if a is not None]
+    args = [typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a for a in args]
     literal = [a for a in args if typing.get_origin(a) is typing.Literal]
     if literal:
         return [str(v) for v in typing.get_args(literal[0])]
@@ -184,6 +187,9 @@ class _Keys:
             return {"".join(p) for p in itertools.product(*parts)}
         if isinstance(node, ast.Name):
             return self._name(node.id, func, restrict)
+        if isinstance(node, ast.Attribute):  # a case-model field passed as the key itself
+            expr = ast.unparse(node)
+            return restrict.get(expr, set(_field_values(expr)))
         raise AssertionError(f"cannot enumerate fixed(...) key {ast.unparse(node)!r} in {func.name}()")
 
     def _name(self, name: str, func: ast.FunctionDef, restrict: dict[str, set[str]]) -> set[str]:

@@ -48,6 +48,9 @@ EXT_RESPONSE_CRITERIA = ext("response-criteria")
 EXT_STOP_DAY = ext("stop-day")
 EXT_COURSE_ADMINISTRATION = ext("course-administration")  # one administration stands for an undated course
 EXT_ANCHOR_PRECISION = ext("relative-date-precision")  # a D+N / day N date limited by a partial anchor
+EXT_RELATED_HSCT = ext("related-hsct")  # GVHD / graft failure -> the HSCT it follows
+EXT_RELATED_AS_LIST = ext("related-as-list")  # related_to written as a one-item list (round trip)
+EXT_RELAPSE_HLA_LOSS = ext("relapse-hla-loss")  # relapse with loss of the mismatched HLA haplotype
 EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/after/during an HSCT or regimen)
 
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
@@ -56,6 +59,7 @@ EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
 EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
+EXT_MCODE_LATERALITY = MCODE + "mcode-laterality-qualifier"  # on a bodySite CodeableConcept
 
 # HL7 CTCAE IG (http://hl7.org/fhir/us/ctcae).
 EXT_CTCAE_GRADE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"

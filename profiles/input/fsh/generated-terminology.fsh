@@ -76,6 +76,43 @@ Description: "Own codes from terminology table(s) findings (code = table key)."
 * #kind-mutated "Mutated"
 * #kind-expressed "Expressed"
 
+CodeSystem: FhirOncoGvhdCodes
+Id: gvhd
+Title: "fhir-onco own codes: gvhd"
+Description: "Own codes from terminology table(s) gvhd (code = table key)."
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/gvhd"
+* ^caseSensitive = true
+* ^content = #complete
+* ^experimental = false
+* #criteria-magic "MAGIC acute GVHD grading"
+* #criteria-glucksberg "Glucksberg acute GVHD grading"
+* #criteria-ibmtr "IBMTR acute GVHD severity index"
+* #criteria-nih-2014 "NIH 2014 chronic GVHD consensus"
+* #acute-grade-1 "Acute GVHD overall grade I"
+* #acute-grade-2 "Acute GVHD overall grade II"
+* #acute-grade-3 "Acute GVHD overall grade III"
+* #acute-grade-4 "Acute GVHD overall grade IV"
+* #chronic-severity-mild "Chronic GVHD global severity mild"
+* #chronic-severity-moderate "Chronic GVHD global severity moderate"
+* #chronic-severity-severe "Chronic GVHD global severity severe"
+* #organ-skin "Skin"
+* #organ-liver "Liver"
+* #organ-upper-gi "Upper gastrointestinal tract"
+* #organ-lower-gi "Lower gastrointestinal tract"
+* #organ-gi "Gastrointestinal tract"
+* #organ-mouth "Mouth"
+* #organ-eyes "Eyes"
+* #organ-lungs "Lungs"
+* #organ-joints-fascia "Joints and fascia"
+* #organ-genital-tract "Genital tract"
+* #organ-stage-0 "Organ stage (score) 0"
+* #organ-stage-1 "Organ stage (score) 1"
+* #organ-stage-2 "Organ stage (score) 2"
+* #organ-stage-3 "Organ stage (score) 3"
+* #organ-stage-4 "Organ stage (score) 4"
+* #graft-failure-primary "Primary graft failure"
+* #graft-failure-secondary "Secondary graft failure"
+
 CodeSystem: FhirOncoHsctCodes
 Id: hsct
 Title: "fhir-onco own codes: hsct"
@@ -147,6 +184,25 @@ Description: "Own codes from terminology table(s) observation_codes (code = tabl
 * #paraprotein-type "Paraprotein type"
 * #cd19-expression "CD19 expression on blasts (%)"
 * #prior-lines "Number of prior lines of therapy"
+
+CodeSystem: FhirOncoProcedureTermsCodes
+Id: procedure-terms
+Title: "fhir-onco own codes: procedure-terms"
+Description: "Own codes from terminology table(s) procedure_terms (code = table key)."
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/procedure-terms"
+* ^caseSensitive = true
+* ^content = #complete
+* ^experimental = false
+* #procedure-resection "Resection of tumour"
+* #procedure-biopsy "Biopsy of tumour"
+* #procedure-central-line "Insertion of central venous catheter"
+* #outcome-r0 "Complete resection (R0)"
+* #outcome-r1 "Microscopic residual tumour (R1)"
+* #outcome-r2 "Macroscopic residual tumour (R2)"
+* #outcome-gross-total "Gross total resection"
+* #outcome-subtotal "Subtotal resection"
+* #outcome-diagnostic-material "Diagnostic material obtained"
+* #outcome-complication "Completed with complication"
 
 CodeSystem: FhirOncoProceduresCodes
 Id: procedures
@@ -616,6 +672,44 @@ Description: "Codes of terminology table findings: genomic / cytogenetic finding
 * http://loinc.org#LA9633-4 "Present"
 * http://loinc.org#LA9634-2 "Absent"
 
+ValueSet: FhirOncoGvhd
+Id: gvhd
+Title: "graft-versus-host disease after HSCT as transplant medicine grades it - the disease (gvhd), its kind"
+Description: "Codes of terminology table gvhd: graft-versus-host disease after HSCT as transplant medicine grades it - the disease (gvhd), its kind"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/gvhd"
+* ^experimental = false
+* http://snomed.info/sct#234646005 "Graft-versus-host disease"
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C4980 "Acute Graft Versus Host Disease"
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C4981 "Chronic Graft Versus Host Disease"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#criteria-magic "MAGIC acute GVHD grading"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#criteria-glucksberg "Glucksberg acute GVHD grading"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#criteria-ibmtr "IBMTR acute GVHD severity index"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#criteria-nih-2014 "NIH 2014 chronic GVHD consensus"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#acute-grade-1 "Acute GVHD overall grade I"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#acute-grade-2 "Acute GVHD overall grade II"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#acute-grade-3 "Acute GVHD overall grade III"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#acute-grade-4 "Acute GVHD overall grade IV"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#chronic-severity-mild "Chronic GVHD global severity mild"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#chronic-severity-moderate "Chronic GVHD global severity moderate"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#chronic-severity-severe "Chronic GVHD global severity severe"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-skin "Skin"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-liver "Liver"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-upper-gi "Upper gastrointestinal tract"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-lower-gi "Lower gastrointestinal tract"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-gi "Gastrointestinal tract"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-mouth "Mouth"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-eyes "Eyes"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-lungs "Lungs"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-joints-fascia "Joints and fascia"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-genital-tract "Genital tract"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-stage-0 "Organ stage (score) 0"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-stage-1 "Organ stage (score) 1"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-stage-2 "Organ stage (score) 2"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-stage-3 "Organ stage (score) 3"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#organ-stage-4 "Organ stage (score) 4"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#graft-failure-primary "Primary graft failure"
+* https://fhir-onco.org/fhir/CodeSystem/gvhd#graft-failure-secondary "Secondary graft failure"
+
 ValueSet: FhirOncoHsct
 Id: hsct
 Title: "HSCT donor relation (relation-*), donor type (donor-*), graft source (graft-*) and graft manipulation (manipulation-*)."
@@ -696,6 +790,25 @@ Description: "Codes of terminology table hsct (keys manipulation-*): HSCT donor 
 * https://fhir-onco.org/fhir/CodeSystem/hsct#manipulation-cd45ra-depletion "CD45RA depletion"
 * https://fhir-onco.org/fhir/CodeSystem/hsct#manipulation-none "Unmanipulated graft"
 
+ValueSet: FhirOncoLaterality
+Id: laterality
+Title: "laterality of a body site (primary tumour, metastasis, procedure), carried as the mCODE laterality-qualifier"
+Description: "Codes of terminology table laterality: laterality of a body site (primary tumour, metastasis, procedure), carried as the mCODE laterality-qualifier"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/laterality"
+* ^experimental = false
+* http://snomed.info/sct#7771000 "Left (qualifier value)"
+* http://snomed.info/sct#24028007 "Right (qualifier value)"
+* http://snomed.info/sct#51440002 "Right and left (qualifier value)"
+* http://snomed.info/sct#399488007 "Midline (qualifier value)"
+
+ValueSet: FhirOncoMetastasis
+Id: metastasis
+Title: "the disorder code of a metastasis (Condition.code of onco-metastasis); the site goes in bodySite."
+Description: "Codes of terminology table metastasis: the disorder code of a metastasis (Condition.code of onco-metastasis); the site goes in bodySite."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/metastasis"
+* ^experimental = false
+* http://snomed.info/sct#128462008 "Secondary malignant neoplastic disease"
+
 ValueSet: FhirOncoMorphology
 Id: morphology
 Title: "histology (ICD-O-3 morphology with behaviour) for Condition extension / histology-morphology-behavior, plus"
@@ -761,6 +874,31 @@ Description: "Codes of terminology table observation_codes: Observation.code for
 * http://loinc.org#8277-6 "Body surface area"
 * http://loinc.org#89247-1 "ECOG Performance Status score"
 * https://fhir-onco.org/fhir/CodeSystem/observation-codes#prior-lines "Number of prior lines of therapy"
+
+ValueSet: FhirOncoProcedureTerms
+Id: procedure-terms
+Title: "cancer-related procedures other than HSCT and radiotherapy (procedure-*: surgery, biopsy, sampling, central"
+Description: "Codes of terminology table procedure_terms: cancer-related procedures other than HSCT and radiotherapy (procedure-*: surgery, biopsy, sampling, central"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/procedure-terms"
+* ^experimental = false
+* http://snomed.info/sct#387713003 "Surgical procedure"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#procedure-resection "Resection of tumour"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#procedure-biopsy "Biopsy of tumour"
+* http://snomed.info/sct#49401003 "Bone marrow aspiration procedure"
+* http://snomed.info/sct#234326005 "Bone marrow sampling"
+* http://snomed.info/sct#277762005 "Lumbar puncture"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#procedure-central-line "Insertion of central venous catheter"
+* http://snomed.info/sct#373808002 "Curative - procedure intent"
+* http://snomed.info/sct#363676003 "Palliative - procedure intent"
+* http://snomed.info/sct#399707004 "Supportive - procedure intent"
+* http://snomed.info/sct#261004008 "Diagnostic intent"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-r0 "Complete resection (R0)"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-r1 "Microscopic residual tumour (R1)"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-r2 "Macroscopic residual tumour (R2)"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-gross-total "Gross total resection"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-subtotal "Subtotal resection"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-diagnostic-material "Diagnostic material obtained"
+* https://fhir-onco.org/fhir/CodeSystem/procedure-terms#outcome-complication "Completed with complication"
 
 ValueSet: FhirOncoProcedures
 Id: procedures

@@ -37,7 +37,7 @@ Title: "Secondary cancer condition"
 Description: "A second (e.g. therapy-related) cancer, linked to the earlier one. Aligned with mCODE SecondaryCancerCondition (related-condition extension)."
 * extension contains
     McodeHistologyMorphologyBehavior named histologyMorphologyBehavior 0..1 and
-    McodeConditionRelated named relatedPrimaryCancerCondition 0..1 and
+    McodeConditionRelated named relatedPrimaryCancerCondition 0..* and
     Immunophenotype named immunophenotype 0..1
 * category 1..*
 * code 1..1
@@ -196,6 +196,7 @@ Description: "A response assessment (CR, CRi, VGPR, PR, MR, SD, PD...) or diseas
 * extension contains
     RelapseNumber named relapseNumber 0..1 and
     RelapseIsolated named isolated 0..1 and
+    RelapseHlaLoss named hlaLoss 0..1 and
     BodySite named site 0..* and
     BestResponse named bestResponse 0..1 and
     ResponseCriteria named criteria 0..1 and
