@@ -178,6 +178,20 @@ class Metastasis(_Model):
     note: str | None = None
 
 
+class Tnm(_Model):
+    """TNM staging of a solid tumour (clinical or pathological), as mCODE STU4 profiles it."""
+
+    id: LocalId | None = None
+    type: Literal["clinical", "pathological"] = Field(description="clinical (cT/cN/cM) or pathological (pT/pN/pM).")
+    t: str | None = Field(None, min_length=1, description="T category as written: cT3, pT1a, T2.")
+    n: str | None = Field(None, min_length=1, description="N category as written: cN0, pN1.")
+    m: str | None = Field(None, min_length=1, description="M category as written: cM0, M1b.")
+    stage_group: str | None = Field(None, min_length=1, description="Stage group as written: IIB, 3C, IVA.")
+    edition: Term | None = Field(None, description="Staging manual: AJCC 8 (tnm table).")
+    date: DateExpr | None = None
+    note: str | None = None
+
+
 class Diagnosis(_Model):
     """A cancer: primary or secondary, with its stages, findings and relapses."""
 
@@ -207,6 +221,7 @@ class Diagnosis(_Model):
     prior_lines: int | None = Field(
         None, ge=0, le=30, description="Lines of therapy before the index regimen (may also be listed as regimens).")
     stages: list[Stage] = Field(default_factory=list, description="Stage and risk classifications of this cancer.")
+    tnm: list[Tnm] = Field(default_factory=list, description="TNM staging (solid tumours), clinical and pathological.")
     findings: list[Finding] = Field(
         default_factory=list, description="Gene, cytogenetic and marker findings of this cancer.",
     )
@@ -521,6 +536,7 @@ class AdverseEvent(_Model):
     gvhd_organs: list[Term] = Field(default_factory=list, description="Organs of acute GVHD: skin, liver, gut.")
     onset: DateExpr = Field(description="Onset date (D+N and 'day N@regimen' work).")
     resolved: DateExpr | None = Field(None, description="Date the event resolved.")
+    recorded: DateExpr | None = Field(None, description="Date the event was recorded (AdverseEvent.recordedDate).")
     serious: bool | None = Field(None, description="Serious adverse event (true/false); leave out when not stated.")
     outcome: Term | None = Field(None, description="resolved, recovering, ongoing, fatal ...")
     suspected_causes: list[SuspectedCause] = Field(default_factory=list, description="What the event is attributed to.")

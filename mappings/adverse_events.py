@@ -59,6 +59,7 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
         "subject": ctx.patient_ref,
     }
     ctx.set_date(resource, "date", ae.onset, f"{path}.onset")
+    ctx.set_date(resource, "recordedDate", ae.recorded, f"{path}.recorded")
     if ae.serious is not None:
         resource["seriousness"] = b.codeable(
             ctx.fixed("ae_terms", "seriousness-serious" if ae.serious else "seriousness-non-serious"))

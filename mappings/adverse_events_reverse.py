@@ -30,6 +30,7 @@ def read_adverse_event(ctx: ReadContext, a: Json) -> Json:
         "gvhd_organs": [text(e.get("valueCodeableConcept")) for e in exts(a, urls.EXT_GVHD_ORGAN)],
         "onset": written_date(a, "date"),
         "resolved": written_date(ext(a, urls.EXT_CTCAE_RESOLVED_DATE), "valueDateTime"),
+        "recorded": written_date(a, "recordedDate"),
         "serious": None if serious is None else serious == "seriousness-serious",
         "outcome": text(a.get("outcome")),
         "suspected_causes": _causes(ctx, a),

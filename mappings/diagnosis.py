@@ -9,6 +9,7 @@ from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
 
 from .context import MappingContext, position
+from .tnm import map_tnm
 
 _ROMAN = {"iv": "4", "iii": "3", "ii": "2", "i": "1"}
 
@@ -86,6 +87,7 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     ctx.add(resource)
     focus = [b.reference("Condition", rid)]
     _map_stages(ctx, dx, key, path, focus)
+    map_tnm(ctx, dx, key, path, focus)
     _map_characteristics(ctx, dx, key, path, focus)
     _map_findings(ctx, dx, key, path, focus)
     _map_relapses(ctx, dx, key, path, focus)

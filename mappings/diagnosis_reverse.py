@@ -6,6 +6,7 @@ from __future__ import annotations
 from fhir_onco.fhir import urls
 
 from .read_context import Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
+from .tnm_reverse import read_tnm
 
 _STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez")
 
@@ -37,6 +38,7 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
         **_characteristics(ctx, c),
         "stages": [_stage(ctx, o) for o in ctx.children("onco-stage-group", c)],
+        "tnm": read_tnm(ctx, c),
         "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
         "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
                      if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],

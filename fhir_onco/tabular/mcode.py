@@ -73,14 +73,9 @@ TABLES: tuple[TableSpec, ...] = (
 NO_HOME: dict[str, tuple[str, ...]] = {
     "patient": ("familyName", "givenName", "birthsex", "race", "ethnicity", "language", "addressLine", "city",
                 "state", "zip"),
-    "condition": ("category", "verificationStatus", "laterality"),
+    "condition": ("category",),
     "disease_status": ("evidence", "observationStatus", "dateRecorded"),
-    "medication_administration": ("treatmentReasonCodeSystem", "treatmentReasonDisplayText"),
-    "procedure": ("reasonCode", "reasonCodeSystem", "reasonDisplayName", "bodySite", "laterality",
-                  "treatmentIntent"),
-    "staging": ("t", "n", "m", "type", "stagingCodeSystem"),
-    "ctc_adverse_event": ("adverseEventCodeVersion", "seriousnessCodeSystem", "seriousnessDisplayText", "category",
-                          "categoryCodeSystem", "categoryDisplayText", "studyId", "recordedDate", "expectation",
+    "ctc_adverse_event": ("category", "categoryCodeSystem", "categoryDisplayText", "studyId", "expectation",
                           "actor", "functionCode"),
 }
 
@@ -89,6 +84,9 @@ _SYSTEM_ALIASES = {
     "http://snomed.info/sct/": "http://snomed.info/sct",
     "http://ncimeta.nci.nih.gov": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
 }
+_VERIFICATION = {"confirmed", "provisional", "differential", "unconfirmed", "refuted"}
+_TNM_TYPES = {"clinical": "clinical", "pathologic": "pathological", "pathological": "pathological"}
+_CTCAE_VERSIONS = {"5": "5.0", "5.0": "5.0", "5.0.0": "5.0", "4.03": "4.03", "4.0.3": "4.03"}
 _MED_TYPES = {"medication", "medicationadministration", "medicationstatement", "medicationrequest"}
 _LOCAL_BAD = re.compile(r"[^A-Za-z0-9.\-_]+")
 # mCODE cancer disease status (SNOMED, ConditionStatusTrendVS) -> our response key, when no text resolves.
@@ -138,6 +136,7 @@ class McodeReader(TabularReader):
         self.mrn_system = mrn_system
         self.regimen_category = regimen_category
         self.condition_codes: dict[str, str | None] = {}  # condition code -> conditionId, current patient
+        self.condition_texts: dict[str, str | None] = {}  # condition display name (casefold) -> conditionId
 
     def _discover(self) -> None:
         super()._discover()
@@ -199,6 +198,15 @@ class McodeReader(TabularReader):
         self._adverse_events(case, tables, prov)
         return case
 
+    def _laterality(self, r: RowReader, col: str) -> str | None:
+        key = self._term(r, "laterality", col, "http://snomed.info/sct", (), "laterality")
+        if key is not None and default_terminology()["laterality"].lookup(key) is None:
+            r.error(col, "expected a SNOMED CT laterality code (7771000, 24028007, 51440002, 399488007) or "
+                         "left/right/bilateral/midline")
+            return None
+        concept = default_terminology()["laterality"].lookup(key) if key else None
+        return concept.key if concept else None
+
     @staticmethod
     def _date(r: RowReader, col: str, field: str, required: bool = False) -> str | None:
         return r.get(col, lambda x: d.date(x, us=True), field=field, required=required, what="a date")
@@ -220,6 +228,14 @@ class McodeReader(TabularReader):
                     r.error("clinicalStatus", "expected active, recurrence, relapse, remission or resolved")
             site = self._term(r, "body_sites", "bodySite", None, (), "body_sites")
             put(dx, "body_sites", [site] if site else [])
+            verification = r.get("verificationStatus", field="verification")
+            if verification is not None:
+                if verification.casefold() in _VERIFICATION:
+                    dx["verification"] = verification.casefold()
+                else:
+                    r.error("verificationStatus", "expected confirmed, provisional, differential, unconfirmed or "
+                                                  "refuted")
+            put(dx, "laterality", self._laterality(r, "laterality"))
             put(dx, "morphology", self._term(r, "morphology", "histology", None, (), "morphology"))
             if dx.get("id"):
                 ids[dx["id"]] = len(dxs)
@@ -227,6 +243,8 @@ class McodeReader(TabularReader):
             dxs.append(dx)
         self.condition_codes = {(r.raw("code") or "").strip(): dx.get("id")
                                 for r, dx in zip(t.get("condition", []), dxs, strict=True)}
+        self.condition_texts = {(r.raw("displayName") or "").strip().casefold(): dx.get("id")
+                                for r, dx in zip(t.get("condition", []), dxs, strict=True) if r.raw("displayName")}
         for r in t.get("staging", []):
             self._stage(r, dxs, ids, prov)
         responses: list[dict[str, Any]] = []
@@ -256,6 +274,10 @@ class McodeReader(TabularReader):
         return item
 
     def _stage(self, r: RowReader, dxs: list[dict[str, Any]], ids: dict[str, int], prov: Provenance) -> None:
+        if any(r.get(c) for c in ("t", "n", "m")) or _by_code("tnm", _system(r.raw("stagingCodeSystem")),
+                                                              r.get("stagingSystem") or "") is not None:
+            self._tnm(r, dxs, ids, prov)
+            return
         stage_system = r.get("stagingSystem")
         concept = _by_code("observation_codes", _system(r.raw("stagingCodeSystem")), stage_system or "")
         system = None
@@ -284,6 +306,31 @@ class McodeReader(TabularReader):
         lst.append({"system": system, "value": value, "date": self._date(r, "effectiveDate", "date", True)})
         prov.add(f"diagnoses[{i}].stages[{len(lst) - 1}]", r.where())
 
+    def _tnm(self, r: RowReader, dxs: list[dict[str, Any]], ids: dict[str, int], prov: Provenance) -> None:
+        kind = (r.get("type", field="type") or "").casefold()
+        if kind not in _TNM_TYPES:
+            r.error("type", "expected Clinical or Pathologic for TNM staging")
+            return
+        cond = r.get("conditionId", _local, field="")
+        i = ids.get(cond or "", 0 if len(dxs) == 1 else None)  # type: ignore[arg-type]
+        if i is None:
+            r.error("conditionId", "expected a conditionId of this patient in the condition file")
+            return
+        item: dict[str, Any] = {"type": _TNM_TYPES[kind]}
+        for col in ("t", "n", "m"):
+            put(item, col, r.get(col, field=col))
+        put(item, "stage_group", r.get("stageGroup", field="stage_group"))
+        edition = _by_code("tnm", _system(r.raw("stagingCodeSystem")), r.get("stagingSystem") or "")
+        if edition is not None and edition.key.startswith("ajcc-"):
+            item["edition"] = f"AJCC {edition.key.removeprefix('ajcc-')}"
+            r.fields["edition"] = r.table.column_name("stagingsystem")
+        elif r.get("stagingSystem"):
+            r.warning("stagingSystem", "a TNM staging system other than AJCC 6-9 is kept out; row imported without it")
+        item["date"] = self._date(r, "effectiveDate", "date", True)
+        lst = dxs[i].setdefault("tnm", [])
+        lst.append(item)
+        prov.add(f"diagnoses[{i}].tnm[{len(lst) - 1}]", r.where())
+
     # ---- treatment ----------------------------------------------------------------------------
     def _medications(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
         out: list[dict[str, Any]] = []
@@ -304,8 +351,12 @@ class McodeReader(TabularReader):
             intent = self._term(r, "regimen_terms", "treatmentIntent", "http://snomed.info/sct", (), "intent")
             put(rg, "intent", intent.removeprefix("intent-") if intent else None)
             reason = d.text(r.raw("treatmentReasonCode"))
+            reason_text = (d.text(r.raw("treatmentReasonDisplayText")) or "").casefold()
             if reason and reason in self.condition_codes:
                 put(rg, "diagnosis", self.condition_codes[reason])
+            elif reason_text in self.condition_texts:  # no code, or another system's code: the display names it
+                put(rg, "diagnosis", self.condition_texts[reason_text])
+                r.fields["diagnosis"] = r.table.column_name("treatmentreasondisplaytext")
             dr: dict[str, Any] = {"drug": drug}
             if key == "not-done":
                 dr["status"] = "not-done"
@@ -325,8 +376,7 @@ class McodeReader(TabularReader):
             key = self._term(r, "procedures", "code", "codeSystem", ("displayName",), "type")
             concept = default_terminology()["procedures"].lookup(key or "")
             if concept is None or concept.key not in _HSCT_KEYS:
-                r.warning("code", "only HSCT procedures have a home (radiotherapy needs a dose the layout does not "
-                                  "carry; surgery is not modelled); row not imported")
+                self._procedure(r, case, prov)
                 continue
             kind, match = _HSCT_KEYS[concept.key]
             h: dict[str, Any] = {"type": kind, "date": self._date(r, "effectiveDate", "date", True)}
@@ -337,6 +387,29 @@ class McodeReader(TabularReader):
             prov.add(f"hsct[{len(out)}]", r.where())
             out.append(h)
         put(case, "hsct", out)
+
+    def _procedure(self, r: RowReader, case: dict[str, Any], prov: Provenance) -> None:
+        """Surgery and other procedures (not HSCT): procedures[] with site, laterality, intent, reason."""
+        out = case.setdefault("procedures", [])
+        pr: dict[str, Any] = {}
+        put(pr, "id", r.get("procedureId", _local, field="id"))
+        pr["procedure"] = self._term(r, "procedure_terms", "code", "codeSystem", ("displayName",), "procedure")
+        pr["date"] = self._date(r, "effectiveDate", "date", True)
+        put(pr, "body_site", self._term(r, "body_sites", "bodySite", "http://snomed.info/sct", (), "body_site"))
+        put(pr, "laterality", self._laterality(r, "laterality"))
+        intent = self._term(r, "procedure_terms", "treatmentIntent", "http://snomed.info/sct", (), "intent")
+        put(pr, "intent", intent.removeprefix("intent-") if intent else None)
+        status = (r.get("status", field="status") or "").casefold()
+        if status in ("stopped",):
+            pr["status"] = status
+        diagnosis = r.get("conditionId", _local, field="diagnosis")
+        reason = d.text(r.raw("reasonCode"))
+        if diagnosis is None and reason and reason in self.condition_codes:
+            diagnosis = self.condition_codes[reason]  # reasonCodeSystem / reasonDisplayName name the same condition
+            r.fields["diagnosis"] = r.table.column_name("reasoncode")
+        put(pr, "diagnosis", diagnosis)
+        prov.add(f"procedures[{len(out)}]", r.where())
+        out.append(pr)
 
     def _adverse_events(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
         regimens = {rg.get("id") for rg in case.get("regimens", [])}
@@ -350,12 +423,21 @@ class McodeReader(TabularReader):
             ae["grade"] = r.get("grade", d.integer, field="grade", required=True, what="a CTCAE grade 1-5")
             ae["onset"] = self._date(r, "effectiveDate", "onset", required=True)
             put(ae, "resolved", self._date(r, "resolvedDate", "resolved"))
-            seriousness = (r.get("seriousness", field="serious") or "").casefold()
+            version = r.get("adverseEventCodeVersion", field="ctcae_version")
+            if version is not None and version in _CTCAE_VERSIONS:
+                ae["ctcae_version"] = _CTCAE_VERSIONS[version]
+            elif version is not None:  # e.g. the MedDRA version of an MDRAE code: not a CTCAE version
+                ae["note"] = f"code version {version}"
+            put(ae, "recorded", self._date(r, "recordedDate", "recorded"))
+            seriousness = (r.get("seriousness", field="serious") or r.get("seriousnessDisplayText", field="serious")
+                           or "").casefold().replace(" ", "-")
             if seriousness in ("serious", "non-serious"):
                 ae["serious"] = seriousness == "serious"
             outcome = r.get("seriousnessOutcome", field="outcome")
             put(ae, "outcome", outcome)
-            put(ae, "note", r.get("adverseEventText", field="note"))
+            text = r.get("adverseEventText", field="note")
+            if text is not None:
+                ae["note"] = f"{text} ({ae['note']})" if ae.get("note") else text
             cause, ctype = r.get("suspectedCauseId", _local), (r.get("suspectedCauseType") or "").casefold()
             if cause:
                 if ctype in _MED_TYPES and cause in regimens:

@@ -1110,6 +1110,25 @@ Description: "Codes of terminology table stages: stage and risk-group values; ke
 * https://fhir-onco.org/fhir/CodeSystem/stages#all-rez-s3 "ALL-REZ BFM stratum S3"
 * https://fhir-onco.org/fhir/CodeSystem/stages#all-rez-s4 "ALL-REZ BFM stratum S4"
 
+ValueSet: FhirOncoTnm
+Id: tnm
+Title: "TNM staging of solid tumours as mCODE STU4 profiles it: the observation codes of the stage group and of the T, N"
+Description: "Codes of terminology table tnm: TNM staging of solid tumours as mCODE STU4 profiles it: the observation codes of the stage group and of the T, N"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/tnm"
+* ^experimental = false
+* http://snomed.info/sct#399537006 "Clinical TNM stage grouping"
+* http://snomed.info/sct#399588009 "Pathologic TNM stage grouping"
+* http://snomed.info/sct#399504009 "cT category"
+* http://snomed.info/sct#399534004 "cN category"
+* http://snomed.info/sct#399387003 "cM category"
+* http://snomed.info/sct#384625004 "pT category"
+* http://snomed.info/sct#371494008 "pN category"
+* http://snomed.info/sct#371497001 "pM category"
+* http://snomed.info/sct#897275008 "American Joint Commission on Cancer, Cancer Staging Manual, 8th edition neoplasm staging system"
+* http://snomed.info/sct#444256004 "American Joint Commission on Cancer, Cancer Staging Manual, 6th edition neoplasm staging system"
+* http://snomed.info/sct#443830009 "American Joint Commission on Cancer, Cancer Staging Manual, 7th edition neoplasm staging system"
+* http://snomed.info/sct#1269566009 "American Joint Commission on Cancer, Cancer Staging Manual, 9th version neoplasm staging system"
+
 ValueSet: FhirOncoUnits
 Id: units
 Title: "units of measure for doses, radiation, cell doses, percentages and durations, as UCUM case-sensitive codes"
