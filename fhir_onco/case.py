@@ -532,6 +532,9 @@ class AdverseEvent(_Model):
     ctcae_version: Literal["4.03", "5.0"] | None = Field(
         "5.0", description="CTCAE version the grade follows; null when the source does not say.")
     grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
+    grade_range: str | None = Field(
+        None, pattern=r"^\s*([1-5]|I{1,3}|IV|V)\s*(-|–|\.\.)\s*([1-5]|I{1,3}|IV|V)\s*$",
+        description="A grade the source gives as a range: '1-2', 'I-II', 'III-IV' (instead of grade).")
     gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
     gvhd_organs: list[Term] = Field(default_factory=list, description="Organs of acute GVHD: skin, liver, gut.")
     onset: DateExpr = Field(description="Onset date (D+N and 'day N@regimen' work).")
@@ -544,6 +547,23 @@ class AdverseEvent(_Model):
     icu_days: int | None = Field(None, ge=1, description="Days in intensive care because of the event.")
     treated_with: list[LocalId] = Field(default_factory=list, description="ids of supportive regimens.")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_grade(self) -> AdverseEvent:
+        if self.grade_range is not None:
+            if self.grade is not None:
+                raise ValueError("give grade or grade_range, not both")
+            lo, hi = grade_bounds(self.grade_range)
+            if not lo < hi:
+                raise ValueError(f"grade_range {self.grade_range!r} must run from a lower to a higher grade")
+        return self
+
+
+def grade_bounds(text: str) -> tuple[int, int]:
+    """'I-II' -> (1, 2); '2-3' -> (2, 3)."""
+    roman = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
+    lo, hi = (p.strip() for p in re.split(r"-|–|\.\.", text.strip(), maxsplit=1))
+    return (int(lo) if lo.isdigit() else roman[lo], int(hi) if hi.isdigit() else roman[hi])
 
 
 class Case(_Model):

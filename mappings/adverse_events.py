@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fhir_onco.case import AdverseEvent
+from fhir_onco.case import AdverseEvent, grade_bounds
 from fhir_onco.dates import PartialDate
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
@@ -22,6 +22,15 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     if ae.grade is not None:
         grade = ctx.fixed("ctcae_grades", f"grade-{ae.grade}")
         ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grade)})
+    elif ae.grade_range is not None:
+        # The highest grade of the range is the CTCAE grade (so 'grade >= 3' counts never miss it); the
+        # range as the source wrote it travels beside it.
+        lo, hi = grade_bounds(ae.grade_range)
+        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(
+            ctx.fixed("ctcae_grades", f"grade-{hi}"))})
+        ext.append({"url": urls.EXT_GRADE_RANGE, "extension": [
+            b.extension("low", valueInteger=lo), b.extension("high", valueInteger=hi),
+            b.extension("as-written", valueString=ae.grade_range)]})
     if ae.resolved:
         resolved: b.Json = {"url": urls.EXT_CTCAE_RESOLVED_DATE}
         ctx.set_date(resolved, "valueDateTime", ae.resolved, f"{path}.resolved")

@@ -19,13 +19,15 @@ def read_adverse_event(ctx: ReadContext, a: Json) -> Json:
     gvhd = ctx.key("regimen_terms", ext_value(a, urls.EXT_GVHD_GRADE, "valueCodeableConcept"))
     serious = ctx.key("ae_terms", a.get("seriousness"))
     icu = ext_value(a, urls.EXT_ICU_DAYS, "valueDuration")
+    grade_range = ext(a, urls.EXT_GRADE_RANGE)
     # A coded term without a version was written with ctcae_version: null ("not stated").
     stated_version = {"ctcae_version": None} if coding and not coding[0].get("version") else {}
     return stated_version | clean({
         "id": ctx.local_id(a),
         "term": text(event),
         "ctcae_version": coding[0].get("version") if coding else None,
-        "grade": int(grade.removeprefix("grade-")) if grade else None,
+        "grade": int(grade.removeprefix("grade-")) if grade and not grade_range else None,
+        "grade_range": ext_value(grade_range, "as-written", "valueString") if grade_range else None,
         "gvhd_grade": int(gvhd.removeprefix("gvhd-grade-")) if gvhd else None,
         "gvhd_organs": [text(e.get("valueCodeableConcept")) for e in exts(a, urls.EXT_GVHD_ORGAN)],
         "onset": written_date(a, "date"),

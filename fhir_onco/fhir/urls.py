@@ -51,6 +51,7 @@ EXT_ANCHOR_PRECISION = ext("relative-date-precision")  # a D+N / day N date limi
 EXT_RELATED_HSCT = ext("related-hsct")  # GVHD / graft failure -> the HSCT it follows
 EXT_RELATED_AS_LIST = ext("related-as-list")  # related_to written as a one-item list (round trip)
 EXT_RELAPSE_HLA_LOSS = ext("relapse-hla-loss")  # relapse with loss of the mismatched HLA haplotype
+EXT_GRADE_RANGE = ext("ctcae-grade-range")  # an AE grade the source gives as a range (I-II)
 EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/after/during an HSCT or regimen)
 
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.

@@ -101,3 +101,30 @@ def test_resolved_date_extension(map_case) -> None:
     resolved = [e for e in event["extension"]
                 if e["url"] == "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-resolved-date"]
     assert resolved[0]["valueDateTime"] == "2019-09-04"
+
+
+def test_grade_given_as_a_range_keeps_the_words_and_counts_the_highest(map_case) -> None:
+    from fhir_onco.case import parse_case
+    from fhir_onco.mappings.reverse import read_bundle
+
+    data = case_data(adverse_events=[{"term": "mucositis oral", "grade_range": "I-II", "onset": "2021-03"}])
+    m = map_case(data)
+    event = m.one("AdverseEvent")
+    assert codes(ext(event, CTCAE_GRADE)[0]) >= {(GRADE_SYSTEM, "2")}
+    rng = next(e for e in event["extension"] if e["url"].endswith("ctcae-grade-range"))
+    assert [(x["url"], next(v for k, v in x.items() if k.startswith("value"))) for x in rng["extension"]] == [
+        ("low", 1), ("high", 2), ("as-written", "I-II")]
+    assert read_bundle(m.bundle).case.model_dump() == parse_case(data).model_dump()
+    from fhir_onco.validation import validate_bundle
+    report = validate_bundle(m.bundle, "x")
+    assert report.ok, report.to_text()
+
+
+def test_grade_and_grade_range_together_or_backwards_are_refused() -> None:
+    import pytest
+
+    from fhir_onco.case import CaseError, parse_case
+    for ae, says in (({"grade": 2, "grade_range": "1-2"}, "not both"), ({"grade_range": "3-2"}, "lower to a higher")):
+        with pytest.raises(CaseError) as info:
+            parse_case(case_data(adverse_events=[{"term": "fever", "onset": "2021", **ae}]))
+        assert any(says in msg for _, msg in info.value.issues)

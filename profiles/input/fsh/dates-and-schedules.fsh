@@ -29,3 +29,13 @@ Title: "Bounds of an unknown date"
 Description: "On a date primitive whose value the source does not give (data-absent-reason unknown) but bounds by an HSCT or a regimen: 'before@allo', 'after@ind', 'during@cons'. The period is what the anchor's known dates allow (an open end where they say nothing)."
 * insert Ctx(Element)
 * value[x] only Period
+
+Extension: CtcaeGradeRange
+Id: ctcae-grade-range
+Title: "CTCAE grade given as a range"
+Description: "An adverse-event grade the source gives as a range ('I-II'): low and high grade and the words as written. The ctcae-grade extension then holds the highest grade of the range."
+* insert Ctx(AdverseEvent)
+* extension contains low 1..1 and high 1..1 and as-written 0..1
+* extension[low].value[x] only integer
+* extension[high].value[x] only integer
+* extension[as-written].value[x] only string

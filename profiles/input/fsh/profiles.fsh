@@ -307,7 +307,8 @@ Description: "An adverse event graded with CTCAE (hl7.fhir.us.ctcae grade extens
     GvhdOrgan named gvhdOrgan 0..* and
     AdverseEventTreatment named treatment 0..* and
     AdverseEventSuspectedCause named suspectedCause 0..* and
-    Note named note 0..*
+    Note named note 0..* and
+    CtcaeGradeRange named gradeRange 0..1
 * actuality = #actual
 * event 1..1
 * event.text 1..1
