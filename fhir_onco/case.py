@@ -178,6 +178,17 @@ class Metastasis(_Model):
     note: str | None = None
 
 
+class RiskGroup(_Model):
+    """A risk group beyond ALL: neuroblastoma INRG risk, AML ELN 2022 genetic risk, myeloma cytogenetic risk."""
+
+    id: LocalId | None = None
+    system: Literal["inrg-risk", "eln-2022", "mm-cytogenetic"] = Field(
+        description="inrg-risk (very-low/low/intermediate/high), eln-2022 (favorable/intermediate/adverse), "
+        "mm-cytogenetic (standard/high).")
+    value: str = Field(min_length=1, description="The group within its system, e.g. high.")
+    date: DateExpr | None = None
+
+
 class Tnm(_Model):
     """TNM staging of a solid tumour (clinical or pathological), as mCODE STU4 profiles it."""
 
@@ -221,6 +232,8 @@ class Diagnosis(_Model):
     prior_lines: int | None = Field(
         None, ge=0, le=30, description="Lines of therapy before the index regimen (may also be listed as regimens).")
     stages: list[Stage] = Field(default_factory=list, description="Stage and risk classifications of this cancer.")
+    risk_groups: list[RiskGroup] = Field(
+        default_factory=list, description="Risk groups beyond ALL (INRG risk, ELN 2022, myeloma cytogenetic).")
     tnm: list[Tnm] = Field(default_factory=list, description="TNM staging (solid tumours), clinical and pathological.")
     findings: list[Finding] = Field(
         default_factory=list, description="Gene, cytogenetic and marker findings of this cancer.",
@@ -325,6 +338,18 @@ class MrdMeasurement(_Model):
         if self.negative and self.value_percent not in (None, 0):
             raise ValueError("negative: true contradicts a positive value_percent")
         return self
+
+
+class LabResult(_Model):
+    """A laboratory result that defines disease course: bone-marrow / blood blasts %, blood counts (LOINC)."""
+
+    id: LocalId | None = None
+    test: Term = Field(description="Test (labs table): BM blasts, PB blasts, WBC, ANC, Hb, PLT ...")
+    date: DateExpr
+    value: Number = Field(ge=0, le=MAX_DOSE, description="Result in the unit given.")
+    unit: Term | None = Field(None, description="UCUM or written unit (lab_units table): %, 10*9/L, g/L ...")
+    diagnosis: LocalId | None = Field(None, description="id of the diagnosis it follows (default: the first).")
+    note: str | None = None
 
 
 class ResponseAssessment(_Model):
@@ -578,6 +603,7 @@ class Case(_Model):
         default_factory=list, description="Surgery and other procedures (resection, biopsy, central line ...).")
     hsct: list[Hsct] = Field(default_factory=list, description="Stem cell transplants (their dates anchor D+N dates).")
     mrd: list[MrdMeasurement] = Field(default_factory=list, description="MRD measurements.")
+    labs: list[LabResult] = Field(default_factory=list, description="Blasts and blood counts (LOINC Observations).")
     responses: list[ResponseAssessment] = Field(
         default_factory=list, description="Response and disease-status assessments.",
     )

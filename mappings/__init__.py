@@ -18,6 +18,7 @@ from .context import MappingContext
 from .diagnosis import map_diagnoses
 from .gvhd import map_gvhd
 from .hsct import map_hsct, register_hsct_anchors
+from .labs import map_labs
 from .observations import map_mrd, map_responses
 from .patient import map_patient
 from .procedures import map_procedures
@@ -55,6 +56,7 @@ def map_case_to_bundle(
     map_hsct(ctx)
     map_gvhd(ctx)
     map_mrd(ctx)
+    map_labs(ctx)
     map_responses(ctx)
     map_adverse_events(ctx)
     if not ctx.report.ok:

@@ -26,8 +26,8 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
         # The highest grade of the range is the CTCAE grade (so 'grade >= 3' counts never miss it); the
         # range as the source wrote it travels beside it.
         lo, hi = grade_bounds(ae.grade_range)
-        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(
-            ctx.fixed("ctcae_grades", f"grade-{hi}"))})
+        grades = ctx.terminology["ctcae_grades"]  # grade-1 .. grade-5, as for `grade` above
+        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grades.get(f"grade-{hi}"))})
         ext.append({"url": urls.EXT_GRADE_RANGE, "extension": [
             b.extension("low", valueInteger=lo), b.extension("high", valueInteger=hi),
             b.extension("as-written", valueString=ae.grade_range)]})

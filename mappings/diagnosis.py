@@ -88,10 +88,26 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     focus = [b.reference("Condition", rid)]
     _map_stages(ctx, dx, key, path, focus)
     map_tnm(ctx, dx, key, path, focus)
+    _map_risk_groups(ctx, dx, key, path, focus)
     _map_characteristics(ctx, dx, key, path, focus)
     _map_findings(ctx, dx, key, path, focus)
     _map_relapses(ctx, dx, key, path, focus)
     _map_metastases(ctx, dx, key, path, focus[0])
+
+
+def _map_risk_groups(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: list[b.Json]) -> None:
+    for j, rg in enumerate(dx.risk_groups):
+        p = f"{path}.risk_groups[{j}]"
+        value = ctx.cc("risk_groups", rg.value.strip().lower().replace(" ", "-"), f"{p}.value", f"{rg.system}-")
+        obs = _observation(ctx, "Observation", f"{key}|risk|{rg.id or rg.system + '|' + str(rg.date)}",
+                           "onco-risk-group", b.codeable(ctx.fixed("risk_groups", f"system-{rg.system}")), rg.id)
+        obs["focus"] = focus
+        ctx.set_date(obs, "effectiveDateTime", rg.date, f"{p}.date", required=True)
+        if value is not None:
+            value["text"] = rg.value
+        obs["valueCodeableConcept"] = value
+        obs["extension"].append(position(j))
+        ctx.add(obs)
 
 
 def with_laterality(ctx: MappingContext, site: b.Json | None, laterality: str | None) -> b.Json | None:

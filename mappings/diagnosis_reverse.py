@@ -39,6 +39,7 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         **_characteristics(ctx, c),
         "stages": [_stage(ctx, o) for o in ctx.children("onco-stage-group", c)],
         "tnm": read_tnm(ctx, c),
+        "risk_groups": [_risk_group(ctx, o) for o in ctx.children("onco-risk-group", c)],
         "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
         "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
                      if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
@@ -88,6 +89,12 @@ def _stage(ctx: ReadContext, o: Json) -> Json:
     system = max((s for s in _STAGE_SYSTEMS if key.startswith(s + "-")), key=len, default=None)
     if system is None:
         ctx.warn(f"{ctx.label(o)}: stage value has no known stage code")
+    return clean({"id": ctx.local_id(o), "system": system, "value": text(o.get("valueCodeableConcept")),
+                  "date": written_date(o, "effectiveDateTime")})
+
+
+def _risk_group(ctx: ReadContext, o: Json) -> Json:
+    system = (ctx.key("risk_groups", o.get("code")) or "").removeprefix("system-") or None
     return clean({"id": ctx.local_id(o), "system": system, "value": text(o.get("valueCodeableConcept")),
                   "date": written_date(o, "effectiveDateTime")})
 

@@ -26,6 +26,7 @@ from .adverse_events_reverse import read_adverse_events
 from .diagnosis_reverse import read_diagnoses, warn_orphans
 from .gvhd_reverse import warn_unlinked
 from .hsct_reverse import read_hscts
+from .labs_reverse import read_labs
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
 from .procedures_reverse import read_procedures
@@ -83,6 +84,7 @@ def _case_data(ctx: ReadContext) -> Json:
         "procedures": read_procedures(ctx),
         "hsct": read_hscts(ctx),
         "mrd": read_mrd(ctx),
+        "labs": read_labs(ctx),
         "responses": read_responses(ctx),
         "adverse_events": read_adverse_events(ctx),
         "note": read_case_note(ctx),

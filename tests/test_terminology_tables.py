@@ -133,7 +133,7 @@ def test_first_row_of_a_key_is_its_primary_coding() -> None:
 MODEL_OF = {"ae": case_model.AdverseEvent, "st": case_model.Stage, "f": case_model.Finding,
             "e": case_model.Engraftment, "c": case_model.Chimerism, "g": case_model.Gvhd,
             "gf": case_model.GraftFailure, "organ": case_model.GvhdOrgan, "dx": case_model.Diagnosis,
-            "m": case_model.Metastasis, "pr": case_model.Procedure, "t": case_model.Tnm}
+            "m": case_model.Metastasis, "pr": case_model.Procedure, "t": case_model.Tnm, "rg": case_model.RiskGroup}
 
 
 def _field_values(expr: str) -> list[str]:

@@ -139,6 +139,18 @@ Description: "Own codes from terminology table(s) hsct (code = table key)."
 * #chimerism-mixed "mixed chimerism"
 * #chimerism-autologous-recovery "autologous recovery"
 
+CodeSystem: FhirOncoLabsCodes
+Id: labs
+Title: "fhir-onco own codes: labs"
+Description: "Own codes from terminology table(s) labs (code = table key)."
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/labs"
+* ^caseSensitive = true
+* ^content = #complete
+* ^experimental = false
+* #bone-marrow-blasts "Blasts/100 nucleated cells in Bone marrow"
+* #blood-blasts "Blasts/100 leukocytes in Blood"
+* #csf-blasts "Blasts in Cerebral spinal fluid"
+
 CodeSystem: FhirOncoMorphologyCodes
 Id: morphology
 Title: "fhir-onco own codes: morphology"
@@ -278,6 +290,27 @@ Description: "Own codes from terminology table(s) responses (code = table key)."
 * #remission "Remission"
 * #relapse "Relapse"
 * #not-evaluable "Not evaluable"
+
+CodeSystem: FhirOncoRiskGroupsCodes
+Id: risk-groups
+Title: "fhir-onco own codes: risk-groups"
+Description: "Own codes from terminology table(s) risk_groups (code = table key)."
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/risk-groups"
+* ^caseSensitive = true
+* ^content = #complete
+* ^experimental = false
+* #system-inrg-risk "INRG pretreatment risk group"
+* #system-eln-2022 "ELN 2022 genetic risk (AML)"
+* #system-mm-cytogenetic "Myeloma cytogenetic risk (IMWG)"
+* #inrg-risk-very-low "INRG very low risk"
+* #inrg-risk-low "INRG low risk"
+* #inrg-risk-intermediate "INRG intermediate risk"
+* #inrg-risk-high "INRG high risk"
+* #eln-2022-favorable "ELN 2022 favorable"
+* #eln-2022-intermediate "ELN 2022 intermediate"
+* #eln-2022-adverse "ELN 2022 adverse"
+* #mm-cytogenetic-standard "Myeloma standard cytogenetic risk"
+* #mm-cytogenetic-high "Myeloma high cytogenetic risk"
 
 CodeSystem: FhirOncoStagesCodes
 Id: stages
@@ -790,6 +823,33 @@ Description: "Codes of terminology table hsct (keys manipulation-*): HSCT donor 
 * https://fhir-onco.org/fhir/CodeSystem/hsct#manipulation-cd45ra-depletion "CD45RA depletion"
 * https://fhir-onco.org/fhir/CodeSystem/hsct#manipulation-none "Unmanipulated graft"
 
+ValueSet: FhirOncoLabUnits
+Id: lab-units
+Title: "units of laboratory results (UCUM), with the ways Russian and English lab reports write them."
+Description: "Codes of terminology table lab_units: units of laboratory results (UCUM), with the ways Russian and English lab reports write them."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/lab-units"
+* ^experimental = false
+* http://unitsofmeasure.org#% "percent"
+* http://unitsofmeasure.org#10*9/L "10^9 per liter"
+* http://unitsofmeasure.org#10*12/L "10^12 per liter"
+* http://unitsofmeasure.org#g/L "gram per liter"
+* http://unitsofmeasure.org#g/dL "gram per deciliter"
+* http://unitsofmeasure.org#/uL "per microliter"
+
+ValueSet: FhirOncoLabs
+Id: labs
+Title: "laboratory results that define the course of a haematological malignancy (blasts, blood counts), as"
+Description: "Codes of terminology table labs: laboratory results that define the course of a haematological malignancy (blasts, blood counts), as"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/labs"
+* ^experimental = false
+* http://loinc.org#6690-2 "Leukocytes [#/volume] in Blood by Automated count"
+* http://loinc.org#718-7 "Hemoglobin [Mass/volume] in Blood"
+* http://loinc.org#777-3 "Platelets [#/volume] in Blood by Automated count"
+* http://loinc.org#751-8 "Neutrophils [#/volume] in Blood by Automated count"
+* https://fhir-onco.org/fhir/CodeSystem/labs#bone-marrow-blasts "Blasts/100 nucleated cells in Bone marrow"
+* https://fhir-onco.org/fhir/CodeSystem/labs#blood-blasts "Blasts/100 leukocytes in Blood"
+* https://fhir-onco.org/fhir/CodeSystem/labs#csf-blasts "Blasts in Cerebral spinal fluid"
+
 ValueSet: FhirOncoLaterality
 Id: laterality
 Title: "laterality of a body site (primary tumour, metastasis, procedure), carried as the mCODE laterality-qualifier"
@@ -1047,6 +1107,25 @@ Description: "Codes of terminology table responses: response / disease-status va
 * https://fhir-onco.org/fhir/CodeSystem/responses#relapse "Relapse"
 * https://fhir-onco.org/fhir/CodeSystem/responses#not-evaluable "Not evaluable"
 * http://snomed.info/sct#709137006 "Patient condition undetermined (finding)"
+
+ValueSet: FhirOncoRiskGroups
+Id: risk-groups
+Title: "risk groups beyond ALL: the classification (system-*, Observation.code of onco-risk-group) and its groups"
+Description: "Codes of terminology table risk_groups: risk groups beyond ALL: the classification (system-*, Observation.code of onco-risk-group) and its groups"
+* ^url = "https://fhir-onco.org/fhir/ValueSet/risk-groups"
+* ^experimental = false
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#system-inrg-risk "INRG pretreatment risk group"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#system-eln-2022 "ELN 2022 genetic risk (AML)"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#system-mm-cytogenetic "Myeloma cytogenetic risk (IMWG)"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#inrg-risk-very-low "INRG very low risk"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#inrg-risk-low "INRG low risk"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#inrg-risk-intermediate "INRG intermediate risk"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#inrg-risk-high "INRG high risk"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#eln-2022-favorable "ELN 2022 favorable"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#eln-2022-intermediate "ELN 2022 intermediate"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#eln-2022-adverse "ELN 2022 adverse"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#mm-cytogenetic-standard "Myeloma standard cytogenetic risk"
+* https://fhir-onco.org/fhir/CodeSystem/risk-groups#mm-cytogenetic-high "Myeloma high cytogenetic risk"
 
 ValueSet: FhirOncoRoutes
 Id: routes

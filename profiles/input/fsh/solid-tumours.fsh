@@ -47,3 +47,18 @@ Description: "A metastatic site of a cancer. Aligned with mCODE STU4 SecondaryCa
 * subject only Reference(OncoPatient)
 * bodySite 1..1
 * bodySite from https://fhir-onco.org/fhir/ValueSet/body-sites (extensible)
+
+Profile: OncoRiskGroup
+Parent: Observation
+Id: onco-risk-group
+Title: "Risk group"
+Description: "A risk group beyond ALL: neuroblastoma INRG pretreatment risk group, AML ELN 2022 genetic risk, myeloma cytogenetic risk (IMWG). code = the classification, value = the group (own codes: no citable standard code exists), focus = the cancer."
+* extension contains CaseItemPosition named position 0..1
+* status 1..1
+* code from https://fhir-onco.org/fhir/ValueSet/risk-groups (extensible)
+* subject 1..1
+* subject only Reference(OncoPatient)
+* focus 1..*
+* effective[x] 1..1
+* value[x] only CodeableConcept
+* valueCodeableConcept from https://fhir-onco.org/fhir/ValueSet/risk-groups (extensible)
