@@ -258,7 +258,8 @@ def test_every_standard_code_cites_a_source(path: Path) -> None:
         if row["source"] == "OWN":
             continue
         text = definitions.get(row["source"], "")
-        assert CITATION.search(text), f"{path.name}: {row['key']} {row['code']}: source {row['source']} cites nothing checkable"
+        assert CITATION.search(text), \
+            f"{path.name}: {row['key']} {row['code']}: source {row['source']} cites nothing checkable"
 
 
 @pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
@@ -271,7 +272,8 @@ def test_no_code_under_two_meanings(path: Path) -> None:
     shared = {coding: ks for coding, ks in keys.items() if len(ks) > 1}
     undeclared = {f"{s}|{c}": sorted(ks) for (s, c), ks in shared.items() if (s, c) not in declared}
     assert not undeclared, f"{path.name}: codes under several keys without a '# shared:' reason: {undeclared}"
-    assert declared <= set(shared), f"{path.name}: '# shared:' lines for codes that are not shared: {declared - set(shared)}"
+    assert declared <= set(shared), \
+        f"{path.name}: '# shared:' lines for codes that are not shared: {declared - set(shared)}"
 
 
 @pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
