@@ -165,6 +165,20 @@ class Table:
         key = self._by_coding.get((system, code))
         return self.concepts[key] if key else None
 
+    def concept_of(self, codings: list[tuple[str, str]], text: str | None = None) -> Concept | None:
+        """The concept of coded data read back: the first coding the table knows, unless the text
+        names another concept carrying that coding (a shared code, e.g. CTCAE 'Immune system
+        disorders - Other, specify' for GVHD, is told apart by the term as written)."""
+        named = self.lookup(text) if text else None
+        for system, code in codings:
+            key = self._by_coding.get((system, code))
+            if key is None:
+                continue
+            if named is not None and any(c.system == system and c.code == code for c in named.codings):
+                return named
+            return self.concepts[key]
+        return None
+
     def with_code(self, code: str) -> list[Concept]:
         """Every concept carrying a code in any system (when a source gives no system)."""
         return [self.concepts[k] for k in self._by_code.get(code, ())]

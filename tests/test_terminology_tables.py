@@ -112,7 +112,8 @@ def test_no_synonym_names_two_keys(path: Path) -> None:
         shared = displays.get(name, set())
         codings = {(s, c) for _, s, c in shared}
         synonym_owners = {k for k in keys if k not in {kk for kk, _, _ in shared}}
-        assert not synonym_owners and len(codings) == 1, \
+        one_code_per_system = len({system for system, _ in codings}) == len(codings)
+        assert not synonym_owners and one_code_per_system, \
             f"{path.name}: {name!r} names several keys: {sorted(keys)}"
 
 
@@ -321,7 +322,8 @@ def test_required_names_resolve() -> None:
     atc = {c.code for c in drugs.concepts.values() for c in c.codings if c.system == "http://www.whocc.no/atc"}
     assert {"L01XA01", "L01CA02", "L02BG03", "L03AA02", "L04AA03", "J02AC04", "B01AX01", "A05AA02"} <= atc
     assert drugs.get("blinatumomab").primary.code == "1597258"
-    assert len(TERMS["ctcae_terms"].concepts) == 837
+    ncit = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+    assert len({c.code for k in TERMS["ctcae_terms"].concepts.values() for c in k.codings if c.system == ncit}) == 837
 
 
 def test_reverse_lookup_finds_the_first_key_of_a_coding() -> None:
@@ -332,3 +334,16 @@ def test_reverse_lookup_finds_the_first_key_of_a_coding() -> None:
     assert TERMS["drugs"].key_for("http://www.whocc.no/atc", "L01BA01").key == "methotrexate"
     assert TERMS["drugs"].key_for("http://www.whocc.no/atc", "L04AX03") is None  # one ATC code per substance
     assert {c.key for c in TERMS["drugs"].with_code("L01BA01")} == {"methotrexate"}
+    ctcae, ncit = TERMS["ctcae_terms"], "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+    assert ctcae.concept_of([(ncit, "C143580")], "острая РТПХ").key == "graft versus host disease"
+    assert ctcae.concept_of([(ncit, "C143580")], "eosinophilic something").key == "immune system disorders - other"
+
+
+def test_every_antineoplastic_drug_falls_in_a_coded_class() -> None:
+    classes = {c.code for concept in TERMS["drug_classes"].concepts.values() for c in concept.codings}
+    for concept in TERMS["drugs"].concepts.values():
+        for coding in concept.codings:
+            if coding.system == "http://www.whocc.no/atc" and coding.code[:3] in ("L01", "L02", "L03", "L04"):
+                assert any(coding.code.startswith(c) for c in classes), (concept.key, coding.code)
+    assert TERMS["drug_classes"].lookup("vinca alkaloids").primary.code == "L01CA"
+    assert TERMS["drug_classes"].lookup("препараты платины").primary.code == "L01XA"
