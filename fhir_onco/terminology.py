@@ -75,6 +75,9 @@ _LATIN_FOLD = (("ph", "f"), ("th", "t"), ("ck", "k"), ("c", "k"), ("x", "ks"), (
                ("kh", "h"), ("ae", "e"), ("oe", "e"))
 _STEM = 3  # leading letters a word's meaning hangs on (mito- vs meto-, mielo- vs neiro-)
 _ROOT, _ROOT_CREDIT = 5, 0.75  # a shared 5-letter root (mielo-, trombo-) counts as related
+_NEAR = 0.85  # words this alike are the same word misspelt
+# grade and number words of a term, in folded spelling: "3", "iv", "grade", "st" (ст.), "stepeni" (степени)
+_QUALIFIER = re.compile(r"\d+|[ivx]+|grade|gr|st|stepen[ia]?|stepeni|g")
 
 
 def phonetic(term: str) -> str:
@@ -85,31 +88,46 @@ def phonetic(term: str) -> str:
     return s
 
 
-def _similarity(query: str, name: str) -> float:
-    """How close a known name is to an unknown term, 0..1; 0 when they differ where meaning lives.
+def _word_match(qw: str, nw: str) -> float:
+    """How well one word of a term matches one word of a known name, 0..1.
 
-    Words must agree on their stems: a word of the query and a word of the name match when they are
-    close as a whole (edit ratio) and start alike, so «митоксантрон» does not reach methotrexate and
-    «миелотоксичность» does not reach neurotoxicity although both are few edits apart. An
-    abbreviation matches the initials of a name ("CRS" ~ cytokine release syndrome)."""
-    q_words, n_words = query.split(), name.split()
+    The start of a word carries its meaning, so words that begin differently only match when they
+    are nearly identical: «митоксантрон» does not reach methotrexate, «миелотоксичность» does not
+    reach neurotoxicity, though each is a few edits away; a typo later in the word («флюдарабин»)
+    still matches."""
+    if qw == nw:
+        return 1.0
+    if len(qw) < _STEM:
+        return 0.8 if nw.startswith(qw) else 0.0
+    if qw[0] != nw[0]:
+        return 0.0
+    ratio = difflib.SequenceMatcher(None, qw, nw, autojunk=False).ratio()
+    if qw[:_STEM] != nw[:_STEM]:
+        return ratio if ratio >= _NEAR else 0.0
+    if len(qw) > _ROOT and nw.startswith(qw[:_ROOT]):
+        ratio = max(ratio, _ROOT_CREDIT)  # same root, other ending: «миелотоксичность» ~ «миелосупрессия»
+    return ratio
+
+
+def _similarity(query: str, name: str) -> float:
+    """How close a known name is to an unknown term, 0..1, word by word (see _word_match).
+
+    Grades and numbers in the term ("мукозит 3", "anemia grade 3") are not compared. A name whose
+    every word is found in the term is close even when the term says more ("пневмония
+    двусторонняя" ~ «пневмония»). An abbreviation matches the initials of a name ("CRS")."""
+    q_words = [w for w in query.split() if not _QUALIFIER.fullmatch(w)]
+    n_words = name.split()
     if not q_words or not n_words:
         return 0.0
     if len(q_words) == 1 and len(n_words) > 1 and q_words[0] == "".join(w[0] for w in n_words):
         return 0.9
-    matched = 0.0
-    for qw in q_words:
-        best = 0.0
-        for nw in n_words:
-            if qw[:_STEM] != nw[:_STEM] and not (len(qw) < _STEM and nw.startswith(qw)):
-                continue
-            ratio = difflib.SequenceMatcher(None, qw, nw, autojunk=False).ratio()
-            if len(qw) > _ROOT and nw.startswith(qw[:_ROOT]):
-                ratio = max(ratio, _ROOT_CREDIT)  # same root, other ending: «миелотоксичность» ~ «миелосупрессия»
-            best = max(best, ratio)
-        matched += best
-    # unmatched words of the known name count against it (a term is not 'close' to a longer phrase)
-    return matched / max(len(q_words), len(n_words))
+    pairs = [[_word_match(qw, nw) for nw in n_words] for qw in q_words]
+    of_term = sum(max(row) for row in pairs) / len(q_words)
+    of_name = sum(max(col) for col in zip(*pairs, strict=True)) / len(n_words)
+    score = (of_term + of_name) / 2
+    if of_name >= _NEAR and len(n_words) < len(q_words):
+        score = max(score, 0.8 * of_name)  # the whole known name is inside the term
+    return score
 
 
 @dataclass(slots=True)

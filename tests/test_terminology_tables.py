@@ -302,6 +302,10 @@ TERMS = {p.stem: parse_table(p.stem, p.read_text("utf-8"), str(p)) for p in TABL
     ("drugs", "venetoklaks", "venetoclax", None),
     ("ctcae_terms", "миелотоксичность", "bone marrow hypocellular", "nervous system disorders - other"),
     ("ctcae_terms", "нейтропения фебрильная", "febrile neutropenia", None),
+    ("drugs", "флюдарабин", "fludarabine", None),  # a typo after the stem still matches
+    ("ctcae_terms", "мукозит 3 ст", "mucositis oral", None),  # grades are not compared
+    ("ctcae_terms", "пневмония двусторонняя", "lung infection", None),  # the known name inside a longer term
+    ("ctcae_terms", "CRS 2", "cytokine release syndrome", None),
 ])
 def test_suggestions_are_close_in_meaning(table: str, term: str, means: str, not_means: str | None) -> None:
     tab = TERMS[table]
