@@ -100,7 +100,7 @@ def test_partial_dates_keep_precision_and_written_dates_follow() -> None:
         written_before += _source_dates(before)
         written_after += _source_dates(after)
     assert len(written_before) == len(written_after) > 10
-    for (w0, d0), (w1, d1) in zip(written_before, written_after, strict=True):
+    for (w0, _), (w1, d1) in zip(written_before, written_after, strict=True):
         if w0.upper().startswith(("D", "DAY")):
             assert w1 == w0  # D+21, day 8@blina1: offsets from other dates, kept as written
         else:
