@@ -234,6 +234,7 @@ def _one_pass(files: list[Path], staging: Path, policy: Policy, key: bytes, fmt:
                         check = validate_bundle(bundle, f"{path} (de-identified)")
                         if not check.ok:
                             issues.extend(check.errors)
+                            _forget_patients(deid.report, bundle)  # not delivered: not in the k summary
                             continue
                     out.bundle(bundle)
                 else:
@@ -247,6 +248,12 @@ def _one_pass(files: list[Path], staging: Path, policy: Policy, key: bytes, fmt:
         if reid is not None:
             reid.close()
     return deid.report, written
+
+
+def _forget_patients(report: DeidReport, bundle: Json) -> None:
+    for entry in bundle.get("entry", []):
+        if entry["resource"].get("resourceType") == "Patient":
+            report.quasi.pop(entry["resource"]["id"], None)
 
 
 def deidentify_paths(inputs: list[Path], output: Path, *, policy: Policy | None = None, key: bytes | None = None,

@@ -33,7 +33,10 @@ DATE_KEYS = frozenset({"date", "start", "end", "issued", "recorded", "authoredOn
 DATE_SUFFIXES = ("Date", "DateTime", "Instant")
 # Elements that hold free text wherever they occur.
 FREE_TEXT_KEYS = frozenset({"title", "description", "comment", "conclusion", "summary", "patientInstruction",
-                            "valueString", "valueMarkdown", "reasonText"})
+                            "valueString", "valueMarkdown", "reasonText", "contentString"})
+# Person data and documents wherever they occur (extensions, payloads): removed, never inspected.
+REMOVED_KEYS = frozenset({"valueHumanName", "valueAddress", "valueContactPoint", "valueAttachment",
+                          "presentedForm", "photo", "content", "payload"})
 PATIENT_REFERENCE_KEYS = ("subject", "patient", "beneficiary")
 SERVER_META = ("lastUpdated", "versionId", "source")
 _REFERENCE = re.compile(r"^(?P<base>.*?)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
@@ -213,6 +216,14 @@ class Deidentifier:
                 if idents:
                     out[key] = idents
                 continue
+            if key in ("identifier", "valueIdentifier") and isinstance(value, dict):
+                ident = self._identifier(value)  # Reference.identifier, an extension's identifier
+                if ident:
+                    out[key] = ident
+                continue
+            if key in REMOVED_KEYS:
+                self.report.counts[f"{key} removed"] += 1
+                continue
             if key == "note" and isinstance(value, list):
                 if self._keeps_text(child, None):
                     out[key] = value
@@ -354,6 +365,7 @@ class Deidentifier:
         stated_age = _age_extension(out)
         birth = out.pop("birthDate", None)
         ordered.pop("birthDate", None)
+        ordered.pop("_birthDate", None)  # the written birth date would give the day back
         level = self.report.generalisation
         if birth is not None:
             bd = self.policy.birth_date

@@ -228,3 +228,23 @@ def test_conditional_reference_is_refused() -> None:
     condition["subject"] = {"reference": "Patient?identifier=urn:x|12345"}
     with pytest.raises(DeidentifyError, match="cannot be pseudonymised"):
         deidentify_bundle(bundle, key=KEY)
+
+
+def test_person_data_in_extensions_logical_references_and_written_birth_date() -> None:
+    bundle = _load(next(p for p in GOLDEN if p.stem == "seed002-fever"))
+    patient = _patient(bundle)
+    patient["birthDate"] = "2014-06-15"
+    patient["_birthDate"] = {"extension": [{"url": urls.EXT_SOURCE_DATE, "valueString": "15.06.2014"}]}
+    patient.setdefault("extension", []).append({"url": "https://example.org/mother", "valueHumanName": {
+        "family": "Orlova"}})
+    condition = next(r for r in _resources(bundle) if r["resourceType"] == "Condition")
+    condition["asserter"] = {"identifier": {"system": "urn:staff", "value": "DOC-5521"}}
+    condition["extension"].append({"url": "https://example.org/scan", "valueAttachment": {"data": "SGVsbG8="}})
+    out = deidentify_bundle(bundle, key=KEY)
+    text = json.dumps(out, ensure_ascii=False)
+    assert "Orlova" not in text and "DOC-5521" not in text and "SGVsbG8=" not in text
+    new_patient = _patient(out)
+    assert "_birthDate" not in new_patient  # the written date would give the day back
+    assert len(new_patient.get("birthDate", "")) in (0, 4)
+    new_condition = next(r for r in _resources(out) if r["resourceType"] == "Condition")
+    assert new_condition["asserter"]["identifier"]["system"] == "urn:staff"
