@@ -47,8 +47,9 @@ class DatePolicy(_Model):
 
 
 class BirthDatePolicy(_Model):
-    precision: Literal["year", "year-month", "remove"] = Field(
-        "year", description="What is left of the (shifted) birth date.")
+    precision: Literal["year", "year-month", "remove", "age-at-diagnosis"] = Field(
+        "year", description="What is left of the (shifted) birth date; age-at-diagnosis: the age in years at "
+        "the first cancer's onset instead (bundles and case files; NDJSON falls back to year).")
     when_age_stated: Literal["keep", "remove"] = Field(
         "remove", description="remove: a patient with a stated age at an event keeps the age, not the birth date.")
 

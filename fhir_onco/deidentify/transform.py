@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir_onco.dates import PartialDate, parse_date
 from fhir_onco.fhir import urls
 from fhir_onco.validation.report import Report
 
@@ -93,6 +94,8 @@ class Deidentifier:
         self._keep_paths = frozenset(policy.free_text.keep_paths)
         self._keep_values = {p: frozenset(v) for p, v in policy.free_text.keep_values.items()}
         self._keep_ext = frozenset(policy.free_text.keep_extensions)
+        # (age in years, original onset) of the patient of the bundle in hand (birth_date: age-at-diagnosis)
+        self._age_at_diagnosis: tuple[int, str] | None = None
 
     # ---- derived values ---------------------------------------------------------------------
     def new_id(self, resource_type: str, rid: str) -> str:
@@ -367,11 +370,23 @@ class Deidentifier:
         ordered.pop("birthDate", None)
         ordered.pop("_birthDate", None)  # the written birth date would give the day back
         level = self.report.generalisation
+        by_age = self.policy.birth_date.precision == "age-at-diagnosis"
+        if birth is not None and by_age and level < GENERALISE_BIRTH_YEAR:
+            if stated_age is None and self._age_at_diagnosis is not None:
+                years, onset = self._age_at_diagnosis
+                ordered.setdefault("extension", []).append(self._age_extension(years, onset, ctx))
+                stated_age = ordered["extension"][-1]
+                self.report.counts["birth dates replaced by age at diagnosis"] += 1
+                birth = None
+            elif stated_age is not None:
+                self.report.counts["birth dates removed"] += 1
+                birth = None
         if birth is not None:
             bd = self.policy.birth_date
             age_instead = stated_age is not None and bd.when_age_stated == "remove"
             keep_birth = level < GENERALISE_BIRTH_YEAR and not age_instead
-            generalised = generalise_date(birth, bd.precision) if keep_birth else None
+            precision = "year" if bd.precision == "age-at-diagnosis" else bd.precision  # no onset known
+            generalised = generalise_date(birth, precision) if keep_birth else None
             if generalised is not None and self._birth_is_over_threshold(generalised, out):
                 generalised = None
                 self.report.counts["birth dates removed (age group)"] += 1
@@ -394,6 +409,12 @@ class Deidentifier:
         qi["birth_year"] = _birth_year_qi(out, self.policy.ages.group_from)
         states = [a.get("state") or a.get("country") for a in out.get("address", [])]
         qi["region"] = str(states[0]) if states and states[0] else "*"
+
+    def _age_extension(self, years: int, onset: str, ctx: _Ctx) -> Json:
+        age: Json = {"value": years, "unit": "a", "system": urls.UCUM, "code": "a"}
+        return {"url": urls.EXT_AGE_AT_EVENT, "extension": [
+            {"url": "age", "valueAge": self._age(age)},
+            {"url": "date", "valueDateTime": self._shift(onset, "Patient.extension.date", ctx)}]}
 
     def _birth_is_over_threshold(self, birth: str, patient: Json) -> bool:
         """Safe Harbor: a birth year that says 90 or older (at death) is itself identifying."""
@@ -434,6 +455,7 @@ class Deidentifier:
             if res.get("resourceType") == "Patient" and res.get("id"):
                 patients.append(res["id"])
         hint = patients[0] if len(patients) == 1 else None
+        self._age_at_diagnosis = _age_at_diagnosis(entries) if len(patients) == 1 else None
         out_entries = []
         errors = len(self.report.issues.errors)
         for i, entry in enumerate(entries):
@@ -489,6 +511,23 @@ class Deidentifier:
             return self.rewrite_reference(ref, {})
         except DeidentifyError as exc:
             raise DeidentifyError(f"{where}: fullUrl: {exc}") from None
+
+
+def _age_at_diagnosis(entries: list[Json]) -> tuple[int, str] | None:
+    """(completed years, onset) at the first cancer's onset, from the original dates of one bundle."""
+    resources = [e.get("resource") or {} for e in entries]
+    birth = next((r.get("birthDate") for r in resources if r.get("resourceType") == "Patient"), None)
+    onsets = sorted(r["onsetDateTime"] for r in resources if r.get("resourceType") == "Condition"
+                    and isinstance(r.get("onsetDateTime"), str) and FHIR_DATE.match(r["onsetDateTime"]))
+    if not isinstance(birth, str) or not FHIR_DATE.match(birth) or not onsets:
+        return None
+    b, o = (parse_date(v[:10]) for v in (birth, onsets[0]))
+    if not isinstance(b, PartialDate) or not isinstance(o, PartialDate):
+        return None
+    # Partial dates count from their first day: the age may then be one year high, never more.
+    born, onset = b.earliest(), o.earliest()
+    years = onset.year - born.year - ((onset.month, onset.day) < (born.month, born.day))
+    return (years, onsets[0]) if years >= 0 else None
 
 
 def _is_date_key(key: str) -> bool:

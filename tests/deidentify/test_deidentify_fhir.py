@@ -248,3 +248,22 @@ def test_person_data_in_extensions_logical_references_and_written_birth_date() -
     assert len(new_patient.get("birthDate", "")) in (0, 4)
     new_condition = next(r for r in _resources(out) if r["resourceType"] == "Condition")
     assert new_condition["asserter"]["identifier"]["system"] == "urn:staff"
+
+
+def test_birth_date_replaced_by_age_at_diagnosis() -> None:
+    bundle = _load(next(p for p in GOLDEN if p.stem == "beyond-seeds-t-aml"))  # born 2009-04, cancer 2012-05
+    policy = load_policy(None)
+    policy = policy.model_copy(update={"birth_date": policy.birth_date.model_copy(
+        update={"precision": "age-at-diagnosis"})})
+    deid = Deidentifier(policy, KEY)
+    out = deid.bundle(bundle, "case")
+    assert out is not None
+    patient = _patient(out)
+    assert "birthDate" not in patient
+    age = next(e for e in patient["extension"] if e["url"] == urls.EXT_AGE_AT_EVENT)
+    parts = {e["url"]: e for e in age["extension"]}
+    assert parts["age"]["valueAge"]["value"] == 3
+    condition_onsets = sorted(r["onsetDateTime"] for r in _resources(out) if r["resourceType"] == "Condition")
+    assert parts["date"]["valueDateTime"] == condition_onsets[0]  # the shifted onset
+    assert deid.report.counts["birth dates replaced by age at diagnosis"] == 1
+    assert validate_bundle(out, "t-aml").ok
