@@ -18,6 +18,7 @@ import typer
 class DeidFormat(StrEnum):
     bundle = "bundle"
     ndjson = "ndjson"
+    cases = "cases"
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -34,7 +35,8 @@ def deidentify_command(
         "--policy", "-p", help="Policy YAML (default: the built-in HIPAA Safe Harbor policy).",
         show_default=False)] = None,
     fmt: Annotated[DeidFormat, typer.Option("--format", "-f", help="bundle: one Bundle per patient; ndjson: one "
-                                            "file per resource type. NDJSON input always streams to NDJSON.")
+                                            "file per resource type; cases: case YAML per patient. NDJSON input "
+                                            "always streams to NDJSON.")
                    ] = DeidFormat.bundle,
     reid_table: Annotated[Path | None, typer.Option(
         "--reid-table", help="Write the re-identification table (CSV, mode 0600) here: for the data owner "

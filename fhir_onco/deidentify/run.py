@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fhir_onco.fhir.builders import dumps
+from fhir_onco.mappings.reverse import ReverseMappingError
 from fhir_onco.pipeline import NdjsonWriter, map_file
 from fhir_onco.validation import validate_bundle
 from fhir_onco.validation.report import Report
@@ -28,7 +29,7 @@ from .reid import ReidTable
 from .transform import GENERALISATION_LEVELS, GENERALISE_BIRTH_YEAR, Deidentifier, DeidentifyError, DeidReport
 
 Json = dict[str, Any]
-OutputFormat = Literal["bundle", "ndjson"]
+OutputFormat = Literal["bundle", "ndjson", "cases"]
 INPUT_SUFFIXES = (".yaml", ".yml", ".json", ".ndjson")
 
 
@@ -192,6 +193,15 @@ class _Output:
         if self.fmt == "ndjson":
             self.ndjson.write_bundle(bundle)
             return
+        if self.fmt == "cases":
+            from fhir_onco.case import dump_case
+            from fhir_onco.mappings.reverse import read_bundle
+
+            # read back like `pull` does; mapping this case again derives ids from the pseudonym
+            path = self.directory / f"{bundle['id']}.yaml"
+            path.write_text(dump_case(read_bundle(bundle).case), encoding="utf-8", newline="\n")
+            self.files.add(path)
+            return
         path = self.directory / f"{bundle['id']}.json"
         path.write_text(dumps(bundle), encoding="utf-8", newline="\n")
         self.files.add(path)
@@ -236,7 +246,11 @@ def _one_pass(files: list[Path], staging: Path, policy: Policy, key: bytes, fmt:
                             issues.extend(check.errors)
                             _forget_patients(deid.report, bundle)  # not delivered: not in the k summary
                             continue
-                    out.bundle(bundle)
+                    try:
+                        out.bundle(bundle)
+                    except ReverseMappingError as exc:
+                        issues.error(str(path), f"the de-identified bundle does not read back as a case: {exc}",
+                                     rule="deidentify")
                 else:
                     resource = deid.resource(item, str(path))
                     if resource is not None:

@@ -204,7 +204,7 @@ class Scanner:
         if key == "display":
             return "reference" in obj
         if key == "text":
-            return value not in self.known
+            return value not in self.known and not self.known.names_coding(value, obj.get("coding") or [])
         if key == "valueString":
             if ext.endswith(urls.EXT_SOURCE_DATE):
                 return False

@@ -8,7 +8,7 @@ from functools import cache
 from pydantic import BaseModel
 
 from fhir_onco import case as case_model
-from fhir_onco.terminology import Terminology, default_terminology, normalise
+from fhir_onco.terminology import Concept, Table, Terminology, default_terminology, normalise
 
 
 def _literal_values(annotation: object) -> set[str]:
@@ -37,6 +37,26 @@ class KnownTerms:
     def __init__(self, terminology: Terminology | None = None):
         self._tables = list((terminology or default_terminology()).tables.values())
         self._closed = case_model_values()
+        self._by_code: dict[tuple[str, str], list[tuple[Table, Concept]]] = {}
+        for table in self._tables:
+            for concept in table.concepts.values():
+                for coding in concept.codings:
+                    self._by_code.setdefault((coding.system, coding.code), []).append((table, concept))
+
+    def names_coding(self, text: str, codings: list[dict[str, object]]) -> bool:
+        """The text names the coded concept itself, also as a bare value qualified by the key's group.
+
+        Stage values are written bare ('IIIA' under durie-salmon); the tables keep bare values out
+        of the synonyms on purpose (ambiguous across systems), so the group of the coded concept's
+        key ('durie-salmon-') qualifies them, as the mapping did.
+        """
+        for coding in codings:
+            for table, concept in self._by_code.get((str(coding.get("system")), str(coding.get("code"))), []):
+                parts = concept.key.split("-")
+                prefixes = ["", *("-".join(parts[:i]) + "-" for i in range(1, len(parts)))]
+                if any(table.lookup(prefix + text) is concept for prefix in prefixes):
+                    return True
+        return False
 
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str) or not text.strip():

@@ -291,7 +291,9 @@ class Deidentifier:
         is_codeable = "coding" in obj or set(obj) <= {"text", "id", "extension"}
         if is_codeable and not path.endswith(".valueAnnotation.text") and ".note" not in path:
             mode = self.policy.free_text.codeable_text
-            if mode == "keep" or (mode == "known-terms" and value in self.known) or self._keeps_text(path, value):
+            known = mode == "known-terms" and (
+                value in self.known or self.known.names_coding(value, obj.get("coding") or []))
+            if mode == "keep" or known or self._keeps_text(path, value):
                 self.report.counts["terminology text kept"] += 1
                 return True
             self.report.counts["free text removed"] += 1

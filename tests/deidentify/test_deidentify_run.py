@@ -142,3 +142,15 @@ def test_check_finds_leaks_in_the_original_and_none_in_the_output(tmp_path: Path
     assert leaky.exit_code == 1
     kinds = {leak["kind"] for leak in json.loads(leaky.stdout)["leaks"]}
     assert {"original identifier", "original resource id", "free text (note)"} <= kinds
+
+
+def test_case_files_out_read_back_and_map_again(tmp_path: Path, keyed_env: None) -> None:
+    result = CliRunner().invoke(app, ["deidentify", *map(str, EXAMPLES), "-o", str(tmp_path / "cases"),
+                                      "-f", "cases"])
+    assert result.exit_code == 0, result.output
+    written = sorted((tmp_path / "cases").glob("P-*.yaml"))
+    assert len(written) == len(EXAMPLES)
+    text = "\n".join(p.read_text(encoding="utf-8") for p in written)
+    assert "patient-1" not in text and "urn:fhir-onco:example" not in text
+    mapped = CliRunner().invoke(app, ["map", *map(str, written), "-o", str(tmp_path / "mapped")])
+    assert mapped.exit_code == 0, mapped.output  # a de-identified case is a valid case
