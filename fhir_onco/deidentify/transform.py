@@ -30,7 +30,7 @@ PERSON_TYPES = frozenset({"Patient", "RelatedPerson", "Person", "Practitioner"})
 PERSON_ELEMENTS = ("name", "telecom", "photo", "contact", "address")
 # Date-typed elements; anything ending in Date/DateTime/Instant (valueDateTime, onsetDateTime ...) too.
 DATE_KEYS = frozenset({"date", "start", "end", "issued", "recorded", "authoredOn", "created", "detected",
-                       "occurrence", "timestamp", "when", "asserter"})
+                       "timestamp", "when"})
 DATE_SUFFIXES = ("Date", "DateTime", "Instant")
 # Elements that hold free text wherever they occur.
 FREE_TEXT_KEYS = frozenset({"title", "description", "comment", "conclusion", "summary", "patientInstruction",
@@ -76,7 +76,7 @@ class _Ctx:
     """Per-resource state of the walk."""
 
     location: str
-    offset: int
+    offset: int | None  # None: the resource names no patient, so it must hold no date
     urn_map: dict[str, str]
     failed: bool = False
 
@@ -148,11 +148,9 @@ class Deidentifier:
                                      rule="deidentify")
             return None
         patient_id = self.patient_of(resource, urn_patients) or patient_hint
-        if patient_id is None:
-            self.report.issues.error(location, f"{rtype} names no patient (subject/patient), so its dates "
-                                               "cannot be shifted with the patient's offset", rule="deidentify")
-            return None
-        ctx = _Ctx(location, self.offset_for(patient_id), urn_map or {})
+        # Organization, Medication, Practitioner ... name no patient: fine as long as they hold no date
+        offset = self.offset_for(patient_id) if patient_id is not None else None
+        ctx = _Ctx(location, offset, urn_map or {})
         try:
             out = self._object(resource, rtype, "", ctx, top=True)
         except DeidentifyError as exc:
@@ -160,11 +158,10 @@ class Deidentifier:
             return None
         if ctx.failed:
             return None
-        new_patient = self.new_id("Patient", patient_id)
         if rtype == "Patient":
             self._patient(resource, out, ctx)
-        elif rtype == "Condition":
-            self._diagnosis_qi(out, new_patient)
+        elif rtype == "Condition" and patient_id is not None:
+            self._diagnosis_qi(out, self.new_id("Patient", patient_id))
         self.report.resources += 1
         self.report.counts[f"resources {rtype}"] += 1
         return out
@@ -172,8 +169,9 @@ class Deidentifier:
     # ---- the walk ---------------------------------------------------------------------------
     def _object(self, obj: Json, path: str, ext: str, ctx: _Ctx, *, top: bool = False) -> Json:
         out: Json = {}
-        rtype = obj.get("resourceType") if top else None
-        url = obj.get("url") if isinstance(obj.get("url"), str) and "extension" in path.rsplit(".", 1)[-1] else None
+        # a resource: the top one, or one contained in it (whose local id is kept)
+        rtype = obj.get("resourceType") if top or path.endswith(".contained") else None
+        url = obj.get("url") if isinstance(obj.get("url"), str) and path.endswith(("extension", "Extension")) else None
         ext_here = (f"{ext}#{url}" if ext else url) if url else ext
         for key, value in obj.items():
             child = f"{path}.{key}"
@@ -181,7 +179,7 @@ class Deidentifier:
                 out["id"] = self.new_id(rtype, value)  # type: ignore[arg-type]
                 self.report.counts["ids re-derived"] += 1
                 continue
-            if top and key == "text" and isinstance(value, dict):
+            if key == "text" and isinstance(value, dict):  # Narrative
                 self.report.counts["narratives removed"] += 1
                 continue
             if top and key == "meta" and isinstance(value, dict):
@@ -189,7 +187,7 @@ class Deidentifier:
                 if kept:
                     out["meta"] = kept
                 continue
-            if top and rtype in PERSON_TYPES and key in PERSON_ELEMENTS:
+            if rtype in PERSON_TYPES and key in PERSON_ELEMENTS:
                 if key == "address" and rtype == "Patient":
                     region = self._region(value)
                     if region:
@@ -197,7 +195,7 @@ class Deidentifier:
                         continue
                 self.report.counts[f"{key} removed"] += 1
                 continue
-            if top and rtype == "Patient" and key == "identifier":
+            if top and rtype == "Patient" and key == "identifier":  # contained: pseudonymised below
                 continue  # replaced by the pseudonym in _patient
             if top and key == "contained" and isinstance(value, list):
                 out[key] = [self._object(r, f"{path}.contained", "", ctx, top=False) for r in value]
@@ -308,7 +306,7 @@ class Deidentifier:
         kept_ext = []
         for ext in value.get("extension", []):
             if ext.get("url") == urls.EXT_SOURCE_DATE and isinstance(ext.get("valueString"), str):
-                written = shift_written_date(ext["valueString"], ctx.offset)
+                written = shift_written_date(ext["valueString"], _offset(ctx, path))
                 if written is not None:
                     kept_ext.append({"url": ext["url"], "valueString": written})
                     self.report.counts["written dates shifted"] += 1
@@ -321,8 +319,9 @@ class Deidentifier:
         return {"extension": kept_ext} if kept_ext else {}
 
     def _shift(self, value: str, path: str, ctx: _Ctx) -> str:
+        offset = _offset(ctx, path)
         try:
-            shifted = shift_fhir_date(value, ctx.offset)
+            shifted = shift_fhir_date(value, offset)
         except ValueError:
             raise DeidentifyError(f"{path}: not a real date, so it cannot be shifted") from None
         self.report.counts["dates shifted"] += 1
@@ -405,7 +404,7 @@ class Deidentifier:
         out.clear()
         out.update(_reorder(ordered))
         if self.reid is not None:
-            self.reid.add(pseudonym, original, new_id, ctx.offset)
+            self.reid.add(pseudonym, original, new_id, ctx.offset or 0)
         qi = self.report.qi(new_id)
         qi["sex"] = str(out.get("gender", "*"))
         qi["birth_year"] = _birth_year_qi(out, self.policy.ages.group_from)
@@ -513,6 +512,13 @@ class Deidentifier:
             return self.rewrite_reference(ref, {})
         except DeidentifyError as exc:
             raise DeidentifyError(f"{where}: fullUrl: {exc}") from None
+
+
+def _offset(ctx: _Ctx, path: str) -> int:
+    if ctx.offset is None:
+        raise DeidentifyError(f"{path}: a date in a resource that names no patient (subject/patient), so it "
+                              "cannot be shifted with the patient's offset")
+    return ctx.offset
 
 
 def _age_at_diagnosis(entries: list[Json]) -> tuple[int, str] | None:

@@ -17,6 +17,7 @@ from fhir_onco.deidentify import (
     Scanner,
     SourceSecrets,
     deidentify_bundle,
+    deidentify_resource,
     load_policy,
 )
 from fhir_onco.deidentify.dates import FHIR_DATE
@@ -216,10 +217,18 @@ def test_resource_without_patient_is_refused_with_location() -> None:
               "effectiveDateTime": "2020-01-02"}
     assert deid.resource(orphan, "obs.json") is None
     (issue,) = deid.report.issues.errors
-    assert issue.location == "obs.json" and "names no patient" in issue.message
+    assert issue.location == "obs.json" and "Observation.effectiveDateTime" in issue.message
+    assert "names no patient" in issue.message
     with pytest.raises(DeidentifyError, match="names no patient"):
-        from fhir_onco.deidentify import deidentify_resource
         deidentify_resource(orphan, key=KEY)
+    # a resource without patient and without dates is fine: a Practitioner loses name and telecom
+    doctor = {"resourceType": "Practitioner", "id": "dr1", "name": [{"family": "Sidorov"}],
+              "telecom": [{"system": "phone", "value": "+7 495 000 00 00"}],
+              "contained": [{"resourceType": "Patient", "id": "m", "name": [{"family": "Orlova"}]}],
+              "qualification": [{"code": {"text": "haematologist"}}]}
+    out = deid.resource(doctor, "dr.json")
+    assert out is not None and "Sidorov" not in json.dumps(out) and "Orlova" not in json.dumps(out)
+    assert out["contained"][0]["id"] == "m" and out["id"] != "dr1"
 
 
 def test_conditional_reference_is_refused() -> None:
