@@ -37,7 +37,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 # Elements that hold codes, ids and URLs: pattern checks there would only find UUID fragments.
 STRUCTURAL_KEYS = frozenset({"id", "reference", "fullUrl", "url", "system", "code", "profile", "version",
                              "resourceType", "status", "valueCode", "unit"})
-SCAN_SUFFIXES = (".json", ".ndjson")
+SCAN_SUFFIXES = (".json", ".ndjson", ".yaml", ".yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,24 +77,23 @@ class SourceSecrets:
 
 def source_secrets(paths: list[Path]) -> SourceSecrets:
     """Collect secrets from the original inputs (case files are mapped to FHIR to find them)."""
-    from fhir_onco.pipeline import map_file
-
     from .run import input_files
 
     secrets = SourceSecrets()
     for path in input_files(paths):
-        if path.suffix in (".yaml", ".yml"):
-            result = map_file(path, validate=False, allow_text_only=True)
-            resources = [e["resource"] for e in (result.bundle or {}).get("entry", [])]
-        else:
-            resources = [r for _, r in _resources(path)]
-        for resource in resources:
+        for _, resource in _resources(path):
             secrets.add_resource(resource)
     return secrets
 
 
 def _resources(path: Path) -> Iterator[tuple[str, Json]]:
-    """(location, resource) for every resource in a JSON or NDJSON file, bundles unpacked."""
+    """(location, resource) for every resource in a JSON or NDJSON file, bundles unpacked.
+
+    A case file (YAML) is mapped to FHIR first, so it is checked for the same things.
+    """
+    if path.suffix in (".yaml", ".yml"):
+        yield from _case_resources(path)
+        return
     if path.suffix == ".ndjson":
         with path.open(encoding="utf-8-sig") as handle:
             for lineno, line in enumerate(handle, start=1):
@@ -114,8 +113,18 @@ def _resources(path: Path) -> Iterator[tuple[str, Json]]:
         for i, entry in enumerate(data.get("entry") or []):
             if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                 yield f"{path}: entry[{i}]", entry["resource"]
-    elif isinstance(data, dict):
+    elif isinstance(data, dict) and "resourceType" in data:
         yield str(path), data
+    elif isinstance(data, dict):
+        yield from _case_resources(path)
+
+
+def _case_resources(path: Path) -> Iterator[tuple[str, Json]]:
+    from fhir_onco.pipeline import map_file
+
+    bundle = map_file(path, validate=False, allow_text_only=True).bundle or {}
+    for i, entry in enumerate(bundle.get("entry") or []):
+        yield f"{path}: case as FHIR entry[{i}]", entry["resource"]
 
 
 class Scanner:

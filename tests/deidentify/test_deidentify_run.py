@@ -154,3 +154,8 @@ def test_case_files_out_read_back_and_map_again(tmp_path: Path, keyed_env: None)
     assert "patient-1" not in text and "urn:fhir-onco:example" not in text
     mapped = CliRunner().invoke(app, ["map", *map(str, written), "-o", str(tmp_path / "mapped")])
     assert mapped.exit_code == 0, mapped.output  # a de-identified case is a valid case
+    sources = [arg for p in EXAMPLES for arg in ("--source", str(p))]
+    check = CliRunner().invoke(app, ["deidentify", "--check", str(tmp_path / "cases"), *sources])
+    assert check.exit_code == 0, check.output
+    leaky = CliRunner().invoke(app, ["deidentify", "--check", *map(str, EXAMPLES[:1])])
+    assert leaky.exit_code == 1 and "free text" in leaky.output  # the original case file has notes
