@@ -305,6 +305,8 @@ def deidentify_paths(inputs: list[Path], output: Path, *, policy: Policy | None 
                     target = output / path.name
                     path.replace(target)
                     result.written.append(target)
+            elif reid_path is not None:
+                reid_path.unlink(missing_ok=True)  # nothing delivered: nothing to re-identify
             return result
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -105,8 +105,8 @@ def test_min_k_unmet_is_an_error_and_writes_nothing(tmp_path: Path, keyed_env: N
     strict = tmp_path / "strict.yaml"
     strict.write_text("name: strict\nk_anonymity:\n  min_k: 3\n  on_fail: error\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["deidentify", *map(str, EXAMPLES), "-o", str(tmp_path / "out"),
-                                      "--policy", str(strict)])
-    assert result.exit_code == 1
+                                      "--policy", str(strict), "--reid-table", str(tmp_path / "reid.csv")])
+    assert result.exit_code == 1 and not (tmp_path / "reid.csv").exists()
     assert "smallest group of patients sharing sex, birth_year, diagnosis, region has 1" in result.output
     assert "--generalise" in result.output
     assert list((tmp_path / "out").iterdir()) == []
