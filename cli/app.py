@@ -102,50 +102,57 @@ def map_command(
     raise typer.Exit(1 if failed else 0)
 
 
-def _load_json(path: Path) -> tuple[Any, Report]:
-    report = Report()
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig")), report
-    except (OSError, UnicodeDecodeError) as exc:
-        report.error(f"{path}: (file)", f"cannot read: {exc}", rule="input")
-    except json.JSONDecodeError as exc:
-        report.error(f"{path}: line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}", rule="input")
-    return None, report
+def _document_issues(report: Report, exc: Any) -> None:
+    for location, message in exc.issues:
+        report.error(f"{exc.source}: {location}", message, rule="input")
 
 
 def validate_path(path: Path, profiles: bool = True) -> Report:
-    """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources."""
-    from fhir_onco.pipeline import map_file
+    """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources.
+
+    Documents are parsed by fhir_onco.documents, the parser `map` uses too: one file, one verdict.
+    """
+    from fhir_onco.case import CaseError, parse_case
+    from fhir_onco.documents import DocumentError, iter_ndjson, load_document
+    from fhir_onco.pipeline import map_and_validate, map_file
     from fhir_onco.validation import validate_bundle, validate_resource
 
-    if path.suffix in (".yaml", ".yml"):
+    if path.suffix.lower() in (".yaml", ".yml"):
         return map_file(path, profiles=profiles).report
-    if path.suffix == ".ndjson":
-        report = Report()
+    report = Report()
+    if path.suffix.lower() == ".ndjson":
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            report.error(f"{path}: (file)", f"cannot read: {exc}", rule="input")
-            return report
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                validate_resource(json.loads(line), f"{path}:{n}", report, profiles=profiles)
-            except json.JSONDecodeError as exc:
-                report.error(f"{path}:{n}", f"not valid JSON: {exc.msg}", rule="input")
+            for number, value in iter_ndjson(path):
+                if isinstance(value, DocumentError):
+                    _document_issues(report, value)
+                elif not isinstance(value, dict):
+                    report.error(f"{path}:{number}", "expected a JSON object (a FHIR resource)", rule="input")
+                else:
+                    validate_resource(value, f"{path}:{number}", report, profiles=profiles)
+        except DocumentError as exc:
+            _document_issues(report, exc)
         return report
-    data, report = _load_json(path)
-    if data is None:
+    try:
+        data = load_document(path)
+    except DocumentError as exc:
+        _document_issues(report, exc)
         return report
     if not isinstance(data, dict):
-        report.error(f"{path}: (root)", "expected a JSON object", rule="input")
+        report.error(f"{path}: (root)", "expected a JSON object (a FHIR resource, Bundle or case)", rule="input")
     elif data.get("resourceType") == "Bundle":
         return validate_bundle(data, str(path), profiles=profiles)
     elif "resourceType" in data:
-        return validate_resource(data, f"{path}: {data['resourceType']}", profiles=profiles)
-    else:
-        return map_file(path, profiles=profiles).report  # a case file written as JSON
+        rtype = data["resourceType"]
+        label = rtype if isinstance(rtype, str) and rtype.isidentifier() and len(rtype) <= 64 else "resource"
+        return validate_resource(data, f"{path}: {label}", profiles=profiles)
+    else:  # a case file written as JSON
+        try:
+            case = parse_case(data, str(path))
+        except CaseError as exc:
+            for location, message in exc.issues:
+                report.error(f"{path}: {location}", message, rule="case-schema")
+            return report
+        return map_and_validate(case, str(path), profiles=profiles).report
     return report
 
 

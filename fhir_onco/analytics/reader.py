@@ -7,7 +7,6 @@ Errors name the file (and line for NDJSON) only: never a value from the data.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -93,26 +92,25 @@ class ResourceStore:
 # ---- files --------------------------------------------------------------------------------------
 def iter_file(path: Path) -> Iterator[Any]:
     """Resources (or bundles) in one file: .ndjson (one per line), .json, .yaml/.yml case files."""
+    from fhir_onco.documents import DocumentError, iter_ndjson, load_document
+
     suffix = path.suffix.lower()
-    if suffix == ".ndjson":
-        with path.open(encoding="utf-8-sig") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    raise InputError(f"{path}:{lineno}: not a JSON resource") from None
-        return
+    try:
+        if suffix == ".ndjson":
+            for _, value in iter_ndjson(path):
+                if isinstance(value, DocumentError):
+                    raise value
+                yield value
+            return
+    except DocumentError as exc:
+        raise InputError(str(exc)) from None
     if suffix in (".yaml", ".yml"):
         yield _map_case(path)
         return
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError(f"{path}: not valid JSON") from None
+        data = load_document(path)
+    except DocumentError as exc:
+        raise InputError(str(exc)) from None
     if isinstance(data, dict) and "resourceType" not in data and "patient" in data:
         yield _map_case(path)  # a case file written as JSON
     else:

@@ -7,7 +7,6 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fhir_onco.case import field_path
@@ -245,12 +244,12 @@ class CohortSpec(Group):
 
 def load_spec(path: str | Path) -> CohortSpec:
     p = Path(path)
+    from fhir_onco.documents import DocumentError, load_document
+
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise CohortError(f"{p}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise CohortError(f"{p}: not valid YAML: {exc}") from None
+        data = load_document(p)
+    except DocumentError as exc:
+        raise CohortError(str(exc)) from None
     return parse_spec(data, str(p))
 
 

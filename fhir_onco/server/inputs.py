@@ -19,7 +19,6 @@ idempotent and a replay harmless: the same data always lands on the same ids.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,12 +116,12 @@ def load_input(path: Path) -> PatientBundle:
     source = str(path)
     if path.suffix.lower() in CASE_SUFFIXES:
         return from_bundle(_map_case_file(path), source)
+    from fhir_onco.documents import DocumentError, load_document
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{source}: cannot read: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{source}: not valid JSON ({type(e).__name__})") from e
+        data = load_document(path)
+    except DocumentError as e:
+        raise InputError(str(e)) from None
     if isinstance(data, dict) and "resourceType" in data:
         return from_bundle(data, source)
     if not _looks_like_case(data):
