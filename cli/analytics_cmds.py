@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fhir_onco.files import write_private_text
+
 if TYPE_CHECKING:
     from fhir_onco.analytics.reader import ResourceStore
 
@@ -143,7 +145,7 @@ def report_command(
         typer.echo(text, nl=False)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        write_private_text(output, text)
         typer.echo(f"report for {result.n_patients} patients written to {output}", err=True)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.files import write_private_text
 from fhir_onco.validation.report import Report
 
 
@@ -86,7 +87,7 @@ def map_tables_command(
                         failed += 1
                     else:
                         path = output / f"patient-{n:06d}.yaml"
-                        path.write_text(dump_case(patient.case), encoding="utf-8")
+                        write_private_text(path, dump_case(patient.case))
                         entry["output"] = str(path)
                         written += 1
                     summary.append(entry)

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.files import write_private_text
 from fhir_onco.server.errors import ServerIOError
 
 PROGRESS_THRESHOLD = 10
@@ -387,7 +388,7 @@ def pull_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_private_text(output, text)
     counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
     typer.echo(
         f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",

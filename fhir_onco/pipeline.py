@@ -16,6 +16,7 @@ from typing import IO, Any, Literal
 
 from fhir_onco.case import Case, CaseError, load_case
 from fhir_onco.fhir.builders import dumps
+from fhir_onco.files import open_private, write_private_text
 from fhir_onco.mappings import MappingError, map_case_to_bundle
 from fhir_onco.validation import Report, validate_bundle
 
@@ -85,7 +86,7 @@ class NdjsonWriter:
         rtype = resource["resourceType"]
         handle = self._files.get(rtype)
         if handle is None:
-            handle = (self.directory / f"{rtype}.ndjson").open("w", encoding="utf-8", newline="\n")
+            handle = open_private(self.directory / f"{rtype}.ndjson", "w", encoding="utf-8", newline="\n")
             self._files[rtype] = handle
         handle.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")))
         handle.write("\n")
@@ -107,5 +108,5 @@ class NdjsonWriter:
 def write_bundle_file(bundle: dict[str, Any], directory: str | Path, stem: str) -> Path:
     out = Path(directory) / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dumps(bundle), encoding="utf-8", newline="\n")
+    write_private_text(out, dumps(bundle))
     return out

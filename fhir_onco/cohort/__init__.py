@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_onco.case import Case, CaseError, dump_case, parse_case
+from fhir_onco.files import write_private_text
 
 from .generate import draw, render
 from .spec import CohortError, CohortSpec, load_spec, parse_spec
@@ -85,7 +86,7 @@ def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed:
         if cases:
             path = out / "cases" / f"{ident}.yaml"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dump_case(case), encoding="utf-8", newline="\n")
+            write_private_text(path, dump_case(case))
             summary.cases_written += 1
         if bundles:
             result = map_and_validate(case, ident)
@@ -95,7 +96,7 @@ def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed:
                 continue
             path = out / "bundles" / f"{ident}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dumps(result.bundle), encoding="utf-8", newline="\n")
+            write_private_text(path, dumps(result.bundle))
             summary.bundles_written += 1
     tables = {"cohort": spec.cohort, "seed": seed, "tables": spec_tables(spec, generated)}
     out.mkdir(parents=True, exist_ok=True)
