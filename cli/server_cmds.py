@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
 from fhir_onco.files import write_private_text
 from fhir_onco.server.errors import ServerIOError
 
@@ -98,22 +99,27 @@ RegimenCategoryOpt = Annotated[
         show_default=False,
     ),
 ]
+AllowTextOpt = Annotated[
+    bool,
+    typer.Option("--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing the patient."),
+]
 EncodingOpt = Annotated[
     str | None,
     typer.Option("--encoding", help="CSV extracts: force an encoding (default: sniffed per file).", show_default=False),
 ]
 
 
-def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding}
+def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None,
+                   allow_text_only: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding,
+                               "allow_text_only": allow_text_only or None}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
     return options
 
 
 def _usage(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+    return common.usage_error(message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -147,11 +153,8 @@ def _client(server: str | None, timeout: float, ca_bundle: Path | None, retries:
 
 @contextmanager
 def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
-    if quiet or total < PROGRESS_THRESHOLD:
-        yield lambda _result: None
-        return
-    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield lambda _result: bar.update(1)
+    with common.progress(total, label, enabled=not quiet) as bar:
+        yield lambda _result: bar.advance()
 
 
 def _emit(report: Any, as_json: bool) -> None:
@@ -212,19 +215,19 @@ def push_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates."""
     from fhir_onco.server.inputs import expand_inputs, load_inputs
     from fhir_onco.server.push import push
 
     _setup_logging(verbose)
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(inputs)
     if not expand_inputs(inputs):
         raise _usage("no input files (.json, .yaml, .yml) or CSV extracts found")
     with _client(server, timeout, ca_bundle, retries) as client:
-        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding))
+        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding,
+                                                                  allow_text_only))
         try:
             with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
                 report = push(
@@ -279,15 +282,14 @@ def sync_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
     from fhir_onco.server.inputs import estimate_patients, expand_inputs
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
     _setup_logging(verbose)
-    missing = [str(p) for p in sources if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(sources)
     if state is None:
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
     with _client(server, timeout, ca_bundle, retries) as client:
@@ -303,7 +305,7 @@ def sync_command(
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
                     on_result=tick,
-                    table_options=_table_options(id_system, regimen_category, encoding),
+                    table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
@@ -375,6 +377,8 @@ def pull_command(
     from fhir_onco.server.pull import pull_patient
 
     _setup_logging(verbose)
+    if output is not None:
+        common.check_output_file(output)
     with _client(server, timeout, ca_bundle, retries) as client:
         try:
             client.check_server(transaction=False)
@@ -390,9 +394,10 @@ def pull_command(
     else:
         write_private_text(output, text)
     counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
-    typer.echo(
+    common.echo(
         f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",
         err=True,
+        info=True,
     )
 
 

@@ -9,6 +9,7 @@ Same spec and seed -> byte-identical output. The spec format is documented in do
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,8 +72,12 @@ class GenerationSummary:
 
 
 def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed: int = 0, cases: bool = True,
-                          bundles: bool = False) -> GenerationSummary:
-    """Write cases/<id>.yaml and/or bundles/<id>.json and tables.json (counts from the cases)."""
+                          bundles: bool = False, allow_text_only: bool = False,
+                          on_patient: Callable[[int], None] | None = None) -> GenerationSummary:
+    """Write cases/<id>.yaml and/or bundles/<id>.json and tables.json (counts from the cases).
+
+    ``on_patient(total)`` is called after each patient (for progress); ``allow_text_only`` as in map.
+    """
     from fhir_onco.fhir.builders import dumps
     from fhir_onco.pipeline import map_and_validate
 
@@ -82,6 +87,8 @@ def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed:
     generated = generate(spec, seed)
     summary.patients = len(generated)
     for case in generated:
+        if on_patient is not None:
+            on_patient(summary.patients)
         ident = case.patient.identifiers[0].value
         if cases:
             path = out / "cases" / f"{ident}.yaml"
@@ -89,7 +96,7 @@ def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed:
             write_private_text(path, dump_case(case))
             summary.cases_written += 1
         if bundles:
-            result = map_and_validate(case, ident)
+            result = map_and_validate(case, ident, allow_text_only=allow_text_only)
             if not result.ok or result.bundle is None:
                 summary.failed += 1
                 summary.problems.extend(i.to_text() for i in result.report.errors)
