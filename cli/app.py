@@ -41,8 +41,9 @@ def _flag_display(self: Any, ctx: Any) -> str | None:
     return _typer_display_type_rich(self, ctx)
 
 
-_typer_display_type_rich = TyperOption.display_type_rich
-TyperOption.display_type_rich = _flag_display  # type: ignore[method-assign]
+_typer_display_type_rich = getattr(TyperOption, "display_type_rich", None)
+if _typer_display_type_rich is not None:  # older typer versions print flags as flags already
+    TyperOption.display_type_rich = _flag_display  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:
