@@ -142,7 +142,7 @@ def _document_issues(report: Report, exc: Any) -> None:
         report.error(f"{exc.source}: {location}", message, rule="input")
 
 
-def validate_path(path: Path, profiles: bool = True) -> Report:
+def validate_path(path: Path, profiles: bool = True, allow_text_only: bool = False) -> Report:
     """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources.
 
     Documents are parsed by fhir_onco.documents, the parser `map` uses too: one file, one verdict.
@@ -153,7 +153,7 @@ def validate_path(path: Path, profiles: bool = True) -> Report:
     from fhir_onco.validation import validate_bundle, validate_resource
 
     if path.suffix.lower() in (".yaml", ".yml"):
-        return map_file(path, profiles=profiles).report
+        return map_file(path, profiles=profiles, allow_text_only=allow_text_only).report
     report = Report()
     if path.suffix.lower() == ".ndjson":
         try:
@@ -187,7 +187,7 @@ def validate_path(path: Path, profiles: bool = True) -> Report:
             for location, message in exc.issues:
                 report.error(f"{path}: {location}", message, rule="case-schema")
             return report
-        return map_and_validate(case, str(path), profiles=profiles).report
+        return map_and_validate(case, str(path), profiles=profiles, allow_text_only=allow_text_only).report
     return report
 
 
@@ -198,13 +198,20 @@ def validate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print an OperationOutcome per file as JSON.")] = False,
     structure_only: Annotated[bool, typer.Option(
         "--structure-only", help="Check base R4 structure only, not conformance to our profiles.")] = False,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Case files: keep unknown terms as text (flagged) instead of failing.")] = False,
 ) -> None:
     """Validate case files or FHIR data: bundle integrity, profile conformance, plausibility."""
     common.check_inputs(files)
     results: list[dict[str, Any]] = []
     failed = 0
+    from fhir_onco.pipeline import UNEXPECTED_ERRORS, internal_error
+
     for path in _progress(files, "Validating", as_json):
-        report = validate_path(path, not structure_only)
+        try:
+            report = validate_path(path, not structure_only, allow_text_only)
+        except UNEXPECTED_ERRORS as exc:  # one file fails, the others are still validated
+            report = internal_error(str(path), exc, "validating")
         failed += not report.ok
         _print_report(report, as_json)
         results.append({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})

@@ -164,6 +164,7 @@ def cohort_generate_command(
 ) -> None:
     """Generate synthetic patients whose counts reproduce a published cohort's tables exactly."""
     from fhir_onco.cohort import CohortError, generate_to_directory
+    from fhir_onco.pipeline import UNEXPECTED_ERRORS, internal_error
 
     common.check_inputs([spec])
     common.check_output_dir(output)
@@ -178,6 +179,10 @@ def cohort_generate_command(
                                             on_patient=tick)
     except CohortError as exc:
         common.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except UNEXPECTED_ERRORS as exc:  # a spec value no check foresaw: located, never a traceback
+        for issue in internal_error(str(spec), exc, "generating the cohort"):
+            common.echo(issue.to_text(), err=True)
         raise typer.Exit(1) from None
     for line in summary.lines():
         common.echo(line, info=True)

@@ -66,7 +66,8 @@ class DrugTemplate(_M):
     every_days: int | None = None
     times_per_day: int | None = None
     continuous: bool | None = None
-    cycles: str | None = None
+    cycles: str | None = Field(None, pattern=r"^\s*\d{1,4}\s*(-\s*(\d{1,4})?)?\s*$",
+                               description="Which cycles, as in case files: '1', '2-', '1-3'.")
     when: When | None = None
 
     @field_validator("days", "cycles", mode="before")
