@@ -57,7 +57,7 @@ EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/a
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
-EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
+EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-related-condition"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 EXT_MCODE_LATERALITY = MCODE + "mcode-laterality-qualifier"  # on a bodySite CodeableConcept
