@@ -306,6 +306,9 @@ class Regimen(_Model):
     )
     stop_reason: Term | None = Field(None, description="Why the regimen was stopped early.")
     drugs: list[Drug] = Field(default_factory=list, description="Drugs given; each expands into its administrations.")
+    drug_classes: list[Term] = Field(
+        default_factory=list, description="Drug classes when the source names classes only ('vinca alkaloids, "
+        "platinum compounds'; drug_classes table, WHO ATC): coded on the regimen, no administrations.")
     note: str | None = None
 
     @model_validator(mode="after")

@@ -203,6 +203,15 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
             },
         }
         careplan["activity"].append(b.prune(activity))
+    for j, cls in enumerate(rg.drug_classes):
+        # A class named without its drugs: what was planned/given is known only as a class (no doses).
+        careplan["activity"].append(b.prune({"detail": {
+            "extension": [b.extension(urls.EXT_DRUG_CLASS_ONLY, valueBoolean=True)],
+            "kind": "MedicationRequest",
+            "status": "stopped" if rg.status == "stopped" else "completed" if rg.status == "completed"
+            else "in-progress",
+            "productCodeableConcept": ctx.cc("drug_classes", cls, f"{path}.drug_classes[{j}]"),
+        }}))
     if not careplan["activity"]:
         del careplan["activity"]
 

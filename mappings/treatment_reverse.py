@@ -51,6 +51,8 @@ def read_regimen(ctx: ReadContext, cp: Json) -> Json:
         "status": _CAREPLAN_STATUS.get(cp.get("status", ""), "completed"),
         "stop_reason": text(ext_value(cp, urls.EXT_REGIMEN_STOP_REASON, "valueCodeableConcept")),
         "drugs": _drugs(ctx, cp),
+        "drug_classes": [text(d.get("productCodeableConcept")) for a in cp.get("activity", [])
+                         if ext_value(d := a.get("detail") or {}, urls.EXT_DRUG_CLASS_ONLY, "valueBoolean")],
         "note": note(cp),
     })
 
@@ -62,6 +64,8 @@ def _drugs(ctx: ReadContext, cp: Json) -> list[Json]:
     out = []
     for activity in cp.get("activity", []):
         detail = activity.get("detail") or {}
+        if ext_value(detail, urls.EXT_DRUG_CLASS_ONLY, "valueBoolean"):
+            continue  # a drug class, read by _drug_classes
         mas = [ma for ref in activity.get("outcomeReference", []) if (ma := ctx.resolve(ref)) is not None]
         used.update(id(ma) for ma in mas)
         out.append(_drug(ctx, cp, detail, mas))

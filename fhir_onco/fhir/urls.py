@@ -51,6 +51,7 @@ EXT_ANCHOR_PRECISION = ext("relative-date-precision")  # a D+N / day N date limi
 EXT_RELATED_HSCT = ext("related-hsct")  # GVHD / graft failure -> the HSCT it follows
 EXT_RELATED_AS_LIST = ext("related-as-list")  # related_to written as a one-item list (round trip)
 EXT_RELAPSE_HLA_LOSS = ext("relapse-hla-loss")  # relapse with loss of the mismatched HLA haplotype
+EXT_DRUG_CLASS_ONLY = ext("drug-class-only")  # a regimen activity naming a drug class, not a drug
 EXT_GRADE_RANGE = ext("ctcae-grade-range")  # an AE grade the source gives as a range (I-II)
 EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/after/during an HSCT or regimen)
 

@@ -39,3 +39,10 @@ Description: "An adverse-event grade the source gives as a range ('I-II'): low a
 * extension[low].value[x] only integer
 * extension[high].value[x] only integer
 * extension[as-written].value[x] only string
+
+Extension: DrugClassOnly
+Id: drug-class-only
+Title: "Drug class only"
+Description: "On CarePlan.activity.detail: the product is a drug class (WHO ATC group, drug_classes table) the source names without its drugs ('vinca alkaloids, platinum' in a named protocol); no administrations belong to it."
+* insert Ctx(CarePlan.activity.detail)
+* value[x] only boolean

@@ -111,7 +111,7 @@ Description: "A regimen (induction, conditioning, GVHD prophylaxis...): groups i
     RegimenCycleLength named cycleLength 0..1 and
     RegimenStopReason named stopReason 0..1 and
     RegimenHsctRelative named hsctRelative 0..1
-* activity.detail.extension contains DrugSchedule named schedule 0..1
+* activity.detail.extension contains DrugSchedule named schedule 0..1 and DrugClassOnly named drugClassOnly 0..1
 * status 1..1
 * intent 1..1
 * category 1..*

@@ -1,0 +1,37 @@
+"""Drug classes when a source names classes only ("vinca alkaloids, platinum compounds" in a named
+protocol): coded ATC classes on the regimen, no administrations, and back."""
+
+from __future__ import annotations
+
+from mapping_support import SD, case_data
+
+from fhir_onco.case import parse_case
+from fhir_onco.mappings.reverse import read_bundle
+from fhir_onco.validation import validate_bundle
+
+ATC = "http://www.whocc.no/atc"
+DATA = case_data(
+    diagnoses=[{"id": "nb", "condition": "neuroblastoma", "onset": "2014"}],
+    regimens=[{"name": "Rapid COJEC", "protocol": "HR-NBL1", "category": "induction", "start": "2014-03",
+               "drug_classes": ["vinca alkaloids and analogues", "препараты платины"],
+               "drugs": [{"drug": "etoposide", "route": "IV"}]}])
+
+
+def test_classes_are_coded_activities_without_administrations(map_case) -> None:
+    m = map_case(DATA)
+    careplan = m.one("CarePlan")
+    drug, *classes = careplan["activity"]
+    assert "outcomeReference" in drug
+    assert [c["detail"]["productCodeableConcept"]["coding"][0]["system"] for c in classes] == [ATC, ATC]
+    assert all(c["detail"]["extension"] == [{"url": SD + "drug-class-only", "valueBoolean": True}]
+               and "outcomeReference" not in c for c in classes)
+    assert len(m.all("MedicationAdministration")) == 1  # only etoposide's
+
+
+def test_classes_validate_and_round_trip(map_case) -> None:
+    m = map_case(DATA)
+    report = validate_bundle(m.bundle, "x")
+    assert report.ok, report.to_text()
+    result = read_bundle(m.bundle)
+    assert result.warnings == []
+    assert result.case.model_dump() == parse_case(DATA).model_dump()
