@@ -205,7 +205,7 @@ def validate_command(
     common.check_inputs(files)
     results: list[dict[str, Any]] = []
     failed = 0
-    from fhir_onco.pipeline import UNEXPECTED_ERRORS, internal_error
+    from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 
     for path in _progress(files, "Validating", as_json):
         try:
