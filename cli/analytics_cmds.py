@@ -160,7 +160,7 @@ def report_command(
     marks = _int_list(landmarks, "--landmarks")
     tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only)
     if not tables["patients"]:
-        raise _fail("no Patient resources in the input")
+        raise _fail(f"{input_ or server}: no Patient resources in the input")
     result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
