@@ -83,6 +83,11 @@ RetriesOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+DeidentifyOpt = Annotated[
+    Path | None,
+    typer.Option("--deidentify", help="De-identify on the way out with this policy YAML (key from "
+                 "$FHIR_ONCO_DEID_KEY or $FHIR_ONCO_DEID_KEY_FILE; docs/deidentify.md).", show_default=False),
+]
 IdSystemOpt = Annotated[
     str | None,
     typer.Option(
@@ -194,6 +199,16 @@ def _fail(e: ServerIOError, as_json: bool) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _deidentify(bundles: list[Any], policy: Path) -> tuple[list[Any], list[str]]:
+    from fhir_onco.deidentify import DeidKeyError, PolicyError
+    from fhir_onco.deidentify.outbound import deidentify_outbound
+
+    try:
+        return deidentify_outbound(bundles, policy)
+    except (DeidKeyError, PolicyError) as e:
+        raise _usage(str(e)) from None
+
+
 def push_command(
     inputs: Annotated[
         list[Path],
@@ -215,6 +230,7 @@ def push_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    deidentify: DeidentifyOpt = None,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates."""
@@ -228,6 +244,9 @@ def push_command(
     with _client(server, timeout, ca_bundle, retries) as client:
         loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding,
                                                                   allow_text_only))
+        if deidentify is not None:
+            loaded.bundles, deid_errors = _deidentify(loaded.bundles, deidentify)
+            loaded.errors += deid_errors
         try:
             with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
                 report = push(
@@ -282,6 +301,7 @@ def sync_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    deidentify: DeidentifyOpt = None,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
@@ -306,6 +326,7 @@ def sync_command(
                     dry_run=dry_run,
                     on_result=tick,
                     table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
+                    transform=(lambda bundles: _deidentify(bundles, deidentify)) if deidentify else None,
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None

@@ -288,17 +288,22 @@ def sync(
     exclude: Sequence[Path] = (),
     on_result: Callable[[PatientResult], None] | None = None,
     table_options: Mapping[str, Any] | None = None,
+    transform: Callable[[list[PatientBundle]], tuple[list[PatientBundle], list[str]]] | None = None,
 ) -> SyncReport:
     """Bring the server in line with ``sources`` (files or directories); see the module doc.
 
     ``table_options`` (``id_system``, ``regimen_category``, ``encoding``) apply to CSV extracts; keep
-    them the same from run to run (``id_system`` decides the FHIR ids).
+    them the same from run to run (``id_system`` decides the FHIR ids). ``transform`` rewrites the
+    loaded bundles before anything is compared or sent (``--deidentify``).
     """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
     bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude], table_options=table_options)
+    if transform is not None:  # e.g. de-identification on the way out (--deidentify)
+        bundles, more_errors = transform(bundles)
+        errors = [*errors, *more_errors]
     report.input_errors = errors
     report.input_warnings = warnings
 
