@@ -331,6 +331,7 @@ EXAMPLES = {
     "export": "fhir-onco export --input out --format csv -o tables",
     "timeline": "fhir-onco timeline examples/seed000-b-all.yaml -o seed000.png",
     "cohort generate": "fhir-onco cohort generate examples/cohorts/seed004-isapd.yaml -o cohort --seed 1",
+    "deidentify": "fhir-onco deidentify out/ -o deid",
 }
 
 
