@@ -272,3 +272,12 @@ def test_progress_bar_is_cleared_before_a_message_line(monkeypatch: pytest.Monke
     common.set_quiet(True)
     assert not common.Progress(20, "x").enabled
     common.set_quiet(False)
+
+
+def test_timeline_without_matplotlib_says_which_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    result = runner.invoke(app, ["timeline", str(SEED000), "-o", str(tmp_path / "t.png")])
+    assert result.exit_code == 2
+    assert "pip install 'fhir-onco[plot]'" in result.output
