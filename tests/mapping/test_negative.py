@@ -191,7 +191,7 @@ def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
         load_case(p)
     (where, message), = info.value.issues
     assert where.startswith("line 4, column") or where.startswith("line 3, column")
-    assert message.startswith("not valid YAML/JSON")
+    assert message.startswith("not valid YAML")
     assert str(p) in str(info.value)
 
 
