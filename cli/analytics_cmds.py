@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fhir_onco.cli import common
+from fhir_onco.errors import UNEXPECTED_ERRORS
 from fhir_onco.files import write_private_text
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         return read_server(server, types, patient_id=patient)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
     except Exception as exc:
         from fhir_onco.server.errors import ServerIOError
 
@@ -108,6 +111,8 @@ def _tables(input_: Path | None, server: str | None, names: list[str],
         return flatten_stores(common.iterate(stores, total, "Reading"), names, dec)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
+        raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
 
 
 def _int_list(text: str | None, what: str) -> list[int]:
@@ -155,7 +160,7 @@ def report_command(
     marks = _int_list(landmarks, "--landmarks")
     tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only)
     if not tables["patients"]:
-        raise _fail("no Patient resources in the input")
+        raise _fail(f"{input_ or server}: no Patient resources in the input")
     result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
@@ -228,8 +233,7 @@ def _timeline_store(key: str, input_: Path | None, server: str | None,
     if input_ is None:
         path = Path(key)
         if not path.is_file():
-            raise _fail("no such input: CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or "
-                        "--server URL", 2)
+            raise _fail(f"no such input: {path} (to name a patient instead, add --input DIR or --server URL)", 2)
         store = _load(path, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
         patients = store.patients()
         if len(patients) != 1:
@@ -273,7 +277,10 @@ def timeline_command(
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     store, pid = _timeline_store(case_or_patient, input_, server, allow_text_only)
-    timeline = build_timeline(store, pid, title=title)
+    try:
+        timeline = build_timeline(store, pid, title=title)
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or case_or_patient}: internal error while reading ({type(exc).__name__})") from None
     try:
         render_timeline(timeline, output, start=window[0], end=window[1])
     except ValueError as exc:
