@@ -41,6 +41,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fhir_onco.files import open_private
+
 from .canonical import bundle_hash
 from .client import FhirClient
 from .errors import HttpError, PatientError, ServerIOError, StateStoreError
@@ -102,6 +104,7 @@ class StateStore:
             self._lockf.close()
             raise StateStoreError(f"{self.path} is in use by another sync") from e
         try:
+            open_private(self.path, "ab").close()  # 0600 before SQLite creates it; its -wal/-shm copy the mode
             self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
