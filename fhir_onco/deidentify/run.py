@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fhir_onco.fhir.builders import dumps
+from fhir_onco.files import write_private_text
 from fhir_onco.mappings.reverse import ReverseMappingError
 from fhir_onco.pipeline import NdjsonWriter, map_file
 from fhir_onco.validation import validate_bundle
@@ -199,11 +200,11 @@ class _Output:
 
             # read back like `pull` does; mapping this case again derives ids from the pseudonym
             path = self.directory / f"{bundle['id']}.yaml"
-            path.write_text(dump_case(read_bundle(bundle).case), encoding="utf-8", newline="\n")
+            write_private_text(path, dump_case(read_bundle(bundle).case))
             self.files.add(path)
             return
         path = self.directory / f"{bundle['id']}.json"
-        path.write_text(dumps(bundle), encoding="utf-8", newline="\n")
+        write_private_text(path, dumps(bundle))
         self.files.add(path)
 
     def resource(self, resource: Json, streamed: bool) -> None:
@@ -211,7 +212,7 @@ class _Output:
             self.ndjson.write(resource)
             return
         path = self.directory / f"{resource['resourceType']}-{resource['id']}.json"
-        path.write_text(dumps(resource), encoding="utf-8", newline="\n")
+        write_private_text(path, dumps(resource))
         self.files.add(path)
 
     def close(self) -> list[Path]:
