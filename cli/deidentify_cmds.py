@@ -101,7 +101,12 @@ def _check(paths: list[Path], sources: list[Path], policy: object, as_json: bool
 
     assert isinstance(policy, Policy)
     common.check_inputs([*paths, *sources])
-    secrets = source_secrets(sources) if sources else None
+    from fhir_onco.documents import DocumentError
+
+    try:
+        secrets = source_secrets(sources) if sources else None
+    except DocumentError as exc:
+        raise _error(f"--source {exc}") from None
     leaks = Scanner(policy, secrets).scan_paths(paths)
     if as_json:
         typer.echo(json.dumps({"leaks": [{"location": x.location, "kind": x.kind} for x in leaks],

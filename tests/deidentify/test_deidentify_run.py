@@ -180,3 +180,19 @@ def test_case_files_out_read_back_and_map_again(tmp_path: Path, keyed_env: None)
     assert check.exit_code == 0, check.output
     leaky = CliRunner().invoke(app, ["deidentify", "--check", *map(str, EXAMPLES[:1])])
     assert leaky.exit_code == 1 and "free text" in leaky.output  # the original case file has notes
+
+
+def test_bad_documents_are_located_and_the_rest_goes_out(tmp_path: Path, keyed_env: None) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    golden = json.loads((GOLDEN / "seed002-fever.json").read_text(encoding="utf-8"))
+    lines = [json.dumps(e["resource"]) for e in golden["entry"]]
+    (src / "Mixed.ndjson").write_text("\n".join([lines[0], "{broken", *lines[1:]]) + "\n", encoding="utf-8")
+    (src / "dup.json").write_text('{"resourceType": "Bundle", "type": "collection", "type": "batch"}',
+                                  encoding="utf-8")
+    result = CliRunner().invoke(app, ["deidentify", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "Mixed.ndjson:2" in result.output and "dup.json" in result.output
+    assert "Traceback" not in result.output
+    written = _lines(tmp_path / "out")
+    assert sum(map(len, written.values())) == len(lines)
