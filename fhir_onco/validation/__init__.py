@@ -18,19 +18,27 @@ __all__ = ["Issue", "Report", "Severity", "validate_bundle", "validate_resource"
 
 R4_BASE = "http://hl7.org/fhir/StructureDefinition/"
 
-def _engine() -> Any:
-    from fhir_onco.validation.conformance.validator import ConformanceValidator
+_ENGINE: Any = None
 
-    return ConformanceValidator.load_default()
+
+def _engine() -> Any:
+    global _ENGINE
+    if _ENGINE is None:
+        from fhir_onco.validation.conformance.validator import ConformanceValidator
+
+        _ENGINE = ConformanceValidator.load_default()
+    return _ENGINE
 
 
 def validate_resource(resource: dict[str, Any], location: str = "resource", report: Report | None = None,
-                      *, profiles: bool = True, bundle: dict[str, Any] | None = None) -> Report:
+                      *, profiles: bool = True, bundle: dict[str, Any] | None = None,
+                      bundle_index: Any = None) -> Report:
     """One resource against the profiles it declares (or its base R4 definition)."""
     report = report if report is not None else Report()
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     profile = None if profiles or not isinstance(rtype, str) else R4_BASE + rtype
-    report.extend(_engine().validate_resource(resource, profile, location=location, bundle=bundle))
+    report.extend(_engine().validate_resource(resource, profile, location=location, bundle=bundle,
+                                              bundle_index=bundle_index))
     return report
 
 
@@ -38,9 +46,10 @@ def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profile
     """All layers for one patient bundle."""
     report = Report()
     check_bundle(bundle, source, report)
+    index = _engine().bundle_index(bundle)  # built once: per entry it made validation quadratic
     for i, entry in enumerate(bundle.get("entry") or []):
         if isinstance(entry.get("resource"), dict):
             validate_resource(entry["resource"], f"{source}: Bundle.entry[{i}].resource", report,
-                              profiles=profiles, bundle=bundle)
+                              profiles=profiles, bundle=bundle, bundle_index=index)
     check_plausibility(bundle, source, report)
     return report

@@ -58,17 +58,38 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
     for i, entry in enumerate(entries):
         resource = entry.get("resource") or {}
         contained = {f"#{c.get('id')}" for c in resource.get("contained", [])}
-        for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
+
+        def resolves(ref: str, contained: set[str] = contained) -> bool:
             if ref.startswith("#"):
-                ok = ref in contained
-            elif ref.startswith("urn:"):
-                ok = ref in full_urls
-            else:
-                ok = _relative(ref) in by_type_id or ref in full_urls
-            if not ok:
+                return ref in contained
+            if ref.startswith("urn:"):
+                return ref in full_urls
+            return ref in by_type_id or _relative(ref) in by_type_id or ref in full_urls
+
+        # locations are built only for an entry with an unresolved reference: building a path
+        # string for every element of every resource cost more than the check itself
+        if all(resolves(ref) for ref in _references(resource)):
+            continue
+        for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
+            if not resolves(ref):
                 report.error(path, f"reference {ref!r} does not resolve inside the bundle",
                              rule="bundle.reference-resolves", code="not-found")
     return report
+
+
+def _references(resource: Any) -> Iterator[str]:
+    """Every Reference.reference string below resource (as iter_references, without locations)."""
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if key == "reference" and type(value) is str:
+                    yield value
+                elif key != "contained" and type(value) in (dict, list):
+                    stack.append(value)
+        elif type(node) is list:
+            stack.extend(node)
 
 
 def _relative(ref: str) -> str:

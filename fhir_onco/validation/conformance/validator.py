@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -23,6 +24,8 @@ _REF = re.compile(
 _CODED = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
 _NO_TYPE_CONSTRAINTS = frozenset({"BackboneElement", "Element"})
 _UPPER_TYPES: dict[str, str] = {}
+_MEMO_MAX = 20_000
+_PURE, _BUNDLE, _RESOURCE = 0, 1, 2
 
 
 def _upper(code: str) -> str:
@@ -43,7 +46,8 @@ class Table:
     choices: list[tuple[str, Node]] = field(default_factory=list)
     card: list[tuple[Node, tuple[str, ...]]] = field(default_factory=list)
     required_slices: list[tuple[Node, str]] = field(default_factory=list)
-    constraints: list[tuple[Constraint, Any, Any, str]] = field(default_factory=list)
+    # (constraint, native fn, simple compiled fn, lazily compiled FHIRPath, base path)
+    constraints: list[tuple[Constraint, Any, Any, Any, str]] = field(default_factory=list)
     is_resource: bool = False
 
 
@@ -55,12 +59,18 @@ class _Ctx:
     root: dict[str, Any]
     bundle: _BundleIndex | None
     depth: int = 0
+    # how far a check looked beyond the value being checked: _PURE (the value alone), _BUNDLE
+    # (resolved references inside this bundle), _RESOURCE (the enclosing resource). It decides
+    # whether the verdict is reused for equal values everywhere, in this bundle, or not at all.
+    tainted: int = 0
 
 
 class _BundleIndex:
     def __init__(self, bundle: dict[str, Any]) -> None:
         # (id of a resource of this bundle, profile) -> conforms; lives as long as one validation
         self.conforms: dict[tuple[int, str], bool] = {}
+        # verdicts of values whose checks resolved references: reusable inside this bundle only
+        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
@@ -94,6 +104,9 @@ class _BundleIndex:
         return None
 
 
+BundleIndex = _BundleIndex
+
+
 def _declares(res: dict[str, Any], url: str) -> bool:
     meta = res.get("meta")
     return isinstance(meta, dict) and url in (meta.get("profile") or ())
@@ -120,6 +133,9 @@ class ConformanceValidator:
         self._binding_cache: dict[str, Any] = {}
         self._env = inv.EvalEnv(self._fp_resolve, self.terminology, self._conforms)
         self._fp_bundle: _BundleIndex | None = None
+        # (node, type, in array, profile, repr(value)) -> (location, issues): equal values at the
+        # same element give equal verdicts unless a check was context-dependent (ctx.tainted)
+        self._memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
 
     # ---------------------------------------------------------------- construction
 
@@ -144,6 +160,7 @@ class ConformanceValidator:
                 self.terminology.add_codesystem(r)
         self.terminology._cache.clear()
         self._binding_cache.clear()
+        self._memo.clear()
 
     def profiles(self) -> list[StructureDef]:
         out = []
@@ -157,12 +174,23 @@ class ConformanceValidator:
 
     def validate_resource(
         self, resource: Any, profile: str | None = None, *, location: str | None = None,
-        bundle: dict[str, Any] | None = None,
+        bundle: dict[str, Any] | None = None, bundle_index: BundleIndex | None = None,
     ) -> list[Issue]:
+        """Issues of one resource; references resolve inside ``bundle``.
+
+        When validating every entry of one bundle, pass ``bundle_index=self.bundle_index(bundle)``
+        built once: rebuilding it per entry made a bundle's validation quadratic in its size.
+        """
         issues: list[Issue] = []
-        idx = _BundleIndex(bundle) if bundle is not None else None
+        idx = bundle_index if bundle_index is not None else (
+            _BundleIndex(bundle) if bundle is not None else None)
         self._resource(resource, location, issues, idx, profile, 0)
         return _dedupe(issues)
+
+    @staticmethod
+    def bundle_index(bundle: dict[str, Any]) -> BundleIndex:
+        """Reference resolution (and conformance results) for one bundle; valid while it is unchanged."""
+        return _BundleIndex(bundle)
 
     def validate_bundle(self, bundle: Any, profile: str | None = None) -> Report:
         """Bundle integrity rules, then every entry resource against its declared profiles."""
@@ -277,8 +305,9 @@ class ConformanceValidator:
             native = inv.native_for(c.key, c.expression)
             if native is inv._true:
                 continue
+            simple = inv.simple_for(c.expression, base_path) if native is None else None
             compiled = None if native is not None else _Lazy(c.expression)
-            tbl.constraints.append((c, native, compiled, base_path))
+            tbl.constraints.append((c, native, simple, compiled, base_path))
         return tbl
 
     def _add_child(self, tbl: Table, child: Node) -> None:
@@ -409,6 +438,38 @@ class ConformanceValidator:
 
     def _value(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
                prim_ext: bool, in_array: bool) -> None:
+        if type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES:
+            self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
+            return
+        # Mapped bundles repeat the same codings, quantities, extensions and dosages hundreds of
+        # times; validate each distinct value at an element once and reuse its issues.
+        key = (node, tcode, in_array, ctx.profile, repr(item))
+        hit = self._memo.get(key)
+        if hit is None and ctx.bundle is not None:
+            hit = ctx.bundle.memo.get(key)
+        if hit is not None:
+            base, found = hit
+            if found:
+                n = len(base)
+                ctx.issues.extend(dataclasses.replace(i, location=loc + i.location[n:]) for i in found)
+            return
+        start = len(ctx.issues)
+        outer_taint = ctx.tainted
+        ctx.tainted = _PURE
+        self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
+        taint = ctx.tainted
+        memo = (self._memo if taint == _PURE else
+                ctx.bundle.memo if taint == _BUNDLE and ctx.bundle is not None else None)
+        if memo is not None:
+            found = tuple(ctx.issues[start:])
+            if all(i.location.startswith(loc) for i in found):
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()  # bounded: memory stays flat over any number of patients
+                memo[key] = (loc, found)
+        ctx.tainted = max(taint, outer_taint)
+
+    def _value_checked(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
+                       prim_ext: bool, in_array: bool) -> None:
         if prim_ext:
             if item is None and in_array:
                 return
@@ -440,6 +501,7 @@ class ConformanceValidator:
                           f"{jtype(item)}", "structure.type", node, "structure")
                 return
             if tcode in RESOURCE_TYPES:
+                ctx.tainted = _RESOURCE
                 self._resource(item, loc, ctx.issues, ctx.bundle, None, ctx.depth + 1,
                                ctx.root if node.name == "contained" else None)
                 return
@@ -448,6 +510,7 @@ class ConformanceValidator:
             else:
                 self._complex(item, node, tcode, loc, ctx)
             if tcode == "Reference" and node.types:
+                ctx.tainted = max(ctx.tainted, _BUNDLE)
                 self._reference(item, node, loc, ctx)
             elif tcode == "Coding" and self.terminology.unknown_code(item.get("system"), item.get("code")):
                 self._err(ctx, f"{loc}.code", f"code {item.get('code')!r} is not defined in "
@@ -481,19 +544,25 @@ class ConformanceValidator:
                 ctx: _Ctx) -> None:
         slicing = node.slicing
         assert slicing is not None
-        matchers = node.matchers
-        if matchers is None:
-            matchers = node.matchers = [self._matcher(node, s) for s in node.slices]
+        prepared = node.matchers
+        if prepared is None:
+            prepared = node.matchers = [[self._matcher(node, s) for s in node.slices],
+                                        self._url_index(node)]
+        matchers, by_url = prepared
         counts = [0] * len(node.slices)
         is_ext = node.name in ("extension", "modifierExtension")
         for i, item in enumerate(items):
             iloc = f"{loc}[{i}]"
             hit = -1
             if type(item) is dict:
-                for j, m in enumerate(matchers):
-                    if m(item, ctx):
-                        hit = j
-                        break
+                url = item.get("url")
+                if by_url is not None and type(url) is str:
+                    hit = by_url.get(url, -1)
+                else:
+                    for j, m in enumerate(matchers):
+                        if m(item, ctx):
+                            hit = j
+                            break
             if hit < 0:
                 if slicing.rules == "closed":
                     self._err(ctx, iloc, f"does not match any slice of {node.name} and the "
@@ -514,6 +583,31 @@ class ConformanceValidator:
             elif s.max is not None and n > s.max:
                 msg = f"{what} is not allowed (max 0)" if s.max == 0 else f"{what} allows at most {s.max}, found {n}"
                 self._err(ctx, loc, msg, rule, s)
+
+    def _url_index(self, node: Node) -> dict[str, int] | None:
+        """url -> slice for slicing by url alone (extensions): one lookup instead of a matcher per
+        slice; the first slice wins, as in the sequential match. None when a slice is not by url."""
+        assert node.slicing is not None
+        ds = node.slicing.discriminators
+        if len(ds) != 1 or ds[0].type not in ("value", "pattern") or ds[0].path != "url":
+            return None
+        out: dict[str, int] = {}
+        for j, s in enumerate(node.slices):
+            target = self._node_at(s, "url")
+            if target is None:
+                return None
+            if target.fixed is not None:
+                url = target.fixed
+            elif target.pattern is not None:
+                url = target.pattern
+            elif target.types == () and s.types and s.types[0].profiles:
+                url = s.types[0].profiles[0]
+            else:
+                return None
+            if type(url) is not str:
+                return None
+            out.setdefault(url, j)
+        return out
 
     def _matcher(self, node: Node, s: Node) -> Callable[[dict[str, Any], _Ctx], bool]:
         checks: list[Callable[[dict[str, Any], _Ctx], bool]] = []
@@ -573,10 +667,12 @@ class ConformanceValidator:
             )
         if dtype == "profile":
             profiles = [p for t in s.types for p in (t.profiles or t.targets)]
-            return lambda item, ctx: any(
-                isinstance(v, dict) and any(self._conforms(v, p, ctx.bundle) for p in profiles)
-                for v in getter(item, ctx)
-            )
+            def conforms(item: dict[str, Any], ctx: _Ctx) -> bool:
+                ctx.tainted = max(ctx.tainted, _BUNDLE)
+                return any(isinstance(v, dict) and any(self._conforms(v, p, ctx.bundle)
+                                                       for p in profiles)
+                           for v in getter(item, ctx))
+            return conforms
         return lambda item, ctx: False
 
     def _path_getter(self, path: str) -> Callable[[Any, _Ctx], list[Any]]:
@@ -620,11 +716,13 @@ class ConformanceValidator:
     # ---------------------------------------------------------------- references
 
     def _resolve_ref(self, ref: Any, ctx: _Ctx) -> dict[str, Any] | None:
+        ctx.tainted = max(ctx.tainted, _BUNDLE)
         if isinstance(ref, dict):
             ref = ref.get("reference")
         if not isinstance(ref, str):
             return None
         if ref.startswith("#"):
+            ctx.tainted = _RESOURCE
             for c in ctx.root.get("contained", []) or []:
                 if isinstance(c, dict) and c.get("id") == ref[1:]:
                     return c
@@ -751,10 +849,16 @@ class ConformanceValidator:
     # ---------------------------------------------------------------- invariants
 
     def _constraints(self, obj: dict[str, Any], tbl: Table, loc: str, ctx: _Ctx) -> None:
-        for c, native, lazy, base_path in tbl.constraints:
+        for c, native, simple, lazy, base_path in tbl.constraints:
             if native is not None:
+                reads_resource = inv.RESOURCE_NATIVES.get(native)
+                if reads_resource is not None and reads_resource(obj):
+                    ctx.tainted = _RESOURCE
                 ok = native(obj, ctx.resource)
+            elif simple is not None and (ok := simple(obj)) is not None:
+                pass
             else:
+                ctx.tainted = max(ctx.tainted, lazy.context_dependence)
                 ok = self._fhirpath(lazy.get(), obj, base_path, loc, c, ctx)
                 if ok is None:
                     continue
@@ -853,11 +957,15 @@ class ConformanceValidator:
 class _Lazy:
     """A FHIRPath expression compiled on first use (then shared through inv.compiled)."""
 
-    __slots__ = ("expression", "fn")
+    __slots__ = ("context_dependence", "expression", "fn")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self.fn: inv.CompiledExpression | None = None
+        # reads %resource/%rootResource or follows references: its verdict is not the value's alone
+        self.context_dependence = (_RESOURCE if "%" in expression else
+                                   _BUNDLE if "resolve(" in expression or "conformsTo(" in expression
+                                   else _PURE)
 
     def get(self) -> inv.CompiledExpression:
         if self.fn is None:
