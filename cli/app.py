@@ -62,27 +62,31 @@ def map_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     structure_only: Annotated[bool, typer.Option(
         "--structure-only", help="Validate base R4 structure only (faster), not our profiles.")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (default: all cores); output is the same for any N.",
+        show_default=False)] = None,
 ) -> None:
     """Map case files to validated FHIR R4. Patients with errors are reported and not written."""
-    from fhir_onco.pipeline import NdjsonWriter, map_file, write_bundle_file
+    from fhir_onco.pipeline import NdjsonWriter, default_jobs, map_files, write_result_file
 
     summary: list[dict[str, Any]] = []
     totals: Counter[str] = Counter()
     failed = 0
     writer = NdjsonWriter(output) if fmt is Format.ndjson else None
+    results = map_files(cases, jobs=jobs or default_jobs(), encode=fmt.value,
+                        allow_text_only=allow_text_only, profiles=not structure_only)
     try:
-        for path in _progress(cases, "Mapping", as_json):
-            result = map_file(path, allow_text_only=allow_text_only, profiles=not structure_only)
+        for path, result in zip(_progress(cases, "Mapping", as_json), results, strict=True):
             _print_report(result.report, as_json)
             entry: dict[str, Any] = {"source": str(path), "ok": result.ok,
                                      "outcome": result.report.to_operation_outcome()}
-            if result.ok and result.bundle is not None:
+            if result.ok:
                 counts = result.resource_counts()
                 totals.update(counts)
                 if writer is not None:
-                    writer.write_bundle(result.bundle)
+                    writer.write_result(result)
                 else:
-                    entry["output"] = str(write_bundle_file(result.bundle, output, path.stem))
+                    entry["output"] = str(write_result_file(result, output, path.stem))
                 entry["resources"] = dict(sorted(counts.items()))
                 if not as_json:
                     where = entry.get("output", str(output))
@@ -122,18 +126,19 @@ def validate_path(path: Path, profiles: bool = True) -> Report:
         return map_file(path, profiles=profiles).report
     if path.suffix == ".ndjson":
         report = Report()
+        n = 0
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            with path.open(encoding="utf-8") as handle:  # line by line: memory flat in file size
+                for n, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        validate_resource(json.loads(line), f"{path}:{n}", report, profiles=profiles)
+                    except json.JSONDecodeError as exc:
+                        report.error(f"{path}:{n}", f"not valid JSON: {exc.msg}", rule="input")
         except (OSError, UnicodeDecodeError) as exc:
-            report.error(f"{path}: (file)", f"cannot read: {exc}", rule="input")
-            return report
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                validate_resource(json.loads(line), f"{path}:{n}", report, profiles=profiles)
-            except json.JSONDecodeError as exc:
-                report.error(f"{path}:{n}", f"not valid JSON: {exc.msg}", rule="input")
+            where = f"{path}: after line {n}" if n else f"{path}: (file)"
+            report.error(where, f"cannot read: {exc}", rule="input")
         return report
     data, report = _load_json(path)
     if data is None:

@@ -123,8 +123,11 @@ class ConformanceValidator:
     _default: ConformanceValidator | None = None
     _lock = threading.Lock()
 
-    def __init__(self, definitions: Definitions) -> None:
+    def __init__(self, definitions: Definitions, *, shortcuts: bool = True) -> None:
         self.defs = definitions
+        # memo of verdicts, compiled existence invariants, url lookup for extension slices; off,
+        # every check is interpreted afresh (tests compare both on the corpus: same issues)
+        self.shortcuts = shortcuts
         self.terminology = Terminology(
             valuesets=definitions.valuesets, core_expansions=definitions.core_expansions
         )
@@ -140,8 +143,8 @@ class ConformanceValidator:
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def from_dirs(cls, *dirs: Path) -> ConformanceValidator:
-        return cls(Definitions([Path(d) for d in dirs]))
+    def from_dirs(cls, *dirs: Path, shortcuts: bool = True) -> ConformanceValidator:
+        return cls(Definitions([Path(d) for d in dirs]), shortcuts=shortcuts)
 
     @classmethod
     def load_default(cls) -> ConformanceValidator:
@@ -305,7 +308,8 @@ class ConformanceValidator:
             native = inv.native_for(c.key, c.expression)
             if native is inv._true:
                 continue
-            simple = inv.simple_for(c.expression, base_path) if native is None else None
+            simple = (inv.simple_for(c.expression, base_path)
+                      if native is None and self.shortcuts else None)
             compiled = None if native is not None else _Lazy(c.expression)
             tbl.constraints.append((c, native, simple, compiled, base_path))
         return tbl
@@ -438,7 +442,7 @@ class ConformanceValidator:
 
     def _value(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
                prim_ext: bool, in_array: bool) -> None:
-        if type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES:
+        if type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES or not self.shortcuts:
             self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
             return
         # Mapped bundles repeat the same codings, quantities, extensions and dosages hundreds of
@@ -547,7 +551,7 @@ class ConformanceValidator:
         prepared = node.matchers
         if prepared is None:
             prepared = node.matchers = [[self._matcher(node, s) for s in node.slices],
-                                        self._url_index(node)]
+                                        self._url_index(node) if self.shortcuts else None]
         matchers, by_url = prepared
         counts = [0] * len(node.slices)
         is_ext = node.name in ("extension", "modifierExtension")
