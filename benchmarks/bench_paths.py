@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.workloads import WORKLOADS  # noqa: E402
+from benchmarks.workloads import WORKLOADS
 
 CLI = str(Path(sys.executable).with_name("fhir-onco"))
 FLOOR_SAMPLE = 200_000  # resources loaded for the floor (bounded, so the benchmark's memory is)

@@ -26,6 +26,10 @@ _NO_TYPE_CONSTRAINTS = frozenset({"BackboneElement", "Element"})
 _UPPER_TYPES: dict[str, str] = {}
 _MEMO_MAX = 20_000
 _PURE, _BUNDLE, _RESOURCE = 0, 1, 2
+_CONTEXT_VARIABLE = re.compile(r"%(?:resource|rootResource|context)\b")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# FHIRPath functions that reach elements without naming them
+_GENERIC_NAVIGATION = frozenset({"children", "descendants", "repeat", "trace", "now", "today", "timeOfDay"})
 
 
 def _upper(code: str) -> str:
@@ -139,6 +143,7 @@ class ConformanceValidator:
         # (node, type, in array, profile, repr(value)) -> (location, issues): equal values at the
         # same element give equal verdicts unless a check was context-dependent (ctx.tainted)
         self._memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
+        self._fp_memo: dict[tuple[str, str, str], tuple[bool, ...]] = {}
 
     # ---------------------------------------------------------------- construction
 
@@ -164,6 +169,7 @@ class ConformanceValidator:
         self.terminology._cache.clear()
         self._binding_cache.clear()
         self._memo.clear()
+        self._fp_memo.clear()
 
     def profiles(self) -> list[StructureDef]:
         out = []
@@ -863,7 +869,7 @@ class ConformanceValidator:
                 pass
             else:
                 ctx.tainted = max(ctx.tainted, lazy.context_dependence)
-                ok = self._fhirpath(lazy.get(), obj, base_path, loc, c, ctx)
+                ok = self._fhirpath(lazy, obj, base_path, loc, c, ctx)
                 if ok is None:
                     continue
             if not ok:
@@ -871,21 +877,48 @@ class ConformanceValidator:
                 ctx.issues.append(Issue(sev, loc, f"{c.key}: {c.human}", "invariant",
                                         f"invariant:{c.key}", ctx.profile, tbl.node.id))
 
-    def _fhirpath(self, fn: inv.CompiledExpression, obj: dict[str, Any], base_path: str,
+    def _fhirpath(self, lazy: _Lazy, obj: dict[str, Any], base_path: str,
                   loc: str, c: Constraint, ctx: _Ctx) -> bool | None:
+        # `A implies B` holds whenever A is false: A usually reads a few elements, so it is cheap
+        # and, cached on what it reads, nearly free
+        ante = lazy.antecedent
+        if ante is not None and self.shortcuts:
+            try:
+                if self._fp_value(ante, obj, base_path, ctx) == [False]:
+                    return True
+            except Exception:  # the whole expression, evaluated below, reports it
+                pass
+        try:
+            res = self._fp_value(lazy, obj, base_path, ctx)
+        except Exception as exc:  # an expression fhirpathpy cannot evaluate
+            self._warn(ctx, loc, f"{c.key}: could not evaluate {c.expression!r}: {exc}",
+                       f"invariant:{c.key}", None)
+            return None
+        return res == [True]
+
+    def _fp_value(self, lazy: _Lazy, obj: dict[str, Any], base_path: str, ctx: _Ctx) -> list[Any]:
+        # Invariants on whole resources see unique ids and dates, but most read a few elements
+        # only: the result is cached on the part of the value the expression can reach.
+        key = None
+        if self.shortcuts and lazy.projectable:
+            key = (lazy.expression, base_path, repr(lazy.projection(obj)))
+            hit = self._fp_memo.get(key)
+            if hit is not None:
+                return list(hit)
+        fn = lazy.get()
         token = inv.CURRENT.set(self._env)
         prev = self._fp_bundle
         self._fp_bundle = ctx.bundle
         try:
             res = fn(obj, base_path, {"resource": ctx.resource, "rootResource": ctx.root})
-        except Exception as exc:  # an expression fhirpathpy cannot evaluate
-            self._warn(ctx, loc, f"{c.key}: could not evaluate {c.expression!r}: {exc}",
-                       f"invariant:{c.key}", None)
-            return None
         finally:
             inv.CURRENT.reset(token)
             self._fp_bundle = prev
-        return res == [True]
+        if key is not None and res in ([True], [False], []):
+            if len(self._fp_memo) >= _MEMO_MAX:
+                self._fp_memo.clear()
+            self._fp_memo[key] = tuple(res)
+        return res
 
     def _fp_resolve(self, ref: Any) -> dict[str, Any] | None:
         if isinstance(ref, dict):
@@ -961,20 +994,67 @@ class ConformanceValidator:
 class _Lazy:
     """A FHIRPath expression compiled on first use (then shared through inv.compiled)."""
 
-    __slots__ = ("context_dependence", "expression", "fn")
+    __slots__ = ("_keeps", "antecedent", "context_dependence", "expression", "fn", "names", "projectable")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self.fn: inv.CompiledExpression | None = None
         # reads %resource/%rootResource or follows references: its verdict is not the value's alone
-        self.context_dependence = (_RESOURCE if "%" in expression else
+        # (%ucum, %sct, %`vs-...` are constants)
+        self.context_dependence = (_RESOURCE if _CONTEXT_VARIABLE.search(expression) else
                                    _BUNDLE if "resolve(" in expression or "conformsTo(" in expression
                                    else _PURE)
+        # every name in the expression (element names, function names, words in literals): an
+        # element of the value none of them names is unreachable, unless navigation is generic
+        self.names = frozenset(_WORD.findall(expression))
+        self.projectable = self.context_dependence == _PURE and not (self.names & _GENERIC_NAVIGATION)
+        self._keeps: dict[str, bool] = {}
+        left = _antecedent(expression)
+        self.antecedent = _Lazy(left) if left is not None else None
+
+    def projection(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The elements of obj the expression can reach (choice elements by their base name)."""
+        keeps = self._keeps
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            keep = keeps.get(k)
+            if keep is None:
+                bare = k.lstrip("_")
+                keep = keeps[k] = k == "resourceType" or bare in self.names or any(
+                    bare.startswith(n) and len(bare) > len(n) and bare[len(n)].isupper()
+                    for n in self.names)
+            if keep:
+                out[k] = v
+        return out
 
     def get(self) -> inv.CompiledExpression:
         if self.fn is None:
             self.fn = inv.compiled(self.expression)
         return self.fn
+
+
+def _antecedent(expression: str) -> str | None:
+    """A in `A implies B` when implies is the top-level operator (lowest precedence, so the last
+    `implies` outside parentheses and strings splits it), else None."""
+    depth, quoted, cut = 0, False, -1
+    i = 0
+    while i < len(expression):
+        ch = expression[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and expression.startswith(" implies ", i):
+            cut = i
+        i += 1
+    return expression[:cut].strip() if cut > 0 else None
 
 
 def _split_path(path: str) -> list[str]:
