@@ -86,26 +86,33 @@ class _BundleIndex:
             fu = e.get("fullUrl")
             if isinstance(fu, str):
                 self.by_url.setdefault(fu, r)
-                m = _REF.search(fu)
-                if m and not fu.startswith("urn:"):
+                m = None if fu.startswith("urn:") else _REF.search(fu)
+                if m:
                     self.by_rel.setdefault(f"{m['type']}/{m['id']}", r)
             rt, rid = r.get("resourceType"), r.get("id")
-            if isinstance(rt, str) and isinstance(rid, str):
-                self.by_rel.setdefault(f"{rt}/{rid}", r)
+            own = f"{rt}/{rid}" if isinstance(rt, str) and isinstance(rid, str) else None
+            if own is not None:
+                self.by_rel.setdefault(own, r)
             req = e.get("request")
             if isinstance(req, dict) and isinstance(req.get("url"), str):
-                m = _REF.search(req["url"].split("?")[0])
+                url = req["url"].split("?")[0]
+                m = None if url == own else _REF.search(url)  # own is already indexed
                 if m and req.get("method") in ("PUT", "PATCH"):
                     self.by_rel.setdefault(f"{m['type']}/{m['id']}", r)
+        self._resolved: dict[str, dict[str, Any] | None] = {}
 
     def resolve(self, ref: str) -> dict[str, Any] | None:
+        try:
+            return self._resolved[ref]
+        except KeyError:
+            pass
         r = self.by_url.get(ref)
-        if r is not None:
-            return r
-        m = _REF.search(ref)
-        if m:
-            return self.by_rel.get(f"{m['type']}/{m['id']}")
-        return None
+        if r is None:
+            m = _REF.search(ref)
+            if m:
+                r = self.by_rel.get(f"{m['type']}/{m['id']}")
+        self._resolved[ref] = r
+        return r
 
 
 BundleIndex = _BundleIndex
