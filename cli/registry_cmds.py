@@ -117,7 +117,8 @@ def map_tables_command(
                 else:
                     failed += 1
                     entry["outcome"] = result.report.to_operation_outcome()
-                summary.append(entry)
+                if as_json:  # kept only for the JSON report: memory flat in the number of patients
+                    summary.append(entry)
             if first:
                 _echo_report(file_report, as_json)
     except TabularError as exc:

@@ -46,7 +46,11 @@ def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profile
     """All layers for one patient bundle."""
     report = Report()
     check_bundle(bundle, source, report)
-    index = _engine().bundle_index(bundle)  # built once: per entry it made validation quadratic
+    engine = _engine()
+    index = engine.bundle_index(bundle)  # built once: per entry it made validation quadratic
+    # the Bundle's own elements (type, entry.request.method ...: required bindings, its profile)
+    report.extend(engine.validate_bundle_shell(bundle, f"{source}: Bundle", index,
+                                               profile=None if profiles else R4_BASE + "Bundle"))
     for i, entry in enumerate(bundle.get("entry") or []):
         if isinstance(entry.get("resource"), dict):
             validate_resource(entry["resource"], f"{source}: Bundle.entry[{i}].resource", report,

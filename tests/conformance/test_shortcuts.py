@@ -93,3 +93,14 @@ def test_compiler_declines_what_it_cannot_do_exactly() -> None:
     # a primitive present only through its extension object: fhirpathpy decides
     fn = inv.simple_for("status.exists()", "Observation")
     assert fn is not None and fn({"_status": {"extension": []}}) is None
+
+
+def test_unit_table_codes_are_valid_ucum() -> None:
+    """The UCUM check accepts our unit table's codes without building the parser: prove each."""
+    from fhir_onco.validation.conformance import ucum
+
+    codes = ucum._known_codes()
+    assert len(codes) > 10
+    assert {code: ucum._parse(code) for code in codes} == dict.fromkeys(codes)
+    for bad in ("banana", "mg//kg", "mg/", "kg m", ""):
+        assert ucum.check(bad) is not None, bad

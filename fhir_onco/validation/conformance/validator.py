@@ -13,6 +13,7 @@ from typing import Any
 
 from ..report import Issue, Report, Severity
 from . import invariants as inv
+from . import ucum
 from .model import CORE, RESOURCE_TYPES, Constraint, Definitions, Node, StructureDef
 from .primitives import CHECKERS, PRIMITIVES, jtype
 from .terminology import Terminology
@@ -25,6 +26,13 @@ _CODED = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "
 _NO_TYPE_CONSTRAINTS = frozenset({"BackboneElement", "Element"})
 _UPPER_TYPES: dict[str, str] = {}
 _MEMO_MAX = 20_000
+# Besides value[x]: what else carries the result of an Observation of our profiles. Chimerism is
+# often reported as a category only (full donor, mixed) in Observation.interpretation.
+_RESULT_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "onco-chimerism": ("dataAbsentReason", "interpretation"),
+}
+_QUANTITY_TYPES = frozenset({"Quantity", "SimpleQuantity", "Age", "Count", "Distance", "Duration",
+                             "MoneyQuantity"})
 _PURE, _BUNDLE, _RESOURCE = 0, 1, 2
 _CONTEXT_VARIABLE = re.compile(r"%(?:resource|rootResource|context)\b")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -67,6 +75,8 @@ class _Ctx:
     # (resolved references inside this bundle), _RESOURCE (the enclosing resource). It decides
     # whether the verdict is reused for equal values everywhere, in this bundle, or not at all.
     tainted: int = 0
+    # validating a Bundle's own elements only: its entry resources are validated one by one
+    shell: bool = False
 
 
 class _BundleIndex:
@@ -208,6 +218,16 @@ class ConformanceValidator:
         """Reference resolution (and conformance results) for one bundle; valid while it is unchanged."""
         return _BundleIndex(bundle)
 
+    def validate_bundle_shell(self, bundle: dict[str, Any], location: str | None = None,
+                              bundle_index: BundleIndex | None = None, *,
+                              profile: str | None = None) -> list[Issue]:
+        """The Bundle's own elements (type, entry.fullUrl, entry.request ...) against its declared
+        profiles or base R4, without descending into entry resources (validate those separately)."""
+        issues: list[Issue] = []
+        idx = bundle_index if bundle_index is not None else _BundleIndex(bundle)
+        self._resource(bundle, location, issues, idx, profile, 0, shell=True)
+        return _dedupe(issues)
+
     def validate_bundle(self, bundle: Any, profile: str | None = None) -> Report:
         """Bundle integrity rules, then every entry resource against its declared profiles."""
         report = Report()
@@ -225,7 +245,7 @@ class ConformanceValidator:
 
     def _resource(
         self, res: Any, location: str | None, issues: list[Issue], idx: _BundleIndex | None,
-        profile: str | None, depth: int, root: dict[str, Any] | None = None,
+        profile: str | None, depth: int, root: dict[str, Any] | None = None, *, shell: bool = False,
     ) -> None:
         loc = location
         if not isinstance(res, dict):
@@ -271,8 +291,11 @@ class ConformanceValidator:
                                     f"profile {url} is for {sd.type}, not {rt}", "structure",
                                     "profile.type", url))
                 continue
-            ctx = _Ctx(issues, url if url != CORE + rt else None, res, root or res, idx, depth)
+            ctx = _Ctx(issues, url if url != CORE + rt else None, res, root or res, idx, depth,
+                       shell=shell)
             self._complex(res, sd.root, None, loc, ctx)
+            if rt == "Observation" and url.startswith(OUR_CANONICAL):
+                self._observation_result(res, url, loc, ctx)
 
     # ---------------------------------------------------------------- tables
 
@@ -437,6 +460,16 @@ class ConformanceValidator:
         if tbl.constraints:
             self._constraints(obj, tbl, loc, ctx)
 
+    def _observation_result(self, res: dict[str, Any], url: str, loc: str, ctx: _Ctx) -> None:
+        """Our Observations carry their result: value[x], or dataAbsentReason saying why not
+        (R4 obs-6 only forbids both; an MRD with neither is a record of nothing)."""
+        carriers = _RESULT_ELEMENTS.get(url.rsplit("/", 1)[-1], ("dataAbsentReason",))
+        if inv._choice_present(res, "value") or any(res.get(k) not in (None, [], {}) for k in carriers):
+            return
+        what = ", ".join(("value[x]", *carriers))
+        self._err(ctx, loc, f"an Observation of {url.rsplit('/', 1)[-1]} needs its result: one of {what}",
+                  "observation.value-or-absent-reason", None, "required")
+
     def _unknown(self, k: str, v: Any, tbl: Table, loc: str, ctx: _Ctx) -> None:
         key = k[1:] if k.startswith("_") else k
         for prefix, child in tbl.choices:
@@ -455,7 +488,8 @@ class ConformanceValidator:
 
     def _value(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
                prim_ext: bool, in_array: bool) -> None:
-        if type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES or not self.shortcuts:
+        if (type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES or not self.shortcuts
+                or ctx.shell):
             self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
             return
         # Mapped bundles repeat the same codings, quantities, extensions and dosages hundreds of
@@ -519,6 +553,8 @@ class ConformanceValidator:
                 return
             if tcode in RESOURCE_TYPES:
                 ctx.tainted = _RESOURCE
+                if ctx.shell and ctx.depth == 0 and node.path == "Bundle.entry.resource":
+                    return
                 self._resource(item, loc, ctx.issues, ctx.bundle, None, ctx.depth + 1,
                                ctx.root if node.name == "contained" else None)
                 return
@@ -533,6 +569,11 @@ class ConformanceValidator:
                 self._err(ctx, f"{loc}.code", f"code {item.get('code')!r} is not defined in "
                           f"code system {item.get('system')}", "terminology.unknown-code",
                           node, "code-invalid")
+            elif tcode in _QUANTITY_TYPES and item.get("system") == ucum.UCUM:
+                code = item.get("code")
+                problem = ucum.check(code) if type(code) is str else None
+                if problem is not None:
+                    self._err(ctx, f"{loc}.code", problem, "ucum.syntax", node, "code-invalid")
         if node.fixed is not None and not _equal(item, node.fixed):
             self._err(ctx, loc, f"value must be exactly {_short(node.fixed)} ({node.fixed_key})",
                       "fixed", node, "value")
