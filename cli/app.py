@@ -142,10 +142,11 @@ def validate_path(path: Path, profiles: bool = True) -> Report:
             report.error(where, f"cannot read: {exc}", rule="input")
         return report
     data, report = _load_json(path)
-    if data is None:
+    if not report.ok:  # unreadable; a file holding `null` reads fine and is reported below
         return report
     if not isinstance(data, dict):
-        report.error(f"{path}: (root)", "expected a JSON object", rule="input")
+        report.error(f"{path}: (root)", "expected a JSON object (a FHIR resource or a case), got "
+                     f"{'null' if data is None else type(data).__name__.replace('dict', 'object')}", rule="input")
     elif data.get("resourceType") == "Bundle":
         return validate_bundle(data, str(path), profiles=profiles)
     elif "resourceType" in data:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_onco.validation.bundle import check_bundle
+from fhir_onco.validation.bundle import check_bundle, well_formed_entries
 from fhir_onco.validation.plausibility import check_plausibility
 from fhir_onco.validation.report import Issue, Report, Severity
 
@@ -45,15 +45,24 @@ def validate_resource(resource: dict[str, Any], location: str = "resource", repo
 def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = True) -> Report:
     """All layers for one patient bundle."""
     report = Report()
+    if not isinstance(bundle, dict):
+        report.error(f"{source}: (root)", "expected a Bundle: a JSON object", rule="bundle.shape",
+                     code="structure")
+        return report
     check_bundle(bundle, source, report)
+    if bundle.get("resourceType") != "Bundle":
+        return report
     engine = _engine()
     index = engine.bundle_index(bundle)  # built once: per entry it made validation quadratic
     # the Bundle's own elements (type, entry.request.method ...: required bindings, its profile)
     report.extend(engine.validate_bundle_shell(bundle, f"{source}: Bundle", index,
                                                profile=None if profiles else R4_BASE + "Bundle"))
-    for i, entry in enumerate(bundle.get("entry") or []):
+    shape = Report()
+    entries = well_formed_entries(bundle, source, shape)
+    for i, entry in entries:
         if isinstance(entry.get("resource"), dict):
             validate_resource(entry["resource"], f"{source}: Bundle.entry[{i}].resource", report,
                               profiles=profiles, bundle=bundle, bundle_index=index)
-    check_plausibility(bundle, source, report)
+    if shape.ok:  # plausibility reads entries as FHIR shapes them; a malformed bundle is reported above
+        check_plausibility(bundle, source, report)
     return report
