@@ -104,3 +104,24 @@ def test_unit_table_codes_are_valid_ucum() -> None:
     assert {code: ucum._parse(code) for code in codes} == dict.fromkeys(codes)
     for bad in ("banana", "mg//kg", "mg/", "kg m", ""):
         assert ucum.check(bad) is not None, bad
+
+
+@pytest.mark.parametrize("expression", sorted(inv.OWN_CHECKS))
+def test_own_bundle_invariants_agree_with_fhirpathpy(expression: str) -> None:
+    fn = inv.simple_for(expression, "Bundle")
+    assert fn is not None
+    ref = inv.compiled(expression)
+    patient = {"resourceType": "Patient", "meta": {"profile": ["x"]}}
+    bare = {"resourceType": "Condition"}
+    bundles: list[dict[str, Any]] = [
+        {"resourceType": "Bundle", "entry": entries} for entries in (
+            [], [{"resource": patient}], [{"resource": patient}, {"resource": patient}],
+            [{"resource": patient}, {"resource": bare}], [{"request": {"method": "DELETE"}}],
+            [{"resource": patient}, {"resource": {**bare, "meta": {"profile": ["y"]}}}],
+            [{"resource": {**bare, "meta": {"versionId": "1"}}}, {"resource": patient}],
+        )
+    ] + [{"resourceType": "Bundle"}]
+    for bundle in bundles:
+        got = fn(bundle)
+        assert got is not None and [got] == ref.fn(bundle, {}), (expression, bundle)
+    assert fn({"resourceType": "Bundle", "entry": "x"}) is None  # odd shapes: fhirpathpy decides

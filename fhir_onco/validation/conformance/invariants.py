@@ -498,9 +498,59 @@ def _term(text: str, base_path: str) -> SimpleCheck | None:
     return check
 
 
+def _entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """entry.resource of a well-shaped bundle; None (ask fhirpathpy) for any other shape."""
+    entries = bundle.get("entry", [])
+    if type(entries) is not list:
+        return None
+    out = []
+    for e in entries:
+        if type(e) is not dict:
+            return None
+        r = e.get("resource")
+        if r is None:
+            continue
+        if type(r) is not dict:
+            return None
+        out.append(r)
+    return out
+
+
+def _one_patient(bundle: dict[str, Any]) -> bool | None:
+    resources = _entry_resources(bundle)
+    if resources is None:
+        return None
+    return sum(1 for r in resources if r.get("resourceType") == "Patient") == 1
+
+
+def _all_profiled(bundle: dict[str, Any]) -> bool | None:
+    resources = _entry_resources(bundle)
+    if resources is None:
+        return None
+    for r in resources:
+        meta = r.get("meta")
+        if meta is None:
+            return False
+        if type(meta) is not dict or type(meta.get("profile", [])) is not list:
+            return None
+        if not meta.get("profile"):
+            return False
+    return True
+
+
+# Our own invariants over whole bundles (profiles/input/fsh/profiles.fsh): fhirpathpy builds a node
+# for every element of the bundle to answer them. Exact expression -> function; a test compares.
+OWN_CHECKS: dict[str, SimpleCheck] = {
+    "entry.resource.ofType(Patient).count() = 1": _one_patient,
+    "entry.resource.all(meta.profile.exists())": _all_profiled,
+}
+
+
 def simple_for(expression: str, base_path: str) -> SimpleCheck | None:
     """A compiled function for an and-only or or-only chain of existence tests, else None."""
     text = expression.strip()
+    if text in OWN_CHECKS and base_path == "Bundle":
+        return OWN_CHECKS[text]
     if "(" in text.replace(".exists()", "").replace(".empty()", "").replace("extension('", ""):
         return None
     for joiner in (" or ", " and "):

@@ -36,6 +36,8 @@ _QUANTITY_TYPES = frozenset({"Quantity", "SimpleQuantity", "Age", "Count", "Dist
 _PURE, _BUNDLE, _RESOURCE = 0, 1, 2
 _CONTEXT_VARIABLE = re.compile(r"%(?:resource|rootResource|context)\b")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXTENSION_CALL = re.compile(r"(?<![A-Za-z0-9_])extension\('([^'\\]*)'\)")
+_EXTENSION_WORD = re.compile(r"(?<![A-Za-z0-9_])extension(?![A-Za-z0-9_])")
 # FHIRPath functions that reach elements without naming them
 _GENERIC_NAVIGATION = frozenset({"children", "descendants", "repeat", "trace", "now", "today", "timeOfDay"})
 
@@ -1042,7 +1044,8 @@ class ConformanceValidator:
 class _Lazy:
     """A FHIRPath expression compiled on first use (then shared through inv.compiled)."""
 
-    __slots__ = ("_keeps", "antecedent", "context_dependence", "expression", "fn", "names", "projectable")
+    __slots__ = ("_keeps", "antecedent", "context_dependence", "expression", "ext_urls", "fn", "names",
+                 "projectable")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
@@ -1057,6 +1060,10 @@ class _Lazy:
         self.names = frozenset(_WORD.findall(expression))
         self.projectable = self.context_dependence == _PURE and not (self.names & _GENERIC_NAVIGATION)
         self._keeps: dict[str, bool] = {}
+        # when extensions are only read as extension('url'), only those urls' items are reachable
+        calls = _EXTENSION_CALL.findall(expression)
+        self.ext_urls = (frozenset(calls) if calls and len(calls) == len(_EXTENSION_WORD.findall(expression))
+                         else None)
         left = _antecedent(expression)
         self.antecedent = _Lazy(left) if left is not None else None
 
@@ -1072,6 +1079,9 @@ class _Lazy:
                     bare.startswith(n) and len(bare) > len(n) and bare[len(n)].isupper()
                     for n in self.names)
             if keep:
+                if k == "extension" and self.ext_urls is not None and type(v) is list:
+                    v = [e for e in v if not (type(e) is dict and type(e.get("url")) is str
+                                              and e["url"] not in self.ext_urls)]
                 out[k] = v
         return out
 
