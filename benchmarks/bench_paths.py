@@ -8,7 +8,9 @@ and NDJSON output, light and heavy patients; prints resources per CPU-second and
 Each run is the installed `fhir-onco` CLI in a fresh process (inputs are generated beforehand and
 not timed). CPU seconds are user + system of the CLI and its worker processes (wait4), so
 "resources per CPU-second" is per core whatever -j is; wall seconds show the -j speed-up.
-Peak RSS is that of the largest single process (the CLI, or one worker).
+Peak RSS is that of the largest single process (the CLI, or one worker). This process stays small
+(inputs are generated and the floor measured in subprocesses): a forked child's peak RSS counts
+the parent's pages it starts with.
 
 The floor, measured in the same run on the same output: serialising those resources with plain
 stdlib `json.dumps` (compact) and with orjson, nothing else - the ratio shows how far from pure
@@ -29,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.workloads import WORKLOADS
+from benchmarks.workloads import COMMANDS
 
 CLI = str(Path(sys.executable).with_name("fhir-onco"))
 FLOOR_SAMPLE = 200_000  # resources loaded for the floor (bounded, so the benchmark's memory is)
@@ -48,12 +50,12 @@ QUICK = [(w, n, j) for w, n, j in PLAN if n <= 1_000]
 def inputs(work: Path, workload: str, n: int) -> Path:
     where = work / f"{workload}-{n}"
     if not where.exists():
-        WORKLOADS[workload][1](where, n)
+        subprocess.run([sys.executable, __file__, "--generate", workload, str(n), str(where)], check=True)
     return where
 
 
 def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
-    command, _ = WORKLOADS[workload]
+    command = COMMANDS[workload]
     src = inputs(work, workload, n)
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
@@ -79,7 +81,8 @@ def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
     return {"workload": workload, "command": command, "patients": n, "jobs": jobs, "resources": resources,
             "per_patient": round(resources / n, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
             "res_per_cpu_s": round(resources / cpu), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            **floor(out)}
+            **json.loads(subprocess.run([sys.executable, __file__, "--floor", str(out)], check=True,
+                                        capture_output=True, text=True).stdout)}
 
 
 def floor(out: Path) -> dict[str, int]:
@@ -109,10 +112,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the runs with at most 1,000 patients")
     parser.add_argument("--run", action="append", default=[], metavar="WORKLOAD:N:JOBS",
-                        help=f"one run (repeatable); workloads: {', '.join(WORKLOADS)}")
+                        help=f"one run (repeatable); workloads: {', '.join(COMMANDS)}")
     parser.add_argument("--work", type=Path, help="where inputs are generated and kept (default: a temp dir)")
     parser.add_argument("--jsonl", type=Path, help="also append every result as a JSON line here")
+    parser.add_argument("--generate", nargs=3, metavar=("WORKLOAD", "N", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--floor", type=Path, metavar="NDJSON_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        from benchmarks.workloads import WORKLOADS
+
+        workload, n, where = args.generate
+        WORKLOADS[workload](Path(where), int(n))
+        return
+    if args.floor:
+        print(json.dumps(floor(args.floor)))
+        return
     plan = [(w, int(n), int(j)) for w, n, j in (r.split(":") for r in args.run)] or (QUICK if args.quick else PLAN)
     work = args.work or Path(tempfile.mkdtemp(prefix="fhir-onco-bench-"))
     work.mkdir(parents=True, exist_ok=True)
