@@ -125,3 +125,14 @@ def test_own_bundle_invariants_agree_with_fhirpathpy(expression: str) -> None:
         got = fn(bundle)
         assert got is not None and [got] == ref.fn(bundle, {}), (expression, bundle)
     assert fn({"resourceType": "Bundle", "entry": "x"}) is None  # odd shapes: fhirpathpy decides
+
+
+def test_dumps_on_many_floats() -> None:
+    import random
+
+    rng = random.Random(11)
+    floats = [10.0 ** e for e in range(-30, 30)] + [rng.random() * 10 ** rng.randint(-12, 20) for _ in range(3000)]
+    for v in floats:
+        for value in ([v], {"a": v, "b": [-v, 1]}):
+            assert dumps(value) == json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+            assert dumps(value, pretty=False) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
