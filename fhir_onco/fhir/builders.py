@@ -84,27 +84,34 @@ def meta(profile_name: str) -> Json:
     return {"profile": [urls.profile(profile_name)]}
 
 
-_DROP = object()
-
-
-def _kept(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict or kind is list:
-        value = prune(value)
-        return value if value else _DROP
-    return _DROP if value is None or value == "" else value
-
-
 def prune(obj: Any) -> Any:
     """Drop None, "", empty lists and empty dicts (FHIR forbids empty elements).
 
-    Hot path (runs over every element we emit): exact type checks, one pass.
+    Hot path (runs over every element we emit): exact type checks, one pass, no call per leaf.
     """
     kind = type(obj)
     if kind is dict:
-        return {k: v for k, v in ((k, _kept(v)) for k, v in obj.items()) if v is not _DROP}
+        out = {}
+        for k, v in obj.items():
+            t = type(v)
+            if t is dict or t is list:
+                v = prune(v)
+                if v:
+                    out[k] = v
+            elif v is not None and v != "":
+                out[k] = v
+        return out
     if kind is list:
-        return [v for v in map(_kept, obj) if v is not _DROP]
+        items = []
+        for v in obj:
+            t = type(v)
+            if t is dict or t is list:
+                v = prune(v)
+                if v:
+                    items.append(v)
+            elif v is not None and v != "":
+                items.append(v)
+        return items
     return obj
 
 
