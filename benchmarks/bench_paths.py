@@ -40,9 +40,9 @@ FLOOR_SAMPLE = 200_000  # resources loaded for the floor (bounded, so the benchm
 PLAN: list[tuple[str, int, int]] = [
     ("registry-light", 1_000, 1), ("registry-light", 10_000, 1), ("registry-light", 10_000, 2),
     ("mcode-light", 1_000, 1), ("mcode-light", 10_000, 1),
-    ("cases-light", 1_000, 1), ("cases-light", 10_000, 1), ("cases-light", 10_000, 2),
-    ("registry-heavy", 300, 1), ("registry-heavy", 1_000, 1),
-    ("cases-heavy", 100, 1), ("cases-heavy", 1_000, 1), ("cases-heavy", 1_000, 2),
+    ("cases-light", 1_000, 1), ("cases-light", 10_000, 1),
+    ("registry-heavy", 300, 1),
+    ("cases-heavy", 100, 1), ("cases-heavy", 500, 1), ("cases-heavy", 500, 2),
 ]
 QUICK = [(w, n, j) for w, n, j in PLAN if n <= 1_000]
 
