@@ -21,7 +21,9 @@ from types import TracebackType
 from typing import IO, Any, Literal, TypeVar
 
 from fhir_onco.case import Case, CaseError, load_case
+from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 from fhir_onco.fhir.builders import dumps, dumps_line
+from fhir_onco.files import open_private, write_private_text
 from fhir_onco.mappings import MappingError, map_case_to_bundle
 from fhir_onco.validation import Report, validate_bundle
 
@@ -58,6 +60,9 @@ def encode(bundle: dict[str, Any], how: OutputFormat) -> Encoded:
         return Encoded(dict(counts), patient_id, ndjson={k: b"".join(v) for k, v in lines.items()})
     return Encoded(dict(counts), patient_id, text=dumps(bundle))
 
+__all__ = ["NdjsonWriter", "OutputFormat", "PatientResult", "map_and_validate", "map_file", "map_files",
+           "write_bundle_file"]
+
 
 @dataclass(slots=True)
 class PatientResult:
@@ -88,17 +93,21 @@ class PatientResult:
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
                      validate: bool = True, profiles: bool = True) -> PatientResult:
+    """Map one case to its transaction Bundle and validate it; errors come back in the report."""
     try:
         bundle, report = map_case_to_bundle(case, source=source, allow_text_only=allow_text_only)
+        if validate:
+            report.extend(validate_bundle(bundle, source, profiles=profiles))
     except MappingError as exc:
         return PatientResult(source, None, exc.report)
-    if validate:
-        report.extend(validate_bundle(bundle, source, profiles=profiles))
+    except UNEXPECTED_ERRORS as exc:
+        return PatientResult(source, None, internal_error(source, exc, "mapping"))
     return PatientResult(source, bundle if report.ok else None, report)
 
 
 def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True,
              profiles: bool = True) -> PatientResult:
+    """Read, map and validate one case file (``str`` or ``Path``)."""
     source = str(path)
     try:
         case = load_case(path)
@@ -172,7 +181,8 @@ class NdjsonWriter:
     def _handle(self, rtype: str) -> IO[bytes]:
         handle = self._files.get(rtype)
         if handle is None:
-            handle = self._files[rtype] = (self.directory / f"{rtype}.ndjson").open("wb")
+            # created 0600: it holds patient data
+            handle = self._files[rtype] = open_private(self.directory / f"{rtype}.ndjson", "wb")
         return handle
 
     def write_bundle(self, bundle: dict[str, Any]) -> None:
@@ -211,11 +221,11 @@ class NdjsonWriter:
 
 
 def write_bundle_file(bundle: dict[str, Any] | str, directory: str | Path, stem: str) -> Path:
-    """Write a Bundle (or its text from ``encode(bundle, "bundle")``) to ``directory/stem.json``."""
+    """Write a Bundle (or its text from ``encode(bundle, "bundle")``) to ``directory/stem.json``
+    (created 0600: it holds patient data) and return its path."""
     out = Path(directory) / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = bundle if isinstance(bundle, str) else dumps(bundle)
-    out.write_text(text, encoding="utf-8", newline="\n")
+    write_private_text(out, bundle if isinstance(bundle, str) else dumps(bundle))
     return out
 
 

@@ -50,7 +50,7 @@ EXT_STOP_DAY = ext("stop-day")
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
-EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
+EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-related-condition"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 
@@ -72,7 +72,7 @@ EXT_NOTE = ext("note")  # for resources without a note element (R4 AdverseEvent)
 EXT_ADMINISTRATION_ROUTE = ext("administration-route")  # route of an administration whose dose is not stated
 EXT_DOSE_UNIT = ext("dose-unit")  # a unit written without a dose
 
-# Extensions that let the reverse mapping (mappings/reverse.py) rebuild the case exactly; see
+# Extensions that let the reverse mapping (mappings/*_reverse.py) rebuild the case exactly; see
 # docs/roundtrip.md. They carry only what the case says and FHIR has no element for.
 EXT_POSITION = ext("case-item-position")  # 1-based place of the item in its case list
 EXT_DRUG_SCHEDULE = ext("drug-schedule")  # on CarePlan.activity.detail: the schedule as written
