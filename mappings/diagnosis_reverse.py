@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
+from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
 
 _STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez")
 
@@ -19,6 +19,7 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
     tags = (c.get("meta") or {}).get("tag", [])
     related = ext(c, urls.EXT_MCODE_RELATED_CONDITION)
     return clean({
+        SOURCE: ctx.label(c),
         "id": ctx.local_id(c),
         "kind": "secondary" if secondary else "primary",
         "condition": text(c.get("code")),
@@ -69,8 +70,8 @@ def _stage(ctx: ReadContext, o: Json) -> Json:
     system = max((s for s in _STAGE_SYSTEMS if key.startswith(s + "-")), key=len, default=None)
     if system is None:
         ctx.warn(f"{ctx.label(o)}: stage value has no known stage code")
-    return clean({"id": ctx.local_id(o), "system": system, "value": text(o.get("valueCodeableConcept")),
-                  "date": written_date(o, "effectiveDateTime")})
+    return clean({SOURCE: ctx.label(o), "id": ctx.local_id(o), "system": system,
+                  "value": text(o.get("valueCodeableConcept")), "date": written_date(o, "effectiveDateTime")})
 
 
 def _finding(o: Json) -> Json:
@@ -78,6 +79,7 @@ def _finding(o: Json) -> Json:
     result = (text((o.get("interpretation") or [None])[0]) if quantity
               else text(o.get("valueCodeableConcept")))
     return clean({
+        SOURCE: ReadContext.label(o),
         "id": ReadContext.local_id(o),
         "target": text(ext_value(o, urls.EXT_FINDING_TARGET, "valueCodeableConcept")),
         "result": result,
@@ -90,6 +92,7 @@ def _finding(o: Json) -> Json:
 
 def _relapse(ctx: ReadContext, o: Json) -> Json:
     return clean({
+        SOURCE: ctx.label(o),
         "id": ctx.local_id(o),
         "number": ext_value(o, urls.EXT_RELAPSE_NUMBER, "valuePositiveInt"),
         "date": written_date(o, "effectiveDateTime"),

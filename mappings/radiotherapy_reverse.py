@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, ext, ext_value, note, number, text, written_date
+from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, note, number, text, written_date
 
 
 def read_radiotherapy(ctx: ReadContext) -> list[Json]:
@@ -15,6 +15,7 @@ def _course(ctx: ReadContext, p: Json) -> Json:
     period = p.get("performedPeriod") or {}
     regimen = ext(p, urls.EXT_REGIMEN)
     return clean({
+        SOURCE: ctx.label(p),
         "id": ctx.local_id(p),
         "kind": text(p.get("code")),
         "total_dose_gy": number(ext_value(p, urls.EXT_TOTAL_DOSE, "valueQuantity")),

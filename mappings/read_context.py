@@ -20,6 +20,9 @@ from fhir_onco.terminology import Terminology
 Json = dict[str, Any]
 
 _HISTORY = re.compile(r"/_history/[^/]+$")
+# Key under which a domain reader notes the resource an item came from ("Type/id"); reverse.py
+# moves it out of the case data into ReverseResult.sources, keyed by the item's field path.
+SOURCE = "_source"
 
 
 class ReverseMappingError(ValueError):

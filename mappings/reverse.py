@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from fhir_onco.case import Case, CaseError, parse_case
+from fhir_onco.case import Case, CaseError, field_path, parse_case
 from fhir_onco.terminology import Terminology, default_terminology
 
 from .adverse_events_reverse import read_adverse_events
@@ -28,7 +28,7 @@ from .hsct_reverse import read_hscts
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
 from .radiotherapy_reverse import read_radiotherapy
-from .read_context import Json, ReadContext, ReverseMappingError, clean
+from .read_context import SOURCE, Json, ReadContext, ReverseMappingError, clean
 from .treatment_reverse import read_regimens
 
 __all__ = ["ReverseMappingError", "ReverseResult", "case_from_bundle", "case_from_resources", "read_bundle",
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 class ReverseResult:
     case: Case
     warnings: list[str] = field(default_factory=list)
+    # Where each item came from: the Patient's resource id, and field path -> "Type/id"
+    # ("regimens[0]" -> "CarePlan/..."), so tables built from the case keep the FHIR ids to join on.
+    patient_id: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def case_from_bundle(bundle: Json) -> Case:
@@ -65,11 +69,25 @@ def read_resources(resources: Iterable[Json], terminology: Terminology | None = 
     """Like case_from_resources, and returns the warnings instead of logging them."""
     ctx = ReadContext(list(resources), terminology or default_terminology())
     data = _case_data(ctx)
+    sources: dict[str, str] = {}
+    _move_sources(data, (), sources)
     try:
         case = parse_case(data, "<pulled resources>")
     except CaseError as exc:
         raise ReverseMappingError(str(exc)) from None
-    return ReverseResult(case, ctx.warnings)
+    return ReverseResult(case, ctx.warnings, str(ctx.patient["id"]), sources)
+
+
+def _move_sources(data: object, path: tuple[int | str, ...], out: dict[str, str]) -> None:
+    if isinstance(data, dict):
+        source = data.pop(SOURCE, None)
+        if source is not None:
+            out[field_path(path)] = source
+        for k, v in data.items():
+            _move_sources(v, (*path, k), out)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _move_sources(v, (*path, i), out)
 
 
 def _case_data(ctx: ReadContext) -> Json:
