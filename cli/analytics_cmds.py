@@ -80,21 +80,24 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
 
 
 def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Flattened tables; a directory is flattened file by file so only the rows stay in memory."""
-    from fhir_onco.analytics.decode import Decoder
+    """Tables from the cases read back from FHIR; a directory is read file by file so only the
+    rows stay in memory. Patients whose resources do not make a case are named on stderr."""
+    from fhir_onco.analytics.cases import ReadStats
     from fhir_onco.analytics.flatten import flatten_all, flatten_stores
     from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
 
-    types = CLINICAL_TYPES if "administrations" in names else tuple(
-        t for t in CLINICAL_TYPES if t != "MedicationAdministration")
-    dec = Decoder()
+    stats = ReadStats()
     if server is not None:
-        return flatten_all(_load(None, server, types), dec, names)
-    assert input_ is not None
-    try:
-        return flatten_stores(iter_stores(input_, types), names, dec)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
+        tables = flatten_all(_load(None, server, CLINICAL_TYPES), names=names, stats=stats)
+    else:
+        assert input_ is not None
+        try:
+            tables = flatten_stores(iter_stores(input_, CLINICAL_TYPES), names, stats=stats)
+        except InputError as exc:
+            raise _fail(str(exc)) from None
+    for line in stats.skipped:
+        typer.echo(f"warning: skipped {line}", err=True)
+    return tables
 
 
 def _int_list(text: str | None, what: str) -> list[int]:

@@ -1,8 +1,10 @@
 """Write the flattened tables (:mod:`.flatten`) as CSV or Parquet files, one per domain.
 
 CSV: UTF-8, comma separated, header row, empty cell for a missing value, booleans as true/false.
-Parquet needs pyarrow (``pip install 'fhir-onco[parquet]'``); columns are typed (string, int64,
-float64, bool), dates stay ISO strings because a FHIR date may be partial (2021-12).
+Dates: CSV writes ISO as recorded (a partial date stays ``2021-12``). Parquet needs pyarrow
+(``pip install 'fhir-onco[parquet]'``); its columns are typed (string, int64, float64, bool, date32):
+a date column holds the first day of the recorded span and is followed by ``<column>_precision``
+(``day``, ``month`` or ``year``), so a partial date is never mistaken for an exact one.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import csv
 from pathlib import Path
 from typing import Any, Literal
 
-from .decode import Json
+from fhir_onco.dates import DateError, PartialDate, parse_date
+
 from .flatten import TABLES
+from .values import Json
 
 ExportFormat = Literal["csv", "parquet"]
 
@@ -50,11 +54,34 @@ def require_pyarrow() -> Any:
 
 def write_parquet(name: str, rows: list[Json], path: Path) -> None:
     pa = require_pyarrow()
-    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+    types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "date": pa.date32()}
     spec = TABLES[name]
-    schema = pa.schema([(c, types[t]) for c, t in spec.columns])
-    table = pa.Table.from_pylist(rows, schema=schema)
+    fields = []
+    for c, t in spec.columns:
+        fields.append((c, types[t]))
+        if t == "date":
+            fields.append((f"{c}_precision", pa.string()))
+    table = pa.Table.from_pylist([_parquet_row(row, spec.date_columns) for row in rows], schema=pa.schema(fields))
     pa.parquet.write_table(table, path)
+
+
+def _parquet_row(row: Json, date_columns: list[str]) -> Json:
+    out = dict(row)
+    for c in date_columns:
+        value = _partial(row.get(c))
+        out[c] = value.earliest() if value is not None else None
+        out[f"{c}_precision"] = value.precision if value is not None else None
+    return out
+
+
+def _partial(text: str | None) -> PartialDate | None:
+    if not text:
+        return None
+    try:
+        value = parse_date(text)
+    except DateError:
+        return None
+    return value if isinstance(value, PartialDate) else None
 
 
 def write_tables(tables: dict[str, list[Json]], directory: Path, fmt: ExportFormat = "csv") -> list[Path]:

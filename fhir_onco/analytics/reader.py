@@ -15,15 +15,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .decode import Json, subject_id
+from .values import Json
 
 log = logging.getLogger(__name__)
 
 CLINICAL_TYPES = (
     "Patient", "Condition", "Observation", "CarePlan", "MedicationAdministration", "Procedure", "AdverseEvent",
 )
-# The report reads the regimen's drugs from CarePlan.activity; single doses are for export/timeline.
-REPORT_TYPES = tuple(t for t in CLINICAL_TYPES if t != "MedicationAdministration")
+
+
+def subject_id(resource: Json) -> str | None:
+    """The Patient resource id a resource belongs to (Type/id, absolute, _history or urn:uuid)."""
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id")
+    ref = resource.get("subject") or resource.get("patient")
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str) or not text:
+        return None
+    if text.startswith("urn:uuid:"):
+        return text.removeprefix("urn:uuid:")
+    parts = text.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 else None
 
 
 class InputError(ValueError):

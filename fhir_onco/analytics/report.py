@@ -35,10 +35,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from .decode import Decoder, Json, point
 from .flatten import TABLES, flatten_all
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
+from .values import Json, Labels, point
 
 IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
 INDEX_RULES: tuple[str, ...] = ("auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis")
@@ -218,13 +218,13 @@ def _date_columns(row: Json) -> Iterable[Any]:
     return (v for k, v in row.items() if (k == "date" or k.endswith("_date")) and k != "age_at_date")
 
 
-REPORT_TABLES = tuple(n for n in TABLES if n != "administrations")
+REPORT_TABLES = tuple(n for n in TABLES if n != "drugs")
 
 
 class _Cohort:
     """The flattened tables, grouped by patient, plus the per-patient derived facts."""
 
-    def __init__(self, tables: dict[str, list[Json]], decoder: Decoder, index: str):
+    def __init__(self, tables: dict[str, list[Json]], decoder: Labels, index: str):
         self.dec = decoder
         self.tables = {n: tables.get(n, []) for n in REPORT_TABLES}
         self.by = {n: _group(rows) for n, rows in self.tables.items() if n != "patients"}
@@ -296,11 +296,11 @@ class _Cohort:
 # ---- the report ---------------------------------------------------------------------------------
 def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "auto",
                   age_bands: Sequence[int] = (), landmarks_months: Sequence[float] = (12,),
-                  decoder: Decoder | None = None) -> CohortReport:
+                  decoder: Labels | None = None) -> CohortReport:
     """All cohort tables for the patients in a store, or in already flattened tables."""
     if index not in INDEX_RULES:
         raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
-    dec = decoder or Decoder()
+    dec = decoder or Labels()
     tables = flatten_all(data, dec, REPORT_TABLES) if isinstance(data, ResourceStore) else data
     cohort = _Cohort(tables, dec, index)
     n = len(cohort.facts)
@@ -366,7 +366,6 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
     _finding_rows(c, t, n)
     _cytogenetic_risk_rows(c, t, n)
     _paraprotein_rows(c, t, n)
-    _other_observation_rows(c, t, n)
     _prior_rows(c, t, n)
     _hsct_rows(c, t, n, counts)
     return t
@@ -426,7 +425,7 @@ def _stage_rows(c: _Cohort, t: ReportTable, n: int) -> None:
             t.add(section=label, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
 
 
-def _stage_system_label(dec: Decoder, system: str) -> str:
+def _stage_system_label(dec: Labels, system: str) -> str:
     table = dec.terminology["observation_codes"]
     concept = table.find(f"stage-{system}") or (table.find("risk-all") if system.startswith("all-") else None)
     return f"Stage: {concept.display if concept else system}" + (f" ({system})" if system.startswith("all-") else "")
@@ -463,15 +462,13 @@ def _cytogenetic_risk_rows(c: _Cohort, t: ReportTable, n: int) -> None:
 
 
 def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    """Myeloma paraprotein type from the paraprotein-type Observation, by coded value."""
+    """Myeloma paraprotein type of the patient's (first) diagnosis that states one."""
     section = _label(c.dec, "observation_codes", PARAPROTEIN_TYPE) or "Paraprotein type"
     values: Counter[str] = Counter()
     for f in c.facts:
-        rows = [r for r in c.rows("other_observations", f.patient_id)
-                if r["code"] == PARAPROTEIN_TYPE and (r["value_code"] or r["value_text"])]
+        rows = [r for r in c.rows("diagnoses", f.patient_id) if r["paraprotein"]]
         if rows:
-            r = rows[0]
-            values[_label(c.dec, "regimen_terms", r["value_code"]) if r["value_code"] else r["value_text"]] += 1
+            values[rows[0]["paraprotein_display"] or rows[0]["paraprotein"]] += 1
     if not values:
         return
     for item, k in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -481,29 +478,8 @@ def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
 
 
 def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
-    stated = [int(r["value_number"]) for r in c.rows("other_observations", pid)
-              if r["code"] == PRIOR_LINES and r["value_number"] is not None]
+    stated = [r["prior_lines"] for r in c.rows("diagnoses", pid) if r["prior_lines"] is not None]
     return max(stated) if stated else None
-
-
-def _other_observation_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    by_code: dict[str, Counter[str]] = defaultdict(Counter)
-    for f in c.facts:
-        seen: dict[str, str] = {}
-        for r in c.rows("other_observations", f.patient_id):
-            if r["code"] in (PARAPROTEIN_TYPE, PRIOR_LINES):
-                continue  # their own rows
-            value = r["value_text"] or r["value_code"]
-            if value is not None:
-                seen.setdefault(r["code_display"] or r["code"], value)
-        for code, value in seen.items():
-            by_code[code][value] += 1
-    for code in sorted(by_code):
-        for value, k in sorted(by_code[code].items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add(section=code, item=value, n=k, percent=pct(k, n))
-        if n - by_code[code].total():
-            k = n - by_code[code].total()
-            t.add(section=code, item=NOT_RECORDED, n=k, percent=pct(k, n))
 
 
 def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
@@ -555,7 +531,7 @@ def _hsct_rows(c: _Cohort, t: ReportTable, n: int, counts: Any) -> None:
         counts(label, [_label(c.dec, table, h[column], prefix) for h in firsts], missing=False)
 
 
-def _label(dec: Decoder, table: str, key: str | None, prefix: str = "") -> str | None:
+def _label(dec: Labels, table: str, key: str | None, prefix: str = "") -> str | None:
     """Display of a terminology key (as flattened, i.e. without its group prefix); else the key."""
     if key is None:
         return None

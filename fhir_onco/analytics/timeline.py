@@ -19,9 +19,9 @@ from typing import Any
 
 from fhir_onco.dates import PartialDate
 
-from .decode import Decoder, fhir_date, point
 from .flatten import flatten
 from .reader import ResourceStore
+from .values import Labels, fhir_date, point
 
 # Bar colours by regimen category (regimen_terms keys without "category-").
 CATEGORY_COLOURS = {
@@ -94,10 +94,10 @@ def _span_dates(start: str | None, end: str | None) -> tuple[_dt.date, _dt.date,
     return s.earliest(), max(last, s.earliest()), approximate
 
 
-def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | None = None,
+def build_timeline(store: ResourceStore, patient_id: str, decoder: Labels | None = None,
                    title: str | None = None) -> PatientTimeline:
     """What to draw for one patient, read from its FHIR resources only."""
-    dec = decoder or Decoder()
+    dec = decoder or Labels()
     store = store.only_patient(patient_id)
     t = PatientTimeline(title or _default_title(store, dec))
     for r in flatten(store, "regimens", dec):
@@ -153,7 +153,7 @@ def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | Non
     return t
 
 
-def _short_response(dec: Decoder, key: str | None) -> str:
+def _short_response(dec: Labels, key: str | None) -> str:
     if key is None:
         return "response"
     concept = dec.terminology["responses"].find(key)
@@ -163,7 +163,7 @@ def _short_response(dec: Decoder, key: str | None) -> str:
     return short or concept.display.lower()
 
 
-def _default_title(store: ResourceStore, dec: Decoder) -> str:
+def _default_title(store: ResourceStore, dec: Labels) -> str:
     """Diagnosis, sex and age - never a name or an identifier."""
     dx = flatten(store, "diagnoses", dec)
     primary = next((d for d in dx if d["kind"] == "primary"), dx[0] if dx else None)

@@ -1,0 +1,77 @@
+"""Terms and dates as the analysis tables show them.
+
+A case read back from FHIR holds terms as written (``КР``, ``ISS III``, ``нейтропения``); the
+tables show the terminology *key* (``cr``, ``neutrophil count decreased``) and its display, so the
+same fact written in Russian or English counts once. A term the tables do not know (data we did
+not write) stays as written. Dates are ISO, partial dates stay partial; :func:`point` turns them
+into a calendar day for computing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from functools import lru_cache
+from typing import Any
+
+from fhir_onco.dates import DateError, PartialDate, parse_date
+from fhir_onco.terminology import Concept, Terminology, default_terminology
+
+Json = dict[str, Any]
+
+
+class Labels:
+    """Written term -> terminology concept (memoised), as the forward mapping resolves it."""
+
+    def __init__(self, terminology: Terminology | None = None):
+        self.terminology = terminology or default_terminology()
+        self._lookup = lru_cache(maxsize=None)(self._concept)
+
+    def _concept(self, table: str, term: str, prefix: str) -> Concept | None:
+        tab = self.terminology[table]
+        concept = (tab.lookup(prefix + term) if prefix else None) or tab.lookup(term)
+        return concept if concept is not None and concept.key.startswith(prefix) else None
+
+    def concept(self, table: str, term: str | None, prefix: str = "") -> Concept | None:
+        return None if not term else self._lookup(table, term, prefix)
+
+    def key(self, table: str, term: str | None, prefix: str = "") -> str | None:
+        """Terminology key without `prefix`; the term as written when the table does not know it."""
+        concept = self.concept(table, term, prefix)
+        return concept.key.removeprefix(prefix) if concept is not None else term
+
+    def display(self, table: str, term: str | None, prefix: str = "") -> str | None:
+        concept = self.concept(table, term, prefix)
+        return concept.display if concept is not None else term
+
+    def label_of_key(self, table: str, key: str | None, prefix: str = "") -> str | None:
+        """Display of a terminology key (as the tables show it, without its group prefix); else the key."""
+        if key is None:
+            return None
+        concept = self.terminology[table].find(prefix + key)
+        return concept.display if concept is not None else key
+
+
+def fhir_date(value: Any) -> PartialDate | None:
+    """ISO date / dateTime ('2021', '2021-12', '2021-12-15', '2021-12-15T10:00:00Z')."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = parse_date(value.split("T", 1)[0])
+    except DateError:
+        return None
+    return parsed if isinstance(parsed, PartialDate) else None
+
+
+def point(value: PartialDate | str | None) -> _dt.date | None:
+    """A calendar day for computing: the middle of a partial date's span (15th / 1 July)."""
+    pd = fhir_date(value) if isinstance(value, str) else value
+    if pd is None:
+        return None
+    if pd.precision == "day":
+        return pd.to_date()
+    first, last = pd.earliest(), pd.latest()
+    return first + (last - first) // 2
+
+
+def iso(value: PartialDate | None) -> str | None:
+    return value.iso() if value is not None else None
