@@ -125,17 +125,42 @@ def report_command(
         show_default=False)] = None,
     landmarks: Annotated[str, typer.Option(
         "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Compare groups: a column of the export tables, e.g. conditioning_intensity, donor_match, "
+        "cohort_group, hsct.graft_source. Each table gets a column per group, the total and a p-value "
+        "(needs the [stats] extra).", show_default=False)] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="Only patients with FIELD=VALUE (or FIELD!=VALUE), e.g. condition=B-ALL; repeatable.",
+        show_default=False)] = None,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
+    from fhir_onco.analytics import compare
     from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
 
     input_, server = _source(input_, server)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
+    try:
+        for field in [by or "", *(w.partition("!=")[0].partition("=")[0] for w in where or [])]:
+            if field.strip():
+                compare.resolve_field(field.strip())
+    except compare.FieldError as exc:
+        raise _fail(str(exc), 2) from None
     tables = _tables(input_, server, list(REPORT_TABLES))
-    if not tables["patients"]:
-        raise _fail("no Patient resources in the input")
-    result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
+    try:
+        if where:
+            tables = compare.where(tables, where)
+        if not tables["patients"]:
+            raise _fail("no Patient resources in the input" + (" meet --where" if where else ""))
+        options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
+        if by:
+            result, _ = compare.grouped_report(tables, by, **options)
+        else:
+            result = cohort_report(tables, **options)
+    except compare.FieldError as exc:
+        raise _fail(str(exc), 2) from None
+    except compare.MissingStatsError as exc:
+        raise _fail(str(exc), 2) from None
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
         typer.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True)

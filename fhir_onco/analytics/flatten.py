@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fhir_onco.cohort.tables import group_of
 from fhir_onco.mappings.diagnosis import stage_key
 
 from .cases import ReadCase, ReadStats, read_cases
@@ -82,6 +83,7 @@ def _patients(rc: ReadCase, lab: Labels) -> Iterator[Json]:
         "death_cause_display": lab.display("death_causes", death.cause) if death else None,
         "last_contact_date": rc.iso(p.last_contact),
         "vital_status": p.vital_status,
+        "cohort_group": group_of(rc.case),
     }
 
 
@@ -368,7 +370,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     TableSpec("patients", "one row per patient: sex, birth date or age at a date, death and its cause, follow-up", (
         ("patient_id", S), ("identifier_system", S), ("identifier_value", S), ("sex", S), ("birth_date", D),
         ("age_years", F), ("age_at_date", D), ("deceased", B), ("death_date", D), ("death_cause", S),
-        ("death_cause_display", S), ("last_contact_date", D), ("vital_status", S)), _patients),
+        ("death_cause_display", S), ("last_contact_date", D), ("vital_status", S), ("cohort_group", S)), _patients),
     TableSpec("diagnoses", "cancers (Condition): primary or secondary, morphology, onset, paraprotein, prior lines", (
         ("id", S), ("patient_id", S), ("kind", S), ("condition", S), ("condition_display", S), ("morphology", S),
         ("immunophenotype", S), ("onset_date", D), ("clinical_status", S), ("therapy_related", B),

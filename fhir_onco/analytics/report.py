@@ -70,6 +70,9 @@ class ReportTable:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     key_column: str | None = None  # machine key (CSV/JSON); the text shows the label column instead
+    # Per-patient values behind a row that is not a count (row key -> patient id -> value): ages,
+    # prior lines, (months, event) of a survival endpoint. Group comparisons test on them.
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, **row: Any) -> None:
         self.rows.append({c: row.get(c) for c in self.columns})
@@ -99,7 +102,7 @@ class ReportTable:
             cells = []
             for c in shown:
                 pc = self._percent_column(c)
-                cell = _text_value(r[c])
+                cell = _p_text(r[c]) if c == "p_value" else _text_value(r[c])
                 if pc and r[c] is not None and r.get(pc) is not None:
                     cell = f"{cell} ({r[pc]:.1f}%)"
                 cells.append(cell)
@@ -122,6 +125,12 @@ def _heading(column: str) -> str:
         if column.startswith(prefix):
             column = label + column.removeprefix(prefix)
     return column.replace("_", " ")
+
+
+def _p_text(p: Any) -> str:
+    if p is None:
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _is_number(v: Any) -> bool:
@@ -201,6 +210,7 @@ class PatientFacts:
     last_date: date | None = None
     death_date: date | None = None
     progression_date: date | None = None
+    last_contact: date | None = None
 
 
 def _group(rows: Iterable[Json]) -> dict[str, list[Json]]:
@@ -271,7 +281,10 @@ class _Cohort:
             f.index_date = diagnosis
         f.death_date = point(p["death_date"])
         every = [point(v) for t in self.by for r in self.rows(t, pid) for v in _date_columns(r)]
-        f.last_date = max((d for d in [*every, f.death_date] if d is not None), default=None)
+        f.last_contact = point(p.get("last_contact_date"))
+        # The living are censored at their stated last contact; without one, at the latest date of
+        # any of their records (which then understates follow-up: the notes say for how many).
+        f.last_date = max((d for d in [*every, f.death_date, f.last_contact] if d is not None), default=None)
         if f.index_date is not None:
             events = [point(r["date"]) for r in self.rows("responses", pid) if r["response"] in PROGRESSION]
             events += [point(r["date"]) for r in self.rows("relapses", pid)]
@@ -332,7 +345,8 @@ _DEFINITIONS = {
     "prior lines": "the prior-lines Observation when there is one (highest if several), else the treatment "
                    "lines (top-level, not conditioning/supportive) that started before the index date",
     "adverse events": "patients counted once per CTCAE term at their highest grade",
-    "OS": "index date to death from any cause; alive patients censored at their last known date",
+    "OS": "index date to death from any cause; the living censored at their last contact date (patient "
+          "last_contact), else at the latest date of any of their records",
     "PFS": "index date to the first progression, relapse or refractory disease after it, or death",
     "median CI": "Kaplan-Meier; Greenwood variance, log-log pointwise CI, Brookmeyer-Crowley median CI",
     "months": f"days / {DAYS_PER_MONTH}",
@@ -353,6 +367,8 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
 
     counts("Sex", [f.row["sex"] for f in c.facts])
     ages = [a for a in (c.age_at(f) for f in c.facts) if a is not None]
+    t.samples["Age at index, years|median (range)"] = {
+        f.patient_id: a for f in c.facts if (a := c.age_at(f)) is not None}
     if ages:
         t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
               value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
@@ -484,6 +500,7 @@ def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
 
 def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     lines: list[int] = []
+    line_of: dict[str, int] = {}
     drugs: Counter[str] = Counter()
     hscts: Counter[str] = Counter()
     stated_for = 0
@@ -492,6 +509,7 @@ def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
         if f.index_date is None:
             if stated is not None:
                 lines.append(stated)
+                line_of[f.patient_id] = stated
                 stated_for += 1
             continue
         prior = [r for r in c.rows("regimens", f.patient_id)
@@ -501,11 +519,13 @@ def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
             stated_for += 1
         else:
             lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
+        line_of[f.patient_id] = lines[-1]
         drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
         hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
                       if (point(h["date"]) or date.max) < f.index_date})
     if not lines or not (any(lines) or drugs or hscts):
         return
+    t.samples["Prior therapy (before index)|lines, median (range)"] = line_of
     t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
           percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
     if stated_for:
@@ -621,6 +641,8 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
     t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
     os_data: list[tuple[float, bool]] = []
     pfs_data: list[tuple[float, bool]] = []
+    os_of: dict[str, tuple[float, bool]] = {}
+    pfs_of: dict[str, tuple[float, bool]] = {}
     excluded = 0
     for f in c.facts:
         if f.index_date is None or f.last_date is None or f.last_date < f.index_date:
@@ -633,6 +655,8 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
         pfs_event = _first([f.progression_date, f.death_date])
         pfs_end = pfs_event or f.last_date
         pfs_data.append(((pfs_end - f.index_date).days / DAYS_PER_MONTH, pfs_event is not None))
+        os_of[f.patient_id], pfs_of[f.patient_id] = os_data[-1], pfs_data[-1]
+    t.samples |= {"OS": os_of, "PFS": pfs_of}
     for name, data in (("OS", os_data), ("PFS", pfs_data)):
         km = kaplan_meier([x for x, _ in data], [e for _, e in data]) if data else None
         t.add(**_km_row(name, km, excluded, landmarks))
@@ -642,6 +666,11 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
         t.add(**row)
     if excluded:
         t.notes.append(f"{excluded} patients without an index date or a date after it are left out")
+    alive = [f for f in c.facts if f.death_date is None and f.patient_id in os_of]
+    stated = sum(1 for f in alive if f.last_contact is not None)
+    if alive:
+        t.notes.append(f"living patients censored at their stated last contact: {stated}; at their latest "
+                       f"recorded date (no last contact stated): {len(alive) - stated}")
     t.notes.append("95% CI: Greenwood variance, log-log transform; median CI by Brookmeyer-Crowley; "
                    "empty = not reached")
     return t
