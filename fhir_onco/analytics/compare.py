@@ -99,8 +99,10 @@ def subset(tables: dict[str, list[Json]], patients: set[str]) -> dict[str, list[
 
 # ---- grouped report -----------------------------------------------------------------------------
 _ROW_KEY = {"baseline": ("section", "item"), "best_response": ("response",), "adverse_events": ("term",),
-            "deaths": ("cause",), "survival": ("endpoint",)}
-_COUNT_COLUMNS = {"baseline": ("n",), "best_response": ("n",), "deaths": ("n",),
+            "deaths": ("cause",), "survival": ("endpoint",), "transplant": ("section", "item"),
+            "transplant_outcomes": ("endpoint",)}
+_TIME_TO_EVENT = ("survival", "transplant_outcomes")
+_COUNT_COLUMNS = {"baseline": ("n",), "best_response": ("n",), "deaths": ("n",), "transplant": ("n",),
                   "adverse_events": ("any_grade", "grade_ge_2", "grade_ge_3", "grade_ge_4", "grade_5")}
 _CONTINUOUS = ("median (range)",)  # baseline items whose samples are values, not counts
 
@@ -141,7 +143,8 @@ def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, i
     label_cols = [c for c in total.columns if c in (*keys, "label")]
     measures = _COUNT_COLUMNS.get(total.name, ())
     multi = len(measures) > 1
-    kinds = {"survival": ("value",), "baseline": ("n", "n_percent", "value")}.get(total.name, ("n", "n_percent"))
+    kinds = {"survival": ("value",), "transplant_outcomes": ("value",), "baseline": ("n", "n_percent", "value"),
+             "transplant": ("n", "n_percent", "value")}.get(total.name, ("n", "n_percent"))
     block = [_col(kind, name) for name in [*(names[g] for g in parts), ""] for kind in kinds]
     cols = [*label_cols, *(["measure"] if multi else []), *block, "p_value", "test"]
     out = ReportTable(total.name, f"{total.title} by group", cols, notes=list(total.notes),
@@ -150,7 +153,7 @@ def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, i
     for row in total.rows:
         key = tuple(row[k] for k in keys)
         base = {c: row[c] for c in label_cols}
-        if total.name == "survival":
+        if total.name in _TIME_TO_EVENT:
             out.add(**base, **_survival_cells(row, key[0], total, parts, index, names, stats))
             continue
         sample_key = "|".join(str(k) for k in key)
@@ -202,6 +205,9 @@ def _survival_cells(row: Json, endpoint: str, total: ReportTable, parts: dict[st
         cells[_col("value", names[g])] = _km_text(r) if r else None
     cells[_col("value", "")] = _km_text(row)
     data = {g: list(t.samples.get(endpoint, {}).values()) for g, t in parts.items()}
+    if row.get("method") == "Aalen-Johansen":
+        cells["test"] = "none (Gray's test not available)"
+        return cells
     if endpoint in total.samples and sum(1 for d in data.values() if d) >= 2:
         from lifelines.statistics import multivariate_logrank_test
 
@@ -215,6 +221,11 @@ def _survival_cells(row: Json, endpoint: str, total: ReportTable, parts: dict[st
 
 
 def _km_text(row: Json) -> str:
+    if "method" in row:  # transplant outcomes: the estimate at 1 year
+        value = row.get("at_1y_percent")
+        lo, hi = row.get("at_1y_ci_lower"), row.get("at_1y_ci_upper")
+        text = f"1y {value:.1f}% ({_num(lo)}-{_num(hi)})" if value is not None else "1y not estimable"
+        return f"{text}; {row.get('events', 0)}/{row.get('n', 0)} events"
     median = row.get("median_months")
     lo, hi = row.get("ci_lower"), row.get("ci_upper")
     text = f"median {median:.1f} ({_num(lo)}-{_num(hi)})" if median is not None else "median not reached"

@@ -264,7 +264,9 @@ def _hsct(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "manipulations": _join(lab.key("hsct", m, "manipulation-") for m in h.manipulations),
             "cd34_dose": cd34.value if cd34 else None,
             "cd34_dose_unit": cd34.unit if cd34 else None,
-            "conditioning_intensity": lab.key("regimen_terms", h.conditioning_intensity, "intensity-"),
+            # as stated on the HSCT, else the intensity of its conditioning regimen
+            "conditioning_intensity": lab.key("regimen_terms", h.conditioning_intensity or next(
+                (r.intensity for r in rc.case.regimens if r.id in h.conditioning and r.intensity), None), "intensity-"),
             "conditioning_ids": _join(refs.regimens.get(r) for r in h.conditioning),
             "conditioning_agents": _agents(rc, lab, h.conditioning),
             "gvhd_prophylaxis_ids": _join(refs.regimens.get(r) for r in h.gvhd_prophylaxis),

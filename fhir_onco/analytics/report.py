@@ -38,6 +38,7 @@ from typing import Any, Literal
 from .flatten import TABLES, flatten_all
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
+from .transplant import outcome_table, transplant_facts, transplant_table
 from .values import Json, Labels, point
 
 IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
@@ -324,6 +325,9 @@ def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "
         _deaths(cohort, n),
         _survival(cohort, landmarks_months),
     ]
+    hsct = transplant_facts(cohort)
+    if hsct:
+        tables += [transplant_table(cohort, hsct, ReportTable), outcome_table(hsct, ReportTable)]
     return CohortReport(n, index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[index]})
 
 
