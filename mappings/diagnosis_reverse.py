@@ -15,7 +15,7 @@ def read_diagnoses(ctx: ReadContext) -> list[Json]:
 
 
 def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
-    secondary = ctx.profile(c) == "onco-secondary-cancer-condition"
+    secondary = any(c is x for x in ctx.groups["onco-secondary-cancer-condition"])  # ours or mCODE's
     tags = (c.get("meta") or {}).get("tag", [])
     related = ext(c, urls.EXT_MCODE_RELATED_CONDITION)
     return clean({
@@ -30,14 +30,35 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "related_to": ctx.ref_id(related.get("valueReference"), "related condition", c) if related else None,
         "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
                                for t in tags),
-        "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
+        "status": _status(c),
         **_characteristics(ctx, c),
-        "stages": [_stage(ctx, o) for o in ctx.children("onco-stage-group", c)],
+        "stages": [_stage(ctx, o) for o in _stage_observations(ctx, c)],
         "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
         "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
                      if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
         "note": note(c),
     })
+
+
+# Condition.clinicalStatus codes other producers use for the states the case model knows.
+_STATUS = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
+           "inactive": "remission", "resolved": "resolved"}
+
+
+def _status(c: Json) -> str | None:
+    code = ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code")
+    return _STATUS.get(code) if code else None
+
+
+def _stage_observations(ctx: ReadContext, c: Json) -> list[Json]:
+    """Ours point at the Condition (focus); mCODE's are named by Condition.stage.assessment."""
+    found = ctx.children("onco-stage-group", c)
+    for stage in c.get("stage") or []:
+        for ref in stage.get("assessment") or []:
+            o = ctx.resolve(ref)
+            if o is not None and o in ctx.groups["onco-stage-group"] and all(o is not f for f in found):
+                found.append(o)
+    return found
 
 
 def warn_orphans(ctx: ReadContext) -> None:
@@ -46,9 +67,10 @@ def warn_orphans(ctx: ReadContext) -> None:
         if ext(r, urls.EXT_RELAPSE_NUMBER) is not None and not any(
                 ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
             ctx.warn(f"ignored {ctx.label(r)}: a relapse without its diagnosis")
+    assessed = [id(o) for c in ctx.conditions for o in _stage_observations(ctx, c)]
     for profile in ("onco-stage-group", "onco-genomic-finding", "onco-disease-characteristic"):
         for r in ctx.groups[profile]:
-            if not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
+            if id(r) not in assessed and not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
                 ctx.warn(f"ignored {ctx.label(r)}: no diagnosis in focus")
 
 

@@ -15,7 +15,9 @@ create. Those are skipped with a warning that names only resource type and id (n
 
 from __future__ import annotations
 
+import copy
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ from fhir_onco.terminology import Terminology, default_terminology
 from .adverse_events_reverse import read_adverse_events
 from .diagnosis_reverse import read_diagnoses, warn_orphans
 from .hsct_reverse import read_hscts
+from .mcode_reverse import read_mcode_medications
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
 from .radiotherapy_reverse import read_radiotherapy
@@ -69,13 +72,45 @@ def read_resources(resources: Iterable[Json], terminology: Terminology | None = 
     """Like case_from_resources, and returns the warnings instead of logging them."""
     ctx = ReadContext(list(resources), terminology or default_terminology())
     data = _case_data(ctx)
-    sources: dict[str, str] = {}
-    _move_sources(data, (), sources)
-    try:
-        case = parse_case(data, "<pulled resources>")
-    except CaseError as exc:
-        raise ReverseMappingError(str(exc)) from None
+    # Data we did not write may lack what the case model requires (a regimen without a start, a
+    # stage system we do not have): such an item is left out with a warning, the rest is read.
+    for _ in range(100):
+        plain = copy.deepcopy(data)
+        sources: dict[str, str] = {}
+        _move_sources(plain, (), sources)
+        try:
+            case = parse_case(plain, "<pulled resources>")
+            break
+        except CaseError as exc:
+            if not _drop_invalid_items(data, exc, sources, ctx):
+                raise ReverseMappingError(str(exc)) from None
+    else:
+        raise ReverseMappingError("the resources do not make a valid case")
     return ReverseResult(case, ctx.warnings, str(ctx.patient["id"]), sources)
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _drop_invalid_items(data: Json, exc: CaseError, sources: dict[str, str], ctx: ReadContext) -> bool:
+    """Remove the innermost list item holding each error; False when an error is outside any item."""
+    drops: dict[tuple[int | str, ...], str] = {}
+    for loc, msg in exc.issues:
+        tokens: list[int | str] = [int(i) if i else name for name, i in _TOKEN.findall(loc)]
+        last = max((k for k, t in enumerate(tokens) if isinstance(t, int)), default=None)
+        if last is None:
+            return False
+        item = tuple(tokens[:last + 1])
+        drops.setdefault(item, f"{loc}: {msg}")
+    for item in sorted(drops, key=lambda t: [str(x) if isinstance(x, str) else f"{x:09d}" for x in t],
+                       reverse=True):
+        container: object = data
+        for t in item[:-1]:
+            container = container[t]  # type: ignore[index]
+        where = sources.get(field_path(item), field_path(item))
+        ctx.warn(f"not read {where}: {drops[item]}")
+        del container[item[-1]]  # type: ignore[union-attr,arg-type]
+    return True
 
 
 def _move_sources(data: object, path: tuple[int | str, ...], out: dict[str, str]) -> None:
@@ -94,7 +129,7 @@ def _case_data(ctx: ReadContext) -> Json:
     data: Json = {
         "patient": read_patient(ctx),
         "diagnoses": read_diagnoses(ctx),
-        "regimens": read_regimens(ctx),
+        "regimens": read_regimens(ctx) + read_mcode_medications(ctx),
         "radiotherapy": read_radiotherapy(ctx),
         "hsct": read_hscts(ctx),
         "mrd": read_mrd(ctx),

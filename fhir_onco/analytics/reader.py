@@ -165,23 +165,35 @@ def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Resou
 
 
 def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Iterator[ResourceStore]:
-    """One store per JSON / YAML file (usually one patient's bundle), then one for all NDJSON files.
+    """One store per JSON / YAML file that holds whole patients (a patient's bundle), then one for
+    the rest: NDJSON files and JSON files of loose resources (one resource per file, as FHIR IGs ship
+    examples), whose patients are spread over files.
 
     Lets callers flatten a large directory file by file and keep only the flat rows: memory grows
-    with the rows, not with the raw resources. NDJSON (Bulk Data layout: one file per resource
-    type) is read as one store, since a patient's resources are spread over its files.
+    with the rows, not with the raw resources.
     """
     wanted = frozenset(types)
     files = input_files(Path(root))
-    ndjson = [p for p in files if p.suffix.lower() == ".ndjson"]
+    rest = ResourceStore(wanted)
     for path in files:
-        if path.suffix.lower() != ".ndjson":
-            yield ResourceStore(wanted).extend(iter_file(path))
-    if ndjson:
-        store = ResourceStore(wanted)
-        for path in ndjson:
-            store.extend(iter_file(path))
-        yield store
+        if path.suffix.lower() == ".ndjson":
+            continue
+        store = ResourceStore(wanted).extend(iter_file(path))
+        if _whole_patients(store):
+            yield store
+        else:
+            rest.extend(store.resources())
+    for path in files:
+        if path.suffix.lower() == ".ndjson":
+            rest.extend(iter_file(path))
+    if len(rest):
+        yield rest
+
+
+def _whole_patients(store: ResourceStore) -> bool:
+    """Every resource's patient is in the store, and there is more than a lone Patient."""
+    groups = store.by_patient()
+    return bool(groups) and all(rs and rs[0]["resourceType"] == "Patient" and len(rs) > 1 for rs in groups.values())
 
 
 # ---- server -------------------------------------------------------------------------------------

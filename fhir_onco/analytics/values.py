@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
-from fhir_onco.terminology import Concept, Terminology, default_terminology
+from fhir_onco.terminology import Concept, Terminology, default_terminology, normalise
 
 Json = dict[str, Any]
 
@@ -25,11 +25,28 @@ class Labels:
     def __init__(self, terminology: Terminology | None = None):
         self.terminology = terminology or default_terminology()
         self._lookup = lru_cache(maxsize=None)(self._concept)
+        self._shared: dict[str, frozenset[str]] = {}
 
     def _concept(self, table: str, term: str, prefix: str) -> Concept | None:
         tab = self.terminology[table]
+        if normalise(term) in self._shared_displays(table):
+            return None  # e.g. 'Patient's condition improved': a code several concepts share says neither
         concept = (tab.lookup(prefix + term) if prefix else None) or tab.lookup(term)
         return concept if concept is not None and concept.key.startswith(prefix) else None
+
+    def _shared_displays(self, table: str) -> frozenset[str]:
+        """Displays of codes that more than one concept of the table carries (many-to-one alignments
+        such as CR and remission both -> SNOMED 'condition improved'): ambiguous when read back."""
+        if table in self._shared:
+            return self._shared[table]
+        owners: dict[tuple[str, str], set[str]] = {}
+        displays: dict[tuple[str, str], str] = {}
+        for concept in self.terminology[table].concepts.values():
+            for c in concept.codings:
+                owners.setdefault((c.system, c.code), set()).add(concept.key)
+                displays[(c.system, c.code)] = c.display
+        self._shared[table] = frozenset(normalise(displays[k]) for k, keys in owners.items() if len(keys) > 1)
+        return self._shared[table]
 
     def concept(self, table: str, term: str | None, prefix: str = "") -> Concept | None:
         return None if not term else self._lookup(table, term, prefix)
