@@ -82,15 +82,30 @@ def where(tables: dict[str, list[Json]], conditions: Sequence[str]) -> dict[str,
         table, column = resolve_field(field.strip())
         values = patient_values(tables, f"{table}.{column}")
         displays = _displays(tables, table, column)
-        target = wanted.strip().casefold()
+        targets = _spellings(wanted.strip())
 
         def matches(pid: str, values: dict[str, str] = values, displays: dict[str, str] = displays,
-                    target: str = target) -> bool:
+                    targets: set[str] = targets) -> bool:
             v = values.get(pid)
-            return v is not None and target in (v.casefold(), displays.get(v, "").casefold())
+            return v is not None and bool(targets & {v.casefold(), displays.get(v, "").casefold()})
 
         keep = {pid for pid in keep if matches(pid) != negate}
     return subset(tables, keep)
+
+
+def _spellings(term: str) -> set[str]:
+    """The term, and the key and display of every concept a terminology table resolves it to
+    ('B-ALL' -> 'b-cell acute lymphoblastic leukemia'), group prefixes ('intensity-') dropped."""
+    from fhir_onco.terminology import default_terminology
+
+    out = {term.casefold()}
+    for table in default_terminology().tables.values():
+        concept = table.lookup(term)
+        if concept is not None:
+            out |= {concept.key.casefold(), concept.display.casefold()}
+            if "-" in concept.key:
+                out.add(concept.key.split("-", 1)[1].casefold())
+    return out
 
 
 def subset(tables: dict[str, list[Json]], patients: set[str]) -> dict[str, list[Json]]:

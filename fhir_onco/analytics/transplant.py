@@ -175,6 +175,7 @@ def transplant_table(c: _Cohort, facts: list[TransplantFacts], make: Callable[..
     flag("Outcomes after HSCT", "HLA-loss relapse", [x.patient_id for x in facts if x.hla_loss])
     for limit, label in ((100, "non-relapse death by day +100"), (365, "non-relapse death by 1 year")):
         flag("Outcomes after HSCT", label, [x.patient_id for x in facts if _nrm(x) and x.death_day <= limit])
+    flag("Outcomes after HSCT", "non-relapse death, any time", [x.patient_id for x in facts if _nrm(x)])
     flag("Outcomes after HSCT", "death, any cause", [x.patient_id for x in facts if x.death_day is not None])
     causes = Counter(lab.label_of_key("death_causes", f.row["death_cause"]) or "cause not recorded"
                      for f in c.facts if f.patient_id in hs and f.death_date is not None)
