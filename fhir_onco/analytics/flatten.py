@@ -336,6 +336,23 @@ def _responses(rc: ReadCase, lab: Labels) -> Iterator[Json]:
         }
 
 
+GVHD_TERM = "graft versus host disease"
+CHRONIC_WORDS = ("chronic", "cgvhd", "хрон")
+TRANSPLANT_WORDS = ("transplant", "трансплант", "ta-tma")
+
+
+def _ae_label(lab: Labels, written: str) -> str | None:
+    """The CTCAE display, as clinicians say it: GVHD as acute or chronic GVHD (CTCAE files it under
+    'Immune system disorders - Other'); a term the source tied to the transplant ('transplant-
+    associated TMA') as written, since CTCAE has no transplant-specific terms."""
+    text = written.casefold()
+    if lab.key("ctcae_terms", written) == GVHD_TERM:
+        return "Chronic GVHD" if any(w in text for w in CHRONIC_WORDS) else "Acute GVHD"
+    if any(w in text for w in TRANSPLANT_WORDS):
+        return written
+    return lab.display("ctcae_terms", written)
+
+
 def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
     refs = _Refs(rc)
     for i, a in enumerate(rc.case.adverse_events):
@@ -352,7 +369,7 @@ def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "id": rc.resource_id(f"adverse_events[{i}]"),
             "patient_id": rc.patient_id,
             "term": lab.key("ctcae_terms", a.term),
-            "term_display": lab.display("ctcae_terms", a.term),
+            "term_display": _ae_label(lab, a.term),
             "term_text": a.term,
             "ctcae_version": a.ctcae_version,
             "grade": a.grade,

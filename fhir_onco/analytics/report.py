@@ -456,7 +456,8 @@ def _finding_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     for f in c.facts:
         seen: dict[str, str] = {}
         for r in c.rows("findings", f.patient_id):
-            seen.setdefault(r["target_display"] or r["target"] or "?", r["result"] or "?")
+            seen.setdefault(r["target_display"] or r["target"] or "?",
+                            _label(c.dec, "findings", r["result"], "kind-") or "?")  # 'Absent', not 'not-detected'
         for target, result in seen.items():
             by_target[target][result] += 1
     for target in sorted(by_target):
@@ -559,8 +560,7 @@ def _label(dec: Labels, table: str, key: str | None, prefix: str = "") -> str | 
     """Display of a terminology key (as flattened, i.e. without its group prefix); else the key."""
     if key is None:
         return None
-    concept = dec.terminology[table].find(prefix + key)
-    return concept.display if concept is not None else key
+    return dec.label_of_key(table, key, prefix)
 
 
 def _best_response(c: _Cohort, n: int) -> ReportTable:

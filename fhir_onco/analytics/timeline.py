@@ -35,6 +35,7 @@ GRADE_COLOURS = {None: "#969696", 1: "#fdd49e", 2: "#fdae6b", 3: "#f16913", 4: "
 RESPONSE_COLOURS = {"good": "#1a9850", "stable": "#fee08b", "bad": "#d73027", "other": "#737373"}
 _GOOD = {"scr", "cr", "cri", "remission", "vgpr", "pr", "mr"}
 _BAD = {"pd", "refractory", "relapse"}
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
 @dataclass
@@ -139,9 +140,12 @@ def build_timeline(store: ResourceStore, patient_id: str, decoder: Labels | None
     for a in flatten(store, "adverse_events", dec):
         when = point(a["onset_date"])
         if when is not None:
-            grade = f"G{a['grade']} " if a["grade"] else ""
-            t.adverse_events.append(Event(when, f"{grade}{a['term_display'] or a['term_text'] or 'AE'}", "ae",
-                                          a["grade"], _approx(a["onset_date"])))
+            term = a["term_display"] or a["term_text"] or "AE"
+            if a["gvhd_grade"]:  # the overall (MAGIC) grade, as clinicians write it: 'Acute GVHD grade II'
+                label = f"{term} grade {_ROMAN[a['gvhd_grade']]}"
+            else:
+                label = f"G{a['grade']} {term}" if a["grade"] else term
+            t.adverse_events.append(Event(when, label, "ae", a["grade"] or a["gvhd_grade"], _approx(a["onset_date"])))
     for m in flatten(store, "mrd", dec):
         when = point(m["date"])
         if when is not None:

@@ -10,6 +10,7 @@ into a calendar day for computing.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,17 @@ from fhir_onco.dates import DateError, PartialDate, parse_date
 from fhir_onco.terminology import Concept, Terminology, default_terminology, normalise
 
 Json = dict[str, Any]
+
+
+# SNOMED CT fully specified names end in a semantic tag clinicians never write: "(disorder)".
+_SEMANTIC_TAG = re.compile(r"\s+\((disorder|finding|observable entity|procedure|qualifier value|morphologic "
+                           r"abnormality|body structure|situation|event|substance|product|regime/therapy|"
+                           r"tumor staging|staging scale|attribute)\)$")
+
+
+def clinical(label: str | None) -> str | None:
+    """A label as clinicians write it: without a SNOMED semantic tag."""
+    return _SEMANTIC_TAG.sub("", label) if label else label
 
 
 class Labels:
@@ -58,14 +70,14 @@ class Labels:
 
     def display(self, table: str, term: str | None, prefix: str = "") -> str | None:
         concept = self.concept(table, term, prefix)
-        return concept.display if concept is not None else term
+        return clinical(concept.display if concept is not None else term)
 
     def label_of_key(self, table: str, key: str | None, prefix: str = "") -> str | None:
         """Display of a terminology key (as the tables show it, without its group prefix); else the key."""
         if key is None:
             return None
         concept = self.terminology[table].find(prefix + key)
-        return concept.display if concept is not None else key
+        return clinical(concept.display) if concept is not None else key
 
 
 def fhir_date(value: Any) -> PartialDate | None:
