@@ -185,7 +185,7 @@ def export_command(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
-    from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow, write_tables
+    from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow
     from fhir_onco.analytics.flatten import TABLES
 
     input_, server = _source(input_, server)
@@ -198,10 +198,32 @@ def export_command(
             require_pyarrow()
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
-    data = _tables(input_, server, names)
-    paths = write_tables(data, output, fmt.value)
-    summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
-    typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
+    counts = _stream_export(input_, server, names, output, fmt.value)
+    summary = ", ".join(f"{n} {k}" for n, k in counts.items())
+    typer.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
+
+
+def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
+                   fmt: str) -> dict[str, int]:
+    """Cases are read and written one input file (one patient's bundle) at a time."""
+    from fhir_onco.analytics.cases import ReadStats, read_cases
+    from fhir_onco.analytics.export import stream_tables
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
+
+    stats = ReadStats()
+    if server is not None:
+        stores = iter([_load(None, server, CLINICAL_TYPES)])
+    else:
+        assert input_ is not None
+        stores = iter_stores(input_, CLINICAL_TYPES)
+    try:
+        counts = stream_tables((rc for store in stores for rc in read_cases(store, stats=stats)), output,
+                               fmt, names)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    for line in stats.skipped:
+        typer.echo(f"warning: skipped {line}", err=True)
+    return counts
 
 
 def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[ResourceStore, str]:

@@ -15,7 +15,6 @@ create. Those are skipped with a warning that names only resource type and id (n
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from collections.abc import Iterable
@@ -75,9 +74,8 @@ def read_resources(resources: Iterable[Json], terminology: Terminology | None = 
     # Data we did not write may lack what the case model requires (a regimen without a start, a
     # stage system we do not have): such an item is left out with a warning, the rest is read.
     for _ in range(100):
-        plain = copy.deepcopy(data)
         sources: dict[str, str] = {}
-        _move_sources(plain, (), sources)
+        plain = _without_sources(data, (), sources)
         try:
             case = parse_case(plain, "<pulled resources>")
             break
@@ -113,16 +111,15 @@ def _drop_invalid_items(data: Json, exc: CaseError, sources: dict[str, str], ctx
     return True
 
 
-def _move_sources(data: object, path: tuple[int | str, ...], out: dict[str, str]) -> None:
+def _without_sources(data: object, path: tuple[int | str, ...], out: dict[str, str]) -> object:
+    """A copy of the case data without the source notes, which go to `out` by field path."""
     if isinstance(data, dict):
-        source = data.pop(SOURCE, None)
-        if source is not None:
-            out[field_path(path)] = source
-        for k, v in data.items():
-            _move_sources(v, (*path, k), out)
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            _move_sources(v, (*path, i), out)
+        if SOURCE in data:
+            out[field_path(path)] = data[SOURCE]
+        return {k: _without_sources(v, (*path, k), out) for k, v in data.items() if k != SOURCE}
+    if isinstance(data, list):
+        return [_without_sources(v, (*path, i), out) for i, v in enumerate(data)]
+    return data
 
 
 def _case_data(ctx: ReadContext) -> Json:

@@ -10,13 +10,15 @@ a date column holds the first day of the recorded span and is followed by ``<col
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
 
-from .flatten import TABLES
-from .values import Json
+from .cases import ReadCase
+from .flatten import TABLES, case_rows, sort_rows
+from .values import Json, Labels
 
 ExportFormat = Literal["csv", "parquet"]
 
@@ -97,3 +99,82 @@ def write_tables(tables: dict[str, list[Json]], directory: Path, fmt: ExportForm
         (write_parquet if fmt == "parquet" else write_csv)(name, rows, path)
         written.append(path)
     return written
+
+
+class _TableWriter:
+    """Rows of one table appended as they come: CSV line by line, Parquet in row groups."""
+
+    ROW_GROUP = 20_000
+
+    def __init__(self, name: str, path: Path, fmt: ExportFormat):
+        self.name, self.fmt, self.path = name, fmt, path
+        self.buffer: list[Json] = []
+        self.rows = 0
+        if fmt == "csv":
+            self.handle = path.open("w", encoding="utf-8", newline="")
+            self.csv = csv.DictWriter(self.handle, fieldnames=TABLES[name].column_names, lineterminator="\n")
+            self.csv.writeheader()
+        else:
+            pa = require_pyarrow()
+            types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+                     "date": pa.date32()}
+            fields = []
+            for c, t in TABLES[name].columns:
+                fields.append((c, types[t]))
+                if t == "date":
+                    fields.append((f"{c}_precision", pa.string()))
+            self.schema = pa.schema(fields)
+            self.parquet = pa.parquet.ParquetWriter(path, self.schema)
+            self.pa = pa
+
+    def write(self, rows: list[Json]) -> None:
+        self.rows += len(rows)
+        if self.fmt == "csv":
+            for row in rows:
+                self.csv.writerow({k: _csv_cell(v) for k, v in row.items()})
+            return
+        self.buffer += [_parquet_row(r, TABLES[self.name].date_columns) for r in rows]
+        if len(self.buffer) >= self.ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.fmt == "parquet" and self.buffer:
+            self.parquet.write_table(self.pa.Table.from_pylist(self.buffer, schema=self.schema))
+            self.buffer = []
+
+    def close(self) -> None:
+        if self.fmt == "csv":
+            self.handle.close()
+            return
+        self.flush()
+        self.parquet.close()
+
+
+def stream_tables(cases: Iterable[ReadCase], directory: Path, fmt: ExportFormat = "csv",
+                  names: Iterable[str] | None = None) -> dict[str, int]:
+    """Write the tables case by case: memory holds one patient's rows, never the whole table.
+
+    Rows come in input order, patient by patient (each patient's rows sorted as in the tables);
+    a patient met twice (in two input files) is written once, the first time.
+    Returns the number of rows per table.
+    """
+    if fmt == "parquet":
+        require_pyarrow()
+    elif fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r}; expected csv or parquet")
+    directory.mkdir(parents=True, exist_ok=True)
+    wanted = list(names or TABLES)
+    writers = {n: _TableWriter(n, directory / f"{n}.{fmt}", fmt) for n in wanted}
+    labels = Labels()
+    seen: set[str] = set()
+    try:
+        for rc in cases:
+            if rc.patient_id in seen:
+                continue
+            seen.add(rc.patient_id)
+            for name, rows in case_rows(rc, wanted, labels).items():
+                writers[name].write(sort_rows(name, rows))
+    finally:
+        for w in writers.values():
+            w.close()
+    return {n: w.rows for n, w in writers.items()}

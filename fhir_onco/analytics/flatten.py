@@ -482,6 +482,10 @@ def flatten_stores(stores: Iterable[ResourceStore], names: Iterable[str] | None 
     return flatten_cases((rc for store in stores for rc in read_cases(store, stats=stats)), names, labels)
 
 
+def sort_rows(name: str, rows: list[Json]) -> list[Json]:
+    return _sorted(name, rows)
+
+
 def _sorted(name: str, rows: list[Json]) -> list[Json]:
     cols = TABLES[name].column_names
     order = [c for c in ("patient_id", "date", "start_date", "onset_date", "id") if c in cols]

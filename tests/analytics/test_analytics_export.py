@@ -154,3 +154,19 @@ def test_cli_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert runner.invoke(app, ["export", "--input", str(tmp_path), "--tables", "nope"]).exit_code == 2
     missing = runner.invoke(app, ["report", "--input", str(tmp_path / "absent")])
     assert missing.exit_code == 1 and "no such file" in missing.output
+
+
+def test_streamed_export_has_the_rows_of_the_tables(cohort_bundles: list[dict[str, Any]], tmp_path: Path) -> None:
+    """export writes case by case (memory holds one patient's rows); the content equals the tables."""
+    from fhir_onco.analytics.cases import read_cases
+    from fhir_onco.analytics.export import stream_tables
+
+    store = ResourceStore().extend(cohort_bundles)
+    twice = list(read_cases(store)) + list(read_cases(store))  # a patient met twice is written once
+    counts = stream_tables(twice, tmp_path / "s", "csv")
+    write_tables(flatten_all(store), tmp_path / "t", "csv")
+    for name in TABLES:
+        streamed = (tmp_path / "s" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+        tables = (tmp_path / "t" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+        assert streamed[0] == tables[0] and sorted(streamed[1:]) == sorted(tables[1:]), name
+        assert counts[name] == len(tables) - 1
