@@ -277,6 +277,11 @@ def timeline_command(
     end: Annotated[str | None, typer.Option("--to", help="Last date shown.", show_default=False)] = None,
     title: Annotated[str | None, typer.Option("--title", help="Plot title (default: diagnosis, sex, age).",
                                               show_default=False)] = None,
+    hsct: Annotated[int | None, typer.Option(
+        "--hsct", help="The HSCT the day axis counts from: 1 = the first by date (default: the last allogeneic).",
+        show_default=False)] = None,
+    whole: Annotated[bool, typer.Option(
+        "--whole", help="The whole history (default for a transplant case: day -60 to day +365).")] = False,
 ) -> None:
     """Patient swimmer plot: regimens as bars, HSCT day +N axis, MRD (log), AEs with grades, responses."""
     if output.suffix.lower() not in (".png", ".svg"):
@@ -292,9 +297,9 @@ def timeline_command(
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     store, pid = _timeline_store(case_or_patient, input_, server)
-    timeline = build_timeline(store, pid, title=title)
     try:
-        render_timeline(timeline, output, start=window[0], end=window[1])
+        timeline = build_timeline(store, pid, title=title, hsct=hsct)
+        render_timeline(timeline, output, start=window[0], end=window[1], whole=whole)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
