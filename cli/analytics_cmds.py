@@ -9,11 +9,15 @@ Exit codes: 0 done, 1 input or server errors, 2 usage errors. Messages never car
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from fhir_onco.cli import common
+from fhir_onco.files import write_private_text
 
 if TYPE_CHECKING:
     from fhir_onco.analytics.reader import ResourceStore
@@ -46,8 +50,12 @@ class IndexRule(StrEnum):
     diagnosis = "diagnosis"
 
 
+AllowTextOpt = Annotated[bool, typer.Option(
+    "--allow-text-only", help="Case files in the input: keep unknown terms as text (flagged) instead of failing.")]
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    common.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -56,17 +64,19 @@ def _source(input_: Path | None, server: str | None) -> tuple[Path | None, str |
         server = os.environ.get(SERVER_ENV) or None
     if (input_ is None) == (server is None):
         raise _fail(f"give exactly one of --input DIR or --server URL (or set {SERVER_ENV})", 2)
+    if input_ is not None:
+        common.check_inputs([input_])
     return input_, server
 
 
 def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
-          patient: str | None = None) -> ResourceStore:
+          patient: str | None = None, allow_text_only: bool = False) -> ResourceStore:
     """Resources from the input or the server; errors become exit code 1 with a located message."""
     from fhir_onco.analytics.reader import InputError, read_input, read_server
 
     try:
         if input_ is not None:
-            return read_input(input_, types)
+            return read_input(input_, types, allow_text_only=allow_text_only)
         assert server is not None
         return read_server(server, types, patient_id=patient)
     except InputError as exc:
@@ -79,7 +89,8 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         raise
 
 
-def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _tables(input_: Path | None, server: str | None, names: list[str],
+            allow_text_only: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Tables from the cases read back from FHIR; a directory is read file by file so only the
     rows stay in memory. Patients whose resources do not make a case are named on stderr."""
     from fhir_onco.analytics.cases import ReadStats
@@ -92,12 +103,22 @@ def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[s
     else:
         assert input_ is not None
         try:
-            tables = flatten_stores(iter_stores(input_, CLINICAL_TYPES), names, stats=stats)
+            stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
+            tables = flatten_stores(stores, names, stats=stats)
         except InputError as exc:
             raise _fail(str(exc)) from None
     for line in stats.skipped:
-        typer.echo(f"warning: skipped {line}", err=True)
+        common.echo(f"warning: skipped {line}", err=True)
     return tables
+
+
+def _progress(input_: Path, stores: Iterator[ResourceStore]) -> Iterator[ResourceStore]:
+    """A progress bar over the input files (loose resources and NDJSON are read as one last store)."""
+    from fhir_onco.analytics.reader import input_files
+
+    files = input_files(input_)
+    total = sum(p.suffix.lower() != ".ndjson" for p in files) + any(p.suffix.lower() == ".ndjson" for p in files)
+    return common.iterate(stores, total, "Reading")
 
 
 def _int_list(text: str | None, what: str) -> list[int]:
@@ -132,12 +153,23 @@ def report_command(
     where: Annotated[list[str] | None, typer.Option(
         "--where", help="Only patients with FIELD=VALUE (or FIELD!=VALUE), e.g. condition=B-ALL; repeatable.",
         show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics import compare
     from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
 
+    if as_json:
+        if fmt not in (ReportFormat.table, ReportFormat.json):
+            raise _fail("--json means --format json; give one of them", 2)
+        fmt = ReportFormat.json
     input_, server = _source(input_, server)
+    if output is not None:
+        if fmt is ReportFormat.csv:
+            common.check_output_dir(output)
+        else:
+            common.check_output_file(output)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
     try:
@@ -146,7 +178,7 @@ def report_command(
                 compare.resolve_field(field.strip())
     except compare.FieldError as exc:
         raise _fail(str(exc), 2) from None
-    tables = _tables(input_, server, list(REPORT_TABLES))
+    tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only)
     try:
         if where:
             tables = compare.where(tables, where)
@@ -163,7 +195,7 @@ def report_command(
         raise _fail(str(exc), 2) from None
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
-        typer.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True)
+        common.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True, info=True)
         return
     text = {ReportFormat.table: result.to_text, ReportFormat.json: result.to_json,
             ReportFormat.csv: result.to_csv}[fmt]()
@@ -171,8 +203,8 @@ def report_command(
         typer.echo(text, nl=False)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"report for {result.n_patients} patients written to {output}", err=True)
+        write_private_text(output, text)
+        common.echo(f"report for {result.n_patients} patients written to {output}", err=True, info=True)
 
 
 def export_command(
@@ -183,6 +215,7 @@ def export_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the tables.")] = Path("export"),
     tables: Annotated[str | None, typer.Option(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
     from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow
@@ -198,13 +231,14 @@ def export_command(
             require_pyarrow()
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
-    counts = _stream_export(input_, server, names, output, fmt.value)
+    common.check_output_dir(output)
+    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only)
     summary = ", ".join(f"{n} {k}" for n, k in counts.items())
-    typer.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
+    common.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
 
 
 def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
-                   fmt: str) -> dict[str, int]:
+                   fmt: str, allow_text_only: bool = False) -> dict[str, int]:
     """Cases are read and written one input file (one patient's bundle) at a time."""
     from fhir_onco.analytics.cases import ReadStats, read_cases
     from fhir_onco.analytics.export import stream_tables
@@ -212,21 +246,22 @@ def _stream_export(input_: Path | None, server: str | None, names: list[str], ou
 
     stats = ReadStats()
     if server is not None:
-        stores = iter([_load(None, server, CLINICAL_TYPES)])
+        stores: Iterator[ResourceStore] = iter([_load(None, server, CLINICAL_TYPES)])
     else:
         assert input_ is not None
-        stores = iter_stores(input_, CLINICAL_TYPES)
+        stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
     try:
         counts = stream_tables((rc for store in stores for rc in read_cases(store, stats=stats)), output,
                                fmt, names)  # type: ignore[arg-type]
     except InputError as exc:
         raise _fail(str(exc)) from None
     for line in stats.skipped:
-        typer.echo(f"warning: skipped {line}", err=True)
+        common.echo(f"warning: skipped {line}", err=True)
     return counts
 
 
-def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[ResourceStore, str]:
+def _timeline_store(key: str, input_: Path | None, server: str | None,
+                    allow_text_only: bool = False) -> tuple[ResourceStore, str]:
     """The resources of one patient: a case / bundle file, or a patient in --input or on --server."""
     from fhir_onco.analytics.reader import CLINICAL_TYPES, find_patient
 
@@ -251,13 +286,15 @@ def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[
     if input_ is None:
         path = Path(key)
         if not path.is_file():
-            raise _fail("CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or --server URL", 2)
-        store = _load(path, None, CLINICAL_TYPES)
+            raise _fail("no such input: CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or "
+                        "--server URL", 2)
+        store = _load(path, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
         patients = store.patients()
         if len(patients) != 1:
             raise _fail(f"{path}: expected one patient, found {len(patients)}")
         return store, patients[0]["id"]
-    store = _load(input_, None, CLINICAL_TYPES)
+    common.check_inputs([input_])
+    store = _load(input_, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
     pid = find_patient(store, key)
     if pid is None:  # the key is patient data: not repeated
         raise _fail(f"{input_}: no single patient with that id or identifier")
@@ -282,28 +319,30 @@ def timeline_command(
         show_default=False)] = None,
     whole: Annotated[bool, typer.Option(
         "--whole", help="The whole history (default for a transplant case: day -60 to day +365).")] = False,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Patient swimmer plot: regimens as bars, HSCT day +N axis, MRD (log), AEs with grades, responses."""
     if output.suffix.lower() not in (".png", ".svg"):
         raise _fail("--output must end in .png or .svg", 2)
+    common.check_output_file(output)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise _fail("the timeline needs matplotlib: pip install matplotlib", 2) from None
+        raise _fail("the timeline needs matplotlib, which is an extra: pip install 'fhir-onco[plot]'", 2) from None
     from fhir_onco.analytics.timeline import build_timeline, parse_day, render_timeline
 
     try:
         window = (parse_day(start) if start else None, parse_day(end) if end else None)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
-    store, pid = _timeline_store(case_or_patient, input_, server)
+    store, pid = _timeline_store(case_or_patient, input_, server, allow_text_only)
     try:
         timeline = build_timeline(store, pid, title=title, hsct=hsct)
         render_timeline(timeline, output, start=window[0], end=window[1], whole=whole)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
-               f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True)
+    common.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
+                f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True, info=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from fhir_onco.dates import DateError, parse_date
+from fhir_onco.documents import DocumentError, load_document
 
 SCHEMA_VERSION = "1"
 
@@ -440,32 +441,17 @@ def parse_case(data: Any, source: str = "<case>") -> Case:
         raise CaseError(source, issues) from None
 
 
-class _CaseLoader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps: dates stay text, as written (and 2021-13-01 is
-    reported by the date check with its field path instead of failing inside the parser)."""
-
-
-_CaseLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_case(path: str | Path) -> Case:
-    """Read a case file (.yaml, .yml or .json)."""
+    """Read a case file: ``.yaml``/``.yml`` as YAML, anything else as strict JSON.
+
+    The same parser (fhir_onco.documents) serves ``validate``, so a file gets one verdict; duplicate
+    keys, over-deep nesting and absurd number literals are refused with their location.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CaseError(str(p), [("(file)", f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise CaseError(str(p), [("(file)", "not UTF-8 text")]) from None
-    try:
-        data = yaml.load(text, Loader=_CaseLoader)  # JSON is YAML too
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise CaseError(str(p), [(where, f"not valid YAML/JSON: {getattr(exc, 'problem', exc)}")]) from None
+        data = load_document(p)
+    except DocumentError as exc:
+        raise CaseError(str(p), exc.issues) from None
     if not isinstance(data, dict):
         raise CaseError(str(p), [("(root)", "expected a mapping with 'patient' and clinical sections")])
     return parse_case(data, str(p))

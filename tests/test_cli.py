@@ -55,10 +55,10 @@ def test_unknown_term_names_field_and_suggestions(tmp_path: Path) -> None:
     assert "multiple myeloma" in result.output  # the suggestion
 
 
-def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["map", str(tmp_path / "nope.yaml"), "-o", str(tmp_path)])
-    assert result.exit_code == 1
-    assert "cannot read" in result.output
+    assert result.exit_code == 2
+    assert "no such input" in result.output
 
 
 def test_usage_error_exit_2() -> None:

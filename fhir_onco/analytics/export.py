@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
+from fhir_onco.files import open_private
 
 from .cases import ReadCase
 from .flatten import TABLES, case_rows, sort_rows
@@ -36,7 +37,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def write_csv(name: str, rows: list[Json], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with open_private(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=TABLES[name].column_names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
@@ -64,7 +65,8 @@ def write_parquet(name: str, rows: list[Json], path: Path) -> None:
         if t == "date":
             fields.append((f"{c}_precision", pa.string()))
     table = pa.Table.from_pylist([_parquet_row(row, spec.date_columns) for row in rows], schema=pa.schema(fields))
-    pa.parquet.write_table(table, path)
+    with open_private(path, "wb") as handle:
+        pa.parquet.write_table(table, handle)
 
 
 def _parquet_row(row: Json, date_columns: list[str]) -> Json:
@@ -111,7 +113,7 @@ class _TableWriter:
         self.buffer: list[Json] = []
         self.rows = 0
         if fmt == "csv":
-            self.handle = path.open("w", encoding="utf-8", newline="")
+            self.handle = open_private(path, "w", encoding="utf-8", newline="")
             self.csv = csv.DictWriter(self.handle, fieldnames=TABLES[name].column_names, lineterminator="\n")
             self.csv.writeheader()
         else:
@@ -124,7 +126,8 @@ class _TableWriter:
                 if t == "date":
                     fields.append((f"{c}_precision", pa.string()))
             self.schema = pa.schema(fields)
-            self.parquet = pa.parquet.ParquetWriter(path, self.schema)
+            self.binary = open_private(path, "wb")
+            self.parquet = pa.parquet.ParquetWriter(self.binary, self.schema)
             self.pa = pa
 
     def write(self, rows: list[Json]) -> None:
@@ -148,6 +151,7 @@ class _TableWriter:
             return
         self.flush()
         self.parquet.close()
+        self.binary.close()
 
 
 def stream_tables(cases: Iterable[ReadCase], directory: Path, fmt: ExportFormat = "csv",
