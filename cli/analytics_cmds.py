@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fhir_onco.cli import common
+from fhir_onco.errors import UNEXPECTED_ERRORS
 from fhir_onco.files import write_private_text
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         return read_server(server, types, patient_id=patient)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
     except Exception as exc:
         from fhir_onco.server.errors import ServerIOError
 
@@ -107,6 +110,8 @@ def _tables(input_: Path | None, server: str | None, names: list[str],
             tables = flatten_stores(stores, names, stats=stats)
         except InputError as exc:
             raise _fail(str(exc)) from None
+        except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
+            raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
     for line in stats.skipped:
         common.echo(f"warning: skipped {line}", err=True)
     return tables
@@ -183,7 +188,7 @@ def report_command(
         if where:
             tables = compare.where(tables, where)
         if not tables["patients"]:
-            raise _fail("no Patient resources in the input" + (" meet --where" if where else ""))
+            raise _fail(f"{input_ or server}: no Patient resources in the input" + (" meet --where" if where else ""))
         options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
         if by:
             result, _ = compare.grouped_report(tables, by, **options)
@@ -255,6 +260,8 @@ def _stream_export(input_: Path | None, server: str | None, names: list[str], ou
                                fmt, names)  # type: ignore[arg-type]
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
     for line in stats.skipped:
         common.echo(f"warning: skipped {line}", err=True)
     return counts
@@ -286,8 +293,7 @@ def _timeline_store(key: str, input_: Path | None, server: str | None,
     if input_ is None:
         path = Path(key)
         if not path.is_file():
-            raise _fail("no such input: CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or "
-                        "--server URL", 2)
+            raise _fail(f"no such input: {path} (to name a patient instead, add --input DIR or --server URL)", 2)
         store = _load(path, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
         patients = store.patients()
         if len(patients) != 1:
@@ -338,6 +344,11 @@ def timeline_command(
     store, pid = _timeline_store(case_or_patient, input_, server, allow_text_only)
     try:
         timeline = build_timeline(store, pid, title=title, hsct=hsct)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or case_or_patient}: internal error while reading ({type(exc).__name__})") from None
+    try:
         render_timeline(timeline, output, start=window[0], end=window[1], whole=whole)
     except ValueError as exc:
         raise _fail(str(exc)) from None

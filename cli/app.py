@@ -205,7 +205,7 @@ def validate_command(
     common.check_inputs(files)
     results: list[dict[str, Any]] = []
     failed = 0
-    from fhir_onco.pipeline import UNEXPECTED_ERRORS, internal_error
+    from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 
     for path in _progress(files, "Validating", as_json):
         try:
@@ -331,6 +331,7 @@ EXAMPLES = {
     "export": "fhir-onco export --input out --format csv -o tables",
     "timeline": "fhir-onco timeline examples/seed000-b-all.yaml -o seed000.png",
     "cohort generate": "fhir-onco cohort generate examples/cohorts/seed004-isapd.yaml -o cohort --seed 1",
+    "deidentify": "fhir-onco deidentify out/ -o deid",
 }
 
 

@@ -164,7 +164,7 @@ def cohort_generate_command(
 ) -> None:
     """Generate synthetic patients whose counts reproduce a published cohort's tables exactly."""
     from fhir_onco.cohort import CohortError, generate_to_directory
-    from fhir_onco.pipeline import UNEXPECTED_ERRORS, internal_error
+    from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 
     common.check_inputs([spec])
     common.check_output_dir(output)

@@ -72,8 +72,8 @@ def max_document_bytes() -> int:
     return int(megabytes * 1024 * 1024)
 
 
-def _line_col(text: str, offset: int) -> str:
-    if "\n" not in text:  # one NDJSON line: its number is already in the source
+def _line_col(text: str, offset: int, ndjson_line: bool = False) -> str:
+    if ndjson_line:  # its number is already in the source
         return f"column {offset + 1}"
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -170,21 +170,21 @@ def _too_deep_offset(text: str) -> int:
     return 0
 
 
-def parse_json(text: str, source: str = "<json>") -> Any:
-    """Strict JSON with the checks above."""
+def parse_json(text: str, source: str = "<json>", *, ndjson_line: bool = False) -> Any:
+    """Strict JSON with the checks above; ``ndjson_line``: locations are columns of that one line."""
     try:
         data = _decoder().decode(text)
     except _LiteralError as exc:
         offset = max(text.find(exc.literal), 0)
-        raise DocumentError(source, [(_line_col(text, offset), exc.message)]) from None
+        raise DocumentError(source, [(_line_col(text, offset, ndjson_line), exc.message)]) from None
     except _DuplicateKeyError as exc:
-        where_dup = _line_col(text, _duplicate_key_offset(text))
+        where_dup = _line_col(text, _duplicate_key_offset(text), ndjson_line)
         raise DocumentError(source, [(where_dup, f"duplicate key '{_short(exc.key)}' in one object")]) from None
     except RecursionError:
-        where_deep = _line_col(text, _too_deep_offset(text))
+        where_deep = _line_col(text, _too_deep_offset(text), ndjson_line)
         raise DocumentError(source, [(where_deep, f"nested deeper than {MAX_DEPTH} levels")]) from None
     except json.JSONDecodeError as exc:
-        raise DocumentError(source, [(_line_col(text, exc.pos), f"not valid JSON: {exc.msg}")]) from None
+        raise DocumentError(source, [(_line_col(text, exc.pos, ndjson_line), f"not valid JSON: {exc.msg}")]) from None
     _check_shape(data, source, len(text))
     return data
 
@@ -349,6 +349,6 @@ def iter_ndjson(path: str | Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield number, parse_json(line.rstrip("\r\n"), where)
+                yield number, parse_json(line.rstrip("\r\n"), where, ndjson_line=True)
             except DocumentError as exc:
                 yield number, exc

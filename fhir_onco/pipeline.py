@@ -15,12 +15,16 @@ from types import TracebackType
 from typing import IO, Any, Literal
 
 from fhir_onco.case import Case, CaseError, load_case
+from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 from fhir_onco.fhir.builders import dumps
 from fhir_onco.files import open_private, write_private_text
 from fhir_onco.mappings import MappingError, map_case_to_bundle
 from fhir_onco.validation import Report, validate_bundle
 
 OutputFormat = Literal["bundle", "ndjson"]
+
+__all__ = ["NdjsonWriter", "OutputFormat", "PatientResult", "map_and_validate", "map_file", "map_files",
+           "write_bundle_file"]
 
 
 @dataclass(slots=True)
@@ -38,18 +42,6 @@ class PatientResult:
     def resource_counts(self) -> Counter[str]:
         entries = self.bundle.get("entry", []) if self.bundle else []
         return Counter(e["resource"]["resourceType"] for e in entries)
-
-
-UNEXPECTED_ERRORS = (ArithmeticError, LookupError, RecursionError, TypeError, AttributeError, ValueError)
-"""Errors no check foresaw: they fail one patient with a located 'internal error', never the run."""
-
-
-def internal_error(source: str, exc: BaseException, doing: str) -> Report:
-    """A located report of an unforeseen error: the type only (its text may quote patient data)."""
-    report = Report()
-    report.error(f"{source}: (input)", f"internal error while {doing} ({type(exc).__name__}); nothing was written "
-                 "for this input - please report it", rule="internal")
-    return report
 
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,

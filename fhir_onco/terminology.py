@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 OWN_SYSTEM_BASE = "https://fhir-onco.org/fhir/CodeSystem/"
+__all__ = ["OWN_SYSTEM_BASE", "Coding", "Concept", "Table", "Terminology", "UnknownTermError", "default_terminology",
+           "normalise", "parse_table"]
 _PUNCT = re.compile(r"[\s\-_,;:.()\[\]/\\'\"«»“”]+")
 
 

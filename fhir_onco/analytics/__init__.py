@@ -15,3 +15,5 @@ FHIR is read in one way only: each patient's resources become a case through the
 
 matplotlib and pyarrow are imported only by the functions that need them.
 """
+
+__all__: list[str] = []  # a package of modules; import from them (fhir_onco.analytics.report, ...)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from fhir_onco.case import Case
 from fhir_onco.dates import PartialDate
+from fhir_onco.errors import UNEXPECTED_ERRORS
 from fhir_onco.mappings import dated_context
 from fhir_onco.mappings.context import MappingContext
 from fhir_onco.mappings.reverse import ReverseMappingError, read_resources
@@ -75,6 +76,11 @@ def read_cases(store: ResourceStore, terminology: Terminology | None = None,
         except ReverseMappingError as exc:
             # The message may quote values from the data: only its kind goes to the log.
             why = "no Patient resource" if "no Patient" in str(exc) else "its resources do not make a valid case"
+            stats.skipped.append(f"Patient/{pid}: {why}")
+            log.warning("skipped Patient/%s: %s", pid, why)
+            continue
+        except UNEXPECTED_ERRORS as exc:  # JSON that is not what a resource may hold (a string for an object)
+            why = f"its resources are malformed ({type(exc).__name__})"
             stats.skipped.append(f"Patient/{pid}: {why}")
             log.warning("skipped Patient/%s: %s", pid, why)
             continue

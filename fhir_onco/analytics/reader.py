@@ -55,8 +55,9 @@ class ResourceStore:
             return
         rtype = resource.get("resourceType")
         if rtype == "Bundle":
-            for entry in resource.get("entry") or []:
-                self.add((entry or {}).get("resource"))
+            entries = resource.get("entry")
+            for entry in entries if isinstance(entries, list) else []:
+                self.add(entry.get("resource") if isinstance(entry, dict) else None)
             return
         if rtype not in self.types or not resource.get("id") or subject_id(resource) is None:
             self.skipped += 1
