@@ -40,6 +40,8 @@ MAX_OFFSET_DAYS = 36_600
 MIN_YEAR, MAX_YEAR = 1800, 2200
 """Years a case may name (birth dates of the oldest patients to follow-up of the youngest)."""
 
+__all__ = ["DateError", "DateValue", "PartialDate", "RelativeDate", "parse_date", "shift"]
+
 
 class DateError(ValueError):
     """A date expression that cannot be parsed or resolved."""

@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 OWN_SYSTEM_BASE = "https://fhir-onco.org/fhir/CodeSystem/"
+__all__ = ["OWN_SYSTEM_BASE", "Coding", "Concept", "Table", "Terminology", "UnknownTermError", "default_terminology",
+           "normalise", "parse_table"]
 _PUNCT = re.compile(r"[\s\-_,;:.()\[\]/\\'\"«»“”]+")
 
 
@@ -163,9 +165,9 @@ class Table:
     def suggest(self, term: str, n: int = 3, cutoff: float = 0.72) -> list[str]:
         """Known names closest in meaning to an unknown term: one per concept, best first.
 
-        Compared word by word in a folded Latin spelling (so Russian and English names meet), with
-        the stem of each word required to agree, and abbreviations matched against initials. Only
-        called on the error path, so the linear scan does not touch lookup speed."""
+        Compared word by word in a folded Latin spelling (so Russian and English names meet); words
+        that begin differently match only when nearly identical, and abbreviations match initials
+        (see _similarity). Only called on the error path, so the scan does not touch lookup speed."""
         if self._phonetic is None:
             self._phonetic = [(phonetic(name), name, concept.key)
                               for concept in self.concepts.values() for name in concept.synonyms]
