@@ -396,6 +396,13 @@ class McodeReader(TabularReader):
         pr: dict[str, Any] = {}
         put(pr, "id", r.get("procedureId", _local, field="id"))
         pr["procedure"] = self._term(r, "procedure_terms", "code", "codeSystem", ("displayName",), "procedure")
+        code, system = d.text(r.raw("code")), _system(r.raw("codeSystem"))
+        if (default_terminology()["procedure_terms"].lookup(pr["procedure"] or "") is None
+                and system == "http://snomed.info/sct" and code):
+            # mCODE's surgical procedures are SNOMED CT descendants of 387713003: one we do not list is
+            # coded as that parent, and the specific code and name stay in the note (nothing is lost).
+            pr["note"] = f"{r.get('displayName') or 'procedure'} (SNOMED CT {code})"
+            pr["procedure"] = "surgery"
         pr["date"] = self._date(r, "effectiveDate", "date", True)
         put(pr, "body_site", self._term(r, "body_sites", "bodySite", "http://snomed.info/sct", (), "body_site"))
         put(pr, "laterality", self._laterality(r, "laterality"))

@@ -48,8 +48,8 @@ def test_mcode_rows_land_in_the_case_model(tmp_path: Path) -> None:
     # TNM rows and surgery have a home (issue 8): TNM staging and procedures
     assert [(t.type, t.t, t.n, t.m, t.stage_group, t.edition, t.date) for t in dx.tnm] == [
         ("clinical", "cT3", "cN3", "cM0", "3C", "AJCC 7", "2019-05-02")]  # SNOMED 443830009
-    assert [(p.id, p.procedure, p.date, p.diagnosis) for p in case.procedures] == [
-        ("proc-2", "Total mastectomy", "2019-12-05", "cond-1")]
+    assert [(p.id, p.procedure, p.date, p.diagnosis, p.note) for p in case.procedures] == [
+        ("proc-2", "surgery", "2019-12-05", "cond-1", "Total mastectomy (SNOMED CT 172043006)")]
     assert dx.verification == "confirmed"
     assert (case.adverse_events[1].ctcae_version, case.adverse_events[1].note) == ("5.0", "code version 20.0")
     assert "cancer-disease-status-information.csv:4:diseaseStatusCode" in rows
@@ -61,10 +61,6 @@ def test_mcode_rows_land_in_the_case_model(tmp_path: Path) -> None:
 def test_mcode_extract_maps_to_fhir(tmp_path: Path) -> None:
     file_report = Report()
     results = list(map_tables(_extract(tmp_path), regimen_category="induction", file_report=file_report))
-    # the mastectomy row now lands in procedures; its SNOMED code is not in our tables, so it needs
-    # --allow-text-only (located), never a silent drop
-    assert "procedure-information.csv:3:displayName: unknown procedure terms term" in results[0].report.to_text()
-    results = list(map_tables(tmp_path, regimen_category="induction", allow_text_only=True))
     assert results[0].ok, results[0].report.to_text()
     assert results[0].resource_counts()["AdverseEvent"] == 2
     assert results[0].resource_counts()["Procedure"] == 2  # the HSCT and the mastectomy
