@@ -30,7 +30,7 @@ from .registry import RegistryReader
 Layout = Literal["auto", "registry", "mcode"]
 
 __all__ = ["Layout", "McodeReader", "RegistryReader", "TabularError", "TabularPatient", "TabularReader",
-           "detect_layout", "map_tables", "open_reader"]
+           "detect_layout", "map_patient", "map_tables", "open_reader"]
 
 
 def detect_layout(directory: str | Path) -> Literal["registry", "mcode"]:
@@ -69,10 +69,15 @@ def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_onl
         if file_report is not None:
             file_report.extend(reader.report)
         for patient in reader:
-            if patient.case is None:
-                yield PatientResult(patient.source, None, patient.report)
-                continue
-            result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only,
-                                      validate=validate)
-            report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
-            yield PatientResult(patient.source, result.bundle if report.ok else None, report)
+            yield map_patient(patient, allow_text_only=allow_text_only, validate=validate)
+
+
+def map_patient(patient: TabularPatient, *, allow_text_only: bool = False, validate: bool = True) -> PatientResult:
+    """Map and validate one patient read from tables; mapping issues are relocated to file:row:column.
+
+    Shared by :func:`map_tables` and the Spark runner (``fhir_onco.spark``)."""
+    if patient.case is None:
+        return PatientResult(patient.source, None, patient.report)
+    result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only, validate=validate)
+    report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
+    return PatientResult(patient.source, result.bundle if report.ok else None, report)
