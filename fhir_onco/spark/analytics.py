@@ -61,6 +61,11 @@ def _flatten_partition(types: frozenset[str], names: list[str],
 def export_dataframes(spark: Any, directory: str | Path, names: Iterable[str] | None = None,
                       partitions: int | None = None) -> dict[str, Any]:
     """Table name -> DataFrame (columns and types of docs/analytics.md), rows in the export's order."""
+    return _export(spark, directory, names, partitions)[0]
+
+
+def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
+            partitions: int | None) -> tuple[dict[str, Any], Any]:
     from pyspark import StorageLevel
 
     wanted = list(names or TABLES)
@@ -69,7 +74,7 @@ def export_dataframes(spark: Any, directory: str | Path, names: Iterable[str] | 
     sc = spark.sparkContext
     n = partitions or max(2, 2 * sc.defaultParallelism)
     if not files:
-        return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}
+        return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
     lines = sc.textFile(",".join(str(p.absolute()) for p in files))
     rows = (lines.flatMap(lambda line: _keyed(types, line))
             .groupByKey(n)
@@ -81,14 +86,15 @@ def export_dataframes(spark: Any, directory: str | Path, names: Iterable[str] | 
         order = [c for c in ("patient_id", "date", "start_date", "onset_date", "id") if c in columns]
         table = rows.filter(lambda r, name=name: r[0] == name).map(lambda r: r[1])
         out[name] = spark.createDataFrame(table, table_schema(name)).orderBy(*order)
-    return out
+    return out, rows
 
 
 def write_export(spark: Any, directory: str | Path, output: str | Path, names: Iterable[str] | None = None,
                  partitions: int | None = None) -> dict[str, int]:
     """Write every table as parquet (``output/<table>.parquet/``); returns the row count per table."""
-    counts: dict[str, int] = {}
-    for name, frame in export_dataframes(spark, directory, names, partitions).items():
+    frames, rows = _export(spark, directory, names, partitions)
+    counts = dict(rows.map(lambda r: (r[0], 1)).countByKey())
+    for name, frame in frames.items():
         frame.write.mode("overwrite").parquet(str(Path(output).absolute() / f"{name}.parquet"))
-        counts[name] = spark.read.parquet(str(Path(output).absolute() / f"{name}.parquet")).count()
-    return counts
+    rows.unpersist()
+    return {name: int(counts.get(name, 0)) for name in frames}

@@ -58,12 +58,24 @@ def require_java() -> Path:
     return java
 
 
-def local_session(master: str = "local[2]", *, app_name: str = "fhir-onco", conf: dict[str, str] | None = None) -> Any:
+def submitted_master() -> str | None:
+    """The master spark-submit was given (it starts the JVM and passes spark.master), else None."""
+    if not os.environ.get("SPARK_ENV_LOADED") and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf
+
+    return SparkConf().get("spark.master", None)
+
+
+def local_session(master: str | None = "local[2]", *, app_name: str = "fhir-onco",
+                  conf: dict[str, str] | None = None) -> Any:
     """A SparkSession (``local[N]`` on a laptop, or a cluster master URL); reuses a running one.
 
-    Quiet by default: Spark's console progress bar and INFO logs would interleave with our messages.
+    ``master=None``: the master spark-submit was given, else ``local[*]``. Quiet by default: Spark's
+    console progress bar and INFO logs would interleave with our messages.
     """
     require_pyspark()
+    master = master or submitted_master() or "local[*]"
     if master.startswith("local"):
         require_java()
     from pyspark.sql import SparkSession
