@@ -6,7 +6,8 @@ For each N: a registry extract with ``detail="full"`` (~14 resources a patient: 
 finding, regimen with its administrations, MRD, response, adverse event) is generated, then mapped to
 NDJSON with profile validation by (a) `fhir-onco map-tables -f ndjson` and (b) `fhir-onco spark
 map-tables` with ``--master local[1]`` and ``local[2]``, each in a fresh process. Printed: wall time,
-resources/s, and peak resident memory: of the single process, and for Spark of the driver JVM and of
+resources/s, CPU seconds of the process tree and resources per CPU-second (the fair figure on a
+shared machine), and peak resident memory: of the single process, and for Spark of the driver JVM and of
 the largest Python worker (in local mode the executor is the driver JVM plus its Python workers;
 the Python workers are where mapping happens). Memory is sampled from /proc every 0.2 s.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,7 @@ def _cmdline(pid: int) -> str:
 def measure(cmd: list[str]) -> dict[str, float]:
     """Run cmd; wall seconds, peak RSS (MB) of the whole tree, of java, of the largest Python worker."""
     peaks = {"tree": 0, "java": 0, "python_worker": 0, "main": 0}
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     done = threading.Event()
@@ -87,6 +90,10 @@ def measure(cmd: list[str]) -> dict[str, float]:
     done.set()
     sampler.join()
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU of the whole process tree (JVM and Python workers included once they exit): on a shared
+    # machine wall time measures the neighbours, CPU time measures us.
+    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
     summary = json.loads(stdout[stdout.index("{"):])
@@ -94,7 +101,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
         resources = sum(summary["resources"].values())
     else:  # map-tables: per patient
         resources = sum(sum(p.get("resources", {}).values()) for p in summary["patients"])
-    return {"wall_s": round(wall, 1), "resources": resources,
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "resources": resources,
             **{f"{k}_mb": round(v / 1024, 1) for k, v in peaks.items()}}
 
 
@@ -112,19 +119,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--skip-single", action="store_true", help="only the Spark runs")
+    parser.add_argument("--cores", type=int, nargs="+", default=[1, 2], help="local[N] runs")
     args = parser.parse_args()
-    print(f"{'runner':>22} {'patients':>9} {'resources':>10} {'wall s':>8} {'res/s':>7} {'main MB':>8} "
-          f"{'JVM MB':>7} {'py worker MB':>12}", flush=True)
+    print(f"{'runner':>22} {'patients':>9} {'resources':>10} {'wall s':>8} {'res/s':>7} {'CPU s':>7} {'res/CPU-s':>9} "
+          f"{'main MB':>8} {'JVM MB':>7} {'py worker MB':>12}", flush=True)
     for n in args.patients:
         with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
             extract = write_registry_extract(Path(tmp) / "extract", n, detail="full")
-            runs = [] if args.skip_single else [("map-tables (1 process)", lambda o: single_process(extract, o))]
-            runs += [(f"spark local[{c}]", lambda o, c=c: spark(extract, o, c)) for c in (1, 2)]
-            for label, fn in runs:
-                r = fn(Path(tmp) / label.split()[0].replace("(", ""))
-                print(f"{label:>22} {n:>9} {r['resources']:>10} {r['wall_s']:>8} "
-                      f"{round(r['resources'] / r['wall_s']):>7} {r['main_mb']:>8} {r['java_mb']:>7} "
-                      f"{r['python_worker_mb']:>12}", flush=True)
+            runs: list[tuple[str, int]] = [] if args.skip_single else [("map-tables (1 process)", 0)]
+            runs += [(f"spark local[{c}]", c) for c in args.cores]
+            for label, cores in runs:
+                out = Path(tmp) / f"out-{cores}"
+                r = spark(extract, out, cores) if cores else single_process(extract, out)
+                per_s, per_cpu_s = round(r["resources"] / r["wall_s"]), round(r["resources"] / r["cpu_s"])
+                print(f"{label:>22} {n:>9} {r['resources']:>10} {r['wall_s']:>8} {per_s:>7} {r['cpu_s']:>7} "
+                      f"{per_cpu_s:>9} {r['main_mb']:>8} {r['java_mb']:>7} {r['python_worker_mb']:>12}", flush=True)
     print(f"cpu cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -55,7 +55,7 @@ def map_cases_spark(spark: Any, paths: Iterable[str | Path], output: str | Path,
     from fhir_onco.validation.report import Report
 
     files = case_inputs(paths)
-    run = start_run(spark, output, partitions)
+    run = start_run(spark, output, partitions, sum(p.stat().st_size for p in files if p.is_file()))
     sc = spark.sparkContext
     whole = [((PATIENTS, i, 0), (str(p), "")) for i, p in enumerate(files) if p.suffix.lower() != NDJSON_SUFFIX]
     keyed = sc.parallelize(whole, max(1, min(len(whole), run.partitions)))

@@ -61,11 +61,12 @@ def write_partition(index: int, results: Iterable[tuple[OrderKey, PatientResult 
     final = parts / f"part-{index:05d}"
     tmp = parts / f".part-{index:05d}-{uuid.uuid4().hex}.tmp"
     summary = PartitionSummary(index)
-    issues: list[tuple[Any, ...]] = []
     with NdjsonWriter(tmp) as writer:
         for order, result in results:
+            # Issue rows go out as they come, so a task's memory does not grow with its patients.
             if isinstance(result, Report):
-                issues.extend(issue_row(order, n, None, None, i) for n, i in enumerate(result))
+                for n, issue in enumerate(result):
+                    yield "issue", issue_row(order, n, None, None, issue)
                 continue
             if result.ok and result.bundle is not None:
                 writer.write_bundle(result.bundle)
@@ -76,7 +77,8 @@ def write_partition(index: int, results: Iterable[tuple[OrderKey, PatientResult 
                 # Bulk Data's error files: one OperationOutcome per patient with findings.
                 writer.write(result.report.to_operation_outcome())
                 summary.outcomes += 1
-                issues.extend(issue_row(order, n, result.source, result.ok, i) for n, i in enumerate(result.report))
+                for n, issue in enumerate(result.report):
+                    yield "issue", issue_row(order, n, result.source, result.ok, issue)
         summary.counts = Counter({t: n for t, n in writer.counts.items() if t != "OperationOutcome"})
     if final.exists():
         shutil.rmtree(final)  # an earlier attempt of this task
@@ -85,8 +87,6 @@ def write_partition(index: int, results: Iterable[tuple[OrderKey, PatientResult 
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     yield "summary", summary
-    for row in issues:
-        yield "issue", row
 
 
 def prepare_output(output: Path) -> None:

@@ -43,10 +43,15 @@ class SparkRun:
         return len(self.file_report.errors)
 
 
-def start_run(spark: Any, output: str | Path, partitions: int | None) -> RunPlan:
+PARTITION_INPUT_BYTES = 16 * 1024 * 1024  # input per partition by default (~10k patients of a typical extract)
+
+
+def start_run(spark: Any, output: str | Path, partitions: int | None, input_bytes: int = 0) -> RunPlan:
+    """Default partitions: twice the cores, and more for large inputs so that a partition's size (and
+    with it an executor's memory) stays the same whatever the number of patients."""
     out = Path(output).absolute()  # executors may not share the driver's working directory
     prepare_output(out)
-    n = partitions or max(2, 2 * spark.sparkContext.defaultParallelism)
+    n = partitions or max(2, 2 * spark.sparkContext.defaultParallelism, -(-input_bytes // PARTITION_INPUT_BYTES))
     return RunPlan(out, n)
 
 

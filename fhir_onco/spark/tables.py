@@ -95,7 +95,7 @@ def map_tables_spark(spark: Any, directory: str | Path, output: str | Path, layo
     driver = reader.driver_file()
     assert driver is not None  # discover() raised otherwise
     names = list(reader.files)
-    run = start_run(spark, output, partitions)
+    run = start_run(spark, output, partitions, sum(t.path.stat().st_size for t in reader.files.values()))
     sc = spark.sparkContext
     reader_bc = sc.broadcast(reader)
     grouped = (sc.parallelize(list(enumerate(names)), len(names))
