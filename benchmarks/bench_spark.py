@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,14 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
 
 
 def _descendants(pid: int) -> list[int]:
@@ -63,7 +70,7 @@ def _cmdline(pid: int) -> str:
 def measure(cmd: list[str]) -> dict[str, float]:
     """Run cmd; wall seconds, peak RSS (MB) of the whole tree, of java, of the largest Python worker."""
     peaks = {"tree": 0, "java": 0, "python_worker": 0, "main": 0}
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ticks: dict[int, int] = {}  # pid -> CPU ticks (user + system) last seen
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     done = threading.Event()
@@ -72,6 +79,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
         while not done.is_set():
             tree = 0
             for pid in _descendants(proc.pid):
+                ticks[pid] = max(ticks.get(pid, 0), _cpu_ticks(pid))
                 rss = _rss_kb(pid)
                 tree += rss
                 line = _cmdline(pid)
@@ -90,10 +98,9 @@ def measure(cmd: list[str]) -> dict[str, float]:
     done.set()
     sampler.join()
     wall = time.perf_counter() - start
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU of the whole process tree (JVM and Python workers included once they exit): on a shared
-    # machine wall time measures the neighbours, CPU time measures us.
-    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    # CPU of the whole process tree (JVM and Python workers included): on a shared machine wall time
+    # measures the neighbours too, CPU time measures us.
+    cpu = sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
     summary = json.loads(stdout[stdout.index("{"):])
