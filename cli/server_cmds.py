@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
+from fhir_onco.files import write_private_text
 from fhir_onco.server.errors import ServerIOError
 
 PROGRESS_THRESHOLD = 10
@@ -81,6 +83,11 @@ RetriesOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+DeidentifyOpt = Annotated[
+    Path | None,
+    typer.Option("--deidentify", help="De-identify on the way out with this policy YAML (key from "
+                 "$FHIR_ONCO_DEID_KEY or $FHIR_ONCO_DEID_KEY_FILE; docs/deidentify.md).", show_default=False),
+]
 IdSystemOpt = Annotated[
     str | None,
     typer.Option(
@@ -97,22 +104,27 @@ RegimenCategoryOpt = Annotated[
         show_default=False,
     ),
 ]
+AllowTextOpt = Annotated[
+    bool,
+    typer.Option("--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing the patient."),
+]
 EncodingOpt = Annotated[
     str | None,
     typer.Option("--encoding", help="CSV extracts: force an encoding (default: sniffed per file).", show_default=False),
 ]
 
 
-def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding}
+def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None,
+                   allow_text_only: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding,
+                               "allow_text_only": allow_text_only or None}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
     return options
 
 
 def _usage(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+    return common.usage_error(message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -146,11 +158,8 @@ def _client(server: str | None, timeout: float, ca_bundle: Path | None, retries:
 
 @contextmanager
 def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
-    if quiet or total < PROGRESS_THRESHOLD:
-        yield lambda _result: None
-        return
-    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield lambda _result: bar.update(1)
+    with common.progress(total, label, enabled=not quiet) as bar:
+        yield lambda _result: bar.advance()
 
 
 def _emit(report: Any, as_json: bool) -> None:
@@ -190,6 +199,16 @@ def _fail(e: ServerIOError, as_json: bool) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _deidentify(bundles: list[Any], policy: Path) -> tuple[list[Any], list[str]]:
+    from fhir_onco.deidentify import DeidKeyError, PolicyError
+    from fhir_onco.deidentify.outbound import deidentify_outbound
+
+    try:
+        return deidentify_outbound(bundles, policy)
+    except (DeidKeyError, PolicyError) as e:
+        raise _usage(str(e)) from None
+
+
 def push_command(
     inputs: Annotated[
         list[Path],
@@ -211,19 +230,23 @@ def push_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    deidentify: DeidentifyOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates."""
     from fhir_onco.server.inputs import expand_inputs, load_inputs
     from fhir_onco.server.push import push
 
     _setup_logging(verbose)
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(inputs)
     if not expand_inputs(inputs):
         raise _usage("no input files (.json, .yaml, .yml) or CSV extracts found")
     with _client(server, timeout, ca_bundle, retries) as client:
-        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding))
+        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding,
+                                                                  allow_text_only))
+        if deidentify is not None:
+            loaded.bundles, deid_errors = _deidentify(loaded.bundles, deidentify)
+            loaded.errors += deid_errors
         try:
             with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
                 report = push(
@@ -278,15 +301,15 @@ def sync_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    deidentify: DeidentifyOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync."""
     from fhir_onco.server.inputs import estimate_patients, expand_inputs
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
     _setup_logging(verbose)
-    missing = [str(p) for p in sources if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(sources)
     if state is None:
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
     with _client(server, timeout, ca_bundle, retries) as client:
@@ -302,7 +325,8 @@ def sync_command(
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
                     on_result=tick,
-                    table_options=_table_options(id_system, regimen_category, encoding),
+                    table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
+                    transform=(lambda bundles: _deidentify(bundles, deidentify)) if deidentify else None,
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
@@ -374,6 +398,8 @@ def pull_command(
     from fhir_onco.server.pull import pull_patient
 
     _setup_logging(verbose)
+    if output is not None:
+        common.check_output_file(output)
     with _client(server, timeout, ca_bundle, retries) as client:
         try:
             client.check_server(transaction=False)
@@ -387,11 +413,12 @@ def pull_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_private_text(output, text)
     counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
-    typer.echo(
+    common.echo(
         f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",
         err=True,
+        info=True,
     )
 
 

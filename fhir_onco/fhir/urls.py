@@ -19,6 +19,7 @@ def ext(name: str) -> str:
 # Our extensions (defined in profiles/).
 EXT_SOURCE_DATE = ext("source-date")  # the date expression as written (D+21, 15.12.2021)
 EXT_AGE_AT_EVENT = ext("age-at-event")
+EXT_FOLLOW_UP = ext("follow-up")  # last contact date and vital status then (censoring)
 EXT_REGIMEN = ext("regimen")  # MedicationAdministration -> its CarePlan
 EXT_CYCLE = ext("cycle-number")
 EXT_DOSE_BASIS = ext("dose-basis")
@@ -50,7 +51,7 @@ EXT_STOP_DAY = ext("stop-day")
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
-EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
+EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-related-condition"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 

@@ -19,7 +19,6 @@ idempotent and a replay harmless: the same data always lands on the same ids.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,42 +98,48 @@ def from_bundle(bundle: Any, source: str) -> PatientBundle:
     return PatientBundle(patient_key(tx, source), tx, source)
 
 
-def _map_case_file(path: Path) -> dict[str, Any]:
+def _map_case_file(path: Path, allow_text_only: bool = False) -> dict[str, Any]:
     try:
         from fhir_onco import load_case, map_case
     except ImportError as e:
         raise InputError(f"{path}: case files need fhir_onco.load_case/map_case, which this build lacks") from e
     try:
-        return dict(map_case(load_case(path)))
+        return dict(map_case(load_case(path), allow_text_only=allow_text_only))
     except InputError:
         raise
     except Exception as e:  # the mapper's own errors: report, don't crash the whole run
         raise InputError(f"{path}: cannot map the case: {type(e).__name__}: {e}") from e
 
 
-def load_input(path: Path) -> PatientBundle:
+def load_input(path: Path, allow_text_only: bool = False) -> PatientBundle:
     """Load one file: a FHIR Bundle JSON, or a case file (YAML, or JSON without resourceType)."""
+    from fhir_onco.documents import DocumentError, load_document
+
     source = str(path)
-    if path.suffix.lower() in CASE_SUFFIXES:
-        return from_bundle(_map_case_file(path), source)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{source}: cannot read: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{source}: not valid JSON ({type(e).__name__})") from e
+        data = load_document(path)
+    except DocumentError as e:
+        raise InputError(str(e)) from None
+    if path.suffix.lower() in CASE_SUFFIXES:
+        if not _looks_like_case(data):  # e.g. a cohort spec beside the cases it generated
+            raise SkippedInput(f"{source}: not a case file (no 'patient' field; mostly other fields); skipped")
+        return from_bundle(_map_case_file(path, allow_text_only), source)
     if isinstance(data, dict) and "resourceType" in data:
         return from_bundle(data, source)
     if not _looks_like_case(data):
         raise SkippedInput(f"{source}: neither a FHIR resource nor a case (no resourceType, no case field); skipped")
-    return from_bundle(_map_case_file(path), source)
+    return from_bundle(_map_case_file(path, allow_text_only), source)
 
 
 def _looks_like_case(data: Any) -> bool:
-    """A JSON object with at least one top-level field of the case model (a broken case still counts)."""
+    """A mapping with a ``patient`` field or mostly case-model fields (a broken case still counts; a
+    cohort spec, which shares ``hsct`` and ``adverse_events`` with cases, does not)."""
     from fhir_onco.case import Case
 
-    return isinstance(data, dict) and not set(data).isdisjoint(Case.model_fields)
+    if not isinstance(data, dict):
+        return False
+    known = set(data) & set(Case.model_fields)
+    return "patient" in data or (bool(known) and len(known) * 2 >= len(data))
 
 
 def is_table_extract(path: Path) -> bool:
@@ -255,9 +260,11 @@ def load_inputs(
 ) -> LoadedInputs:
     """Load every input under ``paths`` (see :func:`expand_inputs`); nothing raises for bad data.
 
-    ``table_options`` apply to every CSV extract (see :func:`iter_extract`).
+    ``table_options`` apply to every CSV extract (see :func:`iter_extract`); its ``allow_text_only``
+    to case files too.
     """
     loaded = LoadedInputs()
+    allow_text_only = bool((table_options or {}).get("allow_text_only"))
     for item in expand_inputs(paths, exclude):
         if item.is_dir():
             for got in iter_extract(item, loaded.warnings, table_options):
@@ -267,7 +274,7 @@ def load_inputs(
                     loaded.bundles.append(got)
             continue
         try:
-            loaded.bundles.append(load_input(item))
+            loaded.bundles.append(load_input(item, allow_text_only))
         except SkippedInput as e:
             loaded.warnings.append(str(e))
         except InputError as e:

@@ -41,6 +41,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fhir_onco.files import open_private
+
 from .canonical import bundle_hash
 from .client import FhirClient
 from .errors import HttpError, PatientError, ServerIOError, StateStoreError
@@ -102,6 +104,7 @@ class StateStore:
             self._lockf.close()
             raise StateStoreError(f"{self.path} is in use by another sync") from e
         try:
+            open_private(self.path, "ab").close()  # 0600 before SQLite creates it; its -wal/-shm copy the mode
             self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -285,17 +288,22 @@ def sync(
     exclude: Sequence[Path] = (),
     on_result: Callable[[PatientResult], None] | None = None,
     table_options: Mapping[str, Any] | None = None,
+    transform: Callable[[list[PatientBundle]], tuple[list[PatientBundle], list[str]]] | None = None,
 ) -> SyncReport:
     """Bring the server in line with ``sources`` (files or directories); see the module doc.
 
     ``table_options`` (``id_system``, ``regimen_category``, ``encoding``) apply to CSV extracts; keep
-    them the same from run to run (``id_system`` decides the FHIR ids).
+    them the same from run to run (``id_system`` decides the FHIR ids). ``transform`` rewrites the
+    loaded bundles before anything is compared or sent (``--deidentify``).
     """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
     bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude], table_options=table_options)
+    if transform is not None:  # e.g. de-identification on the way out (--deidentify)
+        bundles, more_errors = transform(bundles)
+        errors = [*errors, *more_errors]
     report.input_errors = errors
     report.input_warnings = warnings
 

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fhir_onco.analytics.decode import subject_id
 from fhir_onco.analytics.flatten import TABLES, flatten_all
-from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore
+from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, subject_id
 
 from .output import MANIFEST
 
@@ -46,13 +45,13 @@ def _keyed(types: frozenset[str], line: str) -> Iterator[tuple[str, str]]:
 
 def _flatten_partition(types: frozenset[str], names: list[str],
                        groups: Iterator[tuple[str, Iterable[str]]]) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    from fhir_onco.analytics.decode import Decoder
+    from fhir_onco.analytics.values import Labels
 
-    decoder = Decoder()  # one per partition: its lookups are memoised
+    labels = Labels()  # one per partition: its lookups are memoised
     for _, lines in groups:
         # Sorted so a Type/id repeated in the input resolves the same way however the shuffle ordered it.
         store = ResourceStore(types).extend(json.loads(line) for line in sorted(lines))
-        for name, rows in flatten_all(store, decoder, names).items():
+        for name, rows in flatten_all(store, labels, names).items():
             columns = TABLES[name].column_names
             for row in rows:
                 yield name, tuple(row[c] for c in columns)

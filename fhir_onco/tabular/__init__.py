@@ -17,10 +17,11 @@ reported and not mapped, and the other patients still go through.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from fhir_onco.pipeline import PatientResult, map_and_validate
+from fhir_onco.pipeline import OutputFormat, PatientResult, map_and_validate, ordered_map, warm_up
 from fhir_onco.validation.report import Report
 
 from .base import TabularError, TabularPatient, TabularReader
@@ -30,7 +31,7 @@ from .registry import RegistryReader
 Layout = Literal["auto", "registry", "mcode"]
 
 __all__ = ["Layout", "McodeReader", "RegistryReader", "TabularError", "TabularPatient", "TabularReader",
-           "detect_layout", "map_patient", "map_tables", "open_reader"]
+           "detect_layout", "map_tables", "open_reader"]
 
 
 def detect_layout(directory: str | Path) -> Literal["registry", "mcode"]:
@@ -58,20 +59,6 @@ def open_reader(directory: str | Path, layout: Layout = "auto", **options: Any) 
     return RegistryReader(directory, **options)
 
 
-def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,
-               validate: bool = True, file_report: Report | None = None, **options: Any) -> Iterator[PatientResult]:
-    """Map every patient of a CSV extract; issue locations point at file:row:column where known.
-
-    File-level findings (unknown columns, rows of patients not in the patient list, empty patient
-    ids) go to ``file_report`` when given. Raises TabularError when the extract cannot be read at all.
-    """
-    with open_reader(directory, layout, **options) as reader:
-        if file_report is not None:
-            file_report.extend(reader.report)
-        for patient in reader:
-            yield map_patient(patient, allow_text_only=allow_text_only, validate=validate)
-
-
 def map_patient(patient: TabularPatient, *, allow_text_only: bool = False, validate: bool = True) -> PatientResult:
     """Map and validate one patient read from tables; mapping issues are relocated to file:row:column.
 
@@ -81,3 +68,27 @@ def map_patient(patient: TabularPatient, *, allow_text_only: bool = False, valid
     result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only, validate=validate)
     report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
     return PatientResult(patient.source, result.bundle if report.ok else None, report)
+
+
+def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate: bool,
+                     encode_as: OutputFormat | None) -> PatientResult:
+    return map_patient(patient, allow_text_only=allow_text_only, validate=validate).encoded_as(encode_as)
+
+
+def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,
+               validate: bool = True, file_report: Report | None = None, jobs: int = 1,
+               encode: OutputFormat | None = None, **options: Any) -> Iterator[PatientResult]:
+    """Map every patient of a CSV extract; issue locations point at file:row:column where known.
+
+    File-level findings (unknown columns, rows of patients not in the patient list, empty patient
+    ids) go to ``file_report`` when given. Raises TabularError when the extract cannot be read at all.
+    With ``jobs > 1`` the tables are read here and patients mapped in worker processes, results in
+    extract order; ``encode`` makes results carry serialised output instead of the bundle.
+    """
+    with open_reader(directory, layout, **options) as reader:
+        if file_report is not None:
+            file_report.extend(reader.report)
+        if jobs > 1:
+            warm_up(validate)
+        job = partial(_map_patient_job, allow_text_only=allow_text_only, validate=validate, encode_as=encode)
+        yield from ordered_map(job, reader, jobs)
