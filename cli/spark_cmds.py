@@ -74,7 +74,8 @@ def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None
     raise typer.Exit(1 if run.failed or run.file_errors else 0)
 
 
-@spark_app.command("map-tables")
+@spark_app.command("map-tables", epilog="Example: fhir-onco spark map-tables examples/registry -o spark-out "
+                   "--master 'local[2]'")
 def spark_map_tables_command(
     directory: Annotated[Path, typer.Argument(help="Directory of CSV tables (registry or mCODE layout), readable "
                                               "by the executors at this path.", show_default=False)],
@@ -112,7 +113,7 @@ def spark_map_tables_command(
     _finish(spark, run, export_to, as_json)
 
 
-@spark_app.command("map")
+@spark_app.command("map", epilog="Example: fhir-onco spark map examples/ -o spark-out")
 def spark_map_command(
     cases: Annotated[list[Path], typer.Argument(help="Case files (.yaml, .json), NDJSON files of cases (one JSON case "
                                                 "per line), or directories of them.", show_default=False)],
@@ -131,7 +132,7 @@ def spark_map_command(
     _finish(spark, run, export_to, as_json)
 
 
-@spark_app.command("export")
+@spark_app.command("export", epilog="Example: fhir-onco spark export --input spark-out -o tables")
 def spark_export_command(
     input_dir: Annotated[Path, typer.Option("--input", help="Directory of FHIR NDJSON (our Spark output, or a Bulk "
                                             "Data export).", show_default=False)],
