@@ -17,7 +17,8 @@ from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, subject_id
 
 from .output import MANIFEST
 
-_SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
+# Dates stay ISO text as recorded (a partial date stays "2021-12"), as in the CSV export.
+_SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "STRING"}
 
 
 def ndjson_inputs(directory: str | Path) -> list[Path]:
