@@ -312,7 +312,7 @@ def schema_command(
 
 
 # Commands that live with their own part of the library register themselves here.
-for _module in ("server_cmds", "profile_cmds", "registry_cmds", "analytics_cmds", "deidentify_cmds"):
+for _module in ("server_cmds", "profile_cmds", "registry_cmds", "analytics_cmds", "deidentify_cmds", "spark_cmds"):
     try:
         _mod = importlib.import_module(f"fhir_onco.cli.{_module}")
     except ModuleNotFoundError as _exc:

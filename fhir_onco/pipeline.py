@@ -10,6 +10,7 @@ the calling process in input order, so the output is byte-identical to ``jobs=1`
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections import Counter, deque
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, TypeVar
 
-from fhir_onco.case import Case, CaseError, load_case
+from fhir_onco.case import Case, CaseError, load_case, parse_case
 from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 from fhir_onco.fhir.builders import dumps, dumps_line
 from fhir_onco.files import open_private, write_private_text
@@ -117,6 +118,34 @@ def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool 
             report.error(f"{source}: {location}", message, rule="case-schema")
         return PatientResult(source, None, report)
     return map_and_validate(case, source, allow_text_only=allow_text_only, validate=validate, profiles=profiles)
+
+
+def map_case_text(text: str, source: str, **kw: Any) -> PatientResult:
+    """One case given as JSON text, e.g. a line of an NDJSON file of cases (``source``: 'cases.ndjson:12')."""
+    report = Report()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        report.error(f"{source}: column {exc.colno}", f"not valid JSON: {exc.msg}", rule="case-schema")
+        return PatientResult(source, None, report)
+    if not isinstance(data, dict):
+        report.error(f"{source}: (root)", "expected a mapping with 'patient' and clinical sections", rule="case-schema")
+        return PatientResult(source, None, report)
+    try:
+        case = parse_case(data, source)
+    except CaseError as exc:
+        for location, message in exc.issues:
+            report.error(f"{source}: {location}", message, rule="case-schema")
+        return PatientResult(source, None, report)
+    return map_and_validate(case, source, **kw)
+
+
+def map_ndjson_cases(path: str | Path, **kw: Any) -> Iterator[PatientResult]:
+    """Every case of an NDJSON file of cases (one JSON case per line; blank lines skipped)."""
+    with Path(path).open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield map_case_text(line, f"{path}:{number}", **kw)
 
 
 def default_jobs() -> int:

@@ -59,13 +59,20 @@ def open_reader(directory: str | Path, layout: Layout = "auto", **options: Any) 
     return RegistryReader(directory, **options)
 
 
-def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate: bool,
-                     encode_as: OutputFormat | None) -> PatientResult:
+def map_patient(patient: TabularPatient, *, allow_text_only: bool = False, validate: bool = True) -> PatientResult:
+    """Map and validate one patient read from tables; mapping issues are relocated to file:row:column.
+
+    Shared by :func:`map_tables` and the Spark runner (``fhir_onco.spark``)."""
     if patient.case is None:
         return PatientResult(patient.source, None, patient.report)
     result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only, validate=validate)
     report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
-    return PatientResult(patient.source, result.bundle if report.ok else None, report).encoded_as(encode_as)
+    return PatientResult(patient.source, result.bundle if report.ok else None, report)
+
+
+def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate: bool,
+                     encode_as: OutputFormat | None) -> PatientResult:
+    return map_patient(patient, allow_text_only=allow_text_only, validate=validate).encoded_as(encode_as)
 
 
 def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,

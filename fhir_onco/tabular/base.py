@@ -285,22 +285,32 @@ class TabularReader:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def open(self) -> None:
+    def discover(self) -> None:
+        """Find the tables and check their headers without reading rows (raises TabularError)."""
         self._discover()
+
+    def open(self) -> None:
+        self.discover()
         self._store = RowStore(self.tmpdir)
         for table in self.files.values():
-            self._store.add_rows(table.spec.name, self._keyed(table), driver=table.spec.driver)
+            self._store.add_rows(table.spec.name, self.keyed_rows(table), driver=table.spec.driver)
         for tab, line in self._store.orphans():
-            table = self.files[tab]
-            driver = self._driver_file()
-            self.report.error(f"{table.label}:{line}:{table.column_name(d.normalise_header(table.spec.key))}",
-                              f"expected a patient listed in {driver.label if driver else 'the patient list'}; "
-                              "rows of this patient are not imported", rule="tabular")
+            self.report_orphan(tab, line)
 
-    def _driver_file(self) -> TableFile | None:
+    def report_orphan(self, table_name: str, line: int) -> None:
+        """Rows of a patient missing from the driver file: reported at the first such row of each table."""
+        table = self.files[table_name]
+        driver = self.driver_file()
+        self.report.error(f"{table.label}:{line}:{table.column_name(d.normalise_header(table.spec.key))}",
+                          f"expected a patient listed in {driver.label if driver else 'the patient list'}; "
+                          "rows of this patient are not imported", rule="tabular")
+
+    def driver_file(self) -> TableFile | None:
         return next((t for t in self.files.values() if t.spec.driver), None)
 
-    def _keyed(self, table: TableFile) -> Iterator[tuple[str, int, dict[str, str], int]]:
+    def keyed_rows(self, table: TableFile) -> Iterator[tuple[str, int, dict[str, str], int]]:
+        """(patient id, line, cells, extra cells) of every row of one table; rows without a patient id
+        and unreadable files are reported to ``self.report``."""
         key = d.normalise_header(table.spec.key)
         _, records = d.read_records(table.path, table.dialect)
         try:
@@ -326,40 +336,48 @@ class TabularReader:
         if self._store is None:
             self.open()
         assert self._store is not None
-        driver = self._driver_file()
-        assert driver is not None
         for patient_id, lines in self._store.patients():
-            rows = self._store.rows_of(patient_id)
-            source = f"{driver.label}:{lines[0]}"
-            report = Report()
-            prov = Provenance()
-            if len(lines) > 1:
-                for extra in lines[1:]:
-                    report.error(f"{driver.label}:{extra}:{driver.column_name(d.normalise_header(driver.spec.key))}",
-                                 f"patient id repeats row {lines[0]}; one row per patient", rule="tabular")
-            by_table: dict[str, list[RowReader]] = {}
-            seen_rows: dict[tuple[str, str], int] = {}
-            for row in rows:
-                reader = RowReader(self.files[row.table], row, report)
-                self._row_checks(reader, seen_rows)
-                by_table.setdefault(row.table, []).append(reader)
+            yield self.patient_from_rows(lines, self._store.rows_of(patient_id))
+
+    def patient_from_rows(self, lines: list[int], rows: list[Row]) -> TabularPatient:
+        """One patient from its driver-file lines and its rows (ordered by table name, then line).
+
+        The single place where rows become a case: the SQLite-indexed iteration above and the Spark
+        runner (which groups rows by patient itself) both call it, so both give the same case and the
+        same located messages.
+        """
+        driver = self.driver_file()
+        assert driver is not None
+        source = f"{driver.label}:{lines[0]}"
+        report = Report()
+        prov = Provenance()
+        if len(lines) > 1:
+            for extra in lines[1:]:
+                report.error(f"{driver.label}:{extra}:{driver.column_name(d.normalise_header(driver.spec.key))}",
+                             f"patient id repeats row {lines[0]}; one row per patient", rule="tabular")
+        by_table: dict[str, list[RowReader]] = {}
+        seen_rows: dict[tuple[str, str], int] = {}
+        for row in rows:
+            reader = RowReader(self.files[row.table], row, report)
+            self._row_checks(reader, seen_rows)
+            by_table.setdefault(row.table, []).append(reader)
+        case = None
+        try:
+            data = self.build(by_table, prov, report)
+            if report.ok and data is not None:
+                self._date_order(data, "", prov, source, report)
+            if report.ok and data is not None:
+                try:
+                    case = parse_case(data, source)
+                except CaseError as exc:
+                    for location, message in exc.issues:
+                        where = prov.locate(location) or f"{source}: {location}"
+                        report.error(where, message, rule="case-schema")
+        except (ArithmeticError, ValueError, RecursionError) as exc:
+            # a value no cell parser foresaw must fail this patient only, never the whole extract
             case = None
-            try:
-                data = self.build(by_table, prov, report)
-                if report.ok and data is not None:
-                    self._date_order(data, "", prov, source, report)
-                if report.ok and data is not None:
-                    try:
-                        case = parse_case(data, source)
-                    except CaseError as exc:
-                        for location, message in exc.issues:
-                            where = prov.locate(location) or f"{source}: {location}"
-                            report.error(where, message, rule="case-schema")
-            except (ArithmeticError, ValueError, RecursionError) as exc:
-                # a value no cell parser foresaw must fail this patient only, never the whole extract
-                case = None
-                report.error(source, f"cannot read this patient's rows ({type(exc).__name__})", rule="tabular")
-            yield TabularPatient(source, case, report, prov)
+            report.error(source, f"cannot read this patient's rows ({type(exc).__name__})", rule="tabular")
+        return TabularPatient(source, case, report, prov)
 
     @staticmethod
     def _row_checks(reader: RowReader, seen_rows: dict[tuple[str, str], int]) -> None:

@@ -151,8 +151,8 @@ class McodeReader(TabularReader):
                                 "(use cancer-related-medication-administration); file ignored", rule="tabular")
             del self.files["medication_request"]
 
-    def open(self) -> None:
-        super().open()
+    def discover(self) -> None:
+        super().discover()
         for name, cols in NO_HOME.items():
             table = self.files.get(name)
             if table is None:

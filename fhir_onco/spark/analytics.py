@@ -1,0 +1,100 @@
+"""The analysis tables of ``fhir-onco export`` as Spark DataFrames / parquet, from Bulk Data NDJSON.
+
+A thin adapter: resources are grouped by patient on Spark, and each patient's resources are flattened
+by the same :func:`fhir_onco.analytics.flatten.flatten_all` as the single-process export. Works on our
+Spark output (its manifest) or any directory of FHIR NDJSON, e.g. a server's Bulk Data export.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fhir_onco.analytics.flatten import TABLES, flatten_all
+from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, subject_id
+
+from .output import MANIFEST
+
+# Dates stay ISO text as recorded (a partial date stays "2021-12"), as in the CSV export.
+_SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "STRING"}
+
+
+def ndjson_inputs(directory: str | Path) -> list[Path]:
+    """The NDJSON files of a manifest (when there is one), else every *.ndjson under the directory."""
+    root = Path(directory)
+    manifest = root / MANIFEST
+    if manifest.is_file():
+        return [root / e["url"] for e in json.loads(manifest.read_text(encoding="utf-8"))["output"]]
+    return sorted(p for p in root.rglob("*.ndjson") if not any(s.startswith(".") for s in p.relative_to(root).parts))
+
+
+def table_schema(name: str) -> str:
+    return ", ".join(f"`{column}` {_SPARK_TYPES[kind]}" for column, kind in TABLES[name].columns)
+
+
+def _keyed(types: frozenset[str], line: str) -> Iterator[tuple[str, str]]:
+    if not line.strip():
+        return
+    resource = json.loads(line)
+    if isinstance(resource, dict) and resource.get("resourceType") in types:
+        patient = subject_id(resource)
+        if patient is not None:
+            yield patient, line
+
+
+def _flatten_partition(types: frozenset[str], names: list[str],
+                       groups: Iterator[tuple[str, Iterable[str]]]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    from fhir_onco.analytics.values import Labels
+
+    labels = Labels()  # one per partition: its lookups are memoised
+    for _, lines in groups:
+        # Sorted so a Type/id repeated in the input resolves the same way however the shuffle ordered it.
+        store = ResourceStore(types).extend(json.loads(line) for line in sorted(lines))
+        for name, rows in flatten_all(store, labels, names).items():
+            columns = TABLES[name].column_names
+            for row in rows:
+                yield name, tuple(row[c] for c in columns)
+
+
+def export_dataframes(spark: Any, directory: str | Path, names: Iterable[str] | None = None,
+                      partitions: int | None = None) -> dict[str, Any]:
+    """Table name -> DataFrame (columns and types of docs/analytics.md), rows in the export's order."""
+    return _export(spark, directory, names, partitions)[0]
+
+
+def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
+            partitions: int | None) -> tuple[dict[str, Any], Any]:
+    from pyspark import StorageLevel
+
+    wanted = list(names or TABLES)
+    types = frozenset(CLINICAL_TYPES)
+    files = ndjson_inputs(directory)
+    sc = spark.sparkContext
+    n = partitions or max(2, 2 * sc.defaultParallelism)
+    if not files:
+        return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
+    lines = sc.textFile(",".join(str(p.absolute()) for p in files))
+    rows = (lines.flatMap(lambda line: _keyed(types, line))
+            .groupByKey(n)
+            .mapPartitions(lambda groups: _flatten_partition(types, wanted, groups))
+            .persist(StorageLevel.MEMORY_AND_DISK))
+    out: dict[str, Any] = {}
+    for name in wanted:
+        columns = TABLES[name].column_names
+        order = [c for c in ("patient_id", "date", "start_date", "onset_date", "id") if c in columns]
+        table = rows.filter(lambda r, name=name: r[0] == name).map(lambda r: r[1])
+        out[name] = spark.createDataFrame(table, table_schema(name)).orderBy(*order)
+    return out, rows
+
+
+def write_export(spark: Any, directory: str | Path, output: str | Path, names: Iterable[str] | None = None,
+                 partitions: int | None = None) -> dict[str, int]:
+    """Write every table as parquet (``output/<table>.parquet/``); returns the row count per table."""
+    frames, rows = _export(spark, directory, names, partitions)
+    counts = dict(rows.map(lambda r: (r[0], 1)).countByKey())
+    for name, frame in frames.items():
+        frame.write.mode("overwrite").parquet(str(Path(output).absolute() / f"{name}.parquet"))
+    rows.unpersist()
+    return {name: int(counts.get(name, 0)) for name in frames}

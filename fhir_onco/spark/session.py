@@ -1,0 +1,97 @@
+"""Finding PySpark and a Java runtime, and starting a local Spark session.
+
+PySpark is an optional extra (``pip install 'fhir-onco[spark]'``); it runs the JVM, so Java 17 or
+21 must be on the machine (``JAVA_HOME`` or ``java`` on the PATH; Debian: ``openjdk-17-jre-headless``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class SparkUnavailableError(RuntimeError):
+    """PySpark or Java is missing; the message says what to install."""
+
+
+def require_pyspark() -> Any:
+    try:
+        import pyspark
+    except ImportError:
+        raise SparkUnavailableError(
+            "the Spark runner needs PySpark 4: pip install 'fhir-onco[spark]' (and Java 17 or 21)") from None
+    return pyspark
+
+
+def find_java() -> Path | None:
+    """The java executable Spark will use: $JAVA_HOME/bin/java, else java on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return Path(home) / "bin" / "java"
+    found = shutil.which("java")
+    return Path(found) if found else None
+
+
+def java_major_version(java: Path) -> int | None:
+    """17 for 'openjdk version "17.0.15"' (java -version prints to stderr)."""
+    try:
+        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for token in (out.stderr + out.stdout).replace('"', " ").split():
+        head = token.split(".")[0]
+        if head.isdigit() and "." in token:
+            return int(head)
+    return None
+
+
+def require_java() -> Path:
+    java = find_java()
+    if java is None:
+        raise SparkUnavailableError(
+            "Spark needs a Java runtime (17 or 21): set JAVA_HOME or put java on the PATH "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)")
+    return java
+
+
+def submitted_master() -> str | None:
+    """The master spark-submit was given (it starts the JVM and passes spark.master), else None."""
+    if not os.environ.get("SPARK_ENV_LOADED") and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf
+
+    return SparkConf().get("spark.master", None)
+
+
+def local_session(master: str | None = "local[2]", *, app_name: str = "fhir-onco",
+                  conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession (``local[N]`` on a laptop, or a cluster master URL); reuses a running one.
+
+    ``master=None``: the master spark-submit was given, else ``local[*]``. Quiet by default: Spark's
+    console progress bar and INFO logs would interleave with our messages.
+    """
+    require_pyspark()
+    master = master or submitted_master() or "local[*]"
+    if master.startswith("local"):
+        require_java()
+    from pyspark.sql import SparkSession
+
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               # Python workers are reused across tasks, so the compiled validator and terminology
+               # tables are loaded once per worker process, not once per task.
+               .config("spark.python.worker.reuse", "true"))
+    if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Workers must run the interpreter that has fhir-onco installed (a venv), not the PATH's python3;
+        # PySpark reads this variable when the context starts.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session

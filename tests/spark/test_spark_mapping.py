@@ -1,0 +1,160 @@
+"""The Spark runner gives what the single-process commands give: the same NDJSON bytes per resource
+type (whatever the partitioning), the same patients written and failed, the same located messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fhir_onco.analytics.flatten import flatten_stores
+from fhir_onco.analytics.reader import iter_stores
+from fhir_onco.cli.app import app
+from fhir_onco.pipeline import NdjsonWriter, PatientResult, map_file, map_ndjson_cases
+from fhir_onco.spark import map_tables_spark
+from fhir_onco.spark.analytics import export_dataframes
+from fhir_onco.spark.cases import map_cases_spark
+from fhir_onco.spark.output import manifest_files
+from fhir_onco.tabular import map_tables
+from fhir_onco.tabular.synthetic import write_registry_extract
+from fhir_onco.validation.report import Report
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = ROOT / "examples" / "registry"
+MCODE = ROOT / "tests" / "data" / "mcode-sample"
+Issues = list[tuple[str, str, str, str | None]]
+
+
+def _key(issue: Any) -> tuple[str, str, str, str | None]:
+    return (str(issue.severity), issue.location, issue.message, issue.rule)
+
+
+def _reference(results: Any, out: Path, file_report: Report | None = None) -> tuple[dict[str, bytes], Issues, int, int]:
+    """Single-process output: NDJSON bytes per type, every issue, patients written and failed."""
+    issues: Issues = []
+    written = failed = 0
+    with NdjsonWriter(out) as writer:
+        for result in results:
+            assert isinstance(result, PatientResult)
+            issues.extend(_key(i) for i in result.report)
+            if result.ok:
+                writer.write_bundle(result.bundle)
+                written += 1
+            else:
+                failed += 1
+    issues.extend(_key(i) for i in file_report or ())
+    return {p.stem: p.read_bytes() for p in sorted(out.glob("*.ndjson"))}, sorted(issues), written, failed
+
+
+def _spark_result(run: Any) -> tuple[dict[str, bytes], Issues, int, int]:
+    types = sorted({e["type"] for e in run.manifest["output"]})
+    files = {t: b"".join(p.read_bytes() for p in manifest_files(run.output, t)) for t in types}
+    issues = sorted((r.severity, r.location, r.message, r.rule) for r in run.errors.collect())
+    return files, issues, run.written, run.failed
+
+
+def _tables_reference(directory: Path, out: Path, **kw: Any) -> tuple[dict[str, bytes], Issues, int, int]:
+    file_report = Report()
+    return _reference(map_tables(directory, file_report=file_report, **kw), out, file_report)
+
+
+def test_registry_sample_same_as_map_tables(spark: Any, tmp_path: Path) -> None:
+    expected = _tables_reference(REGISTRY, tmp_path / "single")
+    run = map_tables_spark(spark, REGISTRY, tmp_path / "spark", partitions=3)
+    assert _spark_result(run) == expected
+    assert expected[2] == 3 and sum(run.counts.values()) == sum(b.count(b"\n") for b in expected[0].values())
+    manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text())
+    assert {e["type"] for e in manifest["output"]} >= {"Patient", "Condition", "MedicationAdministration"}
+    assert sum(e["count"] for e in manifest["output"] if e["type"] == "Patient") == 3
+
+
+@pytest.mark.parametrize("allow_text_only", [False, True])
+def test_mcode_sample_same_as_map_tables(spark: Any, tmp_path: Path, allow_text_only: bool) -> None:
+    expected = _tables_reference(MCODE, tmp_path / "single", allow_text_only=allow_text_only)
+    run = map_tables_spark(spark, MCODE, tmp_path / "spark", allow_text_only=allow_text_only, partitions=2)
+    assert _spark_result(run) == expected
+    # Without --allow-text-only both sample patients fail; with it one still does (a clinicalStatus cell).
+    assert (run.written, run.failed) == ((1, 1) if allow_text_only else (0, 2))
+    errors = {r.location for r in run.errors.where("severity = 'error'").collect()}
+    assert f"{MCODE}/condition-information.csv:3:clinicalStatus" in errors
+
+
+def test_output_does_not_depend_on_partitioning(spark: Any, tmp_path: Path) -> None:
+    many = map_tables_spark(spark, REGISTRY, tmp_path / "out", partitions=5)
+    # Each patient went to its own partition here, so the files really are split.
+    assert len(manifest_files(many.output, "Patient")) == 3
+    split = _spark_result(many)
+    # A re-run into the same directory replaces the earlier run: no partition of it lingers.
+    one = map_tables_spark(spark, REGISTRY, tmp_path / "out", partitions=1)
+    assert _spark_result(one) == split
+    assert [p.name for p in (tmp_path / "out" / "parts").iterdir()] == ["part-00000"]
+
+
+def test_generated_10k_extract_same_as_map_tables(spark: Any, tmp_path: Path) -> None:
+    extract = write_registry_extract(tmp_path / "extract", 10_000, errors=True)
+    expected = _tables_reference(extract, tmp_path / "single")
+    run = map_tables_spark(spark, extract, tmp_path / "spark", partitions=4)
+    got = _spark_result(run)
+    assert got[2:] == expected[2:] == (9_997, 3)
+    assert got[1] == expected[1]
+    assert got[0] == expected[0]
+    locations = {r.location: r.message for r in run.errors.where("severity = 'error'").collect()}
+    assert locations[f"{extract}/diagnoses.csv:5002:onset"].startswith("expected a date")
+    assert "multiple mieloma" in locations[f"{extract}/diagnoses.csv:3335:condition"]
+    assert locations[f"{extract}/patients.csv:10002:patient_id"] == "patient id repeats row 2502; one row per patient"
+    assert f"{extract}/stages.csv:" in " ".join(i.location for i in run.file_report)
+    assert run.file_errors == 2
+
+
+def test_case_files_and_ndjson_cases_same_as_map(spark: Any, tmp_path: Path) -> None:
+    yamls = sorted((ROOT / "examples").glob("*.yaml"))[:3]
+    cases = tmp_path / "cases.ndjson"
+    lines = [json.dumps(yaml.safe_load(p.read_text(encoding="utf-8")), ensure_ascii=False, default=str)
+             for p in yamls[:2]]
+    lines += ["{not json", json.dumps({"patient": {"sex": "male"}, "diagnoses": "none"}), ""]
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    inputs = [*yamls, cases]
+
+    def single() -> Any:
+        for p in yamls:
+            yield map_file(p)
+        yield from map_ndjson_cases(cases)
+
+    expected = _reference(single(), tmp_path / "single")
+    run = map_cases_spark(spark, inputs, tmp_path / "spark", partitions=3)
+    assert _spark_result(run) == expected
+    assert expected[2:] == (5, 2)
+    assert any(r.location.startswith(f"{cases}:3: ") for r in run.errors.collect())
+
+
+def test_export_tables_same_as_single_process_export(spark: Any, tmp_path: Path) -> None:
+    run = map_tables_spark(spark, REGISTRY, tmp_path / "spark", partitions=2)
+    expected = flatten_stores(iter_stores(tmp_path / "spark"))
+    frames = export_dataframes(spark, run.output)
+    assert set(frames) == set(expected)
+    for name, frame in frames.items():
+        assert [row.asDict() for row in frame.collect()] == expected[name], name
+    assert len(expected["drugs"]) > 20 and len(expected["adverse_events"]) > 3
+
+
+def test_cli_spark_map_tables(spark: Any, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["spark", "map-tables", str(REGISTRY), "-o", str(tmp_path / "out"),
+                                 "--master", "local[2]", "--partitions", "2", "--export", str(tmp_path / "tables")])
+    assert result.exit_code == 0, result.output
+    assert "3 patients (899 resources) written" in result.output
+    assert (tmp_path / "out" / "manifest.json").is_file() and (tmp_path / "tables" / "patients.parquet").is_dir()
+
+
+def test_cli_spark_bad_extract_is_located_not_a_traceback(spark: Any, tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "patients.csv").write_text("sex\nmale\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["spark", "map-tables", str(tmp_path / "bad"), "-o", str(tmp_path / "out"),
+                                      "--master", "local[2]"])
+    assert result.exit_code == 1
+    assert "patients.csv:1:patient_id: expected a column 'patient_id'" in result.output
+    assert "Traceback" not in result.output
