@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .canonical import same_content
 from .client import FhirClient
-from .errors import ConflictError, HttpError, PatientError, ServerIOError
+from .errors import ConflictError, HttpError, InputError, PatientError, ServerIOError
 from .inputs import PatientBundle
 
 log = logging.getLogger(__name__)
@@ -202,7 +205,7 @@ def _plan(
 
 def _blame(err: HttpError, sent: Sequence[str]) -> str | None:
     """The Type/id the server's error points at, if it names one of ours or an entry index."""
-    text = " ".join([err.server_text, *(e for i in err.issues for e in i.expression)])
+    text = " ".join([err.raw_text, *(e for i in err.issues for e in i.expression)])
     for ref in sent:
         if ref in text or ref.split("/", 1)[1] in text:
             return ref
@@ -398,71 +401,138 @@ def run_work(
 
 def push_many(
     client: FhirClient,
-    work: Sequence[PatientWork],
+    work: Iterable[PatientWork],
     *,
     concurrency: int = 4,
     mode: Mode = "transaction",
     dry_run: bool = False,
     on_result: Callable[[PatientResult], None] | None = None,
+    keep_versions: bool = True,
 ) -> list[PatientResult]:
-    """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads.
+    """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads, streaming.
 
-    ``on_result`` is called in the calling thread as each patient finishes (sync records its
-    state there). Results come back in input order.
+    ``work`` may be a generator: at most ``2 * concurrency`` items are read ahead, so memory does
+    not grow with the number of patients. Items of the same patient never run at the same time:
+    a later one queues behind the one in flight and runs after it in the same worker (the later
+    input wins). ``on_result`` is called in the calling thread as each patient finishes (sync
+    records its state there); ``keep_versions=False`` drops each result's per-resource versions
+    after that call. Results come back in input order, one per patient.
     """
-    if not work:
-        return []
-    info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
-    use_batch_reads = info.batch
-    results: dict[str, PatientResult] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-    try:
-        futures = {
-            pool.submit(
-                run_work,
-                client,
-                w,
-                mode=mode,
-                dry_run=dry_run,
-                use_batch_reads=use_batch_reads,
-            ): w.key
-            for w in work
-        }
-        for fut in as_completed(futures):
-            r = fut.result()
-            results[futures[fut]] = r
+    slots = threading.BoundedSemaphore(2 * max(1, concurrency))
+    lock = threading.Lock()
+    queues: dict[str, deque[PatientWork]] = {}
+    done: queue.SimpleQueue[tuple[str, PatientResult]] = queue.SimpleQueue()
+    results: dict[str, PatientResult] = {}
+    order: dict[str, int] = {}
+    outstanding = 0
+    use_batch_reads: bool | None = None
+
+    def drain(key: str, batch_reads: bool) -> None:
+        while True:
+            with lock:
+                pending = queues[key]
+                if not pending:
+                    del queues[key]
+                    return
+                item = pending.popleft()
+            try:
+                r = run_work(client, item, mode=mode, dry_run=dry_run, use_batch_reads=batch_reads)
+            finally:
+                slots.release()
+            done.put((key, r))
+
+    def collect(block: bool) -> None:
+        nonlocal outstanding
+        while outstanding:
+            try:
+                key, r = done.get(block=block, timeout=0.05 if block else None)
+            except queue.Empty:
+                return
+            outstanding -= 1
+            earlier = results.get(key)
+            if earlier is not None:  # a later input of a patient already reported: one line per patient
+                r.sources = [*earlier.sources, *r.sources]
+                for k in ("created", "updated", "deleted"):
+                    setattr(r, k, getattr(r, k) + getattr(earlier, k))
             if on_result is not None:
                 on_result(r)
+            if not keep_versions:
+                r.versions = {}
+            results[key] = r
+
+    try:
+        for item in work:
+            if use_batch_reads is None:
+                info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
+                use_batch_reads = info.batch
+            while not slots.acquire(timeout=0.05):
+                collect(block=False)
+            order.setdefault(item.key, len(order))
+            outstanding += 1
+            with lock:
+                running = item.key in queues
+                queues.setdefault(item.key, deque()).append(item)
+            if not running:
+                pool.submit(drain, item.key, use_batch_reads)
+            collect(block=False)
+        while outstanding:
+            collect(block=True)
     except BaseException:
         # Ctrl-C or a failing callback (e.g. the state store): start no further patient, let
         # the ones in flight finish (each is one atomic transaction either way), then re-raise
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return [results[w.key] for w in work]
+    return [results[k] for k in sorted(results, key=order.__getitem__)]
 
 
 def push(
     client: FhirClient,
-    bundles: Iterable[PatientBundle],
+    bundles: Iterable[PatientBundle | InputError],
     *,
     concurrency: int = 4,
     mode: Mode = "transaction",
     dry_run: bool = False,
     input_errors: Sequence[str] = (),
     on_result: Callable[[PatientResult], None] | None = None,
+    keep_versions: bool = True,
 ) -> PushReport:
-    """Push bundles (one or more per patient) and report what happened."""
+    """Push bundles (one or more per patient) and report what happened.
+
+    ``bundles`` may be a stream (e.g. :func:`fhir_onco.server.inputs.iter_inputs`); InputErrors in
+    it are reported as input errors. Two inputs for the same patient in one run: the second is
+    refused, naming both (they may carry the same clinical facts under different ids).
+    ``keep_versions=False`` drops each patient's ``Type/id -> version`` map once reported, so a
+    long stream keeps memory flat.
+    """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     report = PushReport(client.base_url, mode, dry_run, input_errors=list(input_errors))
+    first_source: dict[str, str] = {}
+
+    def work() -> Iterator[PatientWork]:
+        for b in bundles:
+            if isinstance(b, InputError):
+                report.input_errors.append(str(b))
+                continue
+            if b.key in first_source:
+                report.input_errors.append(
+                    f"{b.source}: not pushed: Patient/{b.key} also comes from {first_source[b.key]} in this run; "
+                    "two inputs of one patient may hold the same clinical facts under different ids"
+                )
+                continue
+            first_source[b.key] = b.source
+            yield PatientWork(b.key, [b])
+
     report.patients = push_many(
         client,
-        group_by_patient(bundles),
+        work(),
         concurrency=concurrency,
         mode=mode,
         dry_run=dry_run,
         on_result=on_result,
+        keep_versions=keep_versions,
     )
     report.seconds = time.perf_counter() - started
     report.requests = client.stats.requests - req0
