@@ -594,17 +594,28 @@ class FhirClient:
     def delete(self, resource_type: str, resource_id: str) -> None:
         self.request("DELETE", f"{resource_type}/{resource_id}")
 
-    def transaction(self, bundle: Mapping[str, Any], *, minimal: bool = True) -> dict[str, Any]:
+    def transaction(
+        self, bundle: Mapping[str, Any], *, minimal: bool = True, retry_ambiguous: bool = True
+    ) -> dict[str, Any]:
         """POST a transaction or batch Bundle; returns the response Bundle.
 
         Retried on transient failures only when :func:`bundle_is_idempotent` says a replay is
-        harmless. ``minimal`` asks the server not to echo every resource back.
+        harmless, and ``retry_ambiguous`` allows it (push checks the server state instead of
+        replaying, so that a replay cannot add versions). ``minimal`` asks the server not to echo
+        every resource back.
         """
         btype = bundle.get("type")
         if btype not in ("transaction", "batch"):
             raise ServerIOError(f"Bundle.type must be transaction or batch, not {btype!r}")
         headers = {"Prefer": "return=minimal"} if minimal else {}
-        resp = self.request("POST", "", json=dict(bundle), headers=headers, idempotent=bundle_is_idempotent(bundle))
+        resp = self.request(
+            "POST",
+            "",
+            json=dict(bundle),
+            headers=headers,
+            idempotent=bundle_is_idempotent(bundle),
+            retry_ambiguous=retry_ambiguous,
+        )
         body = resp.body
         if not body or body.get("resourceType") != "Bundle":
             raise ResponseFormatError(f"{btype} answer is not a Bundle")

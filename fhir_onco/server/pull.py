@@ -224,9 +224,7 @@ def pull_patient(
     if method != "bulk":
         unsearchable = _unsearchable_types(client, found)
         if unsearchable and bulk_fallback and "system" in info.export_levels:
-            notes.append(
-                f"the server cannot search {', '.join(unsearchable)} by patient: fetched from a Bulk $export"
-            )
+            notes.append(f"the server cannot search {', '.join(unsearchable)} by patient: fetched from a Bulk $export")
             _from_export(client, pid, unsearchable, found, notes)
         elif unsearchable:
             have = {r.split("/", 1)[0] for r in found}
@@ -291,8 +289,8 @@ def _from_export(
     from .bulk import ExportStats, export_resources, patient_of
 
     stats = ExportStats()
-    wanted = list(types) if types else ["Patient", *CLINICAL_TYPES]
-    for res in export_resources(client, "system", types=wanted, stats=stats):
+    # no _type for a whole pull: every type of the patient, whatever the server holds
+    for res in export_resources(client, "system", types=types, stats=stats):
         if patient_of(res) == pid:
             found.setdefault(f"{res['resourceType']}/{res['id']}", res)
     notes.extend(n for n in stats.notes if n not in notes)

@@ -20,6 +20,7 @@ batch instead (not atomic: each entry succeeds or fails alone) for servers witho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -34,7 +35,16 @@ from typing import Any, Literal
 
 from .canonical import same_content
 from .client import FhirClient
-from .errors import ConflictError, HttpError, InputError, PatientError, ServerIOError
+from .errors import (
+    ConflictError,
+    HttpError,
+    InputError,
+    PatientError,
+    ResponseFormatError,
+    ServerError,
+    ServerIOError,
+    TransportError,
+)
 from .inputs import PatientBundle
 
 log = logging.getLogger(__name__)
@@ -179,6 +189,7 @@ class _Plan:
     delete: list[str]  # Type/id to delete
     unchanged: dict[str, str]  # Type/id -> current version
     existing: set[str]  # Type/id already on the server
+    current_versions: dict[str, str] = field(default_factory=dict)  # Type/id -> version read, for If-Match
 
 
 def _plan(
@@ -195,6 +206,9 @@ def _plan(
         theirs = current.get(ref)
         if theirs is not None:
             plan.existing.add(ref)
+            version = _version_of(theirs, None)
+            if version:
+                plan.current_versions[ref] = version
             if same_content(res, theirs, client.base_url):
                 plan.unchanged[ref] = _version_of(theirs, None)
                 continue
@@ -234,28 +248,70 @@ def push_patient(
     use_batch_reads: bool = True,
     sources: Sequence[str] = (),
     content_hash: str | None = None,
+    lock: bool = True,
 ) -> PatientResult:
     """Bring one patient's resources on the server in line with ``resources``.
 
     ``prune`` lists ``Type/id`` of resources we sent earlier for this patient; those no longer in
     ``resources`` are deleted in the same transaction. Errors are returned in the result (status
     ``failed``), not raised, so one bad patient does not stop the others.
+
+    No new version of an unchanged resource, whatever happens in between:
+
+    * the read-compare-write runs under the (server, patient) lock of :mod:`.locks`, so a second
+      push on this machine waits and then finds nothing to do;
+    * updates carry ``If-Match`` with the version just read, so a writer elsewhere that got in
+      between makes the transaction fail with 412 (rolled back) and the patient is planned again;
+    * when the answer to a transaction is lost (timeout, dropped connection, 502-504, a truncated
+      or garbled answer), the transaction is **not** replayed blindly: the server state is read
+      again and only what is still missing or different is sent. What the lost attempt did write
+      is counted as created/updated by this push, so the report stays truthful.
     """
+    from .locks import patient_lock
+
+    guard = patient_lock(client.base_url, key) if lock and not dry_run else contextlib.nullcontext()
+    with guard:
+        return _push_patient(client, key, resources, prune, mode, dry_run, use_batch_reads, sources, content_hash)
+
+
+def _ambiguous(e: ServerIOError) -> bool:
+    """The transaction may or may not have been applied: only reading the server tells."""
+    if isinstance(e, TransportError | ResponseFormatError):
+        return True
+    return isinstance(e, ServerError) and e.status in (502, 503, 504)
+
+
+def _push_patient(
+    client: FhirClient,
+    key: str,
+    resources: Sequence[Mapping[str, Any]],
+    prune_refs: Iterable[str],
+    mode: Mode,
+    dry_run: bool,
+    use_batch_reads: bool,
+    sources: Sequence[str],
+    content_hash: str | None,
+) -> PatientResult:
     result = PatientResult(
         patient=key,
         status="unchanged",
         sources=list(sources),
         content_hash=content_hash,
     )
-    prune = list(prune)
+    prune = list(prune_refs)
     sent: list[str] = []
+    maybe_written: dict[str, str] = {}  # Type/id -> "created"/"updated" sent in an attempt whose answer was lost
+    maybe_deleted: set[str] = set()
     try:
         for attempt in range(1, MAX_REPLANS + 1):
             plan = _plan(client, resources, prune, use_batch_reads)
-            result.unchanged = len(plan.unchanged)
+            # what a lost attempt wrote shows up now as unchanged (or absent, for deletes)
+            landed = {ref: kind for ref, kind in maybe_written.items() if ref in plan.unchanged}
+            landed_deletes = {ref for ref in maybe_deleted if ref not in plan.delete}
+            result.unchanged = len(plan.unchanged) - len(landed)
             result.versions = dict(plan.unchanged)
             if not plan.put and not plan.delete:
-                result.status = "unchanged"
+                _count_landed(result, landed, landed_deletes)
                 return result
             sent = [f"{r['resourceType']}/{r['id']}" for r in plan.put] + plan.delete
             if dry_run:
@@ -267,26 +323,31 @@ def push_patient(
             bundle = {
                 "resourceType": "Bundle",
                 "type": mode,
-                "entry": [
-                    {
-                        # R4: an entry's fullUrl is absolute; for a PUT it is the resource's URL
-                        "fullUrl": f"{client.base_url}/{r['resourceType']}/{r['id']}",
-                        "resource": r,
-                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-                    }
-                    for r in plan.put
-                ]
+                "entry": [_put_entry(client, r, plan.current_versions) for r in plan.put]
                 + [{"request": {"method": "DELETE", "url": ref}} for ref in plan.delete],
             }
             try:
-                answer = client.transaction(bundle)
+                answer = client.transaction(bundle, retry_ambiguous=False)
             except ConflictError:
                 if mode == "transaction" and attempt < MAX_REPLANS:
                     log.info("patient %s: version conflict, planning again", key)
                     time.sleep(0.05 * attempt)
                     continue
                 raise
+            except ServerIOError as e:
+                if not _ambiguous(e) or attempt >= MAX_REPLANS:
+                    raise
+                log.info(
+                    "patient %s: transaction outcome unknown (%s); reading the server again", key, type(e).__name__
+                )
+                for r in plan.put:
+                    ref = f"{r['resourceType']}/{r['id']}"
+                    maybe_written.setdefault(ref, "updated" if ref in plan.existing else "created")
+                maybe_deleted.update(plan.delete)
+                client._wait(client._backoff(attempt))
+                continue
             _count(result, answer, sent, n_put=len(plan.put), existing=plan.existing)
+            _count_landed(result, landed, landed_deletes)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
     except HttpError as e:
@@ -300,6 +361,31 @@ def push_patient(
     result.resource = err.resource
     result.failed = len(sent) or len(resources)
     return result
+
+
+def _put_entry(client: FhirClient, resource: Mapping[str, Any], versions: Mapping[str, str]) -> dict[str, Any]:
+    ref = f"{resource['resourceType']}/{resource['id']}"
+    request: dict[str, Any] = {"method": "PUT", "url": ref}
+    if ref in versions:
+        # fails (412, whole transaction rolled back) if someone else wrote it since we read it
+        request["ifMatch"] = f'W/"{versions[ref]}"'
+    # R4: an entry's fullUrl is absolute; for a PUT it is the resource's URL
+    return {"fullUrl": f"{client.base_url}/{ref}", "resource": resource, "request": request}
+
+
+def _count_landed(result: PatientResult, landed: Mapping[str, str], landed_deletes: set[str]) -> None:
+    """Add what an attempt with a lost answer wrote, and settle the patient's status."""
+    result.created += sum(1 for k in landed.values() if k == "created")
+    result.updated += sum(1 for k in landed.values() if k == "updated")
+    result.deleted += len(landed_deletes)
+    if result.status == "failed":  # batch mode: some entries refused
+        return
+    if result.created and not result.updated and not result.unchanged and not result.deleted:
+        result.status = "created"
+    elif result.created or result.updated or result.deleted:
+        result.status = "updated"
+    else:
+        result.status = "unchanged"
 
 
 def _count(
