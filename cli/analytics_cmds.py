@@ -26,6 +26,10 @@ ServerOpt = Annotated[str | None, typer.Option(
     "--server", "-s", help=f"FHIR server base URL (default: ${SERVER_ENV} when no --input is given; "
     "credentials from FHIR_ONCO_* environment variables, see docs/server.md).", show_default=False)]
 
+BulkOpt = Annotated[bool, typer.Option(
+    "--bulk", help="With --server: read through a Bulk Data $export (streamed, regrouped per patient on disk; "
+    "searches when the server has no $export).")]
+
 
 class ReportFormat(StrEnum):
     table = "table"
@@ -79,7 +83,29 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         raise
 
 
-def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _bulk_tables(server: str, types: tuple[str, ...], names: list[str], dec: Any) -> dict[str, list[dict[str, Any]]]:
+    """Flatten a server's Bulk Data export patient by patient (see fhir_onco.server.bulk)."""
+    from fhir_onco.analytics.flatten import flatten_stores
+    from fhir_onco.analytics.reader import ResourceStore
+    from fhir_onco.server.bulk import ExportStats, export_patients
+    from fhir_onco.server.client import FhirClient
+    from fhir_onco.server.errors import ServerIOError
+
+    stats = ExportStats()
+    try:
+        with FhirClient(server) as client:
+            stores = (ResourceStore(frozenset(types)).extend(res)
+                      for _, res in export_patients(client, "system", types=types, stats=stats))
+            tables = flatten_stores(stores, names, dec)
+    except ServerIOError as exc:
+        raise _fail(f"server: {exc}") from None
+    for note in stats.notes:
+        typer.echo(f"note: {note}", err=True)
+    return tables
+
+
+def _tables(input_: Path | None, server: str | None, names: list[str],
+            bulk: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Flattened tables; a directory is flattened file by file so only the rows stay in memory."""
     from fhir_onco.analytics.decode import Decoder
     from fhir_onco.analytics.flatten import flatten_all, flatten_stores
@@ -88,6 +114,8 @@ def _tables(input_: Path | None, server: str | None, names: list[str]) -> dict[s
     types = CLINICAL_TYPES if "administrations" in names else tuple(
         t for t in CLINICAL_TYPES if t != "MedicationAdministration")
     dec = Decoder()
+    if server is not None and bulk:
+        return _bulk_tables(server, types, names, dec)
     if server is not None:
         return flatten_all(_load(None, server, types), dec, names)
     assert input_ is not None
@@ -122,6 +150,7 @@ def report_command(
         show_default=False)] = None,
     landmarks: Annotated[str, typer.Option(
         "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
+    bulk: BulkOpt = False,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
@@ -129,7 +158,7 @@ def report_command(
     input_, server = _source(input_, server)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
-    tables = _tables(input_, server, list(REPORT_TABLES))
+    tables = _tables(input_, server, list(REPORT_TABLES), bulk)
     if not tables["patients"]:
         raise _fail("no Patient resources in the input")
     result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
@@ -155,6 +184,7 @@ def export_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the tables.")] = Path("export"),
     tables: Annotated[str | None, typer.Option(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
+    bulk: BulkOpt = False,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
     from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow, write_tables
@@ -170,7 +200,7 @@ def export_command(
             require_pyarrow()
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
-    data = _tables(input_, server, names)
+    data = _tables(input_, server, names, bulk)
     paths = write_tables(data, output, fmt.value)
     summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
     typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,7 +84,7 @@ def test_group_export_limits_to_members(client: FhirClient, run_key: str) -> Non
     assert f"Patient/{member}" in refs(got)
 
 
-def test_export_patients_regroups_per_patient(client: FhirClient, run_key: str, tmp_path: Any) -> None:
+def test_export_patients_regroups_per_patient(client: FhirClient, run_key: str, tmp_path: Path) -> None:
     pushed = push_keys(client, [f"{run_key}-{i}" for i in range(4)])
     seen: dict[str, set[str]] = {}
     for pid, resources in export_patients(client, "system", workdir=tmp_path):
@@ -140,3 +141,34 @@ def test_pull_finds_unsearchable_types_through_bulk(client: FhirClient, run_key:
     strict = pull_patient(client, pid, bulk_fallback=False)
     assert ae not in refs(strict.resources)
     assert any(n.startswith("not fetched") and "AdverseEvent" in n for n in strict.notes)
+
+
+def test_export_tables_through_bulk_equal_the_local_ones(own_server: Any, tmp_path: Path) -> None:
+    """`export --server --bulk` gives the tables `export --input` gives for the same cases, AEs included."""
+    import typer
+    from typer.testing import CliRunner
+
+    from fhir_onco.cli.analytics_cmds import register as register_analytics
+    from fhir_onco.server.inputs import load_input
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cases = sorted(examples.glob("*.yaml"))
+    if not cases:
+        pytest.skip("no examples in this checkout")
+    server = own_server()
+    with FhirClient(server.base_url, auth=None) as client:
+        assert push(client, [load_input(p) for p in cases]).ok
+    app = typer.Typer()
+    register_analytics(app)
+    (tmp_path / "cases").mkdir()
+    for p in cases:
+        (tmp_path / "cases" / p.name).write_bytes(p.read_bytes())
+    local = CliRunner().invoke(app, ["export", "--input", str(tmp_path / "cases"), "-o", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    bulk = CliRunner().invoke(app, ["export", "--server", server.base_url, "--bulk", "-o", str(tmp_path / "bulk")])
+    assert bulk.exit_code == 0, bulk.output
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "bulk").iterdir())
+    for name in names:
+        assert (tmp_path / "bulk" / name).read_text() == (tmp_path / "local" / name).read_text(), name
+    assert len((tmp_path / "bulk" / "adverse_events.csv").read_text().splitlines()) > 1
