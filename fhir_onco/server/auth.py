@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, diagnostics_shown, redact
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,10 @@ class ClientCredentialsAuth(AuthBase):
             except ValueError:
                 doc = {}
             if not resp.ok or not isinstance(doc, dict) or not doc.get("access_token"):
-                reason = doc.get("error_description") or doc.get("error") if doc else None
+                # the OAuth error code; the free-text description only on request, redacted
+                reason = str(doc.get("error") or "") if isinstance(doc, dict) else ""
+                if diagnostics_shown() and isinstance(doc, dict) and doc.get("error_description"):
+                    reason = f"{reason}: {redact(str(doc['error_description']))}".lstrip(": ")
                 raise AuthenticationError(
                     f"token request refused: HTTP {resp.status_code}" + (f": {reason}" if reason else "")
                 )
