@@ -72,7 +72,7 @@ EXT_NOTE = ext("note")  # for resources without a note element (R4 AdverseEvent)
 EXT_ADMINISTRATION_ROUTE = ext("administration-route")  # route of an administration whose dose is not stated
 EXT_DOSE_UNIT = ext("dose-unit")  # a unit written without a dose
 
-# Extensions that let the reverse mapping (mappings/reverse.py) rebuild the case exactly; see
+# Extensions that let the reverse mapping (mappings/*_reverse.py) rebuild the case exactly; see
 # docs/roundtrip.md. They carry only what the case says and FHIR has no element for.
 EXT_POSITION = ext("case-item-position")  # 1-based place of the item in its case list
 EXT_DRUG_SCHEDULE = ext("drug-schedule")  # on CarePlan.activity.detail: the schedule as written

@@ -1,0 +1,99 @@
+"""Reverse of :mod:`.diagnosis`: Conditions with their stages, findings, characteristics and
+relapses (Observations whose focus is the Condition) -> ``diagnoses:``."""
+
+from __future__ import annotations
+
+from fhir_onco.fhir import urls
+
+from .read_context import Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
+
+_STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez")
+
+
+def read_diagnoses(ctx: ReadContext) -> list[Json]:
+    return [read_diagnosis(ctx, c) for c in ctx.conditions]
+
+
+def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
+    secondary = ctx.profile(c) == "onco-secondary-cancer-condition"
+    tags = (c.get("meta") or {}).get("tag", [])
+    related = ext(c, urls.EXT_MCODE_RELATED_CONDITION)
+    return clean({
+        "id": ctx.local_id(c),
+        "kind": "secondary" if secondary else "primary",
+        "condition": text(c.get("code")),
+        "morphology": text(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept")),
+        "immunophenotype": text(ext_value(c, urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept")),
+        "onset": written_date(c, "onsetDateTime"),
+        "body_sites": [text(s) for s in c.get("bodySite", [])],
+        "related_to": ctx.ref_id(related.get("valueReference"), "related condition", c) if related else None,
+        "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
+                               for t in tags),
+        "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
+        **_characteristics(ctx, c),
+        "stages": [_stage(ctx, o) for o in ctx.children("onco-stage-group", c)],
+        "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
+        "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
+                     if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
+        "note": note(c),
+    })
+
+
+def warn_orphans(ctx: ReadContext) -> None:
+    """Observations of this domain that hang on no diagnosis are not silently lost."""
+    for r in ctx.groups["onco-disease-status"]:
+        if ext(r, urls.EXT_RELAPSE_NUMBER) is not None and not any(
+                ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
+            ctx.warn(f"ignored {ctx.label(r)}: a relapse without its diagnosis")
+    for profile in ("onco-stage-group", "onco-genomic-finding", "onco-disease-characteristic"):
+        for r in ctx.groups[profile]:
+            if not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
+                ctx.warn(f"ignored {ctx.label(r)}: no diagnosis in focus")
+
+
+def _characteristics(ctx: ReadContext, c: Json) -> Json:
+    out: Json = {}
+    for o in ctx.children("onco-disease-characteristic", c):
+        key = ctx.key("observation_codes", o.get("code"))
+        if key == "paraprotein-type":
+            out["paraprotein"] = text(o.get("valueCodeableConcept"))
+        elif key == "prior-lines":
+            out["prior_lines"] = o.get("valueInteger")
+        else:
+            ctx.warn(f"ignored {ctx.label(o)}: unknown disease characteristic")
+    return out
+
+
+def _stage(ctx: ReadContext, o: Json) -> Json:
+    key = ctx.key("stages", o.get("valueCodeableConcept")) or ""
+    system = max((s for s in _STAGE_SYSTEMS if key.startswith(s + "-")), key=len, default=None)
+    if system is None:
+        ctx.warn(f"{ctx.label(o)}: stage value has no known stage code")
+    return clean({"id": ctx.local_id(o), "system": system, "value": text(o.get("valueCodeableConcept")),
+                  "date": written_date(o, "effectiveDateTime")})
+
+
+def _finding(o: Json) -> Json:
+    quantity = o.get("valueQuantity")
+    result = (text((o.get("interpretation") or [None])[0]) if quantity
+              else text(o.get("valueCodeableConcept")))
+    return clean({
+        "id": ReadContext.local_id(o),
+        "target": text(ext_value(o, urls.EXT_FINDING_TARGET, "valueCodeableConcept")),
+        "result": result,
+        "value_percent": number(quantity),
+        "method": text(o.get("method")),
+        "date": written_date(o, "effectiveDateTime"),
+        "note": note(o),
+    })
+
+
+def _relapse(ctx: ReadContext, o: Json) -> Json:
+    return clean({
+        "id": ctx.local_id(o),
+        "number": ext_value(o, urls.EXT_RELAPSE_NUMBER, "valuePositiveInt"),
+        "date": written_date(o, "effectiveDateTime"),
+        "sites": [text(e.get("valueCodeableConcept")) for e in exts(o, urls.EXT_BODY_SITE)],
+        "isolated": ext_value(o, urls.EXT_ISOLATED, "valueBoolean"),
+        "note": note(o),
+    })

@@ -1,0 +1,30 @@
+"""Reverse of :mod:`.patient`: Patient (age at an event, death) and cause of death -> ``patient:``."""
+
+from __future__ import annotations
+
+from fhir_onco.fhir import urls
+
+from .read_context import Json, ReadContext, clean, ext, ext_value, note, text, written_date
+
+
+def read_patient(ctx: ReadContext) -> Json:
+    p = ctx.patient
+    out: Json = {
+        "identifiers": [{"system": i.get("system"), "value": i.get("value")} for i in p.get("identifier", [])],
+        "sex": p.get("gender", "unknown"),
+        "birth_date": written_date(p, "birthDate"),
+    }
+    age = ext(p, urls.EXT_AGE_AT_EVENT)
+    if age is not None:
+        out["age"] = {"years": (ext_value(age, "age", "valueAge") or {}).get("value"),
+                      "at": written_date(ext(age, "date"), "valueDateTime")}
+    cause = ctx.groups["onco-cause-of-death"][0] if ctx.groups["onco-cause-of-death"] else None
+    if p.get("deceasedDateTime") or p.get("deceasedBoolean") or cause:
+        out["death"] = clean({"date": written_date(p, "deceasedDateTime"),
+                              "cause": text(cause.get("valueCodeableConcept")) if cause else None,
+                              "note": note(cause) if cause else None})
+    return clean(out)
+
+
+def read_case_note(ctx: ReadContext) -> str | None:
+    return (ext_value(ctx.patient, urls.EXT_NOTE, "valueAnnotation") or {}).get("text")

@@ -1,0 +1,28 @@
+"""Reverse of :mod:`.radiotherapy`: radiotherapy Procedures -> ``radiotherapy:``."""
+
+from __future__ import annotations
+
+from fhir_onco.fhir import urls
+
+from .read_context import Json, ReadContext, clean, ext, ext_value, note, number, text, written_date
+
+
+def read_radiotherapy(ctx: ReadContext) -> list[Json]:
+    return [_course(ctx, p) for p in ctx.groups["onco-radiotherapy"]]
+
+
+def _course(ctx: ReadContext, p: Json) -> Json:
+    period = p.get("performedPeriod") or {}
+    regimen = ext(p, urls.EXT_REGIMEN)
+    return clean({
+        "id": ctx.local_id(p),
+        "kind": text(p.get("code")),
+        "total_dose_gy": number(ext_value(p, urls.EXT_TOTAL_DOSE, "valueQuantity")),
+        "fractions": ext_value(p, urls.EXT_FRACTIONS, "valuePositiveInt"),
+        "start": written_date(period, "start"),
+        "end": written_date(period, "end"),
+        "body_sites": [text(s) for s in p.get("bodySite", [])],
+        "regimen": ctx.ref_id(regimen.get("valueReference"), "regimen", p) if regimen else None,
+        "diagnosis": ctx.dx_ref(p.get("reasonReference"), p),
+        "note": note(p),
+    })
