@@ -366,7 +366,8 @@ def pull_command(
         typer.Option(
             "--patient",
             "-p",
-            help="The patient's server id, or an identifier as SYSTEM|VALUE.",
+            help="The patient's server id, an identifier as SYSTEM|VALUE, or an identifier value alone "
+            "(it must match one patient).",
             show_default=False,
         ),
     ],

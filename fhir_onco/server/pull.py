@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import FhirClient
-from .errors import HttpError, NotFoundError, PatientError, ServerIOError
+from .errors import CapabilityError, HttpError, NotFoundError, PatientError, ServerIOError
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,8 @@ def pull_patient(
     notes: list[str] = []
     method = "search"
     if bulk:
+        if "system" not in info.export_levels:
+            raise CapabilityError(f"{client.base_url} does not declare a system-level $export; pull without --bulk")
         method = "bulk"
         _from_export(client, pid, (), found, notes)
     elif everything:
@@ -206,12 +208,23 @@ def pull_patient(
             log.info("patient %s: $everything refused (HTTP %d); searching", pid, e.status)
             notes.append(f"$everything refused (HTTP {e.status}): searched instead")
             found.clear()
+    not_searched: list[str] = []  # types a search could not bring back (the server ignored our parameters)
     if method == "search":
         revs = _revincludes(client)
         for start in range(0, len(revs), REVINCLUDE_CHUNK):
-            params = [("_id", pid)] + [("_revinclude", r) for r in revs[start : start + REVINCLUDE_CHUNK]]
-            for res in _entries(_noted_pages(client, "Patient", params, notes)):
-                found.setdefault(f"{res['resourceType']}/{res['id']}", res)
+            chunk = revs[start : start + REVINCLUDE_CHUNK]
+            params = [("_id", pid)] + [("_revinclude", r) for r in chunk]
+            ignored: list[str] = []
+            for page in _noted_pages(client, "Patient", params, notes):
+                ignored = ignored or client.ignored_params(page, [k for k, _ in params])
+                for res in _entries([page]):
+                    found.setdefault(f"{res['resourceType']}/{res['id']}", res)
+            if "_revinclude" in ignored:
+                # fall back to one search per type, each checked the same way
+                note = "Patient: the server ignored _revinclude: searched type by type"
+                if note not in notes:
+                    notes.append(note)
+                not_searched.extend(_per_type(client, pid, chunk, found, notes))
     for ref in sorted(set(known) - set(found)):
         rtype, _, rid = ref.partition("/")
         try:
@@ -222,7 +235,7 @@ def pull_patient(
         if known_res is not None:
             found[ref] = known_res
     if method != "bulk":
-        unsearchable = _unsearchable_types(client, found)
+        unsearchable = sorted({*_unsearchable_types(client, found), *not_searched})
         if unsearchable and bulk_fallback and "system" in info.export_levels:
             notes.append(f"the server cannot search {', '.join(unsearchable)} by patient: fetched from a Bulk $export")
             _from_export(client, pid, unsearchable, found, notes)
@@ -272,6 +285,30 @@ def _noted_pages(
             if note not in notes:
                 notes.append(note)
         yield page
+
+
+def _per_type(
+    client: FhirClient, pid: str, revincludes: Sequence[str], found: dict[str, dict[str, Any]], notes: list[str]
+) -> list[str]:
+    """``Type?param=Patient/pid`` for each ``Type:param``; returns the types whose parameter was ignored."""
+    failed: list[str] = []
+    for rev in revincludes:
+        rtype, _, param = rev.partition(":")
+        params = [(param, f"Patient/{pid}")]
+        kept: list[dict[str, Any]] = []
+        ignored = False
+        for page in client.pages(rtype, params):
+            if client.ignored_params(page, [param]):
+                ignored = True  # every patient's resources: none of it can be trusted as this patient's
+                break
+            kept.extend(_entries([page]))
+        if ignored:
+            notes.append(f"{rtype}: the server ignored {param}; not searched")
+            failed.append(rtype)
+            continue
+        for res in kept:
+            found.setdefault(f"{res['resourceType']}/{res['id']}", res)
+    return failed
 
 
 def _unsearchable_types(client: FhirClient, found: Mapping[str, Any]) -> list[str]:

@@ -283,3 +283,51 @@ def test_client_error_text_is_code_and_location_only(client: FhirClient, run_key
     show_server_diagnostics(True)
     # the server's own words only on request (here they do not quote the value; the echo test covers that)
     assert len(str(info.value)) > len(shown)
+
+
+@responses.activate
+def test_pull_says_what_an_ignoring_server_did_not_return() -> None:
+    """A server that drops _revinclude, and ignores `subject` on AdverseEvent (as sekmet does)."""
+    from fhir_onco.server.pull import pull_patient
+
+    caps = {
+        "resourceType": "CapabilityStatement",
+        "fhirVersion": "4.0.1",
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {"type": t, "interaction": [{"code": "search-type"}], "searchRevInclude": ["Observation:subject"]}
+                    for t in ("Patient", "Observation", "AdverseEvent")
+                ],
+            }
+        ],
+    }
+    patient = {"resourceType": "Patient", "id": "p1"}
+    obs = {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}
+    ae_other = {"resourceType": "AdverseEvent", "id": "a9", "subject": {"reference": "Patient/someone-else"}}
+
+    def searchset(self_url: str, *resources: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": [{"relation": "self", "url": self_url}],
+            "entry": [{"resource": r} for r in resources],
+        }
+
+    responses.get(f"{BASE}/metadata", json=caps)
+    responses.get(f"{BASE}/Patient/p1", json=patient)
+    responses.get(f"{BASE}/Patient", json=searchset(f"{BASE}/Patient?_id=p1", patient))  # _revinclude dropped
+    responses.get(f"{BASE}/Observation", json=searchset(f"{BASE}/Observation?subject=Patient/p1", obs))
+    with FhirClient(BASE, auth=None) as fc:
+        fc.capabilities()
+        # sekmet-like: AdverseEvent searched, `subject` silently ignored -> everybody's AEs
+        caps["rest"][0]["resource"][0]["searchRevInclude"] = ["Observation:subject", "AdverseEvent:subject"]
+        fc._capabilities, fc._info = caps, None
+        responses.get(f"{BASE}/AdverseEvent", json=searchset(f"{BASE}/AdverseEvent", ae_other))
+        result = pull_patient(fc, "p1", use_everything=False)
+    got = {f"{r['resourceType']}/{r['id']}" for r in result.resources}
+    assert got == {"Patient/p1", "Observation/o1"}  # per-type fallback found the observation; no foreign AE
+    assert "Patient: the server ignored _revinclude: searched type by type" in result.notes
+    assert "AdverseEvent: the server ignored subject; not searched" in result.notes
+    assert any(n.startswith("not fetched") and "AdverseEvent" in n for n in result.notes)
