@@ -82,6 +82,14 @@ RetriesOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+ReplaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Delete resources an earlier push wrote for a patient that this input no longer produces "
+        "(e.g. written from another input of the same patient); without it such a patient is refused.",
+    ),
+]
 DiagnosticsOpt = Annotated[
     bool,
     typer.Option(
@@ -226,6 +234,7 @@ def push_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    replace: ReplaceOpt = False,
     diagnostics: DiagnosticsOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates.
@@ -257,6 +266,7 @@ def push_command(
                     dry_run=dry_run,
                     on_result=tick,
                     keep_versions=False,
+                    foreign="replace" if replace else "refuse",
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
@@ -301,6 +311,7 @@ def sync_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    replace: ReplaceOpt = False,
     diagnostics: DiagnosticsOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync.
@@ -330,6 +341,7 @@ def sync_command(
                     dry_run=dry_run,
                     on_result=tick,
                     table_options=_table_options(id_system, regimen_category, encoding),
+                    foreign="replace" if replace else "refuse",
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None

@@ -436,14 +436,19 @@ def export_patients(
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(patient id, resources with the Patient first) per patient of an export, in bounded memory.
 
-    The whole export is streamed into a :class:`PatientIndex` first (the NDJSON files are per type,
+    fhir-onco's own written-resources Lists are left out. The whole export is streamed into a
+    :class:`PatientIndex` first (the NDJSON files are per type,
     so a patient's resources are spread over all of them), then read back patient by patient.
     """
+    from .push import is_manifest
+
     with PatientIndex(workdir) as index:
         index.extend(
-            export_resources(
+            r
+            for r in export_resources(
                 client, level, group=group, types=types, since=since, fallback=fallback, timeout=timeout, stats=stats
             )
+            if not is_manifest(r)  # fhir-onco's list of what it wrote: bookkeeping, not the patient's data
         )
         for pid, resources, _ in index.patients():
             yield pid, resources

@@ -16,6 +16,7 @@ Bulk ``$export`` of those types, and what still could not be fetched is listed i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -225,6 +226,16 @@ def pull_patient(
                 if note not in notes:
                     notes.append(note)
                 not_searched.extend(_per_type(client, pid, chunk, found, notes))
+    # the List push keeps of what it wrote for the patient: read what the searches missed
+    from .push import is_manifest, manifest_items, manifest_ref
+
+    own_list = manifest_ref(pid)
+    if own_list not in found:
+        with contextlib.suppress(ServerIOError):
+            listed = client.read(*own_list.split("/", 1))
+            if listed is not None:
+                found[own_list] = listed
+    known = set(known) | manifest_items(found.get(own_list))
     for ref in sorted(set(known) - set(found)):
         rtype, _, rid = ref.partition("/")
         try:
@@ -263,6 +274,8 @@ def pull_patient(
                 frontier.append(linked)
         if not frontier:
             break
+    for ref in [r for r, res in found.items() if is_manifest(res)]:
+        del found[ref]  # fhir-onco's bookkeeping, not the patient's data
     patient_ref = f"Patient/{pid}"
     if patient_ref not in found:
         raise PatientError(pid, "the server returned the patient's resources but not the Patient")

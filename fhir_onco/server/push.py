@@ -27,6 +27,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -150,6 +151,61 @@ def _version_of(resource: Mapping[str, Any] | None, response: Mapping[str, Any] 
     return ""
 
 
+# ---------------------------------------------------------------------------- the written-resources list
+
+MANIFEST_SYSTEM = "https://fhir-onco.org/fhir/CodeSystem/onco-server"
+MANIFEST_CODE = "written-resources"
+_MANIFEST_NS = uuid.UUID("5b0c7a52-3f0e-4c1e-9d8a-6a1f2e7c4b90")
+
+Foreign = Literal["refuse", "replace", "ignore"]
+
+
+def manifest_ref(patient: str) -> str:
+    """``List/<id>`` of the list of resources fhir-onco wrote for a patient (id from the Patient id)."""
+    return f"List/{uuid.uuid5(_MANIFEST_NS, f'written-resources|{patient}')}"
+
+
+def build_manifest(patient: str, refs: Iterable[str]) -> dict[str, Any]:
+    """The List of every ``Type/id`` the last push of this patient wrote (the Patient and the List excluded).
+
+    Kept on the server beside the patient so that any later push, from any input and any machine,
+    can see what an earlier one wrote (see :func:`push_patient`), and pull can read it back.
+    """
+    own = manifest_ref(patient)
+    items = sorted({r for r in refs if r != own and r != f"Patient/{patient}"})
+    return {
+        "resourceType": "List",
+        "id": own.split("/", 1)[1],
+        "status": "current",
+        "mode": "snapshot",
+        "title": "Resources fhir-onco wrote for this patient",
+        "code": {"coding": [{"system": MANIFEST_SYSTEM, "code": MANIFEST_CODE}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        **({"entry": [{"item": {"reference": r}} for r in items]} if items else {"emptyReason": {"text": "none"}}),
+    }
+
+
+def is_manifest(resource: Mapping[str, Any]) -> bool:
+    if resource.get("resourceType") != "List":
+        return False
+    codings = (resource.get("code") or {}).get("coding") or []
+    return any(
+        c.get("system") == MANIFEST_SYSTEM and c.get("code") == MANIFEST_CODE for c in codings if isinstance(c, dict)
+    )
+
+
+def manifest_items(resource: Mapping[str, Any] | None) -> set[str]:
+    """``Type/id`` listed in a manifest List (empty for anything else)."""
+    if not resource or not is_manifest(resource):
+        return set()
+    out: set[str] = set()
+    for e in resource.get("entry") or []:
+        ref = ((e or {}).get("item") or {}).get("reference")
+        if isinstance(ref, str) and ref.count("/") == 1:
+            out.add(ref)
+    return out
+
+
 def fetch_current(
     client: FhirClient, refs: Sequence[str], *, use_batch: bool = True
 ) -> dict[str, dict[str, Any] | None]:
@@ -190,6 +246,9 @@ class _Plan:
     unchanged: dict[str, str]  # Type/id -> current version
     existing: set[str]  # Type/id already on the server
     current_versions: dict[str, str] = field(default_factory=dict)  # Type/id -> version read, for If-Match
+    manifest_put: dict[str, Any] | None = None  # our written-resources List, when the server's differs
+    manifest_version: str | None = None  # the server's List version (None: absent)
+    listed: set[str] = field(default_factory=set)  # what the server's List says earlier pushes wrote
 
 
 def _plan(
@@ -197,11 +256,20 @@ def _plan(
     resources: Sequence[Mapping[str, Any]],
     prune: Iterable[str],
     use_batch: bool,
+    manifest: Mapping[str, Any] | None = None,
 ) -> _Plan:
     ours = {f"{r['resourceType']}/{r['id']}": r for r in resources}
     stale = sorted(set(prune) - set(ours))
-    current = fetch_current(client, [*ours, *stale], use_batch=use_batch)
+    own = [f"List/{manifest['id']}"] if manifest else []
+    current = fetch_current(client, [*ours, *stale, *own], use_batch=use_batch)
     plan = _Plan(put=[], delete=[], unchanged={}, existing=set())
+    if manifest:
+        theirs_list = current.get(own[0])
+        plan.listed = manifest_items(theirs_list)
+        if theirs_list is not None:
+            plan.manifest_version = _version_of(theirs_list, None) or None
+        if theirs_list is None or not same_content(manifest, theirs_list, client.base_url):
+            plan.manifest_put = dict(manifest)
     for ref, res in ours.items():
         theirs = current.get(ref)
         if theirs is not None:
@@ -249,6 +317,7 @@ def push_patient(
     sources: Sequence[str] = (),
     content_hash: str | None = None,
     lock: bool = True,
+    foreign: Foreign = "refuse",
 ) -> PatientResult:
     """Bring one patient's resources on the server in line with ``resources``.
 
@@ -266,12 +335,21 @@ def push_patient(
       or garbled answer), the transaction is **not** replayed blindly: the server state is read
       again and only what is still missing or different is sent. What the lost attempt did write
       is counted as created/updated by this push, so the report stays truthful.
+
+    No second copy of a fact: each push also keeps a ``List`` of what it wrote for the patient on
+    the server (:func:`build_manifest`, not counted in the report). When that List names resources
+    this input does not produce (written from another input of the same patient, say a registry
+    extract where this is a case file, or dropped from this input since), ``foreign`` decides:
+    ``refuse`` (default) fails the patient naming them and writes nothing; ``replace`` deletes them
+    in the same transaction; ``ignore`` leaves them (the pre-List behaviour).
     """
     from .locks import patient_lock
 
     guard = patient_lock(client.base_url, key) if lock and not dry_run else contextlib.nullcontext()
     with guard:
-        return _push_patient(client, key, resources, prune, mode, dry_run, use_batch_reads, sources, content_hash)
+        return _push_patient(
+            client, key, resources, prune, mode, dry_run, use_batch_reads, sources, content_hash, foreign
+        )
 
 
 def _ambiguous(e: ServerIOError) -> bool:
@@ -291,6 +369,7 @@ def _push_patient(
     use_batch_reads: bool,
     sources: Sequence[str],
     content_hash: str | None,
+    foreign: Foreign = "refuse",
 ) -> PatientResult:
     result = PatientResult(
         patient=key,
@@ -302,18 +381,41 @@ def _push_patient(
     sent: list[str] = []
     maybe_written: dict[str, str] = {}  # Type/id -> "created"/"updated" sent in an attempt whose answer was lost
     maybe_deleted: set[str] = set()
+    our_refs = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    manifest = build_manifest(key, our_refs) if mode == "transaction" else None
+    own_ref = manifest_ref(key)
+    prune = [r for r in prune if r != own_ref]  # sync's state lists the List too: it is rewritten, not deleted
     try:
-        for attempt in range(1, MAX_REPLANS + 1):
-            plan = _plan(client, resources, prune, use_batch_reads)
+        attempt = 0
+        while attempt < MAX_REPLANS:
+            attempt += 1
+            plan = _plan(client, resources, prune, use_batch_reads, manifest)
+            extras = sorted(plan.listed - our_refs - set(prune))
+            if extras and foreign == "refuse":
+                shown = ", ".join(extras[:3]) + (f" and {len(extras) - 3} more" if len(extras) > 3 else "")
+                raise PatientError(
+                    key,
+                    f"not pushed: the server holds {len(extras)} resource(s) fhir-onco wrote for this patient that "
+                    f"this input does not produce ({shown}), written from another input of the same patient or "
+                    "dropped from this one since; pushing would leave both copies. Push the input they came "
+                    "from, or push with --replace to delete them in the same transaction",
+                )
+            if extras and foreign == "replace":
+                prune = sorted(set(prune) | set(extras))
+                attempt -= 1  # a wider plan, not a retry
+                continue
             # what a lost attempt wrote shows up now as unchanged (or absent, for deletes)
             landed = {ref: kind for ref, kind in maybe_written.items() if ref in plan.unchanged}
             landed_deletes = {ref for ref in maybe_deleted if ref not in plan.delete}
             result.unchanged = len(plan.unchanged) - len(landed)
             result.versions = dict(plan.unchanged)
-            if not plan.put and not plan.delete:
+            if plan.manifest_version and plan.manifest_put is None:
+                result.versions[own_ref] = plan.manifest_version
+            if not plan.put and not plan.delete and (plan.manifest_put is None or dry_run):
                 _count_landed(result, landed, landed_deletes)
                 return result
-            sent = [f"{r['resourceType']}/{r['id']}" for r in plan.put] + plan.delete
+            puts = [*plan.put, *([plan.manifest_put] if plan.manifest_put else [])]
+            sent = [f"{r['resourceType']}/{r['id']}" for r in puts] + plan.delete
             if dry_run:
                 result.created = sum(1 for r in sent[: len(plan.put)] if r not in plan.existing)
                 result.updated = len(plan.put) - result.created
@@ -324,6 +426,7 @@ def _push_patient(
                 "resourceType": "Bundle",
                 "type": mode,
                 "entry": [_put_entry(client, r, plan.current_versions) for r in plan.put]
+                + ([_manifest_entry(client, plan)] if plan.manifest_put else [])
                 + [{"request": {"method": "DELETE", "url": ref}} for ref in plan.delete],
             }
             try:
@@ -346,7 +449,7 @@ def _push_patient(
                 maybe_deleted.update(plan.delete)
                 client._wait(client._backoff(attempt))
                 continue
-            _count(result, answer, sent, n_put=len(plan.put), existing=plan.existing)
+            _count(result, answer, sent, n_put=len(puts), existing=plan.existing, uncounted=own_ref)
             _count_landed(result, landed, landed_deletes)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -373,6 +476,12 @@ def _put_entry(client: FhirClient, resource: Mapping[str, Any], versions: Mappin
     return {"fullUrl": f"{client.base_url}/{ref}", "resource": resource, "request": request}
 
 
+def _manifest_entry(client: FhirClient, plan: _Plan) -> dict[str, Any]:
+    assert plan.manifest_put is not None
+    versions = {f"List/{plan.manifest_put['id']}": plan.manifest_version} if plan.manifest_version else {}
+    return _put_entry(client, plan.manifest_put, versions)
+
+
 def _count_landed(result: PatientResult, landed: Mapping[str, str], landed_deletes: set[str]) -> None:
     """Add what an attempt with a lost answer wrote, and settle the patient's status."""
     result.created += sum(1 for k in landed.values() if k == "created")
@@ -394,7 +503,9 @@ def _count(
     sent: Sequence[str],
     n_put: int,
     existing: set[str],
+    uncounted: str | None = None,
 ) -> None:
+    """Tally a transaction/batch answer; ``uncounted`` (our bookkeeping List) gets a version, no count."""
     failures: list[str] = []
     for i, (ref, entry) in enumerate(zip(sent, answer.get("entry") or [], strict=True)):
         resp = entry.get("response") or {}
@@ -407,6 +518,8 @@ def _count(
             result.deleted += 1
             continue
         result.versions[ref] = _version_of(entry.get("resource"), resp)
+        if ref == uncounted:
+            continue
         # some servers answer 200 to an update-as-create: what we read before decides then
         if code == "201" or ref not in existing:
             result.created += 1
@@ -418,8 +531,10 @@ def _count(
         result.resource = failures[0].split(":")[0]
     elif result.created and not result.updated and not result.unchanged and not result.deleted:
         result.status = "created"
-    else:
+    elif result.created or result.updated or result.deleted:
         result.status = "updated"
+    else:
+        result.status = "unchanged"
 
 
 # ---------------------------------------------------------------------------- many patients
@@ -449,6 +564,7 @@ def run_work(
     mode: Mode,
     dry_run: bool,
     use_batch_reads: bool,
+    foreign: Foreign = "refuse",
 ) -> PatientResult:
     result: PatientResult | None = None
     for i, pb in enumerate(work.bundles):
@@ -463,6 +579,7 @@ def run_work(
                 use_batch_reads=use_batch_reads,
                 sources=[pb.source],
                 content_hash=work.content_hash if i == len(work.bundles) - 1 else None,
+                foreign=foreign,
             )
         except Exception as e:  # a bug or a wildly unexpected answer: fail this patient only
             # type only in the log: an exception's text may quote data; the report gets it
@@ -494,6 +611,7 @@ def push_many(
     dry_run: bool = False,
     on_result: Callable[[PatientResult], None] | None = None,
     keep_versions: bool = True,
+    foreign: Foreign = "refuse",
 ) -> list[PatientResult]:
     """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads, streaming.
 
@@ -523,7 +641,7 @@ def push_many(
                     return
                 item = pending.popleft()
             try:
-                r = run_work(client, item, mode=mode, dry_run=dry_run, use_batch_reads=batch_reads)
+                r = run_work(client, item, mode=mode, dry_run=dry_run, use_batch_reads=batch_reads, foreign=foreign)
             finally:
                 slots.release()
             done.put((key, r))
@@ -583,6 +701,7 @@ def push(
     input_errors: Sequence[str] = (),
     on_result: Callable[[PatientResult], None] | None = None,
     keep_versions: bool = True,
+    foreign: Foreign = "refuse",
 ) -> PushReport:
     """Push bundles (one or more per patient) and report what happened.
 
@@ -619,6 +738,7 @@ def push(
         dry_run=dry_run,
         on_result=on_result,
         keep_versions=keep_versions,
+        foreign=foreign,
     )
     report.seconds = time.perf_counter() - started
     report.requests = client.stats.requests - req0

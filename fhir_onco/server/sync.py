@@ -47,7 +47,7 @@ from .canonical import bundle_hash
 from .client import FhirClient
 from .errors import HttpError, InputError, PatientError, ServerIOError, StateStoreError
 from .inputs import PatientBundle, iter_inputs, load_inputs
-from .push import Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
+from .push import Foreign, Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,7 @@ def sync(
     exclude: Sequence[Path] = (),
     on_result: Callable[[PatientResult], None] | None = None,
     table_options: Mapping[str, Any] | None = None,
+    foreign: Foreign = "refuse",
 ) -> SyncReport:
     """Bring the server in line with ``sources`` (files or directories); see the module doc.
 
@@ -349,7 +350,14 @@ def sync(
             on_result(r)
 
     pushed = push_many(
-        client, work(), concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=record, keep_versions=False
+        client,
+        work(),
+        concurrency=concurrency,
+        mode=mode,
+        dry_run=dry_run,
+        on_result=record,
+        keep_versions=False,
+        foreign=foreign,
     )
     report.patients.extend(pushed)
 

@@ -15,7 +15,7 @@ from fhir_onco.server.client import FhirClient
 from fhir_onco.server.errors import CapabilityError
 from fhir_onco.server.inputs import from_bundle
 from fhir_onco.server.pull import pull_patient
-from fhir_onco.server.push import push
+from fhir_onco.server.push import is_manifest, manifest_ref, push
 from fhir_onco.server.synthetic import entry, patient_bundle, rid
 
 
@@ -49,8 +49,10 @@ def test_system_export_streams_every_type_with_adverse_events(client: FhirClient
     pushed = push_keys(client, [f"{run_key}-{i}" for i in range(3)])
     ours = set().union(*pushed.values())
     stats = ExportStats()
-    got = refs([r for r in export_resources(client, "system", stats=stats) if patient_of(r) in pushed])
+    exported = [r for r in export_resources(client, "system", stats=stats) if patient_of(r) in pushed]
+    got = refs([r for r in exported if not is_manifest(r)])
     assert got == ours  # AdverseEvents included: bulk is how they come back from sekmet
+    assert refs([r for r in exported if is_manifest(r)]) == {manifest_ref(p) for p in pushed}
     assert stats.method == "bulk" and stats.files >= 5 and stats.resources >= len(ours)
     # _type narrows the export to those types
     only = [r for r in export_resources(client, "system", types=["AdverseEvent"]) if patient_of(r) in pushed]
@@ -64,7 +66,7 @@ def test_since_exports_only_what_changed_after(client: FhirClient, run_key: str)
     time.sleep(0.1)
     later = push_keys(client, [f"{run_key}-new"])
     mine = set(first) | set(later)
-    got = [r for r in export_resources(client, "system", since=since) if patient_of(r) in mine]
+    got = [r for r in export_resources(client, "system", since=since) if patient_of(r) in mine and not is_manifest(r)]
     assert refs(got) == set().union(*later.values())
 
 
@@ -138,9 +140,17 @@ def test_pull_finds_unsearchable_types_through_bulk(client: FhirClient, run_key:
     assert ae in refs(default.resources)
     assert any("AdverseEvent" in n and "Bulk $export" in n for n in default.notes)
 
+    # without $export, the List push keeps of what it wrote still brings the AdverseEvent back
     strict = pull_patient(client, pid, bulk_fallback=False)
-    assert ae not in refs(strict.resources)
-    assert any(n.startswith("not fetched") and "AdverseEvent" in n for n in strict.notes)
+    assert ae in refs(strict.resources) and not any(is_manifest(r) for r in strict.resources)
+    # written by someone else (no such List): not found, and said so
+    other = bundle_with_ae(f"{run_key}-c")
+    client.transaction(other)
+    other_pid, other_ae = rid(f"{run_key}-c", "Patient"), f"AdverseEvent/{rid(f'{run_key}-c', 'AdverseEvent')}"
+    blind = pull_patient(client, other_pid, bulk_fallback=False)
+    assert other_ae not in refs(blind.resources)
+    assert any(n.startswith("not fetched") and "AdverseEvent" in n for n in blind.notes)
+    assert other_ae in refs(pull_patient(client, other_pid).resources)  # the $export fallback finds it
 
 
 def test_export_tables_through_bulk_equal_the_local_ones(own_server: Any, tmp_path: Path) -> None:
