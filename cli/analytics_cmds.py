@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
+from fhir_onco.errors import UNEXPECTED_ERRORS
+from fhir_onco.files import write_private_text
+
 if TYPE_CHECKING:
     from fhir_onco.analytics.reader import ResourceStore
 
@@ -50,8 +54,12 @@ class IndexRule(StrEnum):
     diagnosis = "diagnosis"
 
 
+AllowTextOpt = Annotated[bool, typer.Option(
+    "--allow-text-only", help="Case files in the input: keep unknown terms as text (flagged) instead of failing.")]
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    common.echo(f"error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -60,21 +68,25 @@ def _source(input_: Path | None, server: str | None) -> tuple[Path | None, str |
         server = os.environ.get(SERVER_ENV) or None
     if (input_ is None) == (server is None):
         raise _fail(f"give exactly one of --input DIR or --server URL (or set {SERVER_ENV})", 2)
+    if input_ is not None:
+        common.check_inputs([input_])
     return input_, server
 
 
 def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
-          patient: str | None = None) -> ResourceStore:
+          patient: str | None = None, allow_text_only: bool = False) -> ResourceStore:
     """Resources from the input or the server; errors become exit code 1 with a located message."""
     from fhir_onco.analytics.reader import InputError, read_input, read_server
 
     try:
         if input_ is not None:
-            return read_input(input_, types)
+            return read_input(input_, types, allow_text_only=allow_text_only)
         assert server is not None
         return read_server(server, types, patient_id=patient)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
     except Exception as exc:
         from fhir_onco.server.errors import ServerIOError
 
@@ -105,11 +117,11 @@ def _bulk_tables(server: str, types: tuple[str, ...], names: list[str], dec: Any
 
 
 def _tables(input_: Path | None, server: str | None, names: list[str],
-            bulk: bool = False) -> dict[str, list[dict[str, Any]]]:
+            allow_text_only: bool = False, bulk: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Flattened tables; a directory is flattened file by file so only the rows stay in memory."""
     from fhir_onco.analytics.decode import Decoder
     from fhir_onco.analytics.flatten import flatten_all, flatten_stores
-    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, input_files, iter_stores
 
     types = CLINICAL_TYPES if "administrations" in names else tuple(
         t for t in CLINICAL_TYPES if t != "MedicationAdministration")
@@ -120,9 +132,14 @@ def _tables(input_: Path | None, server: str | None, names: list[str],
         return flatten_all(_load(None, server, types), dec, names)
     assert input_ is not None
     try:
-        return flatten_stores(iter_stores(input_, types), names, dec)
+        files = input_files(input_)
+        total = sum(p.suffix.lower() != ".ndjson" for p in files) + any(p.suffix.lower() == ".ndjson" for p in files)
+        stores = iter_stores(input_, types, allow_text_only=allow_text_only)
+        return flatten_stores(common.iterate(stores, total, "Reading"), names, dec)
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
+        raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
 
 
 def _int_list(text: str | None, what: str) -> list[int]:
@@ -150,21 +167,32 @@ def report_command(
         show_default=False)] = None,
     landmarks: Annotated[str, typer.Option(
         "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    allow_text_only: AllowTextOpt = False,
     bulk: BulkOpt = False,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
 
+    if as_json:
+        if fmt not in (ReportFormat.table, ReportFormat.json):
+            raise _fail("--json means --format json; give one of them", 2)
+        fmt = ReportFormat.json
     input_, server = _source(input_, server)
+    if output is not None:
+        if fmt is ReportFormat.csv:
+            common.check_output_dir(output)
+        else:
+            common.check_output_file(output)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
-    tables = _tables(input_, server, list(REPORT_TABLES), bulk)
+    tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only, bulk)
     if not tables["patients"]:
-        raise _fail("no Patient resources in the input")
+        raise _fail(f"{input_ or server}: no Patient resources in the input")
     result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
-        typer.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True)
+        common.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True, info=True)
         return
     text = {ReportFormat.table: result.to_text, ReportFormat.json: result.to_json,
             ReportFormat.csv: result.to_csv}[fmt]()
@@ -172,8 +200,8 @@ def report_command(
         typer.echo(text, nl=False)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"report for {result.n_patients} patients written to {output}", err=True)
+        write_private_text(output, text)
+        common.echo(f"report for {result.n_patients} patients written to {output}", err=True, info=True)
 
 
 def export_command(
@@ -184,6 +212,7 @@ def export_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the tables.")] = Path("export"),
     tables: Annotated[str | None, typer.Option(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
+    allow_text_only: AllowTextOpt = False,
     bulk: BulkOpt = False,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
@@ -200,13 +229,15 @@ def export_command(
             require_pyarrow()
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
-    data = _tables(input_, server, names, bulk)
+    common.check_output_dir(output)
+    data = _tables(input_, server, names, allow_text_only, bulk)
     paths = write_tables(data, output, fmt.value)
     summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
-    typer.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True)
+    common.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
 
 
-def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[ResourceStore, str]:
+def _timeline_store(key: str, input_: Path | None, server: str | None,
+                    allow_text_only: bool = False) -> tuple[ResourceStore, str]:
     """The resources of one patient: a case / bundle file, or a patient in --input or on --server."""
     from fhir_onco.analytics.reader import CLINICAL_TYPES, find_patient
 
@@ -231,13 +262,14 @@ def _timeline_store(key: str, input_: Path | None, server: str | None) -> tuple[
     if input_ is None:
         path = Path(key)
         if not path.is_file():
-            raise _fail("CASE_OR_PATIENT is not a file; to name a patient, add --input DIR or --server URL", 2)
-        store = _load(path, None, CLINICAL_TYPES)
+            raise _fail(f"no such input: {path} (to name a patient instead, add --input DIR or --server URL)", 2)
+        store = _load(path, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
         patients = store.patients()
         if len(patients) != 1:
             raise _fail(f"{path}: expected one patient, found {len(patients)}")
         return store, patients[0]["id"]
-    store = _load(input_, None, CLINICAL_TYPES)
+    common.check_inputs([input_])
+    store = _load(input_, None, CLINICAL_TYPES, allow_text_only=allow_text_only)
     pid = find_patient(store, key)
     if pid is None:  # the key is patient data: not repeated
         raise _fail(f"{input_}: no single patient with that id or identifier")
@@ -257,28 +289,33 @@ def timeline_command(
     end: Annotated[str | None, typer.Option("--to", help="Last date shown.", show_default=False)] = None,
     title: Annotated[str | None, typer.Option("--title", help="Plot title (default: diagnosis, sex, age).",
                                               show_default=False)] = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Patient swimmer plot: regimens as bars, HSCT day +N axis, MRD (log), AEs with grades, responses."""
     if output.suffix.lower() not in (".png", ".svg"):
         raise _fail("--output must end in .png or .svg", 2)
+    common.check_output_file(output)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise _fail("the timeline needs matplotlib: pip install matplotlib", 2) from None
+        raise _fail("the timeline needs matplotlib, which is an extra: pip install 'fhir-onco[plot]'", 2) from None
     from fhir_onco.analytics.timeline import build_timeline, parse_day, render_timeline
 
     try:
         window = (parse_day(start) if start else None, parse_day(end) if end else None)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
-    store, pid = _timeline_store(case_or_patient, input_, server)
-    timeline = build_timeline(store, pid, title=title)
+    store, pid = _timeline_store(case_or_patient, input_, server, allow_text_only)
+    try:
+        timeline = build_timeline(store, pid, title=title)
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or case_or_patient}: internal error while reading ({type(exc).__name__})") from None
     try:
         render_timeline(timeline, output, start=window[0], end=window[1])
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
-               f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True)
+    common.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
+                f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True, info=True)
 
 
 def register(app: typer.Typer) -> None:

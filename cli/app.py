@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
@@ -17,7 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperOption
 
+from fhir_onco.cli import common
 from fhir_onco.validation.report import Report
 
 app = typer.Typer(
@@ -26,9 +27,45 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-PROGRESS_THRESHOLD = 10  # show a progress bar from this many inputs on
+PROGRESS_THRESHOLD = common.PROGRESS_THRESHOLD
+
+
+def _flag_display(self: Any, ctx: Any) -> str | None:
+    # Typer 0.2x prints every option's type, so flags read "--json <bool>" as if they took a value
+    # (and users then write --json true). A flag shows no type, as in click.
+    if getattr(self, "is_flag", False):
+        return None
+    return _typer_display_type_rich(self, ctx)
+
+
+_typer_display_type_rich = getattr(TyperOption, "display_type_rich", None)
+if _typer_display_type_rich is not None:  # older typer versions print flags as flags already
+    TyperOption.display_type_rich = _flag_display  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from fhir_onco import __version__
+
+        typer.echo(f"fhir-onco {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version,
+                                          is_eager=True)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars and no summary lines; "
+                                        "errors and requested output only.")] = False,
+) -> None:
+    """Oncology and hematology case data to validated FHIR R4, and to and from FHIR servers.
+
+    Exit codes: 0 ok, 1 data errors (located messages), 2 usage errors (including a missing input).
+    """
+    common.set_quiet(quiet)
 
 
 class Format(StrEnum):
@@ -37,18 +74,14 @@ class Format(StrEnum):
 
 
 def _progress(items: list[Path], label: str, quiet: bool) -> Iterator[Path]:
-    if quiet or len(items) < PROGRESS_THRESHOLD:
-        yield from items
-        return
-    with typer.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
+    return common.iterate(items, len(items), label, enabled=not quiet)
 
 
 def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         return
     for issue in report:
-        typer.echo(issue.to_text(), err=True)
+        common.echo(issue.to_text(), err=True)
 
 
 @app.command("map")
@@ -66,6 +99,8 @@ def map_command(
     """Map case files to validated FHIR R4. Patients with errors are reported and not written."""
     from fhir_onco.pipeline import NdjsonWriter, map_file, write_bundle_file
 
+    common.check_inputs(cases)
+    common.check_output_dir(output)
     summary: list[dict[str, Any]] = []
     totals: Counter[str] = Counter()
     failed = 0
@@ -86,8 +121,8 @@ def map_command(
                 entry["resources"] = dict(sorted(counts.items()))
                 if not as_json:
                     where = entry.get("output", str(output))
-                    typer.echo(f"{path} -> {where}: {counts.total()} resources "
-                               f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), valid")
+                    common.echo(f"{path} -> {where}: {counts.total()} resources "
+                                f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), valid", info=True)
             else:
                 failed += 1
             summary.append(entry)
@@ -97,55 +132,62 @@ def map_command(
     if as_json:
         typer.echo(json.dumps({"patients": summary, "failed": failed}, ensure_ascii=False, indent=2))
     else:
-        typer.echo(f"{len(cases) - failed} of {len(cases)} patients mapped, {totals.total()} resources "
-                   f"written to {output}{' (ndjson)' if writer else ''}; {failed} failed")
+        common.echo(f"{len(cases) - failed} of {len(cases)} patients mapped, {totals.total()} resources "
+                    f"written to {output}{' (ndjson)' if writer else ''}; {failed} failed", info=True)
     raise typer.Exit(1 if failed else 0)
 
 
-def _load_json(path: Path) -> tuple[Any, Report]:
-    report = Report()
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig")), report
-    except (OSError, UnicodeDecodeError) as exc:
-        report.error(f"{path}: (file)", f"cannot read: {exc}", rule="input")
-    except json.JSONDecodeError as exc:
-        report.error(f"{path}: line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}", rule="input")
-    return None, report
+def _document_issues(report: Report, exc: Any) -> None:
+    for location, message in exc.issues:
+        report.error(f"{exc.source}: {location}", message, rule="input")
 
 
-def validate_path(path: Path, profiles: bool = True) -> Report:
-    """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources."""
-    from fhir_onco.pipeline import map_file
+def validate_path(path: Path, profiles: bool = True, allow_text_only: bool = False) -> Report:
+    """Validate a case file, a FHIR Bundle or resource (JSON), or an NDJSON file of resources.
+
+    Documents are parsed by fhir_onco.documents, the parser `map` uses too: one file, one verdict.
+    """
+    from fhir_onco.case import CaseError, parse_case
+    from fhir_onco.documents import DocumentError, iter_ndjson, load_document
+    from fhir_onco.pipeline import map_and_validate, map_file
     from fhir_onco.validation import validate_bundle, validate_resource
 
-    if path.suffix in (".yaml", ".yml"):
-        return map_file(path, profiles=profiles).report
-    if path.suffix == ".ndjson":
-        report = Report()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return map_file(path, profiles=profiles, allow_text_only=allow_text_only).report
+    report = Report()
+    if path.suffix.lower() == ".ndjson":
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            report.error(f"{path}: (file)", f"cannot read: {exc}", rule="input")
-            return report
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                validate_resource(json.loads(line), f"{path}:{n}", report, profiles=profiles)
-            except json.JSONDecodeError as exc:
-                report.error(f"{path}:{n}", f"not valid JSON: {exc.msg}", rule="input")
+            for number, value in iter_ndjson(path):
+                if isinstance(value, DocumentError):
+                    _document_issues(report, value)
+                elif not isinstance(value, dict):
+                    report.error(f"{path}:{number}", "expected a JSON object (a FHIR resource)", rule="input")
+                else:
+                    validate_resource(value, f"{path}:{number}", report, profiles=profiles)
+        except DocumentError as exc:
+            _document_issues(report, exc)
         return report
-    data, report = _load_json(path)
-    if data is None:
+    try:
+        data = load_document(path)
+    except DocumentError as exc:
+        _document_issues(report, exc)
         return report
     if not isinstance(data, dict):
-        report.error(f"{path}: (root)", "expected a JSON object", rule="input")
+        report.error(f"{path}: (root)", "expected a JSON object (a FHIR resource, Bundle or case)", rule="input")
     elif data.get("resourceType") == "Bundle":
         return validate_bundle(data, str(path), profiles=profiles)
     elif "resourceType" in data:
-        return validate_resource(data, f"{path}: {data['resourceType']}", profiles=profiles)
-    else:
-        return map_file(path, profiles=profiles).report  # a case file written as JSON
+        rtype = data["resourceType"]
+        label = rtype if isinstance(rtype, str) and rtype.isidentifier() and len(rtype) <= 64 else "resource"
+        return validate_resource(data, f"{path}: {label}", profiles=profiles)
+    else:  # a case file written as JSON
+        try:
+            case = parse_case(data, str(path))
+        except CaseError as exc:
+            for location, message in exc.issues:
+                report.error(f"{path}: {location}", message, rule="case-schema")
+            return report
+        return map_and_validate(case, str(path), profiles=profiles, allow_text_only=allow_text_only).report
     return report
 
 
@@ -156,19 +198,27 @@ def validate_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print an OperationOutcome per file as JSON.")] = False,
     structure_only: Annotated[bool, typer.Option(
         "--structure-only", help="Check base R4 structure only, not conformance to our profiles.")] = False,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Case files: keep unknown terms as text (flagged) instead of failing.")] = False,
 ) -> None:
     """Validate case files or FHIR data: bundle integrity, profile conformance, plausibility."""
+    common.check_inputs(files)
     results: list[dict[str, Any]] = []
     failed = 0
+    from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
+
     for path in _progress(files, "Validating", as_json):
-        report = validate_path(path, not structure_only)
+        try:
+            report = validate_path(path, not structure_only, allow_text_only)
+        except UNEXPECTED_ERRORS as exc:  # one file fails, the others are still validated
+            report = internal_error(str(path), exc, "validating")
         failed += not report.ok
         _print_report(report, as_json)
         results.append({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})
         if not as_json:
             state = "valid" if report.ok else f"{len(report.errors)} error(s)"
             warnings = len(report) - len(report.errors)
-            typer.echo(f"{path}: {state}" + (f", {warnings} warning(s)" if warnings else ""))
+            common.echo(f"{path}: {state}" + (f", {warnings} warning(s)" if warnings else ""))
     if as_json:
         typer.echo(json.dumps({"files": results, "failed": failed}, ensure_ascii=False, indent=2))
     raise typer.Exit(1 if failed else 0)
@@ -191,6 +241,8 @@ def examples_command(
     write: Annotated[Path | None, typer.Option("--write", "-w", help="Copy the example case files here.")] = None,
 ) -> None:
     """List the bundled example cases, or write them to a directory."""
+    if write is not None:
+        common.check_output_dir(write, "--write")
     for entry in _example_files():
         if write is not None:
             write.mkdir(parents=True, exist_ok=True)
@@ -250,11 +302,12 @@ def schema_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
+        common.check_output_file(output)
         output.write_text(text, encoding="utf-8")
 
 
 # Commands that live with their own part of the library register themselves here.
-for _module in ("server_cmds", "profile_cmds", "registry_cmds", "analytics_cmds"):
+for _module in ("server_cmds", "profile_cmds", "registry_cmds", "analytics_cmds", "deidentify_cmds"):
     try:
         _mod = importlib.import_module(f"fhir_onco.cli.{_module}")
     except ModuleNotFoundError as _exc:
@@ -262,6 +315,38 @@ for _module in ("server_cmds", "profile_cmds", "registry_cmds", "analytics_cmds"
             raise
         continue
     _mod.register(app)
+
+
+EXAMPLES = {
+    "map": "fhir-onco map examples/*.yaml -o out",
+    "validate": "fhir-onco validate out/*.json examples/seed000-b-all.yaml",
+    "examples": "fhir-onco examples --write my-cases",
+    "schema": "fhir-onco schema -o case.schema.json",
+    "push": "fhir-onco push out/*.json --server http://localhost:8080/fhir --dry-run",
+    "pull": "fhir-onco pull --server http://localhost:8080/fhir --patient https://registry.example|123 -o case.yaml",
+    "sync": "fhir-onco sync cases/ --server http://localhost:8080/fhir",
+    "profiles": "fhir-onco profiles --kind all",
+    "map-tables": "fhir-onco map-tables examples/registry -o reg",
+    "report": "fhir-onco report --input out --format json -o report.json",
+    "export": "fhir-onco export --input out --format csv -o tables",
+    "timeline": "fhir-onco timeline examples/seed000-b-all.yaml -o seed000.png",
+    "cohort generate": "fhir-onco cohort generate examples/cohorts/seed004-isapd.yaml -o cohort --seed 1",
+    "deidentify": "fhir-onco deidentify out/ -o deid",
+}
+
+
+def _add_examples(typer_app: typer.Typer, prefix: str = "") -> None:
+    """Every command's --help ends with an example; one table here so command modules stay untouched."""
+    for info in typer_app.registered_commands:
+        name = prefix + (info.name or (info.callback.__name__ if info.callback else ""))
+        if name in EXAMPLES and not info.epilog:
+            info.epilog = f"Example: {EXAMPLES[name]}"
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _add_examples(group.typer_instance, f"{group.name or group.typer_instance.info.name} ")
+
+
+_add_examples(app)
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
+from fhir_onco.files import write_private_text
 from fhir_onco.validation.report import Report
 
 
@@ -32,7 +34,7 @@ class LayoutChoice(StrEnum):
 def _echo_report(report: Report, as_json: bool) -> None:
     if not as_json:
         for issue in report:
-            typer.echo(issue.to_text(), err=True)
+            common.echo(issue.to_text(), err=True)
 
 
 def map_tables_command(
@@ -65,6 +67,11 @@ def map_tables_command(
     from fhir_onco.pipeline import NdjsonWriter, write_bundle_file
     from fhir_onco.tabular import TabularError, map_tables, open_reader
 
+    common.check_inputs([directory])
+    common.check_output_dir(output)
+    if tmpdir is not None:
+        common.check_output_dir(tmpdir, "--tmpdir")
+
     options: dict[str, Any] = {"encoding": encoding, "tmpdir": tmpdir, "regimen_category": regimen_category}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
@@ -76,17 +83,19 @@ def map_tables_command(
     try:
         if fmt is TableFormat.cases:
             output.mkdir(parents=True, exist_ok=True)
-            with open_reader(directory, layout.value, **options) as reader:
+            with open_reader(directory, layout.value, **options) as reader, \
+                    common.progress(None, "Patients", enabled=not as_json) as bar:
                 file_report.extend(reader.report)
                 _echo_report(reader.report, as_json)
                 for n, patient in enumerate(reader, start=1):
+                    bar.advance()
                     _echo_report(patient.report, as_json)
                     entry: dict[str, Any] = {"source": patient.source, "ok": patient.case is not None}
                     if patient.case is None:
                         failed += 1
                     else:
                         path = output / f"patient-{n:06d}.yaml"
-                        path.write_text(dump_case(patient.case), encoding="utf-8")
+                        write_private_text(path, dump_case(patient.case))
                         entry["output"] = str(path)
                         written += 1
                     summary.append(entry)
@@ -94,7 +103,7 @@ def map_tables_command(
             results = map_tables(directory, layout.value, allow_text_only=allow_text_only,
                                  file_report=file_report, **options)
             first = True
-            for result in results:
+            for result in common.iterate(results, None, "Patients", enabled=not as_json):
                 if first:
                     _echo_report(file_report, as_json)
                     first = False
@@ -131,8 +140,8 @@ def map_tables_command(
                                "file_issues": file_report.to_operation_outcome()}, ensure_ascii=False, indent=2))
     else:
         what = "case files" if fmt is TableFormat.cases else f"patients ({totals.total()} resources)"
-        typer.echo(f"{written} {what} written to {output}; {failed} patient(s) failed; "
-                   f"{file_errors} file-level error(s)")
+        common.echo(f"{written} {what} written to {output}; {failed} patient(s) failed; "
+                    f"{file_errors} file-level error(s)", info=True)
     raise typer.Exit(1 if failed or file_errors else 0)
 
 
@@ -150,18 +159,33 @@ def cohort_generate_command(
     fmt: Annotated[CohortFormat, typer.Option(
         "--format", "-f", help="cases: case YAML files; bundles: FHIR transaction Bundles; both.",
     )] = CohortFormat.cases,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Bundles: keep unknown terms as text (flagged) instead of failing.")] = False,
 ) -> None:
     """Generate synthetic patients whose counts reproduce a published cohort's tables exactly."""
     from fhir_onco.cohort import CohortError, generate_to_directory
+    from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 
+    common.check_inputs([spec])
+    common.check_output_dir(output)
     try:
-        summary = generate_to_directory(spec, output, seed=seed, cases=fmt is not CohortFormat.bundles,
-                                        bundles=fmt is not CohortFormat.cases)
+        with common.progress(None, "Generating") as bar:
+            def tick(total: int) -> None:
+                bar.total = total
+                bar.advance()
+
+            summary = generate_to_directory(spec, output, seed=seed, cases=fmt is not CohortFormat.bundles,
+                                            bundles=fmt is not CohortFormat.cases, allow_text_only=allow_text_only,
+                                            on_patient=tick)
     except CohortError as exc:
-        typer.echo(str(exc), err=True)
+        common.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except UNEXPECTED_ERRORS as exc:  # a spec value no check foresaw: located, never a traceback
+        for issue in internal_error(str(spec), exc, "generating the cohort"):
+            common.echo(issue.to_text(), err=True)
         raise typer.Exit(1) from None
     for line in summary.lines():
-        typer.echo(line)
+        common.echo(line, info=True)
     if summary.failed:
         sys.exit(1)
 

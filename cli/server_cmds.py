@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
+from fhir_onco.files import write_private_text
 from fhir_onco.server.errors import ServerIOError
 
 PROGRESS_THRESHOLD = 10
@@ -97,6 +98,11 @@ DiagnosticsOpt = Annotated[
         help="Show the server's own error text (redacted of credentials; it may quote patient data).",
     ),
 ]
+DeidentifyOpt = Annotated[
+    Path | None,
+    typer.Option("--deidentify", help="De-identify on the way out with this policy YAML (key from "
+                 "$FHIR_ONCO_DEID_KEY or $FHIR_ONCO_DEID_KEY_FILE; docs/deidentify.md).", show_default=False),
+]
 IdSystemOpt = Annotated[
     str | None,
     typer.Option(
@@ -113,22 +119,27 @@ RegimenCategoryOpt = Annotated[
         show_default=False,
     ),
 ]
+AllowTextOpt = Annotated[
+    bool,
+    typer.Option("--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing the patient."),
+]
 EncodingOpt = Annotated[
     str | None,
     typer.Option("--encoding", help="CSV extracts: force an encoding (default: sniffed per file).", show_default=False),
 ]
 
 
-def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding}
+def _table_options(id_system: str | None, regimen_category: str | None, encoding: str | None,
+                   allow_text_only: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {"regimen_category": regimen_category, "encoding": encoding,
+                               "allow_text_only": allow_text_only or None}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
     return options
 
 
 def _usage(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
+    return common.usage_error(message)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -169,11 +180,8 @@ def _client(
 
 @contextmanager
 def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
-    if quiet or total < PROGRESS_THRESHOLD:
-        yield lambda _result: None
-        return
-    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield lambda _result: bar.update(1)
+    with common.progress(total, label, enabled=not quiet) as bar:
+        yield lambda _result: bar.advance()
 
 
 def _emit(report: Any, as_json: bool) -> None:
@@ -213,6 +221,16 @@ def _fail(e: ServerIOError, as_json: bool) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _deidentify(bundles: list[Any], policy: Path) -> tuple[list[Any], list[str]]:
+    from fhir_onco.deidentify import DeidKeyError, PolicyError
+    from fhir_onco.deidentify.outbound import deidentify_outbound
+
+    try:
+        return deidentify_outbound(bundles, policy)
+    except (DeidKeyError, PolicyError) as e:
+        raise _usage(str(e)) from None
+
+
 def push_command(
     inputs: Annotated[
         list[Path],
@@ -236,6 +254,8 @@ def push_command(
     encoding: EncodingOpt = None,
     replace: ReplaceOpt = False,
     diagnostics: DiagnosticsOpt = False,
+    deidentify: DeidentifyOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Push patients: one atomic transaction each, only what changed, no duplicates.
 
@@ -245,17 +265,24 @@ def push_command(
     from fhir_onco.server.push import push
 
     _setup_logging(verbose)
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(inputs)
     items = expand_inputs(inputs)
     if not items:
         raise _usage("no input files (.json, .yaml, .yml, .ndjson) or CSV extracts found")
     warnings: list[str] = []
     with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
-        stream = iter_inputs(
-            inputs, table_options=_table_options(id_system, regimen_category, encoding), warnings=warnings
+        stream: Iterable[Any] = iter_inputs(
+            inputs,
+            table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
+            warnings=warnings,
         )
+        if deidentify is not None:
+            # de-identification needs the whole cohort at once (k-anonymity): this path is not streamed
+            from fhir_onco.server.errors import InputError
+
+            loaded = list(stream)
+            deid_bundles, deid_errors = _deidentify([b for b in loaded if not isinstance(b, InputError)], deidentify)
+            stream = [*(b for b in loaded if isinstance(b, InputError)), *map(InputError, deid_errors), *deid_bundles]
         try:
             with _progress(estimate_patients(items), "Pushing", as_json) as tick:
                 report = push(
@@ -313,6 +340,8 @@ def sync_command(
     encoding: EncodingOpt = None,
     replace: ReplaceOpt = False,
     diagnostics: DiagnosticsOpt = False,
+    deidentify: DeidentifyOpt = None,
+    allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Keep a server in step with a directory: send only what changed since the last sync.
 
@@ -322,9 +351,7 @@ def sync_command(
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
     _setup_logging(verbose)
-    missing = [str(p) for p in sources if not p.exists()]
-    if missing:
-        raise _usage(f"no such file or directory: {', '.join(missing)}")
+    common.check_inputs(sources)
     if state is None:
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
     with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
@@ -340,7 +367,8 @@ def sync_command(
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
                     on_result=tick,
-                    table_options=_table_options(id_system, regimen_category, encoding),
+                    table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
+                    transform=(lambda bundles: _deidentify(bundles, deidentify)) if deidentify else None,
                     foreign="replace" if replace else "refuse",
                 )
         except ServerIOError as e:
@@ -426,6 +454,8 @@ def pull_command(
     from fhir_onco.server.pull import pull_patient, resolve_patient
 
     _setup_logging(verbose)
+    if output is not None:
+        common.check_output_file(output)
     with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
         try:
             client.check_server(transaction=False)
@@ -440,25 +470,15 @@ def pull_command(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        _write_private(output, text)
+        write_private_text(output, text)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
     counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
-    typer.echo(
+    common.echo(
         f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",
         err=True,
+        info=True,
     )
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write patient data readable by the owner only (0600), also when the file existed."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as e:
-        raise _usage(f"cannot write {path}: {e.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -27,8 +27,16 @@ from pydantic import (
 )
 
 from fhir_onco.dates import DateError, parse_date
+from fhir_onco.documents import DocumentError, load_document
 
 SCHEMA_VERSION = "1"
+
+__all__ = [
+    "SCHEMA_VERSION", "AdverseEvent", "AgeAtEvent", "Case", "CaseError", "CellDose", "Chimerism", "DateExpr",
+    "Death", "Diagnosis", "Donor", "Drug", "Engraftment", "Finding", "Hsct", "Identifier", "MrdMeasurement",
+    "Patient", "Radiotherapy", "Regimen", "Relapse", "ResponseAssessment", "Stage", "SuspectedCause",
+    "case_json_schema", "dump_case", "field_path", "load_case", "parse_case",
+]
 
 
 def _date_to_text(value: Any) -> Any:
@@ -46,7 +54,13 @@ def _check_date(value: str) -> str:
     try:
         parse_date(value)
     except DateError as exc:
-        raise ValueError(str(exc)) from None
+        # the message names the field (pydantic adds the path), never the date as written: dates identify
+        text = str(exc)
+        for shown in (repr(value), repr(value.strip())):
+            text = text.replace(shown, "the value")
+        if value.strip() and text.startswith(value.strip() + " "):
+            text = "the value" + text[len(value.strip()):]
+        raise ValueError(text) from None
     return value.strip()
 
 
@@ -59,7 +73,21 @@ Term = Annotated[str, Field(min_length=1)]
 LocalId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$")]
 
 
-class _Model(BaseModel):
+class _ConstructionErrors(type(BaseModel)):  # type: ignore[misc]
+    """``Case(...)``, ``Regimen(...)``: a bad value raises CaseError with field paths, as loading a file does.
+
+    On the metaclass, not ``__init__``: pydantic calls a custom ``__init__`` from ``model_validate``
+    and nested validation too, where the error must stay pydantic's.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise CaseError(f"<{cls.__name__}>", _issues(exc)) from None
+
+
+class _Model(BaseModel, metaclass=_ConstructionErrors):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -419,43 +447,32 @@ def parse_case(data: Any, source: str = "<case>") -> Case:
     try:
         return Case.model_validate(data)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors(include_url=False):
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; `fhir-onco schema` lists the fields)"
-            elif err["type"] == "missing":
-                msg = "required field is missing"
-            issues.append((field_path(err["loc"]), msg))
-        raise CaseError(source, issues) from None
+        raise CaseError(source, _issues(exc)) from None
 
 
-class _CaseLoader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps: dates stay text, as written (and 2021-13-01 is
-    reported by the date check with its field path instead of failing inside the parser)."""
-
-
-_CaseLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def _issues(exc: ValidationError) -> list[tuple[str, str]]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; `fhir-onco schema` lists the fields)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        issues.append((field_path(err["loc"]), msg))
+    return issues
 
 
 def load_case(path: str | Path) -> Case:
-    """Read a case file (.yaml, .yml or .json)."""
+    """Read a case file: ``.yaml``/``.yml`` as YAML, anything else as strict JSON.
+
+    The same parser (fhir_onco.documents) serves ``validate``, so a file gets one verdict; duplicate
+    keys, over-deep nesting and absurd number literals are refused with their location.
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CaseError(str(p), [("(file)", f"cannot read: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise CaseError(str(p), [("(file)", "not UTF-8 text")]) from None
-    try:
-        data = yaml.load(text, Loader=_CaseLoader)  # JSON is YAML too
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise CaseError(str(p), [(where, f"not valid YAML/JSON: {getattr(exc, 'problem', exc)}")]) from None
+        data = load_document(p)
+    except DocumentError as exc:
+        raise CaseError(str(p), exc.issues) from None
     if not isinstance(data, dict):
         raise CaseError(str(p), [("(root)", "expected a mapping with 'patient' and clinical sections")])
     return parse_case(data, str(p))

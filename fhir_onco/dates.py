@@ -24,6 +24,8 @@ _RU = re.compile(r"^(?:(\d{1,2})\.)?(\d{1,2})\.(\d{4})$")
 _HSCT = re.compile(r"^d\s*([+-]?)\s*(\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
 _DAY = re.compile(r"^(?:day|день)\s*(-?\d+)(?:@([\w.-]+))?$", re.IGNORECASE)
 
+__all__ = ["DateError", "DateValue", "PartialDate", "RelativeDate", "parse_date", "shift"]
+
 
 class DateError(ValueError):
     """A date expression that cannot be parsed or resolved."""

@@ -15,11 +15,16 @@ from types import TracebackType
 from typing import IO, Any, Literal
 
 from fhir_onco.case import Case, CaseError, load_case
+from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 from fhir_onco.fhir.builders import dumps
+from fhir_onco.files import open_private, write_private_text
 from fhir_onco.mappings import MappingError, map_case_to_bundle
 from fhir_onco.validation import Report, validate_bundle
 
 OutputFormat = Literal["bundle", "ndjson"]
+
+__all__ = ["NdjsonWriter", "OutputFormat", "PatientResult", "map_and_validate", "map_file", "map_files",
+           "write_bundle_file"]
 
 
 @dataclass(slots=True)
@@ -41,17 +46,21 @@ class PatientResult:
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
                      validate: bool = True, profiles: bool = True) -> PatientResult:
+    """Map one case to its transaction Bundle and validate it; errors come back in the report."""
     try:
         bundle, report = map_case_to_bundle(case, source=source, allow_text_only=allow_text_only)
+        if validate:
+            report.extend(validate_bundle(bundle, source, profiles=profiles))
     except MappingError as exc:
         return PatientResult(source, None, exc.report)
-    if validate:
-        report.extend(validate_bundle(bundle, source, profiles=profiles))
+    except UNEXPECTED_ERRORS as exc:
+        return PatientResult(source, None, internal_error(source, exc, "mapping"))
     return PatientResult(source, bundle if report.ok else None, report)
 
 
 def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True,
              profiles: bool = True) -> PatientResult:
+    """Read, map and validate one case file (``str`` or ``Path``)."""
     source = str(path)
     try:
         case = load_case(path)
@@ -64,6 +73,7 @@ def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool 
 
 
 def map_files(paths: Iterable[str | Path], **kw: Any) -> Iterator[PatientResult]:
+    """:func:`map_file` for each path, lazily (one patient in memory at a time)."""
     for path in paths:
         yield map_file(path, **kw)
 
@@ -85,7 +95,7 @@ class NdjsonWriter:
         rtype = resource["resourceType"]
         handle = self._files.get(rtype)
         if handle is None:
-            handle = (self.directory / f"{rtype}.ndjson").open("w", encoding="utf-8", newline="\n")
+            handle = open_private(self.directory / f"{rtype}.ndjson", "w", encoding="utf-8", newline="\n")
             self._files[rtype] = handle
         handle.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")))
         handle.write("\n")
@@ -105,7 +115,8 @@ class NdjsonWriter:
 
 
 def write_bundle_file(bundle: dict[str, Any], directory: str | Path, stem: str) -> Path:
+    """Write ``DIRECTORY/STEM.json`` (created 0600: it holds patient data) and return its path."""
     out = Path(directory) / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dumps(bundle), encoding="utf-8", newline="\n")
+    write_private_text(out, dumps(bundle))
     return out

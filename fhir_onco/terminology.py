@@ -17,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 OWN_SYSTEM_BASE = "https://fhir-onco.org/fhir/CodeSystem/"
+__all__ = ["OWN_SYSTEM_BASE", "Coding", "Concept", "Table", "Terminology", "UnknownTermError", "default_terminology",
+           "normalise", "parse_table"]
 _PUNCT = re.compile(r"[\s\-_,;:.()\[\]/\\'\"«»“”]+")
 
 
@@ -62,11 +64,82 @@ class UnknownTermError(LookupError):
         super().__init__(f"unknown {table.replace('_', ' ')} term {term!r}{hint}")
 
 
+# Cyrillic -> Latin (close to how Russian drug and disease names are transliterated), so a Russian spelling
+# can be compared with an English one: «митоксантрон» ~ mitoxantrone, «лейкопения» ~ leukopenia.
+_TRANSLIT = str.maketrans({
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z", "и": "i", "й": "i",
+    "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
+    "ю": "yu", "я": "ya",
+})
+# Latin spellings that differ only in how a sound is written; folded so transliterations meet the English form.
+_LATIN_FOLD = (("ph", "f"), ("th", "t"), ("ck", "k"), ("c", "k"), ("x", "ks"), ("y", "i"), ("w", "v"), ("q", "k"),
+               ("kh", "h"), ("ae", "e"), ("oe", "e"))
+_STEM = 3  # leading letters a word's meaning hangs on (mito- vs meto-, mielo- vs neiro-)
+_ROOT, _ROOT_CREDIT = 5, 0.75  # a shared 5-letter root (mielo-, trombo-) counts as related
+_NEAR = 0.85  # words this alike are the same word misspelt
+# grade and number words of a term, in folded spelling: "3", "iv", "grade", "st" (ст.), "stepeni" (степени)
+_QUALIFIER = re.compile(r"\d+|[ivx]+|grade|gr|st|stepen[ia]?|stepeni|g")
+
+
+def phonetic(term: str) -> str:
+    """A normalised term in folded Latin letters, for comparing Russian and English spellings."""
+    s = normalise(term).translate(_TRANSLIT)
+    for a, b_ in _LATIN_FOLD:
+        s = s.replace(a, b_)
+    return s
+
+
+def _word_match(qw: str, nw: str) -> float:
+    """How well one word of a term matches one word of a known name, 0..1.
+
+    The start of a word carries its meaning, so words that begin differently only match when they
+    are nearly identical: «митоксантрон» does not reach methotrexate, «миелотоксичность» does not
+    reach neurotoxicity, though each is a few edits away; a typo later in the word («флюдарабин»)
+    still matches."""
+    if qw == nw:
+        return 1.0
+    if len(qw) < _STEM:
+        return 0.8 if nw.startswith(qw) else 0.0
+    if qw[0] != nw[0]:
+        return 0.0
+    ratio = difflib.SequenceMatcher(None, qw, nw, autojunk=False).ratio()
+    if qw[:_STEM] != nw[:_STEM]:
+        return ratio if ratio >= _NEAR else 0.0
+    if len(qw) > _ROOT and nw.startswith(qw[:_ROOT]):
+        ratio = max(ratio, _ROOT_CREDIT)  # same root, other ending: «миелотоксичность» ~ «миелосупрессия»
+    return ratio
+
+
+def _similarity(query: str, name: str) -> float:
+    """How close a known name is to an unknown term, 0..1, word by word (see _word_match).
+
+    Grades and numbers in the term ("мукозит 3", "anemia grade 3") are not compared. A name whose
+    every word is found in the term is close even when the term says more ("пневмония
+    двусторонняя" ~ «пневмония»). An abbreviation matches the initials of a name ("CRS")."""
+    q_words = [w for w in query.split() if not _QUALIFIER.fullmatch(w)]
+    n_words = name.split()
+    if not q_words or not n_words:
+        return 0.0
+    if len(q_words) == 1 and len(n_words) > 1 and q_words[0] == "".join(w[0] for w in n_words):
+        return 0.9
+    pairs = [[_word_match(qw, nw) for nw in n_words] for qw in q_words]
+    of_term = sum(max(row) for row in pairs) / len(q_words)
+    of_name = sum(max(col) for col in zip(*pairs, strict=True)) / len(n_words)
+    score = (of_term + of_name) / 2
+    if of_name >= _NEAR and len(n_words) < len(q_words):
+        score = max(score, 0.8 * of_name)  # the whole known name is inside the term
+    return score
+
+
 @dataclass(slots=True)
 class Table:
     name: str
     concepts: dict[str, Concept] = field(default_factory=dict)
     _index: dict[str, str] = field(default_factory=dict)
+    _by_coding: dict[tuple[str, str], str] = field(default_factory=dict)
+    _by_code: dict[str, list[str]] = field(default_factory=dict)
+    _phonetic: list[tuple[str, str, str]] | None = None  # (folded name, name as written, key), built on first need
 
     def lookup(self, term: str) -> Concept | None:
         key = self._index.get(normalise(term))
@@ -89,20 +162,46 @@ class Table:
     def find(self, key: str) -> Concept | None:
         return self.concepts.get(key)
 
-    def suggest(self, term: str, n: int = 3) -> list[str]:
-        names = {}
-        for concept in self.concepts.values():
-            for name in (concept.key, *concept.synonyms):
-                names.setdefault(normalise(name), name)
-        close = difflib.get_close_matches(normalise(term), list(names), n=n, cutoff=0.6)
-        return [names[c] for c in close]
+    def suggest(self, term: str, n: int = 3, cutoff: float = 0.72) -> list[str]:
+        """Known names closest in meaning to an unknown term: one per concept, best first.
+
+        Compared word by word in a folded Latin spelling (so Russian and English names meet), with
+        the stem of each word required to agree, and abbreviations matched against initials. Only
+        called on the error path, so the linear scan does not touch lookup speed."""
+        if self._phonetic is None:
+            self._phonetic = [(phonetic(name), name, concept.key)
+                              for concept in self.concepts.values() for name in concept.synonyms]
+        query = phonetic(term)
+        best: dict[str, tuple[float, str]] = {}
+        for folded, name, key in self._phonetic:
+            score = _similarity(query, folded)
+            if score >= cutoff and score > best.get(key, (0.0, ""))[0]:
+                best[key] = (score, name)
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return [name for _, (_, name) in ranked[:n]]
 
     def key_for(self, system: str, code: str) -> Concept | None:
-        """Reverse lookup, used when reading FHIR back into a case."""
-        for concept in self.concepts.values():
-            if any(c.system == system and c.code == code for c in concept.codings):
-                return concept
+        """Reverse lookup, used when reading FHIR back into a case (first key with that coding)."""
+        key = self._by_coding.get((system, code))
+        return self.concepts[key] if key else None
+
+    def concept_of(self, codings: list[tuple[str, str]], text: str | None = None) -> Concept | None:
+        """The concept of coded data read back: the first coding the table knows, unless the text
+        names another concept carrying that coding (a shared code, e.g. CTCAE 'Immune system
+        disorders - Other, specify' for GVHD, is told apart by the term as written)."""
+        named = self.lookup(text) if text else None
+        for system, code in codings:
+            key = self._by_coding.get((system, code))
+            if key is None:
+                continue
+            if named is not None and any(c.system == system and c.code == code for c in named.codings):
+                return named
+            return self.concepts[key]
         return None
+
+    def with_code(self, code: str) -> list[Concept]:
+        """Every concept carrying a code in any system (when a source gives no system)."""
+        return [self.concepts[k] for k in self._by_code.get(code, ())]
 
 
 def parse_table(name: str, text: str, origin: str) -> Table:
@@ -127,6 +226,11 @@ def parse_table(name: str, text: str, origin: str) -> Table:
         for name_ in unique:
             # First key wins on a clash; the table tests reject clashes.
             table._index.setdefault(normalise(name_), key)
+        for coding in codings:
+            table._by_coding.setdefault((coding.system, coding.code), key)
+            keys = table._by_code.setdefault(coding.code, [])
+            if key not in keys:
+                keys.append(key)
     return table
 
 

@@ -112,7 +112,8 @@ def test_no_synonym_names_two_keys(path: Path) -> None:
         shared = displays.get(name, set())
         codings = {(s, c) for _, s, c in shared}
         synonym_owners = {k for k in keys if k not in {kk for kk, _, _ in shared}}
-        assert not synonym_owners and len(codings) == 1, \
+        one_code_per_system = len({system for system, _ in codings}) == len(codings)
+        assert not synonym_owners and one_code_per_system, \
             f"{path.name}: {name!r} names several keys: {sorted(keys)}"
 
 
@@ -236,3 +237,117 @@ def test_every_fixed_key_exists() -> None:
     missing = [f"{table}:{key} (used at {', '.join(where)})" for (table, key), where in sorted(_fixed_keys().items())
                if table not in tables or tables[table].find(key) is None]
     assert not missing, "keys the mapping code relies on are missing from the tables:\n" + "\n".join(missing)
+
+
+# ---- citations, one meaning per code, scripts (issue 8) ------------------------------------
+
+SHARED = re.compile(r"^#\s*shared:\s*(\S+)\|(\S+):\s*\S")
+CITATION = re.compile(r"https?://|github\.com/|\bpackage\b", re.I)
+CYRILLIC, LATIN = re.compile(r"[а-яё]", re.I), re.compile(r"[a-z]", re.I)
+
+
+@pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
+def test_every_standard_code_cites_a_source(path: Path) -> None:
+    comments, rows = _split(path)
+    definitions: dict[str, str] = {}
+    for n, line in enumerate(comments):
+        if m := SOURCE_TAG.match(line):
+            # a definition may continue on the following indented comment lines
+            tail = itertools.takewhile(lambda c: c.startswith("#   "), comments[n + 1:])
+            definitions[m.group(1)] = " ".join([m.group(2), *tail])
+    for row in rows:
+        if row["source"] == "OWN":
+            continue
+        text = definitions.get(row["source"], "")
+        assert CITATION.search(text), \
+            f"{path.name}: {row['key']} {row['code']}: source {row['source']} cites nothing checkable"
+
+
+@pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
+def test_no_code_under_two_meanings(path: Path) -> None:
+    comments, rows = _split(path)
+    declared = {(m.group(1), m.group(2)) for c in comments if (m := SHARED.match(c))}
+    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in rows:
+        keys[(row["system"], row["code"])].add(row["key"])
+    shared = {coding: ks for coding, ks in keys.items() if len(ks) > 1}
+    undeclared = {f"{s}|{c}": sorted(ks) for (s, c), ks in shared.items() if (s, c) not in declared}
+    assert not undeclared, f"{path.name}: codes under several keys without a '# shared:' reason: {undeclared}"
+    assert declared <= set(shared), \
+        f"{path.name}: '# shared:' lines for codes that are not shared: {declared - set(shared)}"
+
+
+@pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
+def test_russian_words_are_cyrillic_only(path: Path) -> None:
+    _, rows = _split(path)
+    for row in rows:
+        for name in (s for s in row["synonyms"].split("|") if s.strip()):
+            for word in re.split(r"[\s\-/()+,.«»]+", name):
+                assert not (CYRILLIC.search(word) and LATIN.search(word)), \
+                    f"{path.name}: {row['key']}: {name!r} mixes Cyrillic and Latin letters in {word!r}"
+
+
+def test_mixed_alphabet_words_are_caught() -> None:
+    word = "ВCP"  # Cyrillic В + Latin C, P: what the review found
+    assert CYRILLIC.search(word) and LATIN.search(word)
+
+
+TERMS = {p.stem: parse_table(p.stem, p.read_text("utf-8"), str(p)) for p in TABLES}
+
+
+@pytest.mark.parametrize(("table", "term", "means", "not_means"), [
+    ("drugs", "митоксантон", "mitoxantrone", "methotrexate"),
+    ("drugs", "mitoxantron", "mitoxantrone", "methotrexate"),
+    ("drugs", "вориконазолл", "voriconazole", "posaconazole"),
+    ("drugs", "venetoklaks", "venetoclax", None),
+    ("ctcae_terms", "миелотоксичность", "bone marrow hypocellular", "nervous system disorders - other"),
+    ("ctcae_terms", "нейтропения фебрильная", "febrile neutropenia", None),
+    ("drugs", "флюдарабин", "fludarabine", None),  # a typo after the stem still matches
+    ("ctcae_terms", "мукозит 3 ст", "mucositis oral", None),  # grades are not compared
+    ("ctcae_terms", "пневмония двусторонняя", "lung infection", None),  # the known name inside a longer term
+    ("ctcae_terms", "CRS 2", "cytokine release syndrome", None),
+])
+def test_suggestions_are_close_in_meaning(table: str, term: str, means: str, not_means: str | None) -> None:
+    tab = TERMS[table]
+    assert tab.lookup(term) is None, f"{term!r} is a known name now; pick another unknown spelling"
+    suggested = [tab.lookup(name).key for name in tab.suggest(term)]
+    assert suggested and suggested[0] == means, (term, suggested)
+    assert not_means not in suggested
+
+
+def test_required_names_resolve() -> None:
+    drugs = TERMS["drugs"]
+    for name, key in [("митоксантрон", "mitoxantrone"), ("азацитидин", "azacitidine"), ("5-азацитидин", "azacitidine"),
+                      ("венетоклакс", "venetoclax"), ("руксолитиниб", "ruxolitinib"), ("вориконазол", "voriconazole"),
+                      ("13-цис-ретиноевая кислота", "isotretinoin"), ("анти-GD2 антитела", "dinutuximab beta"),
+                      ("atgam", "anti-thymocyte globulin (horse)")]:
+        concept = drugs.lookup(name)
+        assert concept is not None and concept.key == key, (name, concept)
+    atc = {c.code for c in drugs.concepts.values() for c in c.codings if c.system == "http://www.whocc.no/atc"}
+    assert {"L01XA01", "L01CA02", "L02BG03", "L03AA02", "L04AA03", "J02AC04", "B01AX01", "A05AA02"} <= atc
+    assert drugs.get("blinatumomab").primary.code == "1597258"
+    ncit = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+    assert len({c.code for k in TERMS["ctcae_terms"].concepts.values() for c in k.codings if c.system == ncit}) == 837
+
+
+def test_reverse_lookup_finds_the_first_key_of_a_coding() -> None:
+    responses = TERMS["responses"]
+    shared = next(c for c in responses.get("pr").codings if c.system == "http://snomed.info/sct")
+    first = next(k for k, c in responses.concepts.items() if shared in c.codings)
+    assert responses.key_for(shared.system, shared.code).key == first
+    assert TERMS["drugs"].key_for("http://www.whocc.no/atc", "L01BA01").key == "methotrexate"
+    assert TERMS["drugs"].key_for("http://www.whocc.no/atc", "L04AX03") is None  # one ATC code per substance
+    assert {c.key for c in TERMS["drugs"].with_code("L01BA01")} == {"methotrexate"}
+    ctcae, ncit = TERMS["ctcae_terms"], "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+    assert ctcae.concept_of([(ncit, "C143580")], "острая РТПХ").key == "graft versus host disease"
+    assert ctcae.concept_of([(ncit, "C143580")], "eosinophilic something").key == "immune system disorders - other"
+
+
+def test_every_antineoplastic_drug_falls_in_a_coded_class() -> None:
+    classes = {c.code for concept in TERMS["drug_classes"].concepts.values() for c in concept.codings}
+    for concept in TERMS["drugs"].concepts.values():
+        for coding in concept.codings:
+            if coding.system == "http://www.whocc.no/atc" and coding.code[:3] in ("L01", "L02", "L03", "L04"):
+                assert any(coding.code.startswith(c) for c in classes), (concept.key, coding.code)
+    assert TERMS["drug_classes"].lookup("vinca alkaloids").primary.code == "L01CA"
+    assert TERMS["drug_classes"].lookup("препараты платины").primary.code == "L01XA"

@@ -12,3 +12,5 @@ and never the case files: a registry gets its tables back from whatever is on it
 
 matplotlib and pyarrow are imported only by the functions that need them.
 """
+
+__all__: list[str] = []  # a package of modules; import from them (fhir_onco.analytics.report, ...)

@@ -28,12 +28,15 @@ class Decoder:
         return self.terminology[table].key_for(system, code)
 
     def concept(self, cc: Json | None, table: str) -> Concept | None:
-        """The concept of the first coding the table knows (the mapper puts the primary first)."""
+        """The concept of the first coding the table knows (the mapper puts the primary first); a
+        code several keys share is told apart by the text as written."""
         for coding in (cc or {}).get("coding") or []:
             system, code = coding.get("system"), coding.get("code")
             if system and code:
                 found = self._lookup(table, str(system), str(code))
                 if found is not None:
+                    if (cc or {}).get("text") and len(self.terminology[table].with_code(str(code))) > 1:
+                        return self.terminology[table].concept_of([(str(system), str(code))], str(cc["text"]))
                     return found
         return None
 

@@ -11,6 +11,8 @@ import csv
 from pathlib import Path
 from typing import Any, Literal
 
+from fhir_onco.files import open_private
+
 from .decode import Json
 from .flatten import TABLES
 
@@ -30,7 +32,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def write_csv(name: str, rows: list[Json], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with open_private(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=TABLES[name].column_names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
@@ -54,7 +56,8 @@ def write_parquet(name: str, rows: list[Json], path: Path) -> None:
     spec = TABLES[name]
     schema = pa.schema([(c, types[t]) for c, t in spec.columns])
     table = pa.Table.from_pylist(rows, schema=schema)
-    pa.parquet.write_table(table, path)
+    with open_private(path, "wb") as handle:
+        pa.parquet.write_table(table, handle)
 
 
 def write_tables(tables: dict[str, list[Json]], directory: Path, fmt: ExportFormat = "csv") -> list[Path]:

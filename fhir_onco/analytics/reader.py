@@ -7,7 +7,6 @@ Errors name the file (and line for NDJSON) only: never a value from the data.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -44,8 +43,9 @@ class ResourceStore:
             return
         rtype = resource.get("resourceType")
         if rtype == "Bundle":
-            for entry in resource.get("entry") or []:
-                self.add((entry or {}).get("resource"))
+            entries = resource.get("entry")
+            for entry in entries if isinstance(entries, list) else []:
+                self.add(entry.get("resource") if isinstance(entry, dict) else None)
             return
         if rtype not in self.types or not resource.get("id") or subject_id(resource) is None:
             self.skipped += 1
@@ -91,41 +91,40 @@ class ResourceStore:
 
 
 # ---- files --------------------------------------------------------------------------------------
-def iter_file(path: Path) -> Iterator[Any]:
+def iter_file(path: Path, allow_text_only: bool = False) -> Iterator[Any]:
     """Resources (or bundles) in one file: .ndjson (one per line), .json, .yaml/.yml case files."""
+    from fhir_onco.documents import DocumentError, iter_ndjson, load_document
+
     suffix = path.suffix.lower()
-    if suffix == ".ndjson":
-        with path.open(encoding="utf-8-sig") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    raise InputError(f"{path}:{lineno}: not a JSON resource") from None
-        return
+    try:
+        if suffix == ".ndjson":
+            for _, value in iter_ndjson(path):
+                if isinstance(value, DocumentError):
+                    raise value
+                yield value
+            return
+    except DocumentError as exc:
+        raise InputError(str(exc)) from None
     if suffix in (".yaml", ".yml"):
-        yield _map_case(path)
+        yield _map_case(path, allow_text_only)
         return
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InputError(f"{path}: not valid JSON") from None
+        data = load_document(path)
+    except DocumentError as exc:
+        raise InputError(str(exc)) from None
     if isinstance(data, dict) and "resourceType" not in data and "patient" in data:
-        yield _map_case(path)  # a case file written as JSON
+        yield _map_case(path, allow_text_only)  # a case file written as JSON
     else:
         yield data
 
 
-def _map_case(path: Path) -> Json:
+def _map_case(path: Path, allow_text_only: bool = False) -> Json:
     """A case file is mapped to FHIR first; the analysis then reads only the FHIR."""
     from fhir_onco import CaseError, load_case, map_case
     from fhir_onco.mappings import MappingError
 
     try:
-        return map_case(load_case(path), source=str(path))
+        return map_case(load_case(path), source=str(path), allow_text_only=allow_text_only)
     except (CaseError, MappingError) as exc:
         raise InputError(f"{path}: cannot map the case file ({type(exc).__name__}); run `fhir-onco validate` "
                          "on it for the details") from None
@@ -142,17 +141,19 @@ def input_files(root: Path) -> list[Path]:
             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
-def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> ResourceStore:
+def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
+               allow_text_only: bool = False) -> ResourceStore:
     """Every resource under a directory (or in one file)."""
     store = ResourceStore(frozenset(types))
     files = input_files(Path(root))
     for path in files:
-        store.extend(iter_file(path))
+        store.extend(iter_file(path, allow_text_only))
     log.info("read %d resources from %d files", len(store), len(files))
     return store
 
 
-def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Iterator[ResourceStore]:
+def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
+                allow_text_only: bool = False) -> Iterator[ResourceStore]:
     """One store per JSON / YAML file (usually one patient's bundle), then one for all NDJSON files.
 
     Lets callers flatten a large directory file by file and keep only the flat rows: memory grows
@@ -164,11 +165,11 @@ def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES) -> Iter
     ndjson = [p for p in files if p.suffix.lower() == ".ndjson"]
     for path in files:
         if path.suffix.lower() != ".ndjson":
-            yield ResourceStore(wanted).extend(iter_file(path))
+            yield ResourceStore(wanted).extend(iter_file(path, allow_text_only))
     if ndjson:
         store = ResourceStore(wanted)
         for path in ndjson:
-            store.extend(iter_file(path))
+            store.extend(iter_file(path, allow_text_only))
         yield store
 
 

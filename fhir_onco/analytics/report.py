@@ -35,6 +35,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from fhir_onco.files import write_private_text
+
 from .decode import Decoder, Json, point
 from .flatten import TABLES, flatten_all
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
@@ -176,7 +178,7 @@ class CohortReport:
         paths = []
         for t in self.tables:
             path = directory / f"{t.name}.csv"
-            path.write_text(t.to_csv(), encoding="utf-8", newline="")
+            write_private_text(path, t.to_csv(), newline="")
             paths.append(path)
         return paths
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_onco.dates import PartialDate
+from fhir_onco.files import open_private
 
 from .decode import Decoder, fhir_date, point
 from .flatten import flatten
@@ -350,7 +351,8 @@ def render_timeline(t: PatientTimeline, path: Path, *, start: _dt.date | None = 
         raise ValueError("the output must end in .png or .svg")
     fig = plot_timeline(t, start=start, end=end)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format=suffix[1:])
+    with open_private(path, "wb") as handle:
+        fig.savefig(handle, dpi=dpi, format=suffix[1:])
     return fig
 
 

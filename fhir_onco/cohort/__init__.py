@@ -9,10 +9,12 @@ Same spec and seed -> byte-identical output. The spec format is documented in do
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_onco.case import Case, CaseError, dump_case, parse_case
+from fhir_onco.files import write_private_text
 
 from .generate import draw, render
 from .spec import CohortError, CohortSpec, load_spec, parse_spec
@@ -70,8 +72,12 @@ class GenerationSummary:
 
 
 def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed: int = 0, cases: bool = True,
-                          bundles: bool = False) -> GenerationSummary:
-    """Write cases/<id>.yaml and/or bundles/<id>.json and tables.json (counts from the cases)."""
+                          bundles: bool = False, allow_text_only: bool = False,
+                          on_patient: Callable[[int], None] | None = None) -> GenerationSummary:
+    """Write cases/<id>.yaml and/or bundles/<id>.json and tables.json (counts from the cases).
+
+    ``on_patient(total)`` is called after each patient (for progress); ``allow_text_only`` as in map.
+    """
     from fhir_onco.fhir.builders import dumps
     from fhir_onco.pipeline import map_and_validate
 
@@ -81,21 +87,23 @@ def generate_to_directory(spec_path: str | Path, directory: str | Path, *, seed:
     generated = generate(spec, seed)
     summary.patients = len(generated)
     for case in generated:
+        if on_patient is not None:
+            on_patient(summary.patients)
         ident = case.patient.identifiers[0].value
         if cases:
             path = out / "cases" / f"{ident}.yaml"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dump_case(case), encoding="utf-8", newline="\n")
+            write_private_text(path, dump_case(case))
             summary.cases_written += 1
         if bundles:
-            result = map_and_validate(case, ident)
+            result = map_and_validate(case, ident, allow_text_only=allow_text_only)
             if not result.ok or result.bundle is None:
                 summary.failed += 1
                 summary.problems.extend(i.to_text() for i in result.report.errors)
                 continue
             path = out / "bundles" / f"{ident}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dumps(result.bundle), encoding="utf-8", newline="\n")
+            write_private_text(path, dumps(result.bundle))
             summary.bundles_written += 1
     tables = {"cohort": spec.cohort, "seed": seed, "tables": spec_tables(spec, generated)}
     out.mkdir(parents=True, exist_ok=True)

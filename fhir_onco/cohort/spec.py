@@ -7,7 +7,6 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fhir_onco.case import field_path
@@ -67,7 +66,8 @@ class DrugTemplate(_M):
     every_days: int | None = None
     times_per_day: int | None = None
     continuous: bool | None = None
-    cycles: str | None = None
+    cycles: str | None = Field(None, pattern=r"^\s*\d{1,4}\s*(-\s*(\d{1,4})?)?\s*$",
+                               description="Which cycles, as in case files: '1', '2-', '1-3'.")
     when: When | None = None
 
     @field_validator("days", "cycles", mode="before")
@@ -245,12 +245,12 @@ class CohortSpec(Group):
 
 def load_spec(path: str | Path) -> CohortSpec:
     p = Path(path)
+    from fhir_onco.documents import DocumentError, load_document
+
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise CohortError(f"{p}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise CohortError(f"{p}: not valid YAML: {exc}") from None
+        data = load_document(p)
+    except DocumentError as exc:
+        raise CohortError(str(exc)) from None
     return parse_spec(data, str(p))
 
 

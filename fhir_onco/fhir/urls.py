@@ -50,7 +50,7 @@ EXT_STOP_DAY = ext("stop-day")
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 EXT_MCODE_HISTOLOGY = MCODE + "mcode-histology-morphology-behavior"
-EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-condition-related"
+EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-related-condition"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 

@@ -29,7 +29,6 @@ idempotent and a replay harmless: the same data always lands on the same ids.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,42 +120,48 @@ def check_plausible(bundle: Mapping[str, Any], source: str) -> None:
         raise InputError(f"{source}: not pushed, implausible data ({len(errors)} error(s)):\n{_issue_lines(errors)}")
 
 
-def _map_case_file(path: Path) -> dict[str, Any]:
+def _map_case_file(path: Path, allow_text_only: bool = False) -> dict[str, Any]:
     try:
         from fhir_onco import load_case, map_case
     except ImportError as e:
         raise InputError(f"{path}: case files need fhir_onco.load_case/map_case, which this build lacks") from e
     try:
-        return dict(map_case(load_case(path)))
+        return dict(map_case(load_case(path), allow_text_only=allow_text_only))
     except InputError:
         raise
     except Exception as e:  # the mapper's own errors: report, don't crash the whole run
         raise InputError(f"{path}: cannot map the case: {type(e).__name__}: {e}") from e
 
 
-def load_input(path: Path) -> PatientBundle:
+def load_input(path: Path, allow_text_only: bool = False) -> PatientBundle:
     """Load one file: a FHIR Bundle JSON, or a case file (YAML, or JSON without resourceType)."""
+    from fhir_onco.documents import DocumentError, load_document
+
     source = str(path)
-    if path.suffix.lower() in CASE_SUFFIXES:
-        return from_bundle(_map_case_file(path), source)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{source}: cannot read: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{source}: not valid JSON ({type(e).__name__})") from e
+        data = load_document(path)
+    except DocumentError as e:
+        raise InputError(str(e)) from None
+    if path.suffix.lower() in CASE_SUFFIXES:
+        if not _looks_like_case(data):  # e.g. a cohort spec beside the cases it generated
+            raise SkippedInput(f"{source}: not a case file (no 'patient' field; mostly other fields); skipped")
+        return from_bundle(_map_case_file(path, allow_text_only), source)
     if isinstance(data, dict) and "resourceType" in data:
         return from_bundle(data, source)
     if not _looks_like_case(data):
         raise SkippedInput(f"{source}: neither a FHIR resource nor a case (no resourceType, no case field); skipped")
-    return from_bundle(_map_case_file(path), source)
+    return from_bundle(_map_case_file(path, allow_text_only), source)
 
 
 def _looks_like_case(data: Any) -> bool:
-    """A JSON object with at least one top-level field of the case model (a broken case still counts)."""
+    """A mapping with a ``patient`` field or mostly case-model fields (a broken case still counts; a
+    cohort spec, which shares ``hsct`` and ``adverse_events`` with cases, does not)."""
     from fhir_onco.case import Case
 
-    return isinstance(data, dict) and not set(data).isdisjoint(Case.model_fields)
+    if not isinstance(data, dict):
+        return False
+    known = set(data) & set(Case.model_fields)
+    return "patient" in data or (bool(known) and len(known) * 2 >= len(data))
 
 
 def is_ndjson_dir(path: Path) -> bool:
@@ -173,35 +178,24 @@ def iter_ndjson(files: Sequence[Path], workdir: Path | None = None) -> Iterator[
     from .bulk import PatientIndex
 
     label = str(files[0].parent if len({f.parent for f in files}) == 1 else files[0]) if files else "?"
+    from fhir_onco.documents import DocumentError
+    from fhir_onco.documents import iter_ndjson as read_ndjson_lines
+
     with PatientIndex(workdir) as index:
         for path in files:
             try:
-                handle = path.open(encoding="utf-8-sig")
-            except OSError as e:
-                yield InputError(f"{path}: cannot read: {e.strerror}")
-                continue
-            with handle:
-                try:
-                    for lineno, line in enumerate(handle, start=1):
-                        if not line.strip():
-                            continue
-                        where = f"{path}:{lineno}"
-                        try:
-                            res = json.loads(line)
-                        except (ValueError, RecursionError):
-                            yield InputError(f"{where}: not a JSON object")
-                            continue
-                        if (
-                            not isinstance(res, dict)
-                            or not isinstance(res.get("resourceType"), str)
-                            or not res.get("id")
-                        ):
-                            yield InputError(f"{where}: not a FHIR resource with a resourceType and an id")
-                            continue
-                        index.add(res, where)
-                except UnicodeDecodeError:
-                    yield InputError(f"{path}: not UTF-8 text")
-                    continue
+                # the shared strict reader: duplicate keys, depth and size limits, located per line
+                for lineno, res in read_ndjson_lines(path):
+                    where = f"{path}:{lineno}"
+                    if isinstance(res, DocumentError):
+                        yield InputError(str(res))
+                        continue
+                    if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str) or not res.get("id"):
+                        yield InputError(f"{where}: not a FHIR resource with a resourceType and an id")
+                        continue
+                    index.add(res, where)
+            except DocumentError as e:
+                yield InputError(str(e))
         for res_source in index.unlinked_with_source():
             res, where = res_source
             yield InputError(
@@ -354,8 +348,10 @@ def iter_inputs(
     """Stream every input under ``paths`` (see :func:`expand_inputs`): a bundle or an InputError each.
 
     One patient at a time is held in memory (NDJSON and CSV extracts are regrouped on disk).
-    Skipped files go to ``warnings``. ``table_options`` apply to every CSV extract.
+    Skipped files go to ``warnings``. ``table_options`` apply to every CSV extract; its
+    ``allow_text_only`` to case files too.
     """
+    allow_text_only = bool((table_options or {}).get("allow_text_only"))
     items = expand_inputs(paths, exclude)
     named_ndjson = [p for p in items if p.is_file() and p.suffix.lower() == NDJSON_SUFFIX]
     for item in items:
@@ -368,7 +364,7 @@ def iter_inputs(
         if item.suffix.lower() == NDJSON_SUFFIX:
             continue  # named NDJSON files are regrouped together below
         try:
-            yield load_input(item)
+            yield load_input(item, allow_text_only)
         except SkippedInput as e:
             if warnings is not None:
                 warnings.append(str(e))
@@ -381,7 +377,11 @@ def iter_inputs(
 def load_inputs(
     paths: Iterable[Path], exclude: Iterable[Path] = (), table_options: Mapping[str, Any] | None = None
 ) -> LoadedInputs:
-    """Every input under ``paths`` in lists (see :func:`iter_inputs`, which streams); nothing raises for bad data."""
+    """Every input under ``paths`` in lists (see :func:`iter_inputs`, which streams); nothing raises for bad data.
+
+    ``table_options`` apply to every CSV extract (see :func:`iter_extract`); its ``allow_text_only``
+    to case files too.
+    """
     loaded = LoadedInputs()
     for got in iter_inputs(paths, exclude, table_options, loaded.warnings):
         if isinstance(got, InputError):

@@ -37,11 +37,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from fhir_onco.files import open_private
 
 from .canonical import bundle_hash
 from .client import FhirClient
@@ -109,6 +111,7 @@ class StateStore:
             self._lockf.close()
             raise StateStoreError(f"{self.path} is in use by another sync") from e
         try:
+            open_private(self.path, "ab").close()  # 0600 before SQLite creates it; its -wal/-shm copy the mode
             self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -293,17 +296,29 @@ def sync(
     on_result: Callable[[PatientResult], None] | None = None,
     table_options: Mapping[str, Any] | None = None,
     foreign: Foreign = "refuse",
+    transform: Callable[[list[PatientBundle]], tuple[list[PatientBundle], list[str]]] | None = None,
 ) -> SyncReport:
     """Bring the server in line with ``sources`` (files or directories); see the module doc.
 
     ``table_options`` (``id_system``, ``regimen_category``, ``encoding``) apply to CSV extracts; keep
-    them the same from run to run (``id_system`` decides the FHIR ids).
+    them the same from run to run (``id_system`` decides the FHIR ids). ``transform`` rewrites the
+    loaded bundles before anything is compared or sent (``--deidentify``).
     """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
-    inputs = iter_inputs(sources, [store.path, *exclude], table_options, report.input_warnings)
+    inputs: Iterable[PatientBundle | InputError] = iter_inputs(
+        sources, [store.path, *exclude], table_options, report.input_warnings
+    )
+    if transform is not None:
+        # e.g. de-identification on the way out (--deidentify): it needs the whole cohort at once
+        # (k-anonymity), so this one path holds every patient in memory
+        loaded = list(inputs)
+        report.input_errors.extend(str(e) for e in loaded if isinstance(e, InputError))
+        bundles, more_errors = transform([b for b in loaded if not isinstance(b, InputError)])
+        report.input_errors.extend(more_errors)
+        inputs = bundles
     seen: dict[str, str] = {}  # patient -> its input: one small string per patient
 
     def work() -> Iterator[PatientWork]:

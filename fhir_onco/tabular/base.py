@@ -5,6 +5,7 @@ that schema and mapping errors point back at ``file:row:column``."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -206,7 +207,7 @@ class TabularReader:
         if not self.directory.is_dir():
             self.report.error(f"{self.directory}", "expected a directory of CSV files", rule="tabular")
             raise TabularError(self.report)
-        present = {p.stem.casefold(): p for p in sorted(self.directory.glob("*.csv"))}
+        present = {p.stem.casefold(): p for p in sorted(self.directory.glob("*.csv")) if self._inside(p)}
         used: set[str] = set()
         for spec in self.tables:
             for stem in spec.files:
@@ -224,13 +225,26 @@ class TabularReader:
         if not self.report.ok:
             raise TabularError(self.report)
 
+    def _inside(self, path: Path) -> bool:
+        """A link to a file outside the extract's directory is refused (it could expose any file)."""
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            self.report.error(str(path), "cannot read: a broken or looping link", rule="tabular")
+            return False
+        if path.is_symlink() and not target.is_relative_to(self.directory.resolve()):
+            self.report.error(str(path), "a link to a file outside the input directory; refused", rule="tabular")
+            return False
+        return True
+
     def _open(self, spec: TableSpec, path: Path) -> None:
         label = str(path)
         try:
             dia = d.sniff(path, spec.known() | {spec.key}, self.encoding)
             header, _ = d.read_records(path, dia)
-        except (OSError, UnicodeDecodeError, LookupError) as exc:
-            self.report.error(label, f"cannot read: {exc}", rule="tabular")
+        except (OSError, UnicodeDecodeError, LookupError, csv.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            self.report.error(label, f"cannot read ({reason})", rule="tabular")
             return
         table = TableFile(spec, path, label, dia, header)
         keys = [d.normalise_header(h) for h in header]
@@ -242,12 +256,17 @@ class TabularReader:
                               f"(read as {dia.describe()})", rule="tabular")
         known = spec.known() | {d.normalise_header(spec.key)}
         unknown = [h for h, k in zip(header, keys, strict=True) if k not in known]
-        if unknown:
+        if d.normalise_header(spec.key) not in keys:
+            # no key column: most likely a file without a header line, whose first line is a patient's
+            # row - so its cells are not repeated here
+            self.report.error(f"{label}:1", f"the first line has none of the expected column names "
+                              f"({len(header)} cells); is the header line missing?", rule="tabular")
+        elif unknown:
             self.report.warning(f"{label}:1", f"columns not in the {spec.name} table, ignored: "
                                 f"{', '.join(unknown)}", rule="tabular")
         seen: dict[str, str] = {}
         for h, k in zip(header, keys, strict=True):
-            if k in seen and k:
+            if k in seen and k and not missing:
                 self.report.error(f"{label}:1:{h}", f"column repeats {seen[k]!r}", rule="tabular")
             seen[k] = h
         self.files[spec.name] = table
@@ -314,22 +333,76 @@ class TabularReader:
                     report.error(f"{driver.label}:{extra}:{driver.column_name(d.normalise_header(driver.spec.key))}",
                                  f"patient id repeats row {lines[0]}; one row per patient", rule="tabular")
             by_table: dict[str, list[RowReader]] = {}
+            seen_rows: dict[tuple[str, str], int] = {}
             for row in rows:
                 reader = RowReader(self.files[row.table], row, report)
-                if row.extra:
-                    reader.error(None, f"{row.extra} cell(s) beyond the header's columns (a separator inside an "
-                                       "unquoted cell?)")
+                self._row_checks(reader, seen_rows)
                 by_table.setdefault(row.table, []).append(reader)
-            data = self.build(by_table, prov, report)
             case = None
-            if report.ok and data is not None:
-                try:
-                    case = parse_case(data, source)
-                except CaseError as exc:
-                    for location, message in exc.issues:
-                        where = prov.locate(location) or f"{source}: {location}"
-                        report.error(where, message, rule="case-schema")
+            try:
+                data = self.build(by_table, prov, report)
+                if report.ok and data is not None:
+                    self._date_order(data, "", prov, source, report)
+                if report.ok and data is not None:
+                    try:
+                        case = parse_case(data, source)
+                    except CaseError as exc:
+                        for location, message in exc.issues:
+                            where = prov.locate(location) or f"{source}: {location}"
+                            report.error(where, message, rule="case-schema")
+            except (ArithmeticError, ValueError, RecursionError) as exc:
+                # a value no cell parser foresaw must fail this patient only, never the whole extract
+                case = None
+                report.error(source, f"cannot read this patient's rows ({type(exc).__name__})", rule="tabular")
             yield TabularPatient(source, case, report, prov)
+
+    @staticmethod
+    def _row_checks(reader: RowReader, seen_rows: dict[tuple[str, str], int]) -> None:
+        """Row-level faults located at file:row: undecodable lines, over-long cells, extra cells, repeats."""
+        row = reader.row
+        undecodable = row.cells.pop(d.UNDECODABLE, None)
+        if undecodable:
+            reader.error(None, f"line(s) {undecodable} are not {reader.table.dialect.encoding} text (the rest of the "
+                               "file is); row not imported")
+        for key in filter(None, (row.cells.pop(d.OVERSIZE, None) or "").split("|")):
+            reader.error(key, f"a cell of more than {d.MAX_CELL_CHARS} characters; row not imported")
+        if row.extra:
+            reader.error(None, f"{row.extra} cell(s) beyond the header's columns (a separator inside an "
+                               "unquoted cell?)")
+        signature = (row.table, json.dumps(row.cells, sort_keys=True, ensure_ascii=False))
+        first = seen_rows.setdefault(signature, row.line)
+        if first != row.line:
+            reader.error(None, f"repeats row {first} of the same file exactly; remove one of them")
+
+    _DATE_PAIRS = (("start", "end"), ("onset", "resolved"))
+
+    def _date_order(self, data: Any, path: str, prov: Provenance, source: str, report: Report) -> None:
+        """An end before its start, located at the row and column of the end date."""
+        from fhir_onco.dates import PartialDate, parse_date
+
+        stack = [(data, path)]
+        while stack:
+            node, here = stack.pop()
+            if isinstance(node, list):
+                stack.extend((v, f"{here}[{i}]") for i, v in enumerate(node))
+                continue
+            if not isinstance(node, dict):
+                continue
+            for first, last in self._DATE_PAIRS:
+                a, b = node.get(first), node.get(last)
+                if not (isinstance(a, str) and isinstance(b, str)):
+                    continue
+                try:
+                    start, end = parse_date(a), parse_date(b)
+                except (ValueError, ArithmeticError):
+                    continue  # the case schema reports a bad date with its location
+                if isinstance(start, PartialDate) and isinstance(end, PartialDate) and \
+                        end.latest() < start.earliest():
+                    where = f"{here}.{last}" if here else last
+                    report.error(prov.locate(where) or f"{source}: {where}",
+                                 f"{last} is before {first} (dates out of order)", rule="tabular")
+            stack.extend((v, f"{here}.{k}" if here else str(k)) for k, v in node.items()
+                         if isinstance(v, dict | list))
 
     def build(self, tables: dict[str, list[RowReader]], prov: Provenance, report: Report) -> dict[str, Any] | None:
         raise NotImplementedError

@@ -1,7 +1,10 @@
 """What real registry exports look like, and how one cell becomes a value.
 
 Encodings: UTF-8 (with or without BOM), UTF-16 with BOM, and cp1251 (Russian Windows exports) when
-the bytes are not valid UTF-8. Separators: ``,``, ``;`` or tab, chosen from the header line.
+the bytes are not valid UTF-8. A UTF-8 file with a few lines that are not UTF-8 (one row pasted from
+a cp1251 export) stays UTF-8: only the rows on those lines fail, each with its location.
+A cell longer than :data:`MAX_CELL_CHARS` fails its row (and so only its patient).
+Separators: ``,``, ``;`` or tab, chosen from the header line.
 Numbers: decimal point or decimal comma (``0,06``), spaces as thousands grouping (``10 000``).
 Dates: everything ``fhir_onco.dates`` accepts (``2021-12-15``, ``15.12.2021``, ``12.2021``, ``D+21``,
 ``day 8@blina1``), optionally followed by a time of day (``15.12.2021 00:00:00``), which is dropped.
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
 
@@ -26,6 +31,10 @@ NULLS = frozenset({"", "null", "none", "na", "n/a", "nan", "#n/a", "-", "—", "
 LIST_SEPARATOR = "|"
 _DELIMITERS = (",", ";", "\t")
 _SAMPLE = 1 << 20
+MAX_CELL_CHARS = 131072  # the csv module's default field limit: no registry cell needs more
+_CSV_FIELD_LIMIT = 1 << 30  # the csv module's own limit, raised so an over-long cell fails its row, not the file
+UNDECODABLE = "\x00undecodable"  # reserved cell keys (real keys are normalised to letters and digits)
+OVERSIZE = "\x00oversize"
 
 
 class CellError(ValueError):
@@ -48,7 +57,8 @@ def normalise_header(name: str) -> str:
 
 
 def sniff_encoding(path: Path) -> str:
-    """utf-8-sig / utf-16 by BOM; utf-8 if the whole file decodes as UTF-8; else cp1251."""
+    """utf-8-sig / utf-16 by BOM; utf-8 if the file decodes as UTF-8 or if some of its non-ASCII
+    lines do (the others then fail row by row); cp1251 when no non-ASCII line is UTF-8."""
     with path.open("rb") as fh:
         head = fh.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -56,14 +66,16 @@ def sniff_encoding(path: Path) -> str:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
         fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := fh.read(_SAMPLE):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1251"
-    return "utf-8"
+        utf8_lines = bad_lines = 0
+        for line in fh:
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_lines += 1
+            except UnicodeDecodeError:
+                bad_lines += 1
+    return "cp1251" if bad_lines and not utf8_lines else "utf-8"
 
 
 def sniff_delimiter(header_line: str, known: Iterable[str] = ()) -> str:
@@ -79,9 +91,25 @@ def sniff_delimiter(header_line: str, known: Iterable[str] = ()) -> str:
 
 def sniff(path: Path, known: Iterable[str] = (), encoding: str | None = None) -> Dialect:
     enc = encoding or sniff_encoding(path)
-    with path.open(encoding=enc, newline="") as fh:
-        first = fh.readline()
+    with path.open(encoding=enc, newline="", errors="replace") as fh:
+        first = fh.readline(_SAMPLE)
     return Dialect(enc, sniff_delimiter(first.rstrip("\r\n"), known))
+
+
+def _byte_oriented(encoding: str) -> bool:
+    """Lines can be split on b'\\n' before decoding (not so for UTF-16/32)."""
+    return not codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def _decoded_lines(fh: Any, encoding: str, bad: set[int]) -> Iterator[str]:
+    """Lines decoded one by one; a line that does not decode is replaced and its number put in ``bad``."""
+    for number, raw in enumerate(fh, start=1):
+        enc = encoding if number == 1 or encoding != "utf-8-sig" else "utf-8"
+        try:
+            yield raw.decode(enc)
+        except UnicodeDecodeError:
+            bad.add(number)
+            yield raw.decode(enc, errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +122,22 @@ class Record:
 
 
 def read_records(path: Path, dialect: Dialect) -> tuple[list[str], Iterator[Record]]:
-    """Header (as written) and a lazy iterator of records; blank lines are skipped."""
-    fh = path.open(encoding=dialect.encoding, newline="")
-    reader = csv.reader(fh, delimiter=dialect.delimiter)
+    """Header (as written) and a lazy iterator of records; blank lines are skipped.
+
+    A record on a line that does not decode gets the cell ``UNDECODABLE`` (its line numbers), one with
+    cells over MAX_CELL_CHARS the cell ``OVERSIZE`` (their column keys, the cells emptied): the
+    reader fails those rows, located, and reads on.
+    """
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    bad: set[int] = set()
+    if _byte_oriented(dialect.encoding):
+        fh: Any = path.open("rb")
+        lines: Iterable[str] = _decoded_lines(fh, dialect.encoding, bad)
+    else:
+        fh = path.open(encoding=dialect.encoding, newline="", errors="replace")
+        lines = fh
+    reader = csv.reader(lines, delimiter=dialect.delimiter)
     try:
         header = [h.strip().lstrip("\ufeff") for h in next(reader)]
     except StopIteration:
@@ -111,7 +152,13 @@ def read_records(path: Path, dialect: Dialect) -> tuple[list[str], Iterator[Reco
                 line, start = start, reader.line_num + 1
                 if not any(c.strip() for c in row):
                     continue
-                cells = dict(zip(keys, row, strict=False))
+                oversize = [k for k, c in zip(keys, row, strict=False) if len(c) > MAX_CELL_CHARS]
+                cells = {k: ("" if len(c) > MAX_CELL_CHARS else c) for k, c in zip(keys, row, strict=False)}
+                if oversize:
+                    cells[OVERSIZE] = "|".join(oversize)
+                undecodable = [n for n in range(line, start) if n in bad]
+                if undecodable:
+                    cells[UNDECODABLE] = ",".join(map(str, undecodable))
                 extra = sum(1 for c in row[len(keys):] if c.strip())
                 yield Record(line, cells, extra)
 
@@ -139,10 +186,15 @@ def number(raw: str | None, *, percent: bool = False) -> float | None:
     if percent:
         s = s.removesuffix("%").strip()
     s = _GROUPING.sub("", s)
+    if len(s) > 40:
+        raise CellError(f"expected a number of at most 40 characters, not {len(s)}")
     if not _NUMBER.match(s):
         unit = " (a trailing % is allowed)" if percent else ""
         raise CellError(f"expected a number such as 0.06 or 0,06{unit}")
-    return float(s.replace(",", "."))
+    value = float(s.replace(",", "."))
+    if not math.isfinite(value) or abs(value) > 1e15:
+        raise CellError("expected a number of plausible size (at most 1e15)")
+    return value
 
 
 def integer(raw: str | None) -> int | None:
@@ -191,7 +243,7 @@ def date(raw: str | None, *, us: bool = False) -> str | None:
         s = f"{y:04d}-{mo:02d}-{d:02d}"
     try:
         value = parse_date(s)
-    except DateError:
+    except (DateError, OverflowError, ValueError):
         forms = "YYYY-MM-DD, DD.MM.YYYY, MM.YYYY, YYYY, D+N or 'day N@regimen'"
         if us:
             forms += ", MM/DD/YYYY"

@@ -85,7 +85,9 @@ NO_HOME: dict[str, tuple[str, ...]] = {
 }
 
 _SYSTEM_ALIASES = {
-    "http://terminology.hl7.org/codesystem/mdrae": "https://www.meddra.org",
+    # the CTCAE IG's MedDRA system (our tables use it); the THO canonical is accepted as the same system
+    "https://www.meddra.org": "http://terminology.hl7.org/CodeSystem/MDRAE",
+    "http://terminology.hl7.org/codesystem/mdrae": "http://terminology.hl7.org/CodeSystem/MDRAE",
     "http://snomed.info/sct/": "http://snomed.info/sct",
     "http://ncimeta.nci.nih.gov": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
 }
@@ -114,8 +116,8 @@ def _by_code(table: str, system: str | None, code: str) -> Concept | None:
     tab = default_terminology()[table]
     if system:
         return tab.key_for(system, code)
-    hits = {c.key: c for c in tab.concepts.values() if any(x.code == code for x in c.codings)}
-    return next(iter(hits.values())) if len(hits) == 1 else None
+    hits = tab.with_code(code)
+    return hits[0] if len(hits) == 1 else None
 
 
 def _local(raw: str | None) -> str | None:

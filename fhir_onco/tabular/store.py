@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-_BATCH = 5000
+_BATCH = 500  # rows per insert: bounds the memory held between inserts
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 Runs on FHIR output, not on case files, so FHIR made elsewhere is checked the same way.
 Partial dates are compared by their widest reading: only a certain contradiction is an error.
+Messages name the element and the rule, never the values (dates of birth and death identify).
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ def check_plausibility(bundle: Json, source: str, report: Report | None = None) 
         if when:
             element, start, end = when
             if start.earliest() > end.latest():
-                report.error(f"{loc}.{element}", f"ends ({end.iso()}) before it starts ({start.iso()})",
+                report.error(f"{loc}.{element}", "ends before it starts (end date earlier than start date)",
                              rule="plausibility.date-order")
             if birth and end.latest() < birth.earliest():
-                report.error(f"{loc}.{element}", f"{end.iso()} is before the birth date {birth.iso()}",
+                report.error(f"{loc}.{element}", "is before the patient's birth date (Patient.birthDate)",
                              rule="plausibility.before-birth")
             if death and start.earliest() > death.latest() and r.get("resourceType") != "Observation":
-                report.error(f"{loc}.{element}", f"{start.iso()} is after the death date {death.iso()}",
+                report.error(f"{loc}.{element}", "is after the patient's death date (Patient.deceasedDateTime)",
                              rule="plausibility.after-death")
         kind = r.get("resourceType")
         if kind == "MedicationAdministration":
@@ -79,7 +80,7 @@ def _check_administration(r: Json, loc: str, careplans: dict[str, Json],
             report.error(f"{loc}.dosage.{element}.value", "a dose must be a positive number",
                          rule="plausibility.dose-positive")
         if q.get("system") != urls.UCUM or not q.get("code"):
-            report.error(f"{loc}.dosage.{element}", f"dose unit {q.get('unit')!r} is not a known UCUM unit",
+            report.error(f"{loc}.dosage.{element}", "the dose unit is not a coded UCUM unit",
                          rule="plausibility.dose-unit")
     regimen = next((e.get("valueReference", {}).get("reference") for e in r.get("extension", [])
                     if e.get("url") == urls.EXT_REGIMEN), None)
@@ -101,7 +102,7 @@ def _check_observation(r: Json, loc: str, report: Report) -> None:
     if profile.endswith(("/onco-mrd", "/onco-chimerism")) and q is not None:
         value = q.get("value")
         if not isinstance(value, int | float) or not 0 <= value <= 100:
-            report.error(f"{loc}.valueQuantity.value", f"{value!r} is not a percentage in 0-100",
+            report.error(f"{loc}.valueQuantity.value", "the value is not a percentage in 0-100",
                          rule="plausibility.percent-range")
         if q.get("code") != "%":
             report.error(f"{loc}.valueQuantity.code", "expected the UCUM unit '%'", rule="plausibility.percent-unit")
@@ -128,6 +129,6 @@ def _check_adverse_event(r: Json, loc: str, report: Report) -> None:
         if e.get("url") == urls.EXT_CTCAE_RESOLVED_DATE:
             resolved = _date(e.get("valueDateTime"))
             if onset and resolved and resolved.latest() < onset.earliest():
-                report.error(f"{loc}.extension", f"resolved {resolved.iso()} before onset {onset.iso()}",
+                report.error(f"{loc}.extension", "the resolved date is before the onset date (AdverseEvent.date)",
                              rule="plausibility.date-order")
 

@@ -111,4 +111,4 @@ def test_cli_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert runner.invoke(app, ["report", "--input", str(tmp_path), "--server", "http://x"]).exit_code == 2
     assert runner.invoke(app, ["export", "--input", str(tmp_path), "--tables", "nope"]).exit_code == 2
     missing = runner.invoke(app, ["report", "--input", str(tmp_path / "absent")])
-    assert missing.exit_code == 1 and "no such file" in missing.output
+    assert missing.exit_code == 2 and "no such input" in missing.output  # the same in every command

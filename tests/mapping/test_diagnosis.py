@@ -6,7 +6,7 @@ from mapping_support import LOINC, NCIT, SCT, SD, case_data, codes, ext
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
-RELATED = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-condition-related"
+RELATED = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-related-condition"
 
 
 def test_primary_condition_codes_morphology_and_partial_onset(map_case) -> None:
@@ -68,7 +68,7 @@ def test_gene_and_cytogenetic_findings(map_case) -> None:
         {"target": "CD19", "result": "expressed", "value_percent": 100}]}
     mycn, mono7, cd19 = map_case(case_data(diagnoses=[dx])).all("Observation", "onco-genomic-finding")
     assert codes(mycn["code"]) == {(LOINC, "69548-6")}
-    assert codes(ext(mycn, "finding-target")[0]) == {("http://www.genenames.org/geneId", "HGNC:7559")}
+    assert codes(ext(mycn, "finding-target")[0]) == {("http://www.genenames.org", "HGNC:7559")}
     assert mycn["valueCodeableConcept"]["coding"][0]["code"] == "kind-amplified"
     assert mycn["method"] == {"text": "FISH"}
     assert mono7["code"]["coding"][0]["code"] == "cytogenetic-finding"

@@ -28,14 +28,14 @@ def _schema_issues(data: dict) -> list[tuple[str, str]]:
 def test_unknown_drug_names_field_and_closest_terms(map_errors) -> None:
     errors = map_errors(case_data(regimens=[_regimen(drug="blinatumomb")]))
     assert set(errors) == {("regimens[0].drugs[0].drug",
-                            "unknown drugs term 'blinatumomb'; closest known: blinatumomab, blincyto, blina "
+                            "unknown drugs term 'blinatumomb'; closest known: blinatumomab "
                             "(or map with --allow-text-only)")}
 
 
 def test_unknown_term_in_a_prefixed_group_suggests_that_group(map_errors) -> None:
     errors = map_errors(case_data(regimens=[{"name": "R", "category": "salvagee", "start": "2021-01-04"}]))
-    assert errors == [("regimens[0].category", "unknown regimen terms term 'salvagee'; closest known: salvage, "
-                       "salvage therapy (or map with --allow-text-only)")]
+    assert errors == [("regimens[0].category", "unknown regimen terms term 'salvagee'; closest known: salvage "
+                       "(or map with --allow-text-only)")]
 
 
 def test_unknown_ctcae_term_and_outcome(map_errors) -> None:
@@ -54,7 +54,7 @@ def test_allow_text_only_keeps_text_and_flags_the_bundle(map_case) -> None:
     assert m.bundle["meta"]["tag"] == [{"system": FLAGS, "code": "text-only-coding",
                                         "display": "Some terms are text only (no code)"}]
     assert {(i.severity, i.message) for i in m.report} == {
-        ("warning", "unknown drugs term 'blinatumomb'; closest known: blinatumomab, blincyto, blina; "
+        ("warning", "unknown drugs term 'blinatumomb'; closest known: blinatumomab; "
                     "kept as text only")}
 
 
@@ -72,15 +72,16 @@ def test_unknown_stage_lists_the_stages_of_that_system(map_errors) -> None:
 # ---- dates --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("written", "message"), [
-    ("2021-02-30", "'2021-02-30' is not a real calendar date"),
-    ("31.13.2021", "'31.13.2021' is not a real calendar date"),
-    ("yesterday", "'yesterday' is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, D+N"),
+    ("2021-02-30", "the value is not a real calendar date"),  # the path names the field; dates identify
+    ("31.13.2021", "the value is not a real calendar date"),
+    ("yesterday", "the value is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, D+N"),
 ])
 def test_bad_dates_are_schema_errors_at_their_field(written: str, message: str) -> None:
     issues = _schema_issues(case_data(mrd=[{"date": written, "negative": True}]))
     assert len(issues) == 1
     assert issues[0][0] == "mrd[0].date"
     assert message in issues[0][1]
+    assert written not in issues[0][1]
 
 
 def test_d_plus_n_with_two_hscts_needs_an_id(map_errors) -> None:
@@ -191,7 +192,7 @@ def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
         load_case(p)
     (where, message), = info.value.issues
     assert where.startswith("line 4, column") or where.startswith("line 3, column")
-    assert message.startswith("not valid YAML/JSON")
+    assert message.startswith("not valid YAML")
     assert str(p) in str(info.value)
 
 

@@ -53,7 +53,7 @@ def test_dose_units_are_ucum_with_normalization_basis(map_case) -> None:
     isa = by_drug["isatuximab"]
     assert isa["dosage"]["dose"] == {"value": 10, "unit": "mg/kg", "system": UCUM, "code": "mg/kg"}
     assert codes(isa["dosage"]["route"]) == {(SCT, "47625008")}
-    assert codes(ext(isa, MCODE + "mcode-normalization-basis")[0]) == {(SCT, "27113001")}  # body weight
+    assert codes(ext(isa, MCODE + "mcode-normalization-basis")[0]) == {(SCT, "363804004")}  # body weight, mCODE VS
     pom = by_drug["pomalidomide"]
     assert pom["dosage"]["dose"]["code"] == "mg"
     assert codes(pom["dosage"]["route"]) == {(SCT, "26643006")}

@@ -41,7 +41,7 @@ def test_ndjson_is_regrouped_per_patient(tmp_path: Path, run_key: str) -> None:
     got = list(iter_inputs([tmp_path / "nd"]))
     errors = [str(g) for g in got if isinstance(g, InputError)]
     assert len(errors) == 2
-    assert any(e.startswith(f"{tmp_path / 'nd' / 'Observation.ndjson'}:") and "not a JSON object" in e for e in errors)
+    assert any(e.startswith(f"{tmp_path / 'nd' / 'Observation.ndjson'}:11") and "not valid JSON" in e for e in errors)
     assert any("Observation/orphan refers to no Patient" in e for e in errors)
     patients = {g.key: g for g in got if not isinstance(g, InputError)}
     assert set(patients) == {rid(k, "Patient") for k in keys}

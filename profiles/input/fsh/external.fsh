@@ -59,10 +59,10 @@ Description: "Stand-in for the mCODE STU4 dose normalization basis extension (bo
 * valueCodeableConcept from https://fhir-onco.org/fhir/ValueSet/normalization-basis (extensible)
 
 Extension: McodeConditionRelated
-Id: mcode-condition-related
+Id: mcode-related-condition
 Title: "mCODE related condition (stand-in)"
 Description: "Stand-in for the mCODE STU4 related-condition extension (value Reference(Condition))."
-* ^url = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-condition-related"
+* ^url = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-related-condition"
 * ^context[0].type = #element
 * ^context[0].expression = "Condition"
 * ^context[1].type = #element
