@@ -115,7 +115,14 @@ def check_plausible(bundle: Mapping[str, Any], source: str) -> None:
     """The clinical plausibility checks of ``fhir-onco map``; an InputError listing every failure."""
     from fhir_onco.validation.plausibility import check_plausibility
 
-    errors = check_plausibility(dict(bundle), source).errors
+    try:
+        errors = check_plausibility(dict(bundle), source).errors
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        # the checks expect well-formed FHIR (map validates structure first; a bundle file may not be)
+        raise InputError(
+            f"{source}: not pushed: not well-formed FHIR (an element has the wrong JSON type); "
+            "`fhir-onco validate` locates it"
+        ) from None
     if errors:
         raise InputError(f"{source}: not pushed, implausible data ({len(errors)} error(s)):\n{_issue_lines(errors)}")
 

@@ -706,28 +706,21 @@ def push(
     """Push bundles (one or more per patient) and report what happened.
 
     ``bundles`` may be a stream (e.g. :func:`fhir_onco.server.inputs.iter_inputs`); InputErrors in
-    it are reported as input errors. Two inputs for the same patient in one run: the second is
-    refused, naming both (they may carry the same clinical facts under different ids).
+    it are reported as input errors. Several inputs of one patient run one after the other (the
+    later wins); one that would leave a second copy of a fact (other ids than the earlier input
+    wrote) is refused by the written-resources List check of :func:`push_patient`.
     ``keep_versions=False`` drops each patient's ``Type/id -> version`` map once reported, so a
     long stream keeps memory flat.
     """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     report = PushReport(client.base_url, mode, dry_run, input_errors=list(input_errors))
-    first_source: dict[str, str] = {}
 
     def work() -> Iterator[PatientWork]:
         for b in bundles:
             if isinstance(b, InputError):
                 report.input_errors.append(str(b))
                 continue
-            if b.key in first_source:
-                report.input_errors.append(
-                    f"{b.source}: not pushed: Patient/{b.key} also comes from {first_source[b.key]} in this run; "
-                    "two inputs of one patient may hold the same clinical facts under different ids"
-                )
-                continue
-            first_source[b.key] = b.source
             yield PatientWork(b.key, [b])
 
     report.patients = push_many(

@@ -245,3 +245,18 @@ def test_case_file_after_registry_extract_gives_no_second_copy(own_server: Any, 
         # and now the registry is the other input
         again = CliRunner().invoke(app, ["push", str(registry), "--server", server.base_url, "--json"])
         assert again.exit_code == 1 and "does not produce" in again.output
+
+
+def test_case_and_registry_in_one_run_give_no_second_copy(own_server: Any) -> None:
+    from fhir_onco.server.push import push
+
+    server = own_server()
+    case = load_inputs([EXAMPLES / "seed000-b-all.yaml"]).bundles[0]
+    row = next(b for b in load_inputs([REGISTRY]).bundles if b.key == case.key)
+    with FhirClient(server.base_url, auth=None) as client:
+        report = push(client, [row, case])  # one patient, two inputs, 4 facts under other ids
+        assert not report.ok and report.patients[0].sources == [row.source, case.source]
+        assert "does not produce" in (report.patients[0].error or "")
+        for r in case.resources:  # the later input wrote nothing of its own ids
+            if f"{r['resourceType']}/{r['id']}" not in {f"{x['resourceType']}/{x['id']}" for x in row.resources}:
+                assert client.read(r["resourceType"], r["id"]) is None
