@@ -179,6 +179,8 @@ def test_export_tables_through_bulk_equal_the_local_ones(own_server: Any, tmp_pa
     assert bulk.exit_code == 0, bulk.output
     names = sorted(p.name for p in (tmp_path / "local").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "bulk").iterdir())
-    for name in names:
-        assert (tmp_path / "bulk" / name).read_text() == (tmp_path / "local" / name).read_text(), name
+    for name in names:  # the same rows; streamed tables keep the order patients arrive in
+        got = (tmp_path / "bulk" / name).read_text().splitlines()
+        want = (tmp_path / "local" / name).read_text().splitlines()
+        assert got[0] == want[0] and sorted(got[1:]) == sorted(want[1:]), name
     assert len((tmp_path / "bulk" / "adverse_events.csv").read_text().splitlines()) > 1
