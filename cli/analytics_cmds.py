@@ -31,6 +31,10 @@ ServerOpt = Annotated[str | None, typer.Option(
     "--server", "-s", help=f"FHIR server base URL (default: ${SERVER_ENV} when no --input is given; "
     "credentials from FHIR_ONCO_* environment variables, see docs/server.md).", show_default=False)]
 
+BulkOpt = Annotated[bool, typer.Option(
+    "--bulk", help="With --server: read through a Bulk Data $export (streamed, regrouped per patient on disk; "
+    "searches when the server has no $export).")]
+
 
 class ReportFormat(StrEnum):
     table = "table"
@@ -92,8 +96,26 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         raise
 
 
+def _bulk_stores(server: str) -> Iterator[ResourceStore]:
+    """One store per patient from a server's Bulk Data export, streamed (see fhir_onco.server.bulk)."""
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore
+    from fhir_onco.server.bulk import ExportStats, export_patients
+    from fhir_onco.server.client import FhirClient
+    from fhir_onco.server.errors import ServerIOError
+
+    stats = ExportStats()
+    try:
+        with FhirClient(server) as client:
+            for _, resources in export_patients(client, "system", types=CLINICAL_TYPES, stats=stats):
+                yield ResourceStore(frozenset(CLINICAL_TYPES)).extend(resources)
+    except ServerIOError as exc:
+        raise _fail(f"server: {exc}") from None
+    for note in stats.notes:
+        typer.echo(f"note: {note}", err=True)
+
+
 def _tables(input_: Path | None, server: str | None, names: list[str],
-            allow_text_only: bool = False) -> dict[str, list[dict[str, Any]]]:
+            allow_text_only: bool = False, bulk: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Tables from the cases read back from FHIR; a directory is read file by file so only the
     rows stay in memory. Patients whose resources do not make a case are named on stderr."""
     from fhir_onco.analytics.cases import ReadStats
@@ -101,7 +123,9 @@ def _tables(input_: Path | None, server: str | None, names: list[str],
     from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
 
     stats = ReadStats()
-    if server is not None:
+    if server is not None and bulk:
+        tables = flatten_stores(_bulk_stores(server), names, stats=stats)
+    elif server is not None:
         tables = flatten_all(_load(None, server, CLINICAL_TYPES), names=names, stats=stats)
     else:
         assert input_ is not None
@@ -160,6 +184,7 @@ def report_command(
         show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     allow_text_only: AllowTextOpt = False,
+    bulk: BulkOpt = False,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics import compare
@@ -183,7 +208,7 @@ def report_command(
                 compare.resolve_field(field.strip())
     except compare.FieldError as exc:
         raise _fail(str(exc), 2) from None
-    tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only)
+    tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only, bulk)
     try:
         if where:
             tables = compare.where(tables, where)
@@ -221,6 +246,7 @@ def export_command(
     tables: Annotated[str | None, typer.Option(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
     allow_text_only: AllowTextOpt = False,
+    bulk: BulkOpt = False,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
     from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow
@@ -237,21 +263,23 @@ def export_command(
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
     common.check_output_dir(output)
-    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only)
+    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only, bulk)
     summary = ", ".join(f"{n} {k}" for n, k in counts.items())
     common.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
 
 
 def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
-                   fmt: str, allow_text_only: bool = False) -> dict[str, int]:
+                   fmt: str, allow_text_only: bool = False, bulk: bool = False) -> dict[str, int]:
     """Cases are read and written one input file (one patient's bundle) at a time."""
     from fhir_onco.analytics.cases import ReadStats, read_cases
     from fhir_onco.analytics.export import stream_tables
     from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
 
     stats = ReadStats()
-    if server is not None:
-        stores: Iterator[ResourceStore] = iter([_load(None, server, CLINICAL_TYPES)])
+    if server is not None and bulk:
+        stores: Iterator[ResourceStore] = _bulk_stores(server)
+    elif server is not None:
+        stores = iter([_load(None, server, CLINICAL_TYPES)])
     else:
         assert input_ is not None
         stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -83,6 +83,21 @@ RetriesOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log requests (paths only, never data).")]
+ReplaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Delete resources an earlier push wrote for a patient that this input no longer produces "
+        "(e.g. written from another input of the same patient); without it such a patient is refused.",
+    ),
+]
+DiagnosticsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server-diagnostics",
+        help="Show the server's own error text (redacted of credentials; it may quote patient data).",
+    ),
+]
 DeidentifyOpt = Annotated[
     Path | None,
     typer.Option("--deidentify", help="De-identify on the way out with this policy YAML (key from "
@@ -137,19 +152,26 @@ def _setup_logging(verbose: bool) -> None:
 
 
 @contextmanager
-def _client(server: str | None, timeout: float, ca_bundle: Path | None, retries: int) -> Iterator[Any]:
+def _client(
+    server: str | None, timeout: float, ca_bundle: Path | None, retries: int, diagnostics: bool = False
+) -> Iterator[Any]:
     from fhir_onco.server.client import FhirClient, RetryPolicy
+    from fhir_onco.server.errors import ConfigurationError, show_server_diagnostics
 
+    show_server_diagnostics(diagnostics)
     if not server:
         raise _usage("no server: pass --server URL or set FHIR_ONCO_SERVER")
     if not server.startswith(("http://", "https://")):
         raise _usage(f"--server must be an http:// or https:// URL, not {server!r}")
-    client = FhirClient(
-        server,
-        timeout=(min(10.0, timeout), timeout),
-        verify=str(ca_bundle) if ca_bundle else True,
-        retry=RetryPolicy(max_attempts=retries + 1),
-    )
+    try:
+        client = FhirClient(
+            server,
+            timeout=(min(10.0, timeout), timeout),
+            verify=str(ca_bundle) if ca_bundle else True,
+            retry=RetryPolicy(max_attempts=retries + 1),
+        )
+    except ConfigurationError as e:  # credentials file or variables unusable: a usage error
+        raise _usage(str(e)) from None
     try:
         yield client
     finally:
@@ -230,37 +252,52 @@ def push_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    replace: ReplaceOpt = False,
+    diagnostics: DiagnosticsOpt = False,
     deidentify: DeidentifyOpt = None,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
-    """Push patients: one atomic transaction each, only what changed, no duplicates."""
-    from fhir_onco.server.inputs import expand_inputs, load_inputs
+    """Push patients: one atomic transaction each, only what changed, no duplicates.
+
+    Example: fhir-onco push cases/ out/ndjson/ --server http://localhost:8080/fhir --dry-run
+    """
+    from fhir_onco.server.inputs import estimate_patients, expand_inputs, iter_inputs
     from fhir_onco.server.push import push
 
     _setup_logging(verbose)
     common.check_inputs(inputs)
-    if not expand_inputs(inputs):
-        raise _usage("no input files (.json, .yaml, .yml) or CSV extracts found")
-    with _client(server, timeout, ca_bundle, retries) as client:
-        loaded = load_inputs(inputs, table_options=_table_options(id_system, regimen_category, encoding,
-                                                                  allow_text_only))
+    items = expand_inputs(inputs)
+    if not items:
+        raise _usage("no input files (.json, .yaml, .yml, .ndjson) or CSV extracts found")
+    warnings: list[str] = []
+    with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
+        stream: Iterable[Any] = iter_inputs(
+            inputs,
+            table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
+            warnings=warnings,
+        )
         if deidentify is not None:
-            loaded.bundles, deid_errors = _deidentify(loaded.bundles, deidentify)
-            loaded.errors += deid_errors
+            # de-identification needs the whole cohort at once (k-anonymity): this path is not streamed
+            from fhir_onco.server.errors import InputError
+
+            loaded = list(stream)
+            deid_bundles, deid_errors = _deidentify([b for b in loaded if not isinstance(b, InputError)], deidentify)
+            stream = [*(b for b in loaded if isinstance(b, InputError)), *map(InputError, deid_errors), *deid_bundles]
         try:
-            with _progress(len({b.key for b in loaded.bundles}), "Pushing", as_json) as tick:
+            with _progress(estimate_patients(items), "Pushing", as_json) as tick:
                 report = push(
                     client,
-                    loaded.bundles,
+                    stream,
                     concurrency=concurrency,
                     mode="batch" if batch else "transaction",
                     dry_run=dry_run,
-                    input_errors=loaded.errors,
                     on_result=tick,
+                    keep_versions=False,
+                    foreign="replace" if replace else "refuse",
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
-    for warning in loaded.warnings:  # push's JSON report has no place for them: stderr either way
+    for warning in warnings:  # push's JSON report has no place for them: stderr either way
         typer.echo(f"warning: {warning}", err=True)
     _emit(report, as_json)
     raise typer.Exit(0 if report.ok else 1)
@@ -301,10 +338,15 @@ def sync_command(
     id_system: IdSystemOpt = None,
     regimen_category: RegimenCategoryOpt = None,
     encoding: EncodingOpt = None,
+    replace: ReplaceOpt = False,
+    diagnostics: DiagnosticsOpt = False,
     deidentify: DeidentifyOpt = None,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
-    """Keep a server in step with a directory: send only what changed since the last sync."""
+    """Keep a server in step with a directory: send only what changed since the last sync.
+
+    Example: fhir-onco sync cases/ --server http://localhost:8080/fhir --on-removed inactivate
+    """
     from fhir_onco.server.inputs import estimate_patients, expand_inputs
     from fhir_onco.server.sync import RemovalPolicy, StateStore, sync
 
@@ -312,7 +354,7 @@ def sync_command(
     common.check_inputs(sources)
     if state is None:
         state = sources[0] / STATE_FILE if len(sources) == 1 and sources[0].is_dir() else Path(STATE_FILE)
-    with _client(server, timeout, ca_bundle, retries) as client:
+    with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
         try:
             n_files = estimate_patients(expand_inputs(sources, [state]))
             with StateStore(state) as store, _progress(n_files, "Syncing", as_json) as tick:
@@ -327,6 +369,7 @@ def sync_command(
                     on_result=tick,
                     table_options=_table_options(id_system, regimen_category, encoding, allow_text_only),
                     transform=(lambda bundles: _deidentify(bundles, deidentify)) if deidentify else None,
+                    foreign="replace" if replace else "refuse",
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
@@ -349,6 +392,7 @@ def _to_case_yaml(bundle: dict[str, Any]) -> str:
 
 
 def _known_refs(state: Path, base_url: str, patient: str) -> list[str]:
+    """Type/id of everything sync sent for the patient (``patient`` is the resolved server id)."""
     from fhir_onco.server.sync import StateStore, server_key
 
     with StateStore(state) as store:
@@ -362,7 +406,8 @@ def pull_command(
         typer.Option(
             "--patient",
             "-p",
-            help="The patient's server id, or an identifier as SYSTEM|VALUE.",
+            help="The patient's server id, an identifier as SYSTEM|VALUE, or an identifier value alone "
+            "(it must match one patient).",
             show_default=False,
         ),
     ],
@@ -389,22 +434,34 @@ def pull_command(
         bool,
         typer.Option("--no-everything", help="Use searches even if the server has $everything."),
     ] = False,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            "--bulk",
+            help="Fetch through a Bulk Data $export (streamed; finds types the server cannot search by patient).",
+        ),
+    ] = False,
     timeout: TimeoutOpt = 300.0,
     ca_bundle: CaBundleOpt = None,
     retries: RetriesOpt = 4,
     verbose: VerboseOpt = False,
+    diagnostics: DiagnosticsOpt = False,
 ) -> None:
-    """Fetch everything the server holds about one patient."""
-    from fhir_onco.server.pull import pull_patient
+    """Fetch everything the server holds about one patient.
+
+    Example: fhir-onco pull --patient 'urn:oid:1.2.3|MRN-1' --format case -o p.yaml --server http://localhost:8080/fhir
+    """
+    from fhir_onco.server.pull import pull_patient, resolve_patient
 
     _setup_logging(verbose)
     if output is not None:
         common.check_output_file(output)
-    with _client(server, timeout, ca_bundle, retries) as client:
+    with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
         try:
             client.check_server(transaction=False)
-            known = _known_refs(state, client.base_url, patient) if state else []
-            result = pull_patient(client, patient, use_everything=False if no_everything else None, known=known)
+            pid = resolve_patient(client, patient)
+            known = _known_refs(state, client.base_url, pid) if state else []
+            result = pull_patient(client, pid, use_everything=False if no_everything else None, known=known, bulk=bulk)
         except ServerIOError as e:
             raise _fail(e, False) from None
     bundle = result.to_bundle()
@@ -414,6 +471,8 @@ def pull_command(
         typer.echo(text, nl=False)
     else:
         write_private_text(output, text)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     counts = ", ".join(f"{n} {t}" for t, n in result.counts().items())
     common.echo(
         f"Patient/{result.patient}: {len(result.resources)} resources ({counts}) via {result.method}",

@@ -30,7 +30,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, diagnostics_shown, redact
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,10 @@ class ClientCredentialsAuth(AuthBase):
             except ValueError:
                 doc = {}
             if not resp.ok or not isinstance(doc, dict) or not doc.get("access_token"):
-                reason = doc.get("error_description") or doc.get("error") if doc else None
+                # the OAuth error code; the free-text description only on request, redacted
+                reason = str(doc.get("error") or "") if isinstance(doc, dict) else ""
+                if diagnostics_shown() and isinstance(doc, dict) and doc.get("error_description"):
+                    reason = f"{reason}: {redact(str(doc['error_description']))}".lstrip(": ")
                 raise AuthenticationError(
                     f"token request refused: HTTP {resp.status_code}" + (f": {reason}" if reason else "")
                 )
@@ -165,6 +168,9 @@ def _check_file_mode(path: Path) -> None:
 
 
 def _from_mapping(data: Mapping[str, Any], origin: str) -> AuthBase:
+    for key in ("token", "username", "password", "client_id", "client_secret", "token_url", "scope"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigurationError(f"{origin}: '{key}' must be a string")
     if data.get("token"):
         return BearerAuth(str(data["token"]))
     if data.get("username") is not None and data.get("password") is not None:
@@ -186,10 +192,15 @@ def load_credentials_file(path: str | Path) -> AuthBase:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigurationError(f"cannot read credentials file {p}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(f"credentials file {p} is not UTF-8 text (byte {e.start})") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigurationError(f"credentials file {p} is not valid JSON (line {e.lineno})") from e
+        # the position only: the text around it may be the secret itself
+        raise ConfigurationError(f"credentials file {p} is not valid JSON (line {e.lineno}, column {e.colno})") from e
+    except (ValueError, RecursionError) as e:
+        raise ConfigurationError(f"credentials file {p} is not usable JSON ({type(e).__name__})") from e
     if not isinstance(data, dict):
         raise ConfigurationError(f"credentials file {p} must hold a JSON object")
     _check_file_mode(p)

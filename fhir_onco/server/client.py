@@ -30,7 +30,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -119,6 +119,7 @@ class ServerInfo:
     patient_everything: bool
     patient_revincludes: tuple[str, ...]
     search_types: frozenset[str]
+    export_levels: frozenset[str] = frozenset()  # Bulk Data $export: "system", "patient", "group"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +128,7 @@ class ServerInfo:
             "transaction": self.transaction,
             "batch": self.batch,
             "patientEverything": self.patient_everything,
+            "export": sorted(self.export_levels),
         }
 
 
@@ -286,8 +288,16 @@ class FhirClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        fhir: bool = True,
+        retry_ambiguous: bool = True,
     ) -> FhirResponse:
         """Send one request (with the retry rules above) and parse the FHIR JSON answer.
+
+        ``fhir=False`` accepts any JSON object (a Bulk Data manifest is not a FHIR resource).
+        ``retry_ambiguous=False`` never repeats the request when it may have reached the server
+        (read timeout, dropped connection, 502-504): the caller checks the server state instead.
+        Redirects are followed for GET/HEAD within the base URL's origin only; one to another
+        origin is an error, never followed silently (it could carry our credentials elsewhere).
 
         Raises :class:`HttpError` subclasses for error statuses, :class:`TransportError` when the
         server could not be reached, :class:`ResponseFormatError` for non-JSON success bodies.
@@ -295,8 +305,11 @@ class FhirClient:
         method = method.upper()
         url = self.url(path)
         what = f"{method} {describe_url(url)}"
+        redirects = 0
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
+        if not retry_ambiguous:
+            idempotent = False
         hdrs = dict(headers or {})
         data: bytes | None = None
         if json is not None:
@@ -320,13 +333,24 @@ class FhirClient:
                     timeout=self.timeout,
                     verify=self.verify,
                     auth=self.auth,
-                    allow_redirects=method in ("GET", "HEAD"),
+                    allow_redirects=False,
                 )
                 content = resp.content  # read the whole body inside the timing window
+            except requests.exceptions.SSLError as e:
+                # a certificate problem does not go away by asking again: no retry
+                self.stats.add(requests=1, http=time.perf_counter() - started)
+                raise TransportError(
+                    f"{what}: TLS verification of {self.host} failed ({type(e).__name__}); check the "
+                    "server certificate or pass --ca-bundle for a private CA"
+                ) from e
             except requests.RequestException as e:
                 self.stats.add(requests=1, http=time.perf_counter() - started)
                 safe = idempotent or _never_sent(e)
-                kind = "timed out" if isinstance(e, requests.Timeout) else "connection failed"
+                kind = (
+                    f"timed out waiting for {self.host}"
+                    if isinstance(e, requests.Timeout)
+                    else f"connection to {self.host} failed"
+                )
                 if safe and attempt < self.retry.max_attempts:
                     delay = self._backoff(attempt)
                     log.info(
@@ -346,6 +370,18 @@ class FhirClient:
             self.stats.add(requests=1, http=elapsed)
             status = resp.status_code
             log.debug("%s -> %d in %.0f ms", what, status, elapsed * 1000)
+            if status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD") and resp.headers.get("Location"):
+                target = requests.compat.urljoin(url, resp.headers["Location"])
+                if urlsplit(target)[:2] != self._origin:
+                    raise ResponseFormatError(
+                        f"{what}: HTTP {status} redirect to another origin ({urlsplit(target).netloc}); "
+                        "not followed (it would take our request, and credentials, elsewhere)"
+                    )
+                redirects += 1
+                if redirects > 5:
+                    raise ResponseFormatError(f"{what}: more than 5 redirects")
+                url, params, attempt = target, None, attempt - 1
+                continue
             if status == 401 and isinstance(self.auth, ClientCredentialsAuth) and not refreshed:
                 refreshed = True
                 self.auth.invalidate()
@@ -364,9 +400,80 @@ class FhirClient:
                 raise self._error(resp, content, what, retry_after)
             if status >= 400:
                 raise self._error(resp, content, what, None)
-            return FhirResponse(status, resp.headers, self._parse(resp, content, what))
+            return FhirResponse(status, resp.headers, self._parse(resp, content, what, fhir))
 
-    def _parse(self, resp: requests.Response, content: bytes, what: str) -> dict[str, Any] | None:
+    @property
+    def host(self) -> str:
+        """host[:port] of the base URL, for messages (no path, no credentials)."""
+        return urlsplit(self.base_url).netloc.rsplit("@", 1)[-1]
+
+    def iter_ndjson(self, url: str, *, with_auth: bool = True, chunk_size: int = 1 << 16) -> Iterator[dict[str, Any]]:
+        """Stream the JSON objects of an NDJSON file line by line, never holding the whole file.
+
+        A file on another origin (Bulk Data output in object storage) is fetched without our
+        credentials (``with_auth=False``); on our origin the usual auth applies. Opening the
+        connection is retried like a GET; a connection lost mid-file raises :class:`TransportError`
+        (a restart would yield the first lines twice).
+        """
+        same_origin = urlsplit(url)[:2] == self._origin
+        if not same_origin and with_auth:
+            raise ResponseFormatError(
+                f"a Bulk Data file is on another origin ({urlsplit(url).netloc}) but needs our access "
+                "token; not sent there"
+            )
+        what = f"GET {describe_url(url)}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self.session.get(
+                    url,
+                    headers={"Accept": "application/fhir+ndjson"},
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    auth=self.auth if same_origin else None,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as e:
+                raise TransportError(f"{what}: TLS verification of {urlsplit(url).netloc} failed") from e
+            except requests.RequestException as e:
+                if attempt < self.retry.max_attempts:
+                    self.stats.add(requests=1, retries=1)
+                    self._wait(self._backoff(attempt))
+                    continue
+                raise TransportError(f"{what}: connection to {urlsplit(url).netloc} failed: {type(e).__name__}") from e
+            self.stats.add(requests=1)
+            if resp.status_code in self.retry.statuses and attempt < self.retry.max_attempts:
+                retry_after = _parse_retry_after(resp.headers.get("Retry-After"))
+                resp.close()
+                self.stats.add(retries=1)
+                self._wait(retry_after if retry_after is not None else self._backoff(attempt))
+                continue
+            if resp.status_code >= 300:
+                content = resp.content
+                resp.close()
+                raise self._error(resp, content, what, None)
+            break
+        try:
+            lineno = 0
+            for raw in resp.iter_lines(chunk_size=chunk_size):
+                lineno += 1
+                if not raw.strip():
+                    continue
+                try:
+                    obj = _json.loads(raw)
+                except ValueError:
+                    raise ResponseFormatError(f"{what}: line {lineno} is not JSON") from None
+                if not isinstance(obj, dict):
+                    raise ResponseFormatError(f"{what}: line {lineno} is not a JSON object")
+                yield obj
+        except requests.RequestException as e:
+            raise TransportError(f"{what}: connection lost mid-file ({type(e).__name__})") from e
+        finally:
+            resp.close()
+
+    def _parse(self, resp: requests.Response, content: bytes, what: str, fhir: bool = True) -> dict[str, Any] | None:
         if not content.strip():
             return None
         ctype = resp.headers.get("Content-Type", "")
@@ -376,7 +483,7 @@ class FhirClient:
             raise ResponseFormatError(
                 f"{what}: HTTP {resp.status_code} with an unreadable body ({summarize_body(content, ctype)})"
             ) from None
-        if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+        if not isinstance(body, dict) or (fhir and not isinstance(body.get("resourceType"), str)):
             raise ResponseFormatError(f"{what}: HTTP {resp.status_code}: JSON body is not a FHIR resource")
         return body
 
@@ -424,8 +531,17 @@ class FhirClient:
         interactions = {i.get("code") for i in rest.get("interaction") or []}
         resources = {r.get("type"): r for r in rest.get("resource") or [] if r.get("type")}
         patient = resources.get("Patient", {})
-        ops = {o.get("name", "").lstrip("$") for o in patient.get("operation") or []}
-        ops |= {o.get("name", "").lstrip("$") for o in rest.get("operation") or []}
+
+        def op_names(holder: Mapping[str, Any]) -> set[str]:
+            return {str(o.get("name", "")).lstrip("$") for o in holder.get("operation") or [] if isinstance(o, dict)}
+
+        system_ops = op_names(rest)
+        ops = op_names(patient) | system_ops
+        levels = {"system"} if "export" in system_ops else set()
+        if "export" in op_names(patient):
+            levels.add("patient")
+        if "export" in op_names(resources.get("Group", {})):
+            levels.add("group")
         software = cap.get("software") or {}
         self._info = ServerInfo(
             fhir_version=str(cap.get("fhirVersion", "")),
@@ -439,6 +555,7 @@ class FhirClient:
                 for t, r in resources.items()
                 if any(i.get("code") == "search-type" for i in r.get("interaction") or [])
             ),
+            export_levels=frozenset(levels),
         )
         return self._info
 
@@ -477,17 +594,28 @@ class FhirClient:
     def delete(self, resource_type: str, resource_id: str) -> None:
         self.request("DELETE", f"{resource_type}/{resource_id}")
 
-    def transaction(self, bundle: Mapping[str, Any], *, minimal: bool = True) -> dict[str, Any]:
+    def transaction(
+        self, bundle: Mapping[str, Any], *, minimal: bool = True, retry_ambiguous: bool = True
+    ) -> dict[str, Any]:
         """POST a transaction or batch Bundle; returns the response Bundle.
 
         Retried on transient failures only when :func:`bundle_is_idempotent` says a replay is
-        harmless. ``minimal`` asks the server not to echo every resource back.
+        harmless, and ``retry_ambiguous`` allows it (push checks the server state instead of
+        replaying, so that a replay cannot add versions). ``minimal`` asks the server not to echo
+        every resource back.
         """
         btype = bundle.get("type")
         if btype not in ("transaction", "batch"):
             raise ServerIOError(f"Bundle.type must be transaction or batch, not {btype!r}")
         headers = {"Prefer": "return=minimal"} if minimal else {}
-        resp = self.request("POST", "", json=dict(bundle), headers=headers, idempotent=bundle_is_idempotent(bundle))
+        resp = self.request(
+            "POST",
+            "",
+            json=dict(bundle),
+            headers=headers,
+            idempotent=bundle_is_idempotent(bundle),
+            retry_ambiguous=retry_ambiguous,
+        )
         body = resp.body
         if not body or body.get("resourceType") != "Bundle":
             raise ResponseFormatError(f"{btype} answer is not a Bundle")
@@ -521,6 +649,32 @@ class FhirClient:
             seen.add(nxt)
             page = self.request("GET", nxt).body
         raise ResponseFormatError(f"more than {max_pages} pages; stopped")
+
+    @staticmethod
+    def ignored_params(page: Mapping[str, Any], sent: Iterable[str]) -> list[str]:
+        """Search parameters we sent that the page's ``self`` link does not echo (the server ignored them).
+
+        FHIR servers return the parameters they actually applied in ``Bundle.link[self]``; one
+        silently dropped turns "this patient's AdverseEvents" into "every AdverseEvent".
+        """
+        self_url = next((lk.get("url") for lk in page.get("link") or [] if lk.get("relation") == "self"), None)
+        if not isinstance(self_url, str):
+            return []
+        applied = {k.split(":")[0] for k, _ in parse_qsl(urlsplit(self_url).query, keep_blank_values=True)}
+        paging = {"_count", "_offset", "_format", "_elements", "_summary", "_sort", "_total", "_getpagesoffset"}
+        return sorted({n.split(":")[0] for n in sent} - applied - paging)
+
+    @staticmethod
+    def outcome_warnings(page: Mapping[str, Any]) -> list[str]:
+        """``severity/code`` of OperationOutcome issues in a searchset (mode ``outcome``); no diagnostics."""
+        out: list[str] = []
+        for entry in page.get("entry") or []:
+            res = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(res, dict) and res.get("resourceType") == "OperationOutcome":
+                for issue in res.get("issue") or []:
+                    if isinstance(issue, dict):
+                        out.append(f"{issue.get('severity', '?')}/{issue.get('code', '?')}")
+        return out
 
     def search(
         self,

@@ -3,8 +3,11 @@
 Every exception raised by :mod:`fhir_onco.server` derives from :class:`ServerIOError`, so
 callers (the CLI) can catch one type and map it to exit code 1. Messages name resources only by
 ``Type/id`` (our deterministic UUIDs) and never carry patient names, identifier values or other
-content. The server's own diagnostic text is kept (it is what the user needs to fix the data), but
-it is only placed in exception messages and reports, never in log records.
+content. A server's own diagnostic text may quote the data back (a birth date, an identifier) or
+even our Authorization header, so messages show an OperationOutcome's severity, code and location
+only; the diagnostics are added only after :func:`show_server_diagnostics` was switched on (the
+CLI's ``--server-diagnostics``), and even then with credential-shaped text redacted (:func:`redact`).
+Nothing of it ever goes into log records.
 """
 
 from __future__ import annotations
@@ -12,6 +15,40 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+_SHOW_DIAGNOSTICS = [False]  # process-wide switch; the CLI flag sets it once
+
+
+def show_server_diagnostics(on: bool = True) -> None:
+    """Include the server's (redacted) diagnostics text in error messages from now on."""
+    _SHOW_DIAGNOSTICS[0] = on
+
+
+def diagnostics_shown() -> bool:
+    return _SHOW_DIAGNOSTICS[0]
+
+
+# Credential-shaped text a server might echo back: auth headers, key=value secrets, JWTs, long
+# opaque tokens. Deliberately greedy: a redacted diagnostic is still useful, a leaked token is not.
+_REDACTIONS = (
+    re.compile(r"(?i)\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key)\b\s*[:=]\s*[^\r\n,;]+"),
+    re.compile(r"(?i)\b(bearer|basic|digest)\s+[A-Za-z0-9._~+/=-]{4,}"),
+    re.compile(
+        r"(?i)\b(access_token|refresh_token|id_token|token|password|passwd|pwd|secret|client_secret|api_key|apikey)"
+        r"\b(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"
+    ),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # JWT
+    re.compile(r"\b(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{32,}={0,2}"),  # opaque keys
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with Authorization values, tokens, passwords and other credential-shaped strings removed."""
+    out = _REDACTIONS[0].sub(lambda m: f"{m.group(1)}: [redacted]", text)
+    out = _REDACTIONS[1].sub(lambda m: f"{m.group(1)} [redacted]", out)
+    out = _REDACTIONS[2].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", out)
+    out = _REDACTIONS[3].sub("[redacted]", out)
+    return _REDACTIONS[4].sub("[redacted]", out)
 
 
 class ServerIOError(Exception):
@@ -57,7 +94,8 @@ class OutcomeIssue:
 
     def __str__(self) -> str:
         where = f" at {', '.join(self.expression)}" if self.expression else ""
-        return f"{self.severity}/{self.code}{where}: {self.text}".rstrip(": ")
+        text = redact(self.text) if self.text and diagnostics_shown() else ""
+        return f"{self.severity}/{self.code}{where}" + (f": {text}" if text else "")
 
 
 def parse_outcome(body: Any) -> list[OutcomeIssue]:
@@ -90,15 +128,21 @@ _TAGS = re.compile(r"<[^>]+>")
 
 
 def summarize_body(content: bytes, content_type: str, limit: int = 200) -> str:
-    """A short, single-line description of a non-FHIR response body (HTML error pages, text)."""
+    """A short, single-line description of a non-FHIR response body (HTML error pages, text).
+
+    An HTML page is reduced to its ``<title>`` (a proxy's "502 Bad Gateway"); any other body is
+    described by type and size only, its text shown (redacted) only with the diagnostics switch on.
+    """
     text = content.decode("utf-8", errors="replace")
     if "html" in content_type.lower() or text.lstrip().lower().startswith(("<!doctype", "<html")):
         m = _TITLE.search(text)
-        text = m.group(1) if m else _TAGS.sub(" ", text)
+        text = m.group(1) if m else (_TAGS.sub(" ", text) if diagnostics_shown() else "")
         kind = "HTML page"
     else:
         kind = content_type.split(";")[0].strip() or "body"
-    text = " ".join(text.split())
+        if text.strip() and not diagnostics_shown():
+            return f"non-FHIR {kind} of {len(content)} bytes (see --server-diagnostics)"
+    text = redact(" ".join(text.split()))
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"non-FHIR {kind}: {text!r}" if text else f"empty {kind}"
@@ -123,9 +167,15 @@ class HttpError(ServerIOError):
 
     @property
     def server_text(self) -> str:
+        """What may be shown: severity/code/location (diagnostics only when switched on, redacted)."""
         if self.issues:
             return "; ".join(str(i) for i in self.issues)
         return self.detail
+
+    @property
+    def raw_text(self) -> str:
+        """The server's unfiltered diagnostics: for matching (which entry failed), never for display."""
+        return " ".join(i.text for i in self.issues)
 
     def __str__(self) -> str:
         text = self.server_text

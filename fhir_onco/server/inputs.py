@@ -12,14 +12,24 @@ JSON files that are neither FHIR (no ``resourceType``) nor a case (no top-level 
 model, e.g. the ``tables.json`` that ``cohort generate`` writes beside ``cases/``) are skipped with a
 warning rather than failing the run.
 
+NDJSON (the Bulk Data layout ``fhir-onco map --format ndjson`` writes: one file per resource type)
+is regrouped per patient through an on-disk SQLite index (:class:`fhir_onco.server.bulk.PatientIndex`),
+so a directory of NDJSON is pushed patient by patient in bounded memory.
+
+Every patient's bundle gets the same clinical plausibility checks as ``fhir-onco map`` (dates in
+order, nothing before birth or after death, ...): a patient failing them is an input error and
+nothing of it is sent, also with ``--dry-run``.
+
 A pushable bundle is a ``transaction`` (or ``batch``/``collection``, converted) whose entries all
 carry a resource with an id; every entry becomes ``PUT Type/id``. That is what makes a push
 idempotent and a replay harmless: the same data always lands on the same ids.
+
+:func:`iter_inputs` streams; :func:`load_inputs` (everything in lists) is kept for small inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +37,8 @@ from typing import Any
 from .errors import InputError
 
 CASE_SUFFIXES = (".yaml", ".yml")
-INPUT_SUFFIXES = (".json", ".yaml", ".yml")
+NDJSON_SUFFIX = ".ndjson"
+INPUT_SUFFIXES = (".json", ".yaml", ".yml", NDJSON_SUFFIX)
 # Patient lists of the table layouts (file stems, case-insensitive), as fhir_onco.tabular.detect_layout knows them.
 EXTRACT_DRIVERS = frozenset({"patients", "patient-mrns", "patient-mrns-information", "patient", "patient-information"})
 
@@ -95,7 +106,25 @@ def patient_key(bundle: Mapping[str, Any], source: str) -> str:
 
 def from_bundle(bundle: Any, source: str) -> PatientBundle:
     tx = normalize_bundle(bundle, source)
-    return PatientBundle(patient_key(tx, source), tx, source)
+    key = patient_key(tx, source)
+    check_plausible(tx, source)
+    return PatientBundle(key, tx, source)
+
+
+def check_plausible(bundle: Mapping[str, Any], source: str) -> None:
+    """The clinical plausibility checks of ``fhir-onco map``; an InputError listing every failure."""
+    from fhir_onco.validation.plausibility import check_plausibility
+
+    try:
+        errors = check_plausibility(dict(bundle), source).errors
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        # the checks expect well-formed FHIR (map validates structure first; a bundle file may not be)
+        raise InputError(
+            f"{source}: not pushed: not well-formed FHIR (an element has the wrong JSON type); "
+            "`fhir-onco validate` locates it"
+        ) from None
+    if errors:
+        raise InputError(f"{source}: not pushed, implausible data ({len(errors)} error(s)):\n{_issue_lines(errors)}")
 
 
 def _map_case_file(path: Path, allow_text_only: bool = False) -> dict[str, Any]:
@@ -142,6 +171,52 @@ def _looks_like_case(data: Any) -> bool:
     return "patient" in data or (bool(known) and len(known) * 2 >= len(data))
 
 
+def is_ndjson_dir(path: Path) -> bool:
+    """A directory holding NDJSON files (the Bulk Data layout: one file per resource type)."""
+    return path.is_dir() and any(p.is_file() for p in path.glob(f"*{NDJSON_SUFFIX}"))
+
+
+def iter_ndjson(files: Sequence[Path], workdir: Path | None = None) -> Iterator[PatientBundle | InputError]:
+    """Regroup NDJSON files per patient (on disk) and yield one transaction bundle per patient.
+
+    A line that is not a FHIR resource, or a resource that belongs to no patient, is an input error
+    located at ``file:line``; a patient's resources are pushed only if all of them are sound.
+    """
+    from .bulk import PatientIndex
+
+    label = str(files[0].parent if len({f.parent for f in files}) == 1 else files[0]) if files else "?"
+    from fhir_onco.documents import DocumentError
+    from fhir_onco.documents import iter_ndjson as read_ndjson_lines
+
+    with PatientIndex(workdir) as index:
+        for path in files:
+            try:
+                # the shared strict reader: duplicate keys, depth and size limits, located per line
+                for lineno, res in read_ndjson_lines(path):
+                    where = f"{path}:{lineno}"
+                    if isinstance(res, DocumentError):
+                        yield InputError(str(res))
+                        continue
+                    if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str) or not res.get("id"):
+                        yield InputError(f"{where}: not a FHIR resource with a resourceType and an id")
+                        continue
+                    index.add(res, where)
+            except DocumentError as e:
+                yield InputError(str(e))
+        for res_source in index.unlinked_with_source():
+            res, where = res_source
+            yield InputError(
+                f"{where}: {res['resourceType']}/{res['id']} refers to no Patient (subject/patient); not pushed"
+            )
+        for pid, resources, _sources in index.patients():
+            source = f"{label} (NDJSON, Patient/{pid})"
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+            try:
+                yield from_bundle(bundle, source)
+            except InputError as e:
+                yield e
+
+
 def is_table_extract(path: Path) -> bool:
     """A directory holding the patient list of a CSV extract layout (registry or mCODE Extraction Framework)."""
     return path.is_dir() and any(p.stem.casefold() in EXTRACT_DRIVERS for p in path.glob("*.csv") if p.is_file())
@@ -160,13 +235,20 @@ def expand_inputs(paths: Iterable[Path], exclude: Iterable[Path] = ()) -> list[P
         if is_table_extract(directory):
             out.append(directory)
             return
+        if is_ndjson_dir(directory):
+            out.append(directory)  # its .ndjson files are one dataset; other files still listed
         for f in sorted(directory.iterdir()):
             if f.name.startswith("."):
                 continue
             if f.is_dir():
                 if not f.is_symlink():
                     walk(f)
-            elif f.is_file() and f.suffix.lower() in INPUT_SUFFIXES and f.resolve() not in skip:
+            elif (
+                f.is_file()
+                and f.suffix.lower() in INPUT_SUFFIXES
+                and f.suffix.lower() != NDJSON_SUFFIX
+                and f.resolve() not in skip
+            ):
                 out.append(f)
 
     for p in paths:
@@ -181,8 +263,11 @@ def estimate_patients(items: Iterable[Path]) -> int:
     """Patients the items will give, for progress bars: 1 per file, data rows of an extract's patient list."""
     total = 0
     for item in items:
+        if item.is_dir() and is_ndjson_dir(item) and not is_table_extract(item):
+            total += _count_lines(item / "Patient.ndjson")
+            continue
         if not item.is_dir():
-            total += 1
+            total += 0 if item.suffix.lower() == NDJSON_SUFFIX else 1
             continue
         for driver in sorted(item.glob("*.csv")):
             if driver.stem.casefold() in EXTRACT_DRIVERS:
@@ -193,6 +278,14 @@ def estimate_patients(items: Iterable[Path]) -> int:
                     pass
                 break
     return total
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
 
 
 def _issue_lines(issues: Iterable[Any]) -> str:
@@ -233,9 +326,7 @@ def iter_extract(
                     )
                 continue
             errors = result.report.errors or []
-            yield InputError(
-                f"{result.source}: patient not imported ({len(errors)} error(s)):\n{_issue_lines(errors)}"
-            )
+            yield InputError(f"{result.source}: patient not imported ({len(errors)} error(s)):\n{_issue_lines(errors)}")
     except TabularError as e:
         yield InputError(f"{directory}: cannot read the CSV extract:\n{_issue_lines(e.report.errors)}")
         return
@@ -255,28 +346,53 @@ class LoadedInputs:
     warnings: list[str] = field(default_factory=list)
 
 
+def iter_inputs(
+    paths: Iterable[Path],
+    exclude: Iterable[Path] = (),
+    table_options: Mapping[str, Any] | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[PatientBundle | InputError]:
+    """Stream every input under ``paths`` (see :func:`expand_inputs`): a bundle or an InputError each.
+
+    One patient at a time is held in memory (NDJSON and CSV extracts are regrouped on disk).
+    Skipped files go to ``warnings``. ``table_options`` apply to every CSV extract; its
+    ``allow_text_only`` to case files too.
+    """
+    allow_text_only = bool((table_options or {}).get("allow_text_only"))
+    items = expand_inputs(paths, exclude)
+    named_ndjson = [p for p in items if p.is_file() and p.suffix.lower() == NDJSON_SUFFIX]
+    for item in items:
+        if item.is_dir():
+            if is_table_extract(item):
+                yield from iter_extract(item, warnings, table_options)
+            else:
+                yield from iter_ndjson(sorted(f for f in item.glob(f"*{NDJSON_SUFFIX}") if f.is_file()))
+            continue
+        if item.suffix.lower() == NDJSON_SUFFIX:
+            continue  # named NDJSON files are regrouped together below
+        try:
+            yield load_input(item, allow_text_only)
+        except SkippedInput as e:
+            if warnings is not None:
+                warnings.append(str(e))
+        except InputError as e:
+            yield e
+    if named_ndjson:
+        yield from iter_ndjson(named_ndjson)
+
+
 def load_inputs(
     paths: Iterable[Path], exclude: Iterable[Path] = (), table_options: Mapping[str, Any] | None = None
 ) -> LoadedInputs:
-    """Load every input under ``paths`` (see :func:`expand_inputs`); nothing raises for bad data.
+    """Every input under ``paths`` in lists (see :func:`iter_inputs`, which streams); nothing raises for bad data.
 
     ``table_options`` apply to every CSV extract (see :func:`iter_extract`); its ``allow_text_only``
     to case files too.
     """
     loaded = LoadedInputs()
-    allow_text_only = bool((table_options or {}).get("allow_text_only"))
-    for item in expand_inputs(paths, exclude):
-        if item.is_dir():
-            for got in iter_extract(item, loaded.warnings, table_options):
-                if isinstance(got, InputError):
-                    loaded.errors.append(str(got))
-                else:
-                    loaded.bundles.append(got)
-            continue
-        try:
-            loaded.bundles.append(load_input(item, allow_text_only))
-        except SkippedInput as e:
-            loaded.warnings.append(str(e))
-        except InputError as e:
-            loaded.errors.append(str(e))
+    for got in iter_inputs(paths, exclude, table_options, loaded.warnings):
+        if isinstance(got, InputError):
+            loaded.errors.append(str(got))
+        else:
+            loaded.bundles.append(got)
     return loaded

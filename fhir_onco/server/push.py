@@ -20,18 +20,32 @@ batch instead (not atomic: each entry succeeds or fails alone) for servers witho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .canonical import same_content
 from .client import FhirClient
-from .errors import ConflictError, HttpError, PatientError, ServerIOError
+from .errors import (
+    ConflictError,
+    HttpError,
+    InputError,
+    PatientError,
+    ResponseFormatError,
+    ServerError,
+    ServerIOError,
+    TransportError,
+)
 from .inputs import PatientBundle
 
 log = logging.getLogger(__name__)
@@ -137,6 +151,61 @@ def _version_of(resource: Mapping[str, Any] | None, response: Mapping[str, Any] 
     return ""
 
 
+# ---------------------------------------------------------------------------- the written-resources list
+
+MANIFEST_SYSTEM = "https://fhir-onco.org/fhir/CodeSystem/onco-server"
+MANIFEST_CODE = "written-resources"
+_MANIFEST_NS = uuid.UUID("5b0c7a52-3f0e-4c1e-9d8a-6a1f2e7c4b90")
+
+Foreign = Literal["refuse", "replace", "ignore"]
+
+
+def manifest_ref(patient: str) -> str:
+    """``List/<id>`` of the list of resources fhir-onco wrote for a patient (id from the Patient id)."""
+    return f"List/{uuid.uuid5(_MANIFEST_NS, f'written-resources|{patient}')}"
+
+
+def build_manifest(patient: str, refs: Iterable[str]) -> dict[str, Any]:
+    """The List of every ``Type/id`` the last push of this patient wrote (the Patient and the List excluded).
+
+    Kept on the server beside the patient so that any later push, from any input and any machine,
+    can see what an earlier one wrote (see :func:`push_patient`), and pull can read it back.
+    """
+    own = manifest_ref(patient)
+    items = sorted({r for r in refs if r != own and r != f"Patient/{patient}"})
+    return {
+        "resourceType": "List",
+        "id": own.split("/", 1)[1],
+        "status": "current",
+        "mode": "snapshot",
+        "title": "Resources fhir-onco wrote for this patient",
+        "code": {"coding": [{"system": MANIFEST_SYSTEM, "code": MANIFEST_CODE}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        **({"entry": [{"item": {"reference": r}} for r in items]} if items else {"emptyReason": {"text": "none"}}),
+    }
+
+
+def is_manifest(resource: Mapping[str, Any]) -> bool:
+    if resource.get("resourceType") != "List":
+        return False
+    codings = (resource.get("code") or {}).get("coding") or []
+    return any(
+        c.get("system") == MANIFEST_SYSTEM and c.get("code") == MANIFEST_CODE for c in codings if isinstance(c, dict)
+    )
+
+
+def manifest_items(resource: Mapping[str, Any] | None) -> set[str]:
+    """``Type/id`` listed in a manifest List (empty for anything else)."""
+    if not resource or not is_manifest(resource):
+        return set()
+    out: set[str] = set()
+    for e in resource.get("entry") or []:
+        ref = ((e or {}).get("item") or {}).get("reference")
+        if isinstance(ref, str) and ref.count("/") == 1:
+            out.add(ref)
+    return out
+
+
 def fetch_current(
     client: FhirClient, refs: Sequence[str], *, use_batch: bool = True
 ) -> dict[str, dict[str, Any] | None]:
@@ -176,6 +245,10 @@ class _Plan:
     delete: list[str]  # Type/id to delete
     unchanged: dict[str, str]  # Type/id -> current version
     existing: set[str]  # Type/id already on the server
+    current_versions: dict[str, str] = field(default_factory=dict)  # Type/id -> version read, for If-Match
+    manifest_put: dict[str, Any] | None = None  # our written-resources List, when the server's differs
+    manifest_version: str | None = None  # the server's List version (None: absent)
+    listed: set[str] = field(default_factory=set)  # what the server's List says earlier pushes wrote
 
 
 def _plan(
@@ -183,15 +256,27 @@ def _plan(
     resources: Sequence[Mapping[str, Any]],
     prune: Iterable[str],
     use_batch: bool,
+    manifest: Mapping[str, Any] | None = None,
 ) -> _Plan:
     ours = {f"{r['resourceType']}/{r['id']}": r for r in resources}
     stale = sorted(set(prune) - set(ours))
-    current = fetch_current(client, [*ours, *stale], use_batch=use_batch)
+    own = [f"List/{manifest['id']}"] if manifest else []
+    current = fetch_current(client, [*ours, *stale, *own], use_batch=use_batch)
     plan = _Plan(put=[], delete=[], unchanged={}, existing=set())
+    if manifest:
+        theirs_list = current.get(own[0])
+        plan.listed = manifest_items(theirs_list)
+        if theirs_list is not None:
+            plan.manifest_version = _version_of(theirs_list, None) or None
+        if theirs_list is None or not same_content(manifest, theirs_list, client.base_url):
+            plan.manifest_put = dict(manifest)
     for ref, res in ours.items():
         theirs = current.get(ref)
         if theirs is not None:
             plan.existing.add(ref)
+            version = _version_of(theirs, None)
+            if version:
+                plan.current_versions[ref] = version
             if same_content(res, theirs, client.base_url):
                 plan.unchanged[ref] = _version_of(theirs, None)
                 continue
@@ -202,7 +287,7 @@ def _plan(
 
 def _blame(err: HttpError, sent: Sequence[str]) -> str | None:
     """The Type/id the server's error points at, if it names one of ours or an entry index."""
-    text = " ".join([err.server_text, *(e for i in err.issues for e in i.expression)])
+    text = " ".join([err.raw_text, *(e for i in err.issues for e in i.expression)])
     for ref in sent:
         if ref in text or ref.split("/", 1)[1] in text:
             return ref
@@ -231,30 +316,106 @@ def push_patient(
     use_batch_reads: bool = True,
     sources: Sequence[str] = (),
     content_hash: str | None = None,
+    lock: bool = True,
+    foreign: Foreign = "refuse",
 ) -> PatientResult:
     """Bring one patient's resources on the server in line with ``resources``.
 
     ``prune`` lists ``Type/id`` of resources we sent earlier for this patient; those no longer in
     ``resources`` are deleted in the same transaction. Errors are returned in the result (status
     ``failed``), not raised, so one bad patient does not stop the others.
+
+    No new version of an unchanged resource, whatever happens in between:
+
+    * the read-compare-write runs under the (server, patient) lock of :mod:`.locks`, so a second
+      push on this machine waits and then finds nothing to do;
+    * updates carry ``If-Match`` with the version just read, so a writer elsewhere that got in
+      between makes the transaction fail with 412 (rolled back) and the patient is planned again;
+    * when the answer to a transaction is lost (timeout, dropped connection, 502-504, a truncated
+      or garbled answer), the transaction is **not** replayed blindly: the server state is read
+      again and only what is still missing or different is sent. What the lost attempt did write
+      is counted as created/updated by this push, so the report stays truthful.
+
+    No second copy of a fact: each push also keeps a ``List`` of what it wrote for the patient on
+    the server (:func:`build_manifest`, not counted in the report). When that List names resources
+    this input does not produce (written from another input of the same patient, say a registry
+    extract where this is a case file, or dropped from this input since), ``foreign`` decides:
+    ``refuse`` (default) fails the patient naming them and writes nothing; ``replace`` deletes them
+    in the same transaction; ``ignore`` leaves them (the pre-List behaviour).
     """
+    from .locks import patient_lock
+
+    guard = patient_lock(client.base_url, key) if lock and not dry_run else contextlib.nullcontext()
+    with guard:
+        return _push_patient(
+            client, key, resources, prune, mode, dry_run, use_batch_reads, sources, content_hash, foreign
+        )
+
+
+def _ambiguous(e: ServerIOError) -> bool:
+    """The transaction may or may not have been applied: only reading the server tells."""
+    if isinstance(e, TransportError | ResponseFormatError):
+        return True
+    return isinstance(e, ServerError) and e.status in (502, 503, 504)
+
+
+def _push_patient(
+    client: FhirClient,
+    key: str,
+    resources: Sequence[Mapping[str, Any]],
+    prune_refs: Iterable[str],
+    mode: Mode,
+    dry_run: bool,
+    use_batch_reads: bool,
+    sources: Sequence[str],
+    content_hash: str | None,
+    foreign: Foreign = "refuse",
+) -> PatientResult:
     result = PatientResult(
         patient=key,
         status="unchanged",
         sources=list(sources),
         content_hash=content_hash,
     )
-    prune = list(prune)
+    prune = list(prune_refs)
     sent: list[str] = []
+    maybe_written: dict[str, str] = {}  # Type/id -> "created"/"updated" sent in an attempt whose answer was lost
+    maybe_deleted: set[str] = set()
+    our_refs = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    manifest = build_manifest(key, our_refs) if mode == "transaction" else None
+    own_ref = manifest_ref(key)
+    prune = [r for r in prune if r != own_ref]  # sync's state lists the List too: it is rewritten, not deleted
     try:
-        for attempt in range(1, MAX_REPLANS + 1):
-            plan = _plan(client, resources, prune, use_batch_reads)
-            result.unchanged = len(plan.unchanged)
+        attempt = 0
+        while attempt < MAX_REPLANS:
+            attempt += 1
+            plan = _plan(client, resources, prune, use_batch_reads, manifest)
+            extras = sorted(plan.listed - our_refs - set(prune))
+            if extras and foreign == "refuse":
+                shown = ", ".join(extras[:3]) + (f" and {len(extras) - 3} more" if len(extras) > 3 else "")
+                raise PatientError(
+                    key,
+                    f"not pushed: the server holds {len(extras)} resource(s) fhir-onco wrote for this patient that "
+                    f"this input does not produce ({shown}), written from another input of the same patient or "
+                    "dropped from this one since; pushing would leave both copies. Push the input they came "
+                    "from, or push with --replace to delete them in the same transaction",
+                )
+            if extras and foreign == "replace":
+                prune = sorted(set(prune) | set(extras))
+                attempt -= 1  # a wider plan, not a retry
+                continue
+            # what a lost attempt wrote shows up now as unchanged (or absent, for deletes)
+            landed = {ref: kind for ref, kind in maybe_written.items() if ref in plan.unchanged}
+            landed_deletes = {ref for ref in maybe_deleted if ref not in plan.delete}
+            result.unchanged = len(plan.unchanged) - len(landed)
             result.versions = dict(plan.unchanged)
-            if not plan.put and not plan.delete:
-                result.status = "unchanged"
+            if plan.manifest_version and plan.manifest_put is None:
+                result.versions[own_ref] = plan.manifest_version
+            if not plan.put and not plan.delete and (plan.manifest_put is None or dry_run):
+                _count_landed(result, landed, landed_deletes)
                 return result
-            sent = [f"{r['resourceType']}/{r['id']}" for r in plan.put] + plan.delete
+            puts = [*plan.put, *([plan.manifest_put] if plan.manifest_put else [])]
+            sent = [f"{r['resourceType']}/{r['id']}" for r in puts] + plan.delete
             if dry_run:
                 result.created = sum(1 for r in sent[: len(plan.put)] if r not in plan.existing)
                 result.updated = len(plan.put) - result.created
@@ -264,26 +425,32 @@ def push_patient(
             bundle = {
                 "resourceType": "Bundle",
                 "type": mode,
-                "entry": [
-                    {
-                        # R4: an entry's fullUrl is absolute; for a PUT it is the resource's URL
-                        "fullUrl": f"{client.base_url}/{r['resourceType']}/{r['id']}",
-                        "resource": r,
-                        "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-                    }
-                    for r in plan.put
-                ]
+                "entry": [_put_entry(client, r, plan.current_versions) for r in plan.put]
+                + ([_manifest_entry(client, plan)] if plan.manifest_put else [])
                 + [{"request": {"method": "DELETE", "url": ref}} for ref in plan.delete],
             }
             try:
-                answer = client.transaction(bundle)
+                answer = client.transaction(bundle, retry_ambiguous=False)
             except ConflictError:
                 if mode == "transaction" and attempt < MAX_REPLANS:
                     log.info("patient %s: version conflict, planning again", key)
                     time.sleep(0.05 * attempt)
                     continue
                 raise
-            _count(result, answer, sent, n_put=len(plan.put), existing=plan.existing)
+            except ServerIOError as e:
+                if not _ambiguous(e) or attempt >= MAX_REPLANS:
+                    raise
+                log.info(
+                    "patient %s: transaction outcome unknown (%s); reading the server again", key, type(e).__name__
+                )
+                for r in plan.put:
+                    ref = f"{r['resourceType']}/{r['id']}"
+                    maybe_written.setdefault(ref, "updated" if ref in plan.existing else "created")
+                maybe_deleted.update(plan.delete)
+                client._wait(client._backoff(attempt))
+                continue
+            _count(result, answer, sent, n_put=len(puts), existing=plan.existing, uncounted=own_ref)
+            _count_landed(result, landed, landed_deletes)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
     except HttpError as e:
@@ -299,13 +466,46 @@ def push_patient(
     return result
 
 
+def _put_entry(client: FhirClient, resource: Mapping[str, Any], versions: Mapping[str, str]) -> dict[str, Any]:
+    ref = f"{resource['resourceType']}/{resource['id']}"
+    request: dict[str, Any] = {"method": "PUT", "url": ref}
+    if ref in versions:
+        # fails (412, whole transaction rolled back) if someone else wrote it since we read it
+        request["ifMatch"] = f'W/"{versions[ref]}"'
+    # R4: an entry's fullUrl is absolute; for a PUT it is the resource's URL
+    return {"fullUrl": f"{client.base_url}/{ref}", "resource": resource, "request": request}
+
+
+def _manifest_entry(client: FhirClient, plan: _Plan) -> dict[str, Any]:
+    assert plan.manifest_put is not None
+    versions = {f"List/{plan.manifest_put['id']}": plan.manifest_version} if plan.manifest_version else {}
+    return _put_entry(client, plan.manifest_put, versions)
+
+
+def _count_landed(result: PatientResult, landed: Mapping[str, str], landed_deletes: set[str]) -> None:
+    """Add what an attempt with a lost answer wrote, and settle the patient's status."""
+    result.created += sum(1 for k in landed.values() if k == "created")
+    result.updated += sum(1 for k in landed.values() if k == "updated")
+    result.deleted += len(landed_deletes)
+    if result.status == "failed":  # batch mode: some entries refused
+        return
+    if result.created and not result.updated and not result.unchanged and not result.deleted:
+        result.status = "created"
+    elif result.created or result.updated or result.deleted:
+        result.status = "updated"
+    else:
+        result.status = "unchanged"
+
+
 def _count(
     result: PatientResult,
     answer: Mapping[str, Any],
     sent: Sequence[str],
     n_put: int,
     existing: set[str],
+    uncounted: str | None = None,
 ) -> None:
+    """Tally a transaction/batch answer; ``uncounted`` (our bookkeeping List) gets a version, no count."""
     failures: list[str] = []
     for i, (ref, entry) in enumerate(zip(sent, answer.get("entry") or [], strict=True)):
         resp = entry.get("response") or {}
@@ -318,6 +518,8 @@ def _count(
             result.deleted += 1
             continue
         result.versions[ref] = _version_of(entry.get("resource"), resp)
+        if ref == uncounted:
+            continue
         # some servers answer 200 to an update-as-create: what we read before decides then
         if code == "201" or ref not in existing:
             result.created += 1
@@ -329,8 +531,10 @@ def _count(
         result.resource = failures[0].split(":")[0]
     elif result.created and not result.updated and not result.unchanged and not result.deleted:
         result.status = "created"
-    else:
+    elif result.created or result.updated or result.deleted:
         result.status = "updated"
+    else:
+        result.status = "unchanged"
 
 
 # ---------------------------------------------------------------------------- many patients
@@ -360,6 +564,7 @@ def run_work(
     mode: Mode,
     dry_run: bool,
     use_batch_reads: bool,
+    foreign: Foreign = "refuse",
 ) -> PatientResult:
     result: PatientResult | None = None
     for i, pb in enumerate(work.bundles):
@@ -374,6 +579,7 @@ def run_work(
                 use_batch_reads=use_batch_reads,
                 sources=[pb.source],
                 content_hash=work.content_hash if i == len(work.bundles) - 1 else None,
+                foreign=foreign,
             )
         except Exception as e:  # a bug or a wildly unexpected answer: fail this patient only
             # type only in the log: an exception's text may quote data; the report gets it
@@ -398,71 +604,134 @@ def run_work(
 
 def push_many(
     client: FhirClient,
-    work: Sequence[PatientWork],
+    work: Iterable[PatientWork],
     *,
     concurrency: int = 4,
     mode: Mode = "transaction",
     dry_run: bool = False,
     on_result: Callable[[PatientResult], None] | None = None,
+    keep_versions: bool = True,
+    foreign: Foreign = "refuse",
 ) -> list[PatientResult]:
-    """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads.
+    """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads, streaming.
 
-    ``on_result`` is called in the calling thread as each patient finishes (sync records its
-    state there). Results come back in input order.
+    ``work`` may be a generator: at most ``2 * concurrency`` items are read ahead, so memory does
+    not grow with the number of patients. Items of the same patient never run at the same time:
+    a later one queues behind the one in flight and runs after it in the same worker (the later
+    input wins). ``on_result`` is called in the calling thread as each patient finishes (sync
+    records its state there); ``keep_versions=False`` drops each result's per-resource versions
+    after that call. Results come back in input order, one per patient.
     """
-    if not work:
-        return []
-    info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
-    use_batch_reads = info.batch
-    results: dict[str, PatientResult] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-    try:
-        futures = {
-            pool.submit(
-                run_work,
-                client,
-                w,
-                mode=mode,
-                dry_run=dry_run,
-                use_batch_reads=use_batch_reads,
-            ): w.key
-            for w in work
-        }
-        for fut in as_completed(futures):
-            r = fut.result()
-            results[futures[fut]] = r
+    slots = threading.BoundedSemaphore(2 * max(1, concurrency))
+    lock = threading.Lock()
+    queues: dict[str, deque[PatientWork]] = {}
+    done: queue.SimpleQueue[tuple[str, PatientResult]] = queue.SimpleQueue()
+    results: dict[str, PatientResult] = {}
+    order: dict[str, int] = {}
+    outstanding = 0
+    use_batch_reads: bool | None = None
+
+    def drain(key: str, batch_reads: bool) -> None:
+        while True:
+            with lock:
+                pending = queues[key]
+                if not pending:
+                    del queues[key]
+                    return
+                item = pending.popleft()
+            try:
+                r = run_work(client, item, mode=mode, dry_run=dry_run, use_batch_reads=batch_reads, foreign=foreign)
+            finally:
+                slots.release()
+            done.put((key, r))
+
+    def collect(block: bool) -> None:
+        nonlocal outstanding
+        while outstanding:
+            try:
+                key, r = done.get(block=block, timeout=0.05 if block else None)
+            except queue.Empty:
+                return
+            outstanding -= 1
+            earlier = results.get(key)
+            if earlier is not None:  # a later input of a patient already reported: one line per patient
+                r.sources = [*earlier.sources, *r.sources]
+                for k in ("created", "updated", "deleted"):
+                    setattr(r, k, getattr(r, k) + getattr(earlier, k))
             if on_result is not None:
                 on_result(r)
+            if not keep_versions:
+                r.versions = {}
+            results[key] = r
+
+    try:
+        for item in work:
+            if use_batch_reads is None:
+                info = client.check_server(transaction=mode == "transaction", batch=mode == "batch")
+                use_batch_reads = info.batch
+            while not slots.acquire(timeout=0.05):
+                collect(block=False)
+            order.setdefault(item.key, len(order))
+            outstanding += 1
+            with lock:
+                running = item.key in queues
+                queues.setdefault(item.key, deque()).append(item)
+            if not running:
+                pool.submit(drain, item.key, use_batch_reads)
+            collect(block=False)
+        while outstanding:
+            collect(block=True)
     except BaseException:
         # Ctrl-C or a failing callback (e.g. the state store): start no further patient, let
         # the ones in flight finish (each is one atomic transaction either way), then re-raise
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return [results[w.key] for w in work]
+    return [results[k] for k in sorted(results, key=order.__getitem__)]
 
 
 def push(
     client: FhirClient,
-    bundles: Iterable[PatientBundle],
+    bundles: Iterable[PatientBundle | InputError],
     *,
     concurrency: int = 4,
     mode: Mode = "transaction",
     dry_run: bool = False,
     input_errors: Sequence[str] = (),
     on_result: Callable[[PatientResult], None] | None = None,
+    keep_versions: bool = True,
+    foreign: Foreign = "refuse",
 ) -> PushReport:
-    """Push bundles (one or more per patient) and report what happened."""
+    """Push bundles (one or more per patient) and report what happened.
+
+    ``bundles`` may be a stream (e.g. :func:`fhir_onco.server.inputs.iter_inputs`); InputErrors in
+    it are reported as input errors. Several inputs of one patient run one after the other (the
+    later wins); one that would leave a second copy of a fact (other ids than the earlier input
+    wrote) is refused by the written-resources List check of :func:`push_patient`.
+    ``keep_versions=False`` drops each patient's ``Type/id -> version`` map once reported, so a
+    long stream keeps memory flat.
+    """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
     report = PushReport(client.base_url, mode, dry_run, input_errors=list(input_errors))
+
+    def work() -> Iterator[PatientWork]:
+        for b in bundles:
+            if isinstance(b, InputError):
+                report.input_errors.append(str(b))
+                continue
+            yield PatientWork(b.key, [b])
+
     report.patients = push_many(
         client,
-        group_by_patient(bundles),
+        work(),
         concurrency=concurrency,
         mode=mode,
         dry_run=dry_run,
         on_result=on_result,
+        keep_versions=keep_versions,
+        foreign=foreign,
     )
     report.seconds = time.perf_counter() - started
     report.requests = client.stats.requests - req0

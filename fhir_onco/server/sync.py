@@ -3,7 +3,8 @@
 A local SQLite state store remembers, per server and patient, the content hash of what was last
 confirmed on the server and the ``Type/id`` and version of every resource sent. A sync run:
 
-1. loads every input and hashes each patient's content (:func:`canonical.bundle_hash`);
+1. streams the inputs (one patient in memory at a time) and hashes each patient's content
+   (:func:`canonical.bundle_hash`);
 2. skips, without any request, patients whose hash equals the stored one;
 3. pushes the others (:mod:`push`: compare with the server, one transaction per patient, deleting
    resources that were sent before but are no longer produced);
@@ -32,10 +33,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -45,9 +47,9 @@ from fhir_onco.files import open_private
 
 from .canonical import bundle_hash
 from .client import FhirClient
-from .errors import HttpError, PatientError, ServerIOError, StateStoreError
-from .inputs import PatientBundle, load_inputs
-from .push import Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
+from .errors import HttpError, InputError, PatientError, ServerIOError, StateStoreError
+from .inputs import PatientBundle, iter_inputs, load_inputs
+from .push import Foreign, Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,11 @@ class StateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the store names patients' resources and sources: owner-only from the first byte
+        # (SQLite gives its -wal/-shm files the database file's permissions)
+        for owned in (self.path, self.path.with_name(self.path.name + ".lock")):
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(owned, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._lockf = open(self.path.with_name(self.path.name + ".lock"), "w")  # noqa: SIM115
         try:
             fcntl.flock(self._lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -219,7 +226,7 @@ class SyncReport(PushReport):
 def load_sources(
     paths: Sequence[Path], exclude: Sequence[Path] = (), table_options: Mapping[str, Any] | None = None
 ) -> tuple[list[PatientBundle], list[str], list[str]]:
-    """Bundles, errors and warnings of every input (files, case directories, CSV extracts)."""
+    """Bundles, errors and warnings of every input (files, case directories, CSV extracts), in lists."""
     loaded = load_inputs(paths, exclude, table_options)
     return loaded.bundles, loaded.errors, loaded.warnings
 
@@ -288,6 +295,7 @@ def sync(
     exclude: Sequence[Path] = (),
     on_result: Callable[[PatientResult], None] | None = None,
     table_options: Mapping[str, Any] | None = None,
+    foreign: Foreign = "refuse",
     transform: Callable[[list[PatientBundle]], tuple[list[PatientBundle], list[str]]] | None = None,
 ) -> SyncReport:
     """Bring the server in line with ``sources`` (files or directories); see the module doc.
@@ -300,41 +308,48 @@ def sync(
     req0, retry0 = client.stats.requests, client.stats.retries
     server = server_key(client.base_url)
     report = SyncReport(client.base_url, mode, dry_run, removal_policy=on_removed.value)
-    bundles, errors, warnings = load_sources(sources, exclude=[store.path, *exclude], table_options=table_options)
-    if transform is not None:  # e.g. de-identification on the way out (--deidentify)
-        bundles, more_errors = transform(bundles)
-        errors = [*errors, *more_errors]
-    report.input_errors = errors
-    report.input_warnings = warnings
+    inputs: Iterable[PatientBundle | InputError] = iter_inputs(
+        sources, [store.path, *exclude], table_options, report.input_warnings
+    )
+    if transform is not None:
+        # e.g. de-identification on the way out (--deidentify): it needs the whole cohort at once
+        # (k-anonymity), so this one path holds every patient in memory
+        loaded = list(inputs)
+        report.input_errors.extend(str(e) for e in loaded if isinstance(e, InputError))
+        bundles, more_errors = transform([b for b in loaded if not isinstance(b, InputError)])
+        report.input_errors.extend(more_errors)
+        inputs = bundles
+    seen: dict[str, str] = {}  # patient -> its input: one small string per patient
 
-    by_key: dict[str, list[PatientBundle]] = {}
-    for b in bundles:
-        by_key.setdefault(b.key, []).append(b)
-    work: list[PatientWork] = []
-    skipped: list[PatientResult] = []
-    for key, group in by_key.items():
-        if len(group) > 1:
-            srcs = ", ".join(b.source for b in group)
-            report.input_errors.append(f"Patient/{key} comes from {len(group)} inputs ({srcs}); sync needs one")
-            continue
-        b = group[0]
-        digest = bundle_hash(b.resources)
-        state = store.get(server, key)
-        if state and state.status == "synced" and state.content_hash == digest:
-            skipped.append(
-                PatientResult(
-                    patient=key,
+    def work() -> Iterator[PatientWork]:
+        for b in inputs:
+            if isinstance(b, InputError):
+                report.input_errors.append(str(b))
+                continue
+            if b.key in seen:
+                report.input_errors.append(
+                    f"Patient/{b.key} comes from 2 inputs ({seen[b.key]}, {b.source}); sync needs one "
+                    f"(the second was not synced)"
+                )
+                continue
+            seen[b.key] = b.source
+            digest = bundle_hash(b.resources)
+            state = store.get(server, b.key)
+            if state and state.status == "synced" and state.content_hash == digest:
+                r = PatientResult(
+                    patient=b.key,
                     status="unchanged",
                     sources=[b.source],
                     unchanged=len(b.resources),
                     content_hash=digest,
                     skipped_by_state=True,
-                    versions={k: v or "" for k, v in state.resources.items()},
                 )
-            )
-            continue
-        prune = sorted(state.resources) if state else []
-        work.append(PatientWork(key, [b], prune=prune, content_hash=digest))
+                report.patients.append(r)
+                if on_result is not None:
+                    on_result(r)
+                continue
+            prune = sorted(state.resources) if state else []
+            yield PatientWork(b.key, [b], prune=prune, content_hash=digest)
 
     def record(r: PatientResult) -> None:
         if r.status != "failed" and not dry_run:
@@ -349,13 +364,19 @@ def sync(
         if on_result is not None:
             on_result(r)
 
-    for r in skipped:
-        if on_result is not None:
-            on_result(r)
-    pushed = push_many(client, work, concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=record)
-    report.patients = skipped + pushed
+    pushed = push_many(
+        client,
+        work(),
+        concurrency=concurrency,
+        mode=mode,
+        dry_run=dry_run,
+        on_result=record,
+        keep_versions=False,
+        foreign=foreign,
+    )
+    report.patients.extend(pushed)
 
-    present = set(by_key)
+    present = set(seen)
     gone = [p for p in store.patients(server, "synced") if p not in present]
     if gone and report.input_errors:
         report.removal_skipped = (

@@ -94,7 +94,7 @@ def test_push_invalid_resource_exit_1_names_patient(
 def test_unreachable_server_exit_1(cli: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
     write(tmp_path, ["x"])
     res = runner.invoke(cli, ["push", str(tmp_path), "--server", "http://127.0.0.1:9/fhir", "--retries", "1"])
-    assert res.exit_code == 1 and "connection failed" in res.output
+    assert res.exit_code == 1 and "connection to 127.0.0.1:9 failed" in res.output  # names the host
 
 
 def test_sync_then_pull(cli: typer.Typer, runner: CliRunner, fhir_base_url: str, run_key: str, tmp_path: Path) -> None:

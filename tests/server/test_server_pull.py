@@ -53,7 +53,7 @@ def test_pull_by_identifier(client: FhirClient, run_key: str) -> None:
 
 
 def test_pull_unknown_patient(client: FhirClient, run_key: str) -> None:
-    with pytest.raises(PatientError, match="no such Patient"):
+    with pytest.raises(PatientError, match="no Patient has that server id or identifier value"):
         pull_patient(client, rid(run_key, "nobody"))
     with pytest.raises(PatientError) as info:
         pull_patient(client, f"{MRN_SYSTEM}|{run_key}-secret-mrn")

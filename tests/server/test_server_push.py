@@ -14,7 +14,7 @@ import requests
 
 from fhir_onco.server.client import FhirClient
 from fhir_onco.server.inputs import PatientBundle, from_bundle
-from fhir_onco.server.push import fetch_current, push
+from fhir_onco.server.push import PatientWork, fetch_current, push, push_many
 from fhir_onco.server.synthetic import MRN_SYSTEM, entry, patient_bundle, rid
 
 
@@ -99,7 +99,7 @@ def test_concurrent_patients_no_duplicates(client: FhirClient, run_key: str) -> 
         b = patient_bundle(f"{run_key}-{i}", observations=2, seed=i)
         b["entry"].append(entry(org))  # shared by every patient
         bundles.append(from_bundle(b, f"p{i}.json"))
-    # the same patient twice with different content: the later input must win, sequentially
+    # the same patient twice with different content (same ids): the later input wins, sequentially
     later = from_bundle(patient_bundle(f"{run_key}-0", observations=2, seed=1), "p0-later.json")
     later.bundle["entry"].append(entry(org))
     report = push(client, [*bundles, later], concurrency=6)
@@ -114,7 +114,7 @@ def test_concurrent_patients_no_duplicates(client: FhirClient, run_key: str) -> 
     assert patient0 is not None and patient0["gender"] == "male"  # seed=1 content
     assert client.count("Organization", {"_id": org["id"]}) == 1
     again = push(client, [*bundles[1:], later], concurrency=6)
-    assert again.totals()["resources"]["created"] == 0
+    assert again.ok and again.totals()["resources"]["created"] == 0
     assert again.totals()["resources"]["updated"] == 0
 
 
@@ -177,12 +177,16 @@ def test_never_two_writes_of_one_patient_at_once(fhir_base_url: str, run_key: st
     session = TrackingSession()
     client = FhirClient(fhir_base_url, auth=None, session=session)
     keys = [f"{run_key}-{i}" for i in range(6)]
-    inputs = []
+    work = []
     for round_ in range(3):  # every patient three times, with different content each time
         for i, k in enumerate(keys):
-            inputs.append(from_bundle(patient_bundle(k, observations=1, seed=i + round_), f"{k}-{round_}"))
-    report = push(client, inputs, concurrency=6)
-    assert report.ok, report.to_json()
+            b = from_bundle(patient_bundle(k, observations=1, seed=i + round_), f"{k}-{round_}")
+            work.append(PatientWork(b.key, [b]))
+    # push() refuses a second input of a patient; push_many (what sync and push run on) must still
+    # serialise several work items of one patient, in order, when a caller gives them
+    results = push_many(client, iter(work), concurrency=6)
+    assert len(results) == 6 and all(r.status != "failed" for r in results)
+    assert all(len(r.sources) == 3 for r in results)
     assert session.max_in_flight > 1  # patients really did overlap...
     assert session.max_per_patient == 1  # ...but never two transactions of the same patient
     for i, k in enumerate(keys):

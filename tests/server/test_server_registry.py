@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -85,8 +86,13 @@ def test_sync_registry_extract_resync_and_one_cell_edit(client: FhirClient, run_
         edited = sync(client, [src], store)
         assert edited.ok, edited.to_json()
         t = edited.totals()
-        assert t["resources"] == {"created": 0, "updated": 1, "unchanged": t["resources"]["unchanged"],
-                                  "deleted": 0, "failed": 0}
+        assert t["resources"] == {
+            "created": 0,
+            "updated": 1,
+            "unchanged": t["resources"]["unchanged"],
+            "deleted": 0,
+            "failed": 0,
+        }
         assert sum(p.skipped_by_state for p in edited.patients) == 2
         changed = {r: v for r, v in versions(client, refs).items() if v != "1"}
         assert len(changed) == 1 and next(iter(changed.values())) == "2"
@@ -127,9 +133,7 @@ def test_cli_push_registry_extract(fhir_base_url: str, run_key: str, tmp_path: P
     assert "notes.csv: not a table of the fhir-onco registry layout; ignored" in res.stderr
 
 
-def test_cohort_output_directory_pushes_without_tables_json(
-    fhir_base_url: str, run_key: str, tmp_path: Path
-) -> None:
+def test_cohort_output_directory_pushes_without_tables_json(fhir_base_url: str, run_key: str, tmp_path: Path) -> None:
     """`cohort generate` writes tables.json beside cases/: push DIR skips it with a warning."""
     from fhir_onco.cohort import generate_to_directory
 
@@ -137,8 +141,9 @@ def test_cohort_output_directory_pushes_without_tables_json(
     generate_to_directory(EXAMPLES / "cohorts" / "seed004-isapd.yaml", out, seed=1)
     loaded = load_inputs([out])
     assert loaded.errors == [] and len(loaded.bundles) == 60
-    assert loaded.warnings == [f"{out / 'tables.json'}: neither a FHIR resource nor a case (no resourceType, "
-                               "no case field); skipped"]
+    assert loaded.warnings == [
+        f"{out / 'tables.json'}: neither a FHIR resource nor a case (no resourceType, no case field); skipped"
+    ]
 
     # through the CLI against the server: one patient (the ids are fixed by the spec, keep it small)
     small = tmp_path / "small"
@@ -167,8 +172,12 @@ def test_broken_json_case_is_an_error_not_skipped(tmp_path: Path, text: str) -> 
 MCODE_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mcode-sample"
 MCODE_FILES = {
     name: (MCODE_SAMPLE / name).read_text(encoding="utf-8")
-    for name in ("patient-mrns.csv", "patient-information.csv", "condition-information.csv",
-                 "cancer-related-medication-administration-information.csv")
+    for name in (
+        "patient-mrns.csv",
+        "patient-information.csv",
+        "condition-information.csv",
+        "cancer-related-medication-administration-information.csv",
+    )
 }
 
 
@@ -193,3 +202,61 @@ def test_cli_sync_mcode_extract_with_table_options(fhir_base_url: str, run_key: 
     assert any("columns with no home in the case model" in w for w in report["input_warnings"])
     again = json.loads(CliRunner().invoke(app, [*args, "--regimen-category", "salvage"]).stdout)
     assert again["requests"] == 0 and again["totals"]["patients"]["skipped_by_state"] == 1
+
+
+def test_case_file_after_registry_extract_gives_no_second_copy(own_server: Any, tmp_path: Path) -> None:
+    """seed000 as a case file and as a registry row: 4 facts get other ids; never both on the server."""
+    from fhir_onco.server.push import manifest_ref
+
+    server = own_server()
+    registry, case = EXAMPLES / "registry", EXAMPLES / "seed000-b-all.yaml"
+    app = typer.Typer()
+    register(app)
+    first = CliRunner().invoke(app, ["push", str(registry), "--server", server.base_url, "--json"])
+    assert first.exit_code == 0, first.output
+    with FhirClient(server.base_url, auth=None) as client:
+        case_bundle = load_inputs([case]).bundles[0]
+        key = case_bundle.key
+        listed_before = client.read(*manifest_ref(key).split("/"))
+        assert listed_before is not None
+
+        refused = CliRunner().invoke(app, ["push", str(case), "--server", server.base_url, "--json"])
+        assert refused.exit_code == 1
+        report = json.loads(refused.stdout)
+        error = report["patients"][0]["error"]
+        assert "4 resource(s) fhir-onco wrote for this patient that this input does not produce" in error
+        theirs = {f"{r['resourceType']}/{r['id']}" for r in case_bundle.resources}
+        for r in case_bundle.resources:  # nothing of the case's own copies was written
+            ref = f"{r['resourceType']}/{r['id']}"
+            if ref not in {e["item"]["reference"] for e in listed_before["entry"]} and ref != f"Patient/{key}":
+                assert client.read(r["resourceType"], r["id"]) is None, ref
+        # sync of the case refuses the same way (its state knows nothing of the push)
+        (tmp_path / "cases").mkdir()
+        (tmp_path / "cases" / case.name).write_bytes(case.read_bytes())
+        with StateStore(tmp_path / "s.sqlite") as store:
+            assert not sync(client, [tmp_path / "cases"], store).ok
+
+        replaced = CliRunner().invoke(app, ["push", str(case), "--server", server.base_url, "--json", "--replace"])
+        assert replaced.exit_code == 0, replaced.output
+        totals = json.loads(replaced.stdout)["totals"]["resources"]
+        assert totals["deleted"] == 4 and totals["created"] == 4 and totals["updated"] + totals["unchanged"] == 61
+        listed = client.read(*manifest_ref(key).split("/"))
+        assert {e["item"]["reference"] for e in listed["entry"]} == theirs - {f"Patient/{key}"}
+        # and now the registry is the other input
+        again = CliRunner().invoke(app, ["push", str(registry), "--server", server.base_url, "--json"])
+        assert again.exit_code == 1 and "does not produce" in again.output
+
+
+def test_case_and_registry_in_one_run_give_no_second_copy(own_server: Any) -> None:
+    from fhir_onco.server.push import push
+
+    server = own_server()
+    case = load_inputs([EXAMPLES / "seed000-b-all.yaml"]).bundles[0]
+    row = next(b for b in load_inputs([REGISTRY]).bundles if b.key == case.key)
+    with FhirClient(server.base_url, auth=None) as client:
+        report = push(client, [row, case])  # one patient, two inputs, 4 facts under other ids
+        assert not report.ok and report.patients[0].sources == [row.source, case.source]
+        assert "does not produce" in (report.patients[0].error or "")
+        for r in case.resources:  # the later input wrote nothing of its own ids
+            if f"{r['resourceType']}/{r['id']}" not in {f"{x['resourceType']}/{x['id']}" for x in row.resources}:
+                assert client.read(r["resourceType"], r["id"]) is None
