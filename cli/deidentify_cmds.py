@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from fhir_onco.cli import common
+
 
 class DeidFormat(StrEnum):
     bundle = "bundle"
@@ -51,6 +53,8 @@ def deidentify_command(
         "--source", help="With --check: the original inputs, so their identifiers, ids and birth dates "
         "are looked for too.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Case files: keep unknown terms as text (flagged) instead of failing.")] = False,
 ) -> None:
     """De-identify and pseudonymise case files, FHIR bundles/resources and NDJSON (docs/deidentify.md)."""
     from fhir_onco.deidentify import DeidKeyError, PolicyError, load_key, load_policy
@@ -66,9 +70,7 @@ def deidentify_command(
         return
     if not inputs or output is None:
         raise _fail("give INPUT... and -o DIR (or --check DIR)", 2)
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or directory: {', '.join(missing)}", 2)
+    common.check_inputs(inputs)
     try:
         key = load_key()
     except DeidKeyError as exc:
@@ -76,7 +78,7 @@ def deidentify_command(
     from fhir_onco.deidentify import deidentify_paths
 
     result = deidentify_paths(list(inputs), output, policy=policy, key=key, fmt=fmt.value, reid_path=reid_table,
-                              generalise=generalise)
+                              generalise=generalise, allow_text_only=allow_text_only)
     if as_json:
         typer.echo(json.dumps({**result.to_json(), "written": [str(p) for p in result.written]},
                               ensure_ascii=False, indent=2))
