@@ -57,6 +57,8 @@ def deidentify_command(
         "--source", help="With --check: the original inputs, so their identifiers, ids and birth dates "
         "are looked for too.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    allow_text_only: Annotated[bool, typer.Option(
+        "--allow-text-only", help="Case files: keep unknown terms as text (flagged) instead of failing.")] = False,
 ) -> None:
     """De-identify and pseudonymise case files, FHIR bundles/resources and NDJSON (docs/deidentify.md)."""
     from fhir_onco.deidentify import DeidKeyError, PolicyError, load_key, load_policy
@@ -83,7 +85,7 @@ def deidentify_command(
     from fhir_onco.deidentify import deidentify_paths
 
     result = deidentify_paths(list(inputs), output, policy=policy, key=key, fmt=fmt.value, reid_path=reid_table,
-                              generalise=generalise)
+                              generalise=generalise, allow_text_only=allow_text_only)
     if as_json:
         typer.echo(json.dumps({**result.to_json(), "written": [str(p) for p in result.written]},
                               ensure_ascii=False, indent=2))

@@ -132,6 +132,7 @@ COMMANDS_WITH_AN_INPUT = [
     ["export", "--input", "{missing}", "-o", "{tmp}/o"],
     ["push", "{missing}", "--server", "http://127.0.0.1:9/fhir"],
     ["sync", "{missing}", "--server", "http://127.0.0.1:9/fhir"],
+    ["deidentify", "{missing}", "-o", "{tmp}/o"],
 ]
 
 

@@ -59,7 +59,8 @@ class ResourceStore:
             for entry in entries if isinstance(entries, list) else []:
                 self.add(entry.get("resource") if isinstance(entry, dict) else None)
             return
-        if rtype not in self.types or not resource.get("id") or subject_id(resource) is None:
+        if not isinstance(rtype, str) or rtype not in self.types or not isinstance(resource.get("id"), str) \
+                or not resource["id"] or subject_id(resource) is None:
             self.skipped += 1
             return
         self._by_ref[f"{rtype}/{resource['id']}"] = resource

@@ -21,9 +21,19 @@ def _date(value: Any) -> PartialDate | None:
         return None
     try:
         parsed = parse_date(value[:10])
-    except DateError:
+    except (DateError, ValueError, ArithmeticError):
         return None
     return parsed if isinstance(parsed, PartialDate) else None
+
+
+def _obj(value: Any) -> Json:
+    """The value if it is a JSON object, else {} (malformed FHIR is the structure check's to report)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objs(value: Any) -> list[Json]:
+    """The JSON objects of a list (anything else: none)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _when(resource: Json) -> tuple[str, PartialDate, PartialDate] | None:
@@ -32,7 +42,7 @@ def _when(resource: Json) -> tuple[str, PartialDate, PartialDate] | None:
         if d := _date(resource.get(element)):
             return element, d, d
     for element in ("effectivePeriod", "performedPeriod", "period"):
-        period = resource.get(element) or {}
+        period = _obj(resource.get(element))
         start, end = _date(period.get("start")), _date(period.get("end"))
         if start or end:
             return element, (start or end), (end or start)  # type: ignore[return-value]
@@ -41,7 +51,8 @@ def _when(resource: Json) -> tuple[str, PartialDate, PartialDate] | None:
 
 def check_plausibility(bundle: Json, source: str, report: Report | None = None) -> Report:
     report = report if report is not None else Report()
-    entries = [(i, e.get("resource") or {}) for i, e in enumerate(bundle.get("entry") or [])]
+    entry_list = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+    entries = [(i, _obj(_obj(e).get("resource"))) for i, e in enumerate(entry_list)]
     patient = next((r for _, r in entries if r.get("resourceType") == "Patient"), {})
     birth, death = _date(patient.get("birthDate")), _date(patient.get("deceasedDateTime"))
     careplans = {f"CarePlan/{r.get('id')}": r for _, r in entries if r.get("resourceType") == "CarePlan"}
@@ -71,10 +82,10 @@ def check_plausibility(bundle: Json, source: str, report: Report | None = None) 
 
 def _check_administration(r: Json, loc: str, careplans: dict[str, Json],
                           when: tuple[str, PartialDate, PartialDate] | None, report: Report) -> None:
-    dosage = r.get("dosage") or {}
+    dosage = _obj(r.get("dosage"))
     for element in ("dose", "rateQuantity"):
         q = dosage.get(element)
-        if q is None:
+        if not isinstance(q, dict):
             continue
         if not isinstance(q.get("value"), int | float) or q["value"] <= 0:
             report.error(f"{loc}.dosage.{element}.value", "a dose must be a positive number",
@@ -82,23 +93,26 @@ def _check_administration(r: Json, loc: str, careplans: dict[str, Json],
         if q.get("system") != urls.UCUM or not q.get("code"):
             report.error(f"{loc}.dosage.{element}", "the dose unit is not a coded UCUM unit",
                          rule="plausibility.dose-unit")
-    regimen = next((e.get("valueReference", {}).get("reference") for e in r.get("extension", [])
+    regimen = next((_obj(e.get("valueReference")).get("reference") for e in _objs(r.get("extension"))
                     if e.get("url") == urls.EXT_REGIMEN), None)
-    plan = careplans.get(regimen or "")
+    plan = careplans.get(regimen) if isinstance(regimen, str) else None
     if plan and when:
-        start, end = _date(plan.get("period", {}).get("start")), _date(plan.get("period", {}).get("end"))
+        period = _obj(plan.get("period"))
+        start, end = _date(period.get("start")), _date(period.get("end"))
         if (start and when[2].latest() < start.earliest()) or (end and when[1].earliest() > end.latest()):
             report.warning(f"{loc}.{when[0]}", "administration lies outside its regimen's period",
                            rule="plausibility.within-regimen")
 
 
 def _profile(r: Json) -> str:
-    return ((r.get("meta") or {}).get("profile") or [""])[0]
+    profiles = _obj(r.get("meta")).get("profile")
+    first = profiles[0] if isinstance(profiles, list) and profiles else ""
+    return first if isinstance(first, str) else ""
 
 
 def _check_observation(r: Json, loc: str, report: Report) -> None:
     profile = _profile(r)
-    q = r.get("valueQuantity")
+    q = r.get("valueQuantity") if isinstance(r.get("valueQuantity"), dict) else None
     if profile.endswith(("/onco-mrd", "/onco-chimerism")) and q is not None:
         value = q.get("value")
         if not isinstance(value, int | float) or not 0 <= value <= 100:
@@ -106,26 +120,29 @@ def _check_observation(r: Json, loc: str, report: Report) -> None:
                          rule="plausibility.percent-range")
         if q.get("code") != "%":
             report.error(f"{loc}.valueQuantity.code", "expected the UCUM unit '%'", rule="plausibility.percent-unit")
-    if profile.endswith("/onco-engraftment") and q is not None and not 0 <= q.get("value", -1) <= 365:
+    day = q.get("value") if q is not None else None
+    if profile.endswith("/onco-engraftment") and q is not None and not (isinstance(day, int | float)
+                                                                        and 0 <= day <= 365):
         report.error(f"{loc}.valueQuantity.value", "engraftment day must be within 0-365 after HSCT",
                      rule="plausibility.engraftment-day")
 
 
 def _check_adverse_event(r: Json, loc: str, report: Report) -> None:
-    event = r.get("event") or {}
+    event = _obj(r.get("event"))
     if not event.get("coding") and not event.get("text"):
         report.error(f"{loc}.event", "an adverse event needs a CTCAE term", rule="plausibility.ae-term")
-    grades = [e for e in r.get("extension", []) if e.get("url") == urls.EXT_CTCAE_GRADE]
-    graded_as_gvhd = any(e.get("url") == urls.EXT_GVHD_GRADE for e in r.get("extension", []))
+    extensions = _objs(r.get("extension"))
+    grades = [e for e in extensions if e.get("url") == urls.EXT_CTCAE_GRADE]
+    graded_as_gvhd = any(e.get("url") == urls.EXT_GVHD_GRADE for e in extensions)
     if not grades and not graded_as_gvhd:
         report.warning(f"{loc}.extension", "no CTCAE grade", rule="plausibility.ae-grade")
     for g in grades:
-        codes = {c.get("code") for c in (g.get("valueCodeableConcept") or {}).get("coding", [])}
+        codes = {c.get("code") for c in _objs(_obj(g.get("valueCodeableConcept")).get("coding"))}
         if "0" in codes:
             report.error(f"{loc}.extension", "CTCAE grade 0 means no adverse event: record grades 1-5",
                          rule="plausibility.ae-grade")
     onset = _date(r.get("date"))
-    for e in r.get("extension", []):
+    for e in extensions:
         if e.get("url") == urls.EXT_CTCAE_RESOLVED_DATE:
             resolved = _date(e.get("valueDateTime"))
             if onset and resolved and resolved.latest() < onset.earliest():

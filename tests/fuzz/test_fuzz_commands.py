@@ -148,8 +148,12 @@ def test_push_and_sync_dry_run_over_everything(inputs: dict[str, list[Path]], se
            [source, tmp_path / "state.sqlite"])
 
 
-@pytest.mark.xfail(strict=True, reason="malformed FHIR in `validate` (entry not a list, resource a list ...) and "
-                   "date/offset overflow are other helpers' parts of issue 10 (validator, case model); "
-                   "remove this mark once those branches are merged")
+# Date arithmetic past year 9999 (D+99999999) is refused with a field path by the case-model limits
+# of issue 10 on branch wip/model; until that is merged it surfaces here as a located internal error.
+# Empty this set once it is merged: any other internal error fails the suite now.
+OPEN_ELSEWHERE = {"OverflowError"}
+
+
 def test_no_internal_errors() -> None:
-    assert INTERNAL == []
+    unexpected = [line for line in INTERNAL if not any(f"({kind})" in line for kind in OPEN_ELSEWHERE)]
+    assert unexpected == []
