@@ -9,6 +9,7 @@ Exit codes: 0 done, 1 input or server errors, 2 usage errors. Messages never car
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -93,26 +94,36 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
 
 def _tables(input_: Path | None, server: str | None, names: list[str],
             allow_text_only: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Flattened tables; a directory is flattened file by file so only the rows stay in memory."""
-    from fhir_onco.analytics.decode import Decoder
+    """Tables from the cases read back from FHIR; a directory is read file by file so only the
+    rows stay in memory. Patients whose resources do not make a case are named on stderr."""
+    from fhir_onco.analytics.cases import ReadStats
     from fhir_onco.analytics.flatten import flatten_all, flatten_stores
-    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, input_files, iter_stores
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
 
-    types = CLINICAL_TYPES if "administrations" in names else tuple(
-        t for t in CLINICAL_TYPES if t != "MedicationAdministration")
-    dec = Decoder()
+    stats = ReadStats()
     if server is not None:
-        return flatten_all(_load(None, server, types), dec, names)
-    assert input_ is not None
-    try:
-        files = input_files(input_)
-        total = sum(p.suffix.lower() != ".ndjson" for p in files) + any(p.suffix.lower() == ".ndjson" for p in files)
-        stores = iter_stores(input_, types, allow_text_only=allow_text_only)
-        return flatten_stores(common.iterate(stores, total, "Reading"), names, dec)
-    except InputError as exc:
-        raise _fail(str(exc)) from None
-    except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
-        raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
+        tables = flatten_all(_load(None, server, CLINICAL_TYPES), names=names, stats=stats)
+    else:
+        assert input_ is not None
+        try:
+            stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
+            tables = flatten_stores(stores, names, stats=stats)
+        except InputError as exc:
+            raise _fail(str(exc)) from None
+        except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
+            raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
+    for line in stats.skipped:
+        common.echo(f"warning: skipped {line}", err=True)
+    return tables
+
+
+def _progress(input_: Path, stores: Iterator[ResourceStore]) -> Iterator[ResourceStore]:
+    """A progress bar over the input files (loose resources and NDJSON are read as one last store)."""
+    from fhir_onco.analytics.reader import input_files
+
+    files = input_files(input_)
+    total = sum(p.suffix.lower() != ".ndjson" for p in files) + any(p.suffix.lower() == ".ndjson" for p in files)
+    return common.iterate(stores, total, "Reading")
 
 
 def _int_list(text: str | None, what: str) -> list[int]:
@@ -140,10 +151,18 @@ def report_command(
         show_default=False)] = None,
     landmarks: Annotated[str, typer.Option(
         "--landmarks", help="Months at which to report survival, e.g. 12,24.")] = "12",
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Compare groups: a column of the export tables, e.g. conditioning_intensity, donor_match, "
+        "cohort_group, hsct.graft_source. Each table gets a column per group, the total and a p-value "
+        "(needs the [stats] extra).", show_default=False)] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="Only patients with FIELD=VALUE (or FIELD!=VALUE), e.g. condition=B-ALL; repeatable.",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
+    from fhir_onco.analytics import compare
     from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
 
     if as_json:
@@ -158,10 +177,27 @@ def report_command(
             common.check_output_file(output)
     bands = _int_list(age_bands, "--age-bands")
     marks = _int_list(landmarks, "--landmarks")
+    try:
+        for field in [by or "", *(w.partition("!=")[0].partition("=")[0] for w in where or [])]:
+            if field.strip():
+                compare.resolve_field(field.strip())
+    except compare.FieldError as exc:
+        raise _fail(str(exc), 2) from None
     tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only)
-    if not tables["patients"]:
-        raise _fail(f"{input_ or server}: no Patient resources in the input")
-    result = cohort_report(tables, index=index.value, age_bands=bands, landmarks_months=marks)
+    try:
+        if where:
+            tables = compare.where(tables, where)
+        if not tables["patients"]:
+            raise _fail(f"{input_ or server}: no Patient resources in the input" + (" meet --where" if where else ""))
+        options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
+        if by:
+            result, _ = compare.grouped_report(tables, by, **options)
+        else:
+            result = cohort_report(tables, **options)
+    except compare.FieldError as exc:
+        raise _fail(str(exc), 2) from None
+    except compare.MissingStatsError as exc:
+        raise _fail(str(exc), 2) from None
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
         common.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True, info=True)
@@ -187,7 +223,7 @@ def export_command(
     allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
-    from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow, write_tables
+    from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow
     from fhir_onco.analytics.flatten import TABLES
 
     input_, server = _source(input_, server)
@@ -201,10 +237,34 @@ def export_command(
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
     common.check_output_dir(output)
-    data = _tables(input_, server, names, allow_text_only)
-    paths = write_tables(data, output, fmt.value)
-    summary = ", ".join(f"{n} {len(rows)}" for n, rows in data.items())
-    common.echo(f"{len(paths)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
+    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only)
+    summary = ", ".join(f"{n} {k}" for n, k in counts.items())
+    common.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
+
+
+def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
+                   fmt: str, allow_text_only: bool = False) -> dict[str, int]:
+    """Cases are read and written one input file (one patient's bundle) at a time."""
+    from fhir_onco.analytics.cases import ReadStats, read_cases
+    from fhir_onco.analytics.export import stream_tables
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
+
+    stats = ReadStats()
+    if server is not None:
+        stores: Iterator[ResourceStore] = iter([_load(None, server, CLINICAL_TYPES)])
+    else:
+        assert input_ is not None
+        stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
+    try:
+        counts = stream_tables((rc for store in stores for rc in read_cases(store, stats=stats)), output,
+                               fmt, names)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except UNEXPECTED_ERRORS as exc:
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
+    for line in stats.skipped:
+        common.echo(f"warning: skipped {line}", err=True)
+    return counts
 
 
 def _timeline_store(key: str, input_: Path | None, server: str | None,
@@ -260,6 +320,11 @@ def timeline_command(
     end: Annotated[str | None, typer.Option("--to", help="Last date shown.", show_default=False)] = None,
     title: Annotated[str | None, typer.Option("--title", help="Plot title (default: diagnosis, sex, age).",
                                               show_default=False)] = None,
+    hsct: Annotated[int | None, typer.Option(
+        "--hsct", help="The HSCT the day axis counts from: 1 = the first by date (default: the last allogeneic).",
+        show_default=False)] = None,
+    whole: Annotated[bool, typer.Option(
+        "--whole", help="The whole history (default for a transplant case: day -60 to day +365).")] = False,
     allow_text_only: AllowTextOpt = False,
 ) -> None:
     """Patient swimmer plot: regimens as bars, HSCT day +N axis, MRD (log), AEs with grades, responses."""
@@ -278,13 +343,15 @@ def timeline_command(
         raise _fail(str(exc), 2) from None
     store, pid = _timeline_store(case_or_patient, input_, server, allow_text_only)
     try:
-        timeline = build_timeline(store, pid, title=title)
+        timeline = build_timeline(store, pid, title=title, hsct=hsct)
+    except ValueError as exc:
+        raise _fail(f"{input_ or case_or_patient}: {exc}") from None
     except UNEXPECTED_ERRORS as exc:
         raise _fail(f"{input_ or case_or_patient}: internal error while reading ({type(exc).__name__})") from None
     try:
-        render_timeline(timeline, output, start=window[0], end=window[1])
+        render_timeline(timeline, output, start=window[0], end=window[1], whole=whole)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(f"{input_ or case_or_patient}: {exc}") from None
     common.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
                 f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True, info=True)
 

@@ -124,6 +124,16 @@ class Patient(_Model):
     birth_date: DateExpr | None = Field(None, description="Birth date, partial allowed (2011 or 2011-05).")
     age: AgeAtEvent | None = Field(None, description="Age at an event, when the birth date is not known.")
     death: Death | None = Field(None, description="Death: date and cause.")
+    last_contact: DateExpr | None = Field(
+        None, description="Date of the last contact (last known alive, or death); survival censors the living here.")
+    vital_status: Literal["alive", "dead", "unknown"] | None = Field(
+        None, description="Vital status at the last contact; a death block implies dead.")
+
+    @model_validator(mode="after")
+    def _alive_has_no_death(self) -> Patient:
+        if self.vital_status == "alive" and self.death is not None:
+            raise ValueError("vital_status alive contradicts the death block")
+        return self
 
 
 class Stage(_Model):

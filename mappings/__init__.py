@@ -21,7 +21,7 @@ from .patient import map_patient
 from .radiotherapy import map_radiotherapy
 from .treatment import map_regimens, regimen_key
 
-__all__ = ["MappingError", "map_case_to_bundle"]
+__all__ = ["MappingError", "dated_context", "map_case_to_bundle"]
 
 
 class MappingError(ValueError):
@@ -59,6 +59,15 @@ def map_case_to_bundle(
         bundle["meta"]["tag"] = [{"system": urls.FLAGS_SYSTEM, "code": "text-only-coding",
                                   "display": "Some terms are text only (no code)"}]
     return bundle, ctx.report
+
+
+def dated_context(case: Case, terminology: Terminology | None = None) -> MappingContext:
+    """A mapping context with the case's date anchors registered: ``resolve_date`` turns any of
+    its date expressions (D+21, day 8@blina1, 15.12.2021) into the date the mapping writes."""
+    ctx = MappingContext(case, terminology or default_terminology(), "<case>")
+    register_hsct_anchors(ctx)
+    _register_regimen_starts(ctx)
+    return ctx
 
 
 def _register_regimen_starts(ctx: MappingContext) -> None:

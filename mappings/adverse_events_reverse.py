@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, ext, ext_value, exts, text, written_date
+from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, exts, text, written_date
 
 
 def read_adverse_events(ctx: ReadContext) -> list[Json]:
@@ -22,6 +22,7 @@ def read_adverse_event(ctx: ReadContext, a: Json) -> Json:
     # A coded term without a version was written with ctcae_version: null ("not stated").
     stated_version = {"ctcae_version": None} if coding and not coding[0].get("version") else {}
     return stated_version | clean({
+        SOURCE: ctx.label(a),
         "id": ctx.local_id(a),
         "term": text(event),
         "ctcae_version": coding[0].get("version") if coding else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
+from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
 
 _STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez")
 
@@ -15,10 +15,11 @@ def read_diagnoses(ctx: ReadContext) -> list[Json]:
 
 
 def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
-    secondary = ctx.profile(c) == "onco-secondary-cancer-condition"
+    secondary = any(c is x for x in ctx.groups["onco-secondary-cancer-condition"])  # ours or mCODE's
     tags = (c.get("meta") or {}).get("tag", [])
     related = ext(c, urls.EXT_MCODE_RELATED_CONDITION)
     return clean({
+        SOURCE: ctx.label(c),
         "id": ctx.local_id(c),
         "kind": "secondary" if secondary else "primary",
         "condition": text(c.get("code")),
@@ -29,14 +30,35 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "related_to": ctx.ref_id(related.get("valueReference"), "related condition", c) if related else None,
         "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
                                for t in tags),
-        "status": ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code"),
+        "status": _status(c),
         **_characteristics(ctx, c),
-        "stages": [_stage(ctx, o) for o in ctx.children("onco-stage-group", c)],
+        "stages": [_stage(ctx, o) for o in _stage_observations(ctx, c)],
         "findings": [_finding(o) for o in ctx.children("onco-genomic-finding", c)],
         "relapses": [_relapse(ctx, o) for o in ctx.children("onco-disease-status", c)
                      if ext(o, urls.EXT_RELAPSE_NUMBER) is not None],
         "note": note(c),
     })
+
+
+# Condition.clinicalStatus codes other producers use for the states the case model knows.
+_STATUS = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
+           "inactive": "remission", "resolved": "resolved"}
+
+
+def _status(c: Json) -> str | None:
+    code = ((c.get("clinicalStatus") or {}).get("coding") or [{}])[0].get("code")
+    return _STATUS.get(code) if code else None
+
+
+def _stage_observations(ctx: ReadContext, c: Json) -> list[Json]:
+    """Ours point at the Condition (focus); mCODE's are named by Condition.stage.assessment."""
+    found = ctx.children("onco-stage-group", c)
+    for stage in c.get("stage") or []:
+        for ref in stage.get("assessment") or []:
+            o = ctx.resolve(ref)
+            if o is not None and o in ctx.groups["onco-stage-group"] and all(o is not f for f in found):
+                found.append(o)
+    return found
 
 
 def warn_orphans(ctx: ReadContext) -> None:
@@ -45,9 +67,10 @@ def warn_orphans(ctx: ReadContext) -> None:
         if ext(r, urls.EXT_RELAPSE_NUMBER) is not None and not any(
                 ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
             ctx.warn(f"ignored {ctx.label(r)}: a relapse without its diagnosis")
+    assessed = [id(o) for c in ctx.conditions for o in _stage_observations(ctx, c)]
     for profile in ("onco-stage-group", "onco-genomic-finding", "onco-disease-characteristic"):
         for r in ctx.groups[profile]:
-            if not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
+            if id(r) not in assessed and not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
                 ctx.warn(f"ignored {ctx.label(r)}: no diagnosis in focus")
 
 
@@ -69,8 +92,8 @@ def _stage(ctx: ReadContext, o: Json) -> Json:
     system = max((s for s in _STAGE_SYSTEMS if key.startswith(s + "-")), key=len, default=None)
     if system is None:
         ctx.warn(f"{ctx.label(o)}: stage value has no known stage code")
-    return clean({"id": ctx.local_id(o), "system": system, "value": text(o.get("valueCodeableConcept")),
-                  "date": written_date(o, "effectiveDateTime")})
+    return clean({SOURCE: ctx.label(o), "id": ctx.local_id(o), "system": system,
+                  "value": text(o.get("valueCodeableConcept")), "date": written_date(o, "effectiveDateTime")})
 
 
 def _finding(o: Json) -> Json:
@@ -78,6 +101,7 @@ def _finding(o: Json) -> Json:
     result = (text((o.get("interpretation") or [None])[0]) if quantity
               else text(o.get("valueCodeableConcept")))
     return clean({
+        SOURCE: ReadContext.label(o),
         "id": ReadContext.local_id(o),
         "target": text(ext_value(o, urls.EXT_FINDING_TARGET, "valueCodeableConcept")),
         "result": result,
@@ -90,6 +114,7 @@ def _finding(o: Json) -> Json:
 
 def _relapse(ctx: ReadContext, o: Json) -> Json:
     return clean({
+        SOURCE: ctx.label(o),
         "id": ctx.local_id(o),
         "number": ext_value(o, urls.EXT_RELAPSE_NUMBER, "valuePositiveInt"),
         "date": written_date(o, "effectiveDateTime"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fhir_onco.fhir import urls
 
 from .read_context import (
+    SOURCE,
     Json,
     ReadContext,
     clean,
@@ -28,6 +29,7 @@ def read_hsct(ctx: ReadContext, p: Json) -> Json:
     key = ctx.key("procedures", p.get("code"))
     donor = ext(p, urls.EXT_DONOR)
     return clean({
+        SOURCE: ctx.label(p),
         "id": ctx.local_id(p),
         "type": "autologous" if key == "autologous-hsct" else "allogeneic",
         "date": written_date(p, "performedDateTime"),
@@ -58,7 +60,8 @@ def read_hsct(ctx: ReadContext, p: Json) -> Json:
 
 def _engraftment(ctx: ReadContext, o: Json) -> Json:
     key = ctx.key("observation_codes", o.get("code")) or ""
-    return {"kind": key.removeprefix("engraftment-"), "day": (o.get("valueQuantity") or {}).get("value")}
+    return {SOURCE: ctx.label(o), "kind": key.removeprefix("engraftment-"),
+            "day": (o.get("valueQuantity") or {}).get("value")}
 
 
 def _chimerism(ctx: ReadContext, o: Json) -> Json:
@@ -66,6 +69,7 @@ def _chimerism(ctx: ReadContext, o: Json) -> Json:
     result = text(interpretation) if (interpretation or {}).get("text") else (
         (ctx.key("hsct", interpretation) or "").removeprefix("chimerism-") or None)
     return clean({
+        SOURCE: ctx.label(o),
         "id": ctx.local_id(o),
         "date": written_date(o, "effectiveDateTime"),
         "result": result,

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, contained_specimen, ext, ext_value, note, number, text, written_date
+from .read_context import (
+    SOURCE,
+    Json,
+    ReadContext,
+    clean,
+    contained_specimen,
+    ext,
+    ext_value,
+    note,
+    number,
+    text,
+    written_date,
+)
 
 
 def read_mrd(ctx: ReadContext) -> list[Json]:
@@ -21,6 +33,7 @@ def _mrd(ctx: ReadContext, o: Json) -> Json:
     q = o.get("valueQuantity")
     negative = bool(q and q.get("comparator") == "<") or ("valueCodeableConcept" in o and not q)
     return clean({
+        SOURCE: ctx.label(o),
         "id": ctx.local_id(o),
         "date": written_date(o, "effectiveDateTime"),
         "value_percent": number(q) if q and not negative else None,
@@ -37,6 +50,7 @@ def _mrd(ctx: ReadContext, o: Json) -> Json:
 def _response(ctx: ReadContext, o: Json) -> Json:
     regimen = ext(o, urls.EXT_REGIMEN)
     return clean({
+        SOURCE: ctx.label(o),
         "id": ctx.local_id(o),
         "date": written_date(o, "effectiveDateTime"),
         "response": text(o.get("valueCodeableConcept")),

@@ -27,6 +27,15 @@ def map_patient(ctx: MappingContext) -> None:
         ctx.set_date(at, "valueDateTime", p.age.at, "patient.age.at")
         age_ext["extension"].append(at)
         resource["extension"].append(age_ext)
+    if p.last_contact is not None or p.vital_status is not None:
+        follow: b.Json = {"url": urls.EXT_FOLLOW_UP, "extension": []}
+        if p.last_contact is not None:
+            contact: b.Json = {"url": "lastContact"}
+            ctx.set_date(contact, "valueDateTime", p.last_contact, "patient.last_contact")
+            follow["extension"].append(contact)
+        if p.vital_status is not None:
+            follow["extension"].append(b.extension("vitalStatus", valueCode=p.vital_status))
+        resource["extension"].append(follow)
     if ctx.case.note:  # the case-level note; Patient has no note element
         resource["extension"].append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ctx.case.note}))
     ctx.set_date(resource, "birthDate", p.birth_date, "patient.birth_date")
@@ -35,6 +44,8 @@ def map_patient(ctx: MappingContext) -> None:
             ctx.set_date(resource, "deceasedDateTime", p.death.date, "patient.death.date")
         else:
             resource["deceasedBoolean"] = True
+    elif p.vital_status in ("alive", "dead"):  # what readers of plain FHIR see
+        resource["deceasedBoolean"] = p.vital_status == "dead"
     ctx.add(resource)
     if p.death is not None and (p.death.cause or p.death.note):
         obs: b.Json = {

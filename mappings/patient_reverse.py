@@ -18,8 +18,14 @@ def read_patient(ctx: ReadContext) -> Json:
     if age is not None:
         out["age"] = {"years": (ext_value(age, "age", "valueAge") or {}).get("value"),
                       "at": written_date(ext(age, "date"), "valueDateTime")}
+    follow = ext(p, urls.EXT_FOLLOW_UP)
+    out["last_contact"] = written_date(ext(follow, "lastContact"), "valueDateTime")
+    out["vital_status"] = ext_value(follow, "vitalStatus", "valueCode")
+    if out["vital_status"] is None and p.get("deceasedBoolean") is False:
+        out["vital_status"] = "alive"  # plain FHIR from other producers
+    stated_dead = out["vital_status"] == "dead" and not p.get("deceasedDateTime")
     cause = ctx.groups["onco-cause-of-death"][0] if ctx.groups["onco-cause-of-death"] else None
-    if p.get("deceasedDateTime") or p.get("deceasedBoolean") or cause:
+    if p.get("deceasedDateTime") or (p.get("deceasedBoolean") and not stated_dead) or cause:
         out["death"] = clean({"date": written_date(p, "deceasedDateTime"),
                               "cause": text(cause.get("valueCodeableConcept")) if cause else None,
                               "note": note(cause) if cause else None})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .read_context import Json, ReadContext, clean, ext, ext_value, note, number, text, written_date
+from .mcode_reverse import radiotherapy_summary
+from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, note, number, text, written_date
 
 
 def read_radiotherapy(ctx: ReadContext) -> list[Json]:
@@ -14,11 +15,16 @@ def read_radiotherapy(ctx: ReadContext) -> list[Json]:
 def _course(ctx: ReadContext, p: Json) -> Json:
     period = p.get("performedPeriod") or {}
     regimen = ext(p, urls.EXT_REGIMEN)
+    # An mCODE course summary (data we did not write) has dose and fractions per treated volume.
+    summary = radiotherapy_summary(p) if ctx.profile(p) is None else {}
+    if summary.get("volumes", 0) > 1:
+        ctx.warn(f"{ctx.label(p)}: {summary['volumes']} treated volumes; the case keeps the first one's dose")
     return clean({
+        SOURCE: ctx.label(p),
         "id": ctx.local_id(p),
-        "kind": text(p.get("code")),
-        "total_dose_gy": number(ext_value(p, urls.EXT_TOTAL_DOSE, "valueQuantity")),
-        "fractions": ext_value(p, urls.EXT_FRACTIONS, "valuePositiveInt"),
+        "kind": summary.get("kind") or text(p.get("code")),
+        "total_dose_gy": summary.get("total_dose_gy") or number(ext_value(p, urls.EXT_TOTAL_DOSE, "valueQuantity")),
+        "fractions": summary.get("fractions") or ext_value(p, urls.EXT_FRACTIONS, "valuePositiveInt"),
         "start": written_date(period, "start"),
         "end": written_date(period, "end"),
         "body_sites": [text(s) for s in p.get("bodySite", [])],

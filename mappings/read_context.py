@@ -20,6 +20,9 @@ from fhir_onco.terminology import Terminology
 Json = dict[str, Any]
 
 _HISTORY = re.compile(r"/_history/[^/]+$")
+# Key under which a domain reader notes the resource an item came from ("Type/id"); reverse.py
+# moves it out of the case data into ReverseResult.sources, keyed by the item's field path.
+SOURCE = "_source"
 
 
 class ReverseMappingError(ValueError):
@@ -69,7 +72,8 @@ def written_date(element: Json | None, name: str) -> str | None:
     if written:
         return str(written)
     value = element.get(name)
-    return str(value) if value is not None else None
+    # We write dates; others may write dateTimes ('2019-04-01T10:00:00Z'): the case keeps the day.
+    return str(value).split("T", 1)[0] if value is not None else None
 
 
 def number(q: Json | None) -> float | None:
@@ -127,8 +131,13 @@ class ReadContext:
                 continue
             profile = self.profile(r)
             if profile is None:
-                self.warn(f"ignored {self.label(r)}: not created by fhir-onco (no onco profile)")
-            elif not self.is_patients(r):
+                from .mcode_reverse import mcode_group, not_read_reason
+
+                profile = mcode_group(r, self.tx)
+                if profile is None:
+                    self.warn(f"ignored {self.label(r)}: {not_read_reason(r)}")
+                    continue
+            if not self.is_patients(r):
                 self.warn(f"ignored {self.label(r)}: belongs to another patient")
             else:
                 self.groups[profile].append(r)

@@ -16,19 +16,21 @@ create. Those are skipped with a warning that names only resource type and id (n
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from fhir_onco.case import Case, CaseError, parse_case
+from fhir_onco.case import Case, CaseError, field_path, parse_case
 from fhir_onco.terminology import Terminology, default_terminology
 
 from .adverse_events_reverse import read_adverse_events
 from .diagnosis_reverse import read_diagnoses, warn_orphans
 from .hsct_reverse import read_hscts
+from .mcode_reverse import read_mcode_medications
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
 from .radiotherapy_reverse import read_radiotherapy
-from .read_context import Json, ReadContext, ReverseMappingError, clean
+from .read_context import SOURCE, Json, ReadContext, ReverseMappingError, clean
 from .treatment_reverse import read_regimens
 
 __all__ = ["ReverseMappingError", "ReverseResult", "case_from_bundle", "case_from_resources", "read_bundle",
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 class ReverseResult:
     case: Case
     warnings: list[str] = field(default_factory=list)
+    # Where each item came from: the Patient's resource id, and field path -> "Type/id"
+    # ("regimens[0]" -> "CarePlan/..."), so tables built from the case keep the FHIR ids to join on.
+    patient_id: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def case_from_bundle(bundle: Json) -> Case:
@@ -65,18 +71,62 @@ def read_resources(resources: Iterable[Json], terminology: Terminology | None = 
     """Like case_from_resources, and returns the warnings instead of logging them."""
     ctx = ReadContext(list(resources), terminology or default_terminology())
     data = _case_data(ctx)
-    try:
-        case = parse_case(data, "<pulled resources>")
-    except CaseError as exc:
-        raise ReverseMappingError(str(exc)) from None
-    return ReverseResult(case, ctx.warnings)
+    # Data we did not write may lack what the case model requires (a regimen without a start, a
+    # stage system we do not have): such an item is left out with a warning, the rest is read.
+    for _ in range(100):
+        sources: dict[str, str] = {}
+        plain = _without_sources(data, (), sources)
+        try:
+            case = parse_case(plain, "<pulled resources>")
+            break
+        except CaseError as exc:
+            if not _drop_invalid_items(data, exc, sources, ctx):
+                raise ReverseMappingError(str(exc)) from None
+    else:
+        raise ReverseMappingError("the resources do not make a valid case")
+    return ReverseResult(case, ctx.warnings, str(ctx.patient["id"]), sources)
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _drop_invalid_items(data: Json, exc: CaseError, sources: dict[str, str], ctx: ReadContext) -> bool:
+    """Remove the innermost list item holding each error; False when an error is outside any item."""
+    drops: dict[tuple[int | str, ...], str] = {}
+    for loc, msg in exc.issues:
+        tokens: list[int | str] = [int(i) if i else name for name, i in _TOKEN.findall(loc)]
+        last = max((k for k, t in enumerate(tokens) if isinstance(t, int)), default=None)
+        if last is None:
+            return False
+        item = tuple(tokens[:last + 1])
+        drops.setdefault(item, f"{loc}: {msg}")
+    for item in sorted(drops, key=lambda t: [str(x) if isinstance(x, str) else f"{x:09d}" for x in t],
+                       reverse=True):
+        container: object = data
+        for t in item[:-1]:
+            container = container[t]  # type: ignore[index]
+        where = sources.get(field_path(item), field_path(item))
+        ctx.warn(f"not read {where}: {drops[item]}")
+        del container[item[-1]]  # type: ignore[union-attr,arg-type]
+    return True
+
+
+def _without_sources(data: object, path: tuple[int | str, ...], out: dict[str, str]) -> object:
+    """A copy of the case data without the source notes, which go to `out` by field path."""
+    if isinstance(data, dict):
+        if SOURCE in data:
+            out[field_path(path)] = data[SOURCE]
+        return {k: _without_sources(v, (*path, k), out) for k, v in data.items() if k != SOURCE}
+    if isinstance(data, list):
+        return [_without_sources(v, (*path, i), out) for i, v in enumerate(data)]
+    return data
 
 
 def _case_data(ctx: ReadContext) -> Json:
     data: Json = {
         "patient": read_patient(ctx),
         "diagnoses": read_diagnoses(ctx),
-        "regimens": read_regimens(ctx),
+        "regimens": read_regimens(ctx) + read_mcode_medications(ctx),
         "radiotherapy": read_radiotherapy(ctx),
         "hsct": read_hscts(ctx),
         "mrd": read_mrd(ctx),

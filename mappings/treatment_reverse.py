@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fhir_onco.fhir import urls
 
 from .read_context import (
+    SOURCE,
     Json,
     ReadContext,
     clean,
@@ -35,6 +36,7 @@ def read_regimen(ctx: ReadContext, cp: Json) -> Json:
     derived_end = ext_value(period.get("_end"), urls.EXT_DERIVED_DATE, "valueBoolean")
     hsct_rel = ext(cp, urls.EXT_HSCT_RELATIVE)
     return clean({
+        SOURCE: ctx.label(cp),
         "id": ctx.local_id(cp),
         "name": cp.get("title"),
         "protocol": ext_value(cp, urls.EXT_PROTOCOL, "valueString"),
@@ -78,6 +80,7 @@ def _drug(ctx: ReadContext, cp: Json, detail: Json, mas: list[Json]) -> Json:
     schedule = ext(detail, urls.EXT_DRUG_SCHEDULE)
     sched = _schedule_as_written(schedule) if schedule else _schedule_from_administrations(ctx, cp, mas)
     return clean({
+        SOURCE: ctx.label(first) if mas else None,
         "id": ctx.local_id(first) if mas else None,
         "drug": text(detail.get("productCodeableConcept")) or text(first.get("medicationCodeableConcept")),
         "dose": number(quantity),

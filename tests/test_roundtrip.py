@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fhir_onco.case import Case, load_case, parse_case
+from fhir_onco.case import Case, CaseError, load_case, parse_case
 from fhir_onco.fhir import urls
 from fhir_onco.mappings import map_case_to_bundle
 from fhir_onco.mappings.reverse import (
@@ -304,3 +304,45 @@ def test_causes_from_suspect_entities_without_the_causes_extension() -> None:
     # The regimen without drugs has no administration to point at: that cause is lost.
     assert causes == [{"regimen": "ind", "drug": "vincristine", "causality": "possibly"},
                       {"hsct": "allo", "causality": "unlikely"}]
+
+
+# ---- follow-up: last contact and vital status -------------------------------------------------
+
+def _follow_up_case(**patient: Any) -> Case:
+    data = copy.deepcopy(RICH)
+    data["patient"].pop("death")
+    data["patient"].update(patient)
+    return parse_case(data)
+
+
+@pytest.mark.parametrize("patient", [
+    {"last_contact": "2023-05-02", "vital_status": "alive"},
+    {"last_contact": "D+400", "vital_status": "alive"},  # relative dates work here too
+    {"last_contact": "2023", "vital_status": "unknown"},
+    {"vital_status": "dead"},  # known dead, date unknown: no death block
+    {"last_contact": "15.06.2023"},
+], ids=lambda p: "-".join(str(v) for v in p.values()))
+def test_follow_up_round_trips(patient: Json) -> None:
+    case = _follow_up_case(**patient)
+    result = read_bundle(bundle_of(case))
+    assert result.warnings == []
+    assert dump(result.case) == dump(case)
+
+
+def test_follow_up_is_plain_fhir_too() -> None:
+    """Readers that do not know our extension still see the vital status in Patient.deceased."""
+    alive = _follow_up_case(last_contact="D+400", vital_status="alive")
+    patient = next(r for r in resources_of(alive) if r["resourceType"] == "Patient")
+    assert patient["deceasedBoolean"] is False
+    follow = next(e for e in patient["extension"] if e["url"] == urls.EXT_FOLLOW_UP)
+    contact = next(e for e in follow["extension"] if e["url"] == "lastContact")
+    assert contact["valueDateTime"] == "2022-07-20"  # HSCT 2021-06-15 + 400 days, resolved
+    patient.pop("extension")  # another producer: only deceasedBoolean false
+    assert case_from_resources([patient]).patient.vital_status == "alive"
+
+
+def test_alive_with_a_death_is_an_error() -> None:
+    data = copy.deepcopy(RICH)
+    data["patient"]["vital_status"] = "alive"
+    with pytest.raises(CaseError, match=r"patient: .*vital_status alive contradicts the death block"):
+        parse_case(data)

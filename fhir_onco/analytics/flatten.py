@@ -1,10 +1,11 @@
-"""Flatten FHIR resources into one analysis table per clinical domain.
+"""One analysis table per clinical domain, built from the cases the reverse mapping reads back.
 
-Each table is a list of flat rows (dicts with the table's columns, in order). Coded values are the
-terminology *keys* (``cr``, ``iss-3``, ``neutrophil count decreased``) with a ``*_display`` column
-where a person reads them; values the tables do not know keep the text as written. Dates are ISO
-strings exactly as on the resource, so a partial date (``2021-12``) stays partial. Every row has the
-FHIR resource id (``id``) and the patient's resource id (``patient_id``) to join on.
+Each table is a list of flat rows (dicts with the table's columns, in order). Terms are the
+terminology *keys* (``cr``, ``neutrophil count decreased``) with a ``*_display`` column where a
+person reads them; a term the tables do not know (data we did not write) stays as written. Dates
+are ISO strings, partial dates stay partial (``2021-12``); relative dates (D+21) are resolved.
+Every row has the FHIR resource id of its item (``id``) and of its patient (``patient_id``), and
+references are FHIR ids too, so tables join on them.
 
 The tables, their columns and what each column means are listed in docs/analytics.md.
 """
@@ -15,25 +16,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fhir_onco.fhir import urls
+from fhir_onco.cohort.tables import group_of
+from fhir_onco.mappings.diagnosis import stage_key
 
-from .decode import (
-    Decoder,
-    Json,
-    ext_value,
-    extensions,
-    fhir_date,
-    iso,
-    period_dates,
-    profile_names,
-    quantity_value,
-    ref_id,
-    subject_id,
-    text_of,
-)
+from .cases import ReadCase, ReadStats, read_cases
 from .reader import ResourceStore
+from .values import Json, Labels
 
-ColumnType = Literal["str", "int", "float", "bool"]
+ColumnType = Literal["str", "int", "float", "bool", "date"]
 
 
 @dataclass(frozen=True)
@@ -41,457 +31,458 @@ class TableSpec:
     name: str
     description: str
     columns: tuple[tuple[str, ColumnType], ...]
-    rows: Callable[[ResourceStore, Decoder], Iterator[Json]]
+    rows: Callable[[ReadCase, Labels], Iterator[Json]]
 
     @property
     def column_names(self) -> list[str]:
         return [c for c, _ in self.columns]
 
-
-def _obs_kind(dec: Decoder, obs: Json) -> str | None:
-    """Observation code as an observation_codes key ('mrd', 'disease-status', 'stage-iss', ...)."""
-    concept = dec.concept(obs.get("code"), "observation_codes")
-    return concept.key if concept is not None else None
+    @property
+    def date_columns(self) -> list[str]:
+        return [c for c, t in self.columns if t == "date"]
 
 
-def _observations(store: ResourceStore, dec: Decoder, *kinds: str, prefix: str = "") -> Iterator[Json]:
-    for obs in store.resources("Observation"):
-        kind = _obs_kind(dec, obs)
-        if kind is not None and (kind in kinds or (prefix and kind.startswith(prefix))):
-            yield obs
-
-
-def _date(resource: Json, *prefixes: str) -> str | None:
-    return iso(period_dates(resource, *prefixes)[0])
-
-
-def _focus_id(obs: Json, rtype: str = "Condition") -> str | None:
-    for ref in obs.get("focus") or []:
-        if str(ref.get("reference", "")).split("/")[-2:-1] == [rtype]:
-            return ref_id(ref)
-    return None
-
-
-def _join(values: Any) -> str | None:
+def _join(values: Iterable[Any]) -> str | None:
     items = [str(v) for v in values if v not in (None, "")]
     return "|".join(items) if items else None
 
 
+class _Refs:
+    """Local ids of a case's items -> FHIR ids of their resources (cases refer by local id)."""
+
+    def __init__(self, rc: ReadCase):
+        c = rc.case
+        self.rc = rc
+        self.diagnoses = {d.id: rc.resource_id(f"diagnoses[{i}]") for i, d in enumerate(c.diagnoses) if d.id}
+        self.regimens = {r.id: rc.resource_id(f"regimens[{i}]") for i, r in enumerate(c.regimens) if r.id}
+        self.regimen_names = {r.id: r.name for r in c.regimens if r.id}
+        self.hscts = {h.id: rc.resource_id(f"hsct[{i}]") for i, h in enumerate(c.hsct) if h.id}
+        self.first_diagnosis = rc.resource_id("diagnoses[0]") if c.diagnoses else None
+
+    def diagnosis(self, local: str | None) -> str | None:
+        """An item without `diagnosis:` belongs to the first diagnosis, as the mapping reads it."""
+        return self.diagnoses.get(local) if local else self.first_diagnosis
+
+
 # ---- patients -----------------------------------------------------------------------------------
-def _patients(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    causes: dict[str, Json] = {}
-    for obs in _observations(store, dec, "cause-of-death"):
-        pid = subject_id(obs)
-        if pid is not None:
-            causes[pid] = obs
-    for p in store.patients():
-        ident = (p.get("identifier") or [{}])[0]
-        age = next(extensions(p, urls.EXT_AGE_AT_EVENT), None)
-        cause = causes.get(p["id"])
-        deceased = bool(p.get("deceasedDateTime") or p.get("deceasedBoolean"))
-        yield {
-            "patient_id": p["id"],
-            "identifier_system": ident.get("system"),
-            "identifier_value": ident.get("value"),
-            "sex": p.get("gender"),
-            "birth_date": p.get("birthDate"),
-            "age_years": quantity_value(ext_value(age, "age", "valueAge")),
-            "age_at_date": ext_value(age, "date", "valueDateTime"),
-            "deceased": deceased or cause is not None,
-            "death_date": iso(fhir_date(p.get("deceasedDateTime"))),
-            "death_cause": dec.key((cause or {}).get("valueCodeableConcept"), "death_causes") if cause else None,
-            "death_cause_display": dec.display(cause.get("valueCodeableConcept"), "death_causes") if cause else None,
-        }
+def _patients(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    p = rc.case.patient
+    ident = p.identifiers[0] if p.identifiers else None
+    death = p.death
+    yield {
+        "patient_id": rc.patient_id,
+        "identifier_system": ident.system if ident else None,
+        "identifier_value": ident.value if ident else None,
+        "sex": p.sex,
+        "birth_date": rc.iso(p.birth_date),
+        "age_years": p.age.years if p.age else None,
+        "age_at_date": rc.iso(p.age.at) if p.age else None,
+        "deceased": death is not None or p.vital_status == "dead",
+        "death_date": rc.iso(death.date) if death else None,
+        "death_cause": lab.key("death_causes", death.cause) if death else None,
+        "death_cause_display": lab.display("death_causes", death.cause) if death else None,
+        "last_contact_date": rc.iso(p.last_contact),
+        "vital_status": p.vital_status,
+        "cohort_group": group_of(rc.case),
+    }
 
 
 # ---- diagnoses ----------------------------------------------------------------------------------
-def _diagnoses(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for c in store.resources("Condition"):
-        tags = {t.get("code") for t in (c.get("meta") or {}).get("tag") or []}
-        related = ext_value(c, urls.EXT_MCODE_RELATED_CONDITION, "valueReference")
+def _diagnoses(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, d in enumerate(rc.case.diagnoses):
         yield {
-            "id": c["id"],
-            "patient_id": subject_id(c),
-            "kind": "secondary" if "onco-secondary-cancer-condition" in profile_names(c) or related else "primary",
-            "condition": dec.key(c.get("code"), "conditions"),
-            "condition_display": dec.display(c.get("code"), "conditions"),
-            "morphology": dec.key(ext_value(c, urls.EXT_MCODE_HISTOLOGY), "morphology"),
-            "immunophenotype": dec.key(ext_value(c, urls.EXT_IMMUNOPHENOTYPE), "morphology"),
-            "onset_date": _date(c, "onset"),
-            "clinical_status": text_of(c.get("clinicalStatus")),
-            "therapy_related": "therapy-related" in tags,
-            "related_condition_id": ref_id(related),
-            "body_sites": _join(dec.key(s, "body_sites") for s in c.get("bodySite") or []),
+            "id": rc.resource_id(f"diagnoses[{i}]"),
+            "patient_id": rc.patient_id,
+            "kind": d.kind,
+            "condition": lab.key("conditions", d.condition),
+            "condition_display": lab.display("conditions", d.condition),
+            "morphology": lab.key("morphology", d.morphology),
+            "immunophenotype": lab.key("morphology", d.immunophenotype),
+            "onset_date": rc.iso(d.onset),
+            "clinical_status": d.status,
+            "therapy_related": d.therapy_related,
+            "related_condition_id": refs.diagnoses.get(d.related_to) if d.related_to else None,
+            "body_sites": _join(lab.key("body_sites", s) for s in d.body_sites),
+            "paraprotein": lab.key("regimen_terms", d.paraprotein, "paraprotein-"),
+            "paraprotein_display": lab.display("regimen_terms", d.paraprotein, "paraprotein-"),
+            "prior_lines": d.prior_lines,
         }
 
 
-def _stages(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "risk-all", prefix="stage-"):
-        value = dec.concept(obs.get("valueCodeableConcept"), "stages")
-        kind = _obs_kind(dec, obs) or ""
-        system = value.key.rsplit("-", 1)[0] if value else kind.removeprefix("stage-")
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "condition_id": _focus_id(obs),
-            "system": system,
-            "stage": value.key if value else text_of(obs.get("valueCodeableConcept")),
-            "stage_display": value.display if value else text_of(obs.get("valueCodeableConcept")),
-            "date": _date(obs, "effective"),
-        }
+def _stages(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    table = lab.terminology["stages"]
+    for i, d in enumerate(rc.case.diagnoses):
+        for j, st in enumerate(d.stages):
+            concept = table.find(stage_key(st.system, st.value))
+            yield {
+                "id": rc.resource_id(f"diagnoses[{i}].stages[{j}]"),
+                "patient_id": rc.patient_id,
+                "condition_id": rc.resource_id(f"diagnoses[{i}]"),
+                "system": st.system,
+                # the value within its system ('3', 'high'), not the table key 'iss-3'
+                "stage": concept.key.removeprefix(st.system + "-") if concept else st.value,
+                "stage_display": concept.display if concept else st.value,
+                "date": rc.iso(st.date),
+            }
 
 
-def _findings(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "genomic-finding", "cytogenetic-finding"):
-        target = ext_value(obs, urls.EXT_FINDING_TARGET, "valueCodeableConcept")
-        if "valueCodeableConcept" in obs:
-            result = dec.key(obs["valueCodeableConcept"], "findings", "kind-")
-        else:
-            result = text_of((obs.get("interpretation") or [None])[0])
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "condition_id": _focus_id(obs),
-            "kind": (_obs_kind(dec, obs) or "").removesuffix("-finding"),
-            "target": dec.key(target, "findings"),
-            "target_display": dec.display(target, "findings"),
-            "result": result,
-            "value_percent": quantity_value(obs.get("valueQuantity")),
-            "method": text_of(obs.get("method")),
-            "date": _date(obs, "effective"),
-        }
+def _findings(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, d in enumerate(rc.case.diagnoses):
+        for j, f in enumerate(d.findings):
+            target = lab.concept("findings", f.target)
+            yield {
+                "id": rc.resource_id(f"diagnoses[{i}].findings[{j}]"),
+                "patient_id": rc.patient_id,
+                "condition_id": rc.resource_id(f"diagnoses[{i}]"),
+                "kind": "cytogenetic" if target is not None and target.key.startswith("cyto-") else "genomic",
+                "target": target.key if target else f.target,
+                "target_display": target.display if target else f.target,
+                "result": f.result,
+                "value_percent": f.value_percent,
+                "method": f.method,
+                "date": rc.iso(f.date),
+            }
 
 
-def _is_relapse(obs: Json) -> bool:
-    return ext_value(obs, urls.EXT_RELAPSE_NUMBER) is not None
-
-
-def _relapses(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "disease-status"):
-        if not _is_relapse(obs):
-            continue
-        sites = [e.get("valueCodeableConcept") for e in extensions(obs, urls.EXT_BODY_SITE)]
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "condition_id": _focus_id(obs),
-            "number": ext_value(obs, urls.EXT_RELAPSE_NUMBER, "valuePositiveInt"),
-            "date": _date(obs, "effective"),
-            "isolated": ext_value(obs, urls.EXT_ISOLATED, "valueBoolean"),
-            "sites": _join(dec.key(s, "body_sites") for s in sites),
-        }
+def _relapses(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, d in enumerate(rc.case.diagnoses):
+        for j, r in enumerate(d.relapses):
+            yield {
+                "id": rc.resource_id(f"diagnoses[{i}].relapses[{j}]"),
+                "patient_id": rc.patient_id,
+                "condition_id": rc.resource_id(f"diagnoses[{i}]"),
+                "number": r.number,
+                "date": rc.iso(r.date),
+                "isolated": r.isolated,
+                "sites": _join(lab.key("body_sites", s) for s in r.sites),
+                "note": r.note,
+            }
 
 
 # ---- treatment ----------------------------------------------------------------------------------
-def _regimens(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for cp in store.resources("CarePlan"):
-        start, end = period_dates(cp, "period")
-        drugs = [dec.key((a.get("detail") or {}).get("productCodeableConcept"), "drugs")
-                 for a in cp.get("activity") or []]
-        length = ext_value(cp, urls.EXT_CYCLE_LENGTH, "valueDuration")
+def _regimen_end(rc: ReadCase, i: int) -> str | None:
+    """The end as written, else start + cycles x cycle length (what the mapping writes)."""
+    rg = rc.case.regimens[i]
+    if rg.end is not None:
+        return rc.iso(rg.end)
+    start = rc.date(rg.start)
+    if start is None or not start.day or not (rg.cycles and rg.cycle_length_days):
+        return None
+    from fhir_onco.dates import shift
+
+    return shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
+
+
+def _regimens(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, rg in enumerate(rc.case.regimens):
         yield {
-            "id": cp["id"],
-            "patient_id": subject_id(cp),
-            "title": cp.get("title"),
-            "category": dec.key((cp.get("category") or [None])[0], "regimen_terms", "category-"),
-            "protocol": ext_value(cp, urls.EXT_PROTOCOL, "valueString"),
-            "status": cp.get("status"),
-            "intent": dec.key(ext_value(cp, urls.EXT_MCODE_TREATMENT_INTENT), "regimen_terms", "intent-"),
-            "intensity": dec.key(ext_value(cp, urls.EXT_CONDITIONING_INTENSITY), "regimen_terms", "intensity-"),
-            "part_of_id": ref_id((cp.get("partOf") or [None])[0]),
-            "start_date": iso(start),
-            "end_date": iso(end),
-            "cycles": ext_value(cp, urls.EXT_CYCLES, "valuePositiveInt"),
-            "cycle_length_days": quantity_value(length),
-            "condition_id": ref_id((cp.get("addresses") or [None])[0]),
-            "drugs": _join(dict.fromkeys(drugs)),
+            "id": rc.resource_id(f"regimens[{i}]"),
+            "patient_id": rc.patient_id,
+            "title": rg.name,
+            "category": lab.key("regimen_terms", rg.category, "category-"),
+            "protocol": rg.protocol,
+            "status": rg.status,
+            "stop_reason": lab.key("regimen_terms", rg.stop_reason, "stop-"),
+            "intent": lab.key("regimen_terms", rg.intent, "intent-"),
+            "intensity": lab.key("regimen_terms", rg.intensity, "intensity-"),
+            "part_of_id": refs.regimens.get(rg.part_of) if rg.part_of else None,
+            "start_date": rc.iso(rg.start),
+            "end_date": _regimen_end(rc, i),
+            "cycles": rg.cycles,
+            "cycle_length_days": rg.cycle_length_days,
+            "condition_id": refs.diagnosis(rg.diagnosis),
+            "drugs": _join(dict.fromkeys(lab.key("drugs", d.drug) for d in rg.drugs)),
         }
 
 
-def _administrations(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for ma in store.resources("MedicationAdministration"):
-        start, end = period_dates(ma, "effective")
-        dosage = ma.get("dosage") or {}
-        dose, rate = dosage.get("dose"), dosage.get("rateQuantity")
+def _drugs(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, rg in enumerate(rc.case.regimens):
+        for j, d in enumerate(rg.drugs):
+            yield {
+                "id": rc.resource_id(f"regimens[{i}].drugs[{j}]"),
+                "patient_id": rc.patient_id,
+                "regimen_id": rc.resource_id(f"regimens[{i}]"),
+                "regimen": rg.name,
+                "drug": lab.key("drugs", d.drug),
+                "drug_display": lab.display("drugs", d.drug),
+                "dose": d.dose,
+                "unit": lab.key("units", d.unit),
+                "dose_basis": d.dose_basis,
+                "route": lab.key("routes", d.route),
+                "days": d.days,
+                "times_per_day": d.times_per_day,
+                "every_days": d.every_days,
+                "continuous": d.continuous,
+                "cycles": d.cycles,
+                "status": d.status,
+                "stop_reason": lab.key("regimen_terms", d.stop_reason, "stop-"),
+                "stop_day": d.stop_day,
+            }
+
+
+def _radiotherapy(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, rt in enumerate(rc.case.radiotherapy):
         yield {
-            "id": ma["id"],
-            "patient_id": subject_id(ma),
-            "regimen_id": ref_id(ext_value(ma, urls.EXT_REGIMEN, "valueReference")),
-            "cycle": ext_value(ma, urls.EXT_CYCLE, "valuePositiveInt"),
-            "drug": dec.key(ma.get("medicationCodeableConcept"), "drugs"),
-            "drug_display": dec.display(ma.get("medicationCodeableConcept"), "drugs"),
-            "status": ma.get("status"),
-            "start_date": iso(start),
-            "end_date": iso(end),
-            "dose": quantity_value(dose),
-            "dose_unit": (dose or {}).get("code") or (dose or {}).get("unit"),
-            "rate": quantity_value(rate),
-            "rate_unit": (rate or {}).get("code") or (rate or {}).get("unit"),
-            "dose_basis": ext_value(ma, urls.EXT_DOSE_BASIS, "valueCode") or "per-dose",
-            "route": dec.key(dosage.get("route"), "routes"),
+            "id": rc.resource_id(f"radiotherapy[{i}]"),
+            "patient_id": rc.patient_id,
+            "kind": lab.key("procedures", rt.kind),
+            "total_dose_gy": rt.total_dose_gy,
+            "fractions": rt.fractions,
+            "start_date": rc.iso(rt.start),
+            "end_date": rc.iso(rt.end),
+            "regimen_id": refs.regimens.get(rt.regimen) if rt.regimen else None,
+            "body_sites": _join(lab.key("body_sites", s) for s in rt.body_sites),
         }
 
 
-def _procedure_kind(dec: Decoder, proc: Json) -> str | None:
-    return dec.key(proc.get("code"), "procedures")
+def _agents(rc: ReadCase, lab: Labels, regimen_ids: list[str]) -> str | None:
+    by_id = {r.id: r for r in rc.case.regimens if r.id}
+    return _join(dict.fromkeys(lab.key("drugs", d.drug) for rid in regimen_ids if rid in by_id
+                               for d in by_id[rid].drugs))
 
 
-def _is_hsct(dec: Decoder, proc: Json) -> bool:
-    return "onco-hsct" in profile_names(proc) or (_procedure_kind(dec, proc) or "").endswith("-hsct")
-
-
-def _radiotherapy(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for proc in store.resources("Procedure"):
-        if _is_hsct(dec, proc):
-            continue
-        start, end = period_dates(proc, "performed")
+def _hsct(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, h in enumerate(rc.case.hsct):
+        donor = h.donor
+        cd34 = next((c for c in h.cell_doses if c.kind == "cd34"), None)
         yield {
-            "id": proc["id"],
-            "patient_id": subject_id(proc),
-            "kind": _procedure_kind(dec, proc),
-            "total_dose_gy": quantity_value(ext_value(proc, urls.EXT_TOTAL_DOSE, "valueQuantity")),
-            "fractions": ext_value(proc, urls.EXT_FRACTIONS, "valuePositiveInt"),
-            "start_date": iso(start),
-            "end_date": iso(end),
-            "regimen_id": ref_id(ext_value(proc, urls.EXT_REGIMEN, "valueReference")),
-            "body_sites": _join(dec.key(s, "body_sites") for s in proc.get("bodySite") or []),
+            "id": rc.resource_id(f"hsct[{i}]"),
+            "patient_id": rc.patient_id,
+            "type": h.type,
+            "date": rc.iso(h.date),
+            "donor_relation": lab.key("hsct", donor.relation, "relation-") if donor else None,
+            "donor_match": (lab.key("hsct", donor.match, "donor-") if donor else None)
+            or ("autologous" if h.type == "autologous" else None),
+            "hla_match": donor.hla_match if donor else None,
+            "donor_sex": donor.sex if donor else None,
+            "donor_age_years": donor.age_years if donor else None,
+            "graft_source": lab.key("hsct", h.graft_source, "graft-"),
+            "manipulations": _join(lab.key("hsct", m, "manipulation-") for m in h.manipulations),
+            "cd34_dose": cd34.value if cd34 else None,
+            "cd34_dose_unit": cd34.unit if cd34 else None,
+            # as stated on the HSCT, else the intensity of its conditioning regimen
+            "conditioning_intensity": lab.key("regimen_terms", h.conditioning_intensity or next(
+                (r.intensity for r in rc.case.regimens if r.id in h.conditioning and r.intensity), None), "intensity-"),
+            "conditioning_ids": _join(refs.regimens.get(r) for r in h.conditioning),
+            "conditioning_agents": _agents(rc, lab, h.conditioning),
+            "gvhd_prophylaxis_ids": _join(refs.regimens.get(r) for r in h.gvhd_prophylaxis),
+            "gvhd_prophylaxis_agents": _agents(rc, lab, h.gvhd_prophylaxis),
+            "condition_id": refs.diagnosis(h.diagnosis),
         }
 
 
-def _hsct(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for proc in store.resources("Procedure"):
-        if not _is_hsct(dec, proc):
-            continue
-        donor = next(extensions(proc, urls.EXT_DONOR), None)
-        age = ext_value(donor, "age", "valueAge")
-        kind = _procedure_kind(dec, proc) or ""
-        yield {
-            "id": proc["id"],
-            "patient_id": subject_id(proc),
-            "type": kind.removesuffix("-hsct"),
-            "date": _date(proc, "performed"),
-            "donor_relation": dec.key(ext_value(donor, "relation"), "hsct", "relation-"),
-            "donor_match": dec.key(ext_value(donor, "match"), "hsct", "donor-"),
-            "hla_match": ext_value(donor, "hla-match", "valueString"),
-            "donor_sex": ext_value(donor, "sex", "valueCode"),
-            "donor_age_years": quantity_value(age),
-            "graft_source": dec.key(ext_value(proc, urls.EXT_GRAFT_SOURCE), "hsct", "graft-"),
-            "manipulations": _join(dec.key(e.get("valueCodeableConcept"), "hsct", "manipulation-")
-                                   for e in extensions(proc, urls.EXT_GRAFT_MANIPULATION)),
-            "conditioning_intensity": dec.key(ext_value(proc, urls.EXT_CONDITIONING_INTENSITY),
-                                              "regimen_terms", "intensity-"),
-            "conditioning_ids": _join(ref_id(e.get("valueReference"))
-                                      for e in extensions(proc, urls.EXT_CONDITIONING)),
-            "gvhd_prophylaxis_ids": _join(ref_id(e.get("valueReference"))
-                                          for e in extensions(proc, urls.EXT_GVHD_PROPHYLAXIS)),
-            "condition_id": ref_id((proc.get("reasonReference") or [None])[0]),
-        }
+def _engraftment(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    from fhir_onco.dates import shift
+
+    for i, h in enumerate(rc.case.hsct):
+        day0 = rc.date(h.date)
+        for j, e in enumerate(h.engraftment):
+            yield {
+                "id": rc.resource_id(f"hsct[{i}].engraftment[{j}]"),
+                "patient_id": rc.patient_id,
+                "hsct_id": rc.resource_id(f"hsct[{i}]"),
+                "kind": e.kind,
+                "day": e.day,
+                "date": shift(day0, e.day).iso() if day0 is not None and day0.day else None,
+            }
 
 
-def _engraftment(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, prefix="engraftment-"):
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "hsct_id": _focus_id(obs, "Procedure"),
-            "kind": (_obs_kind(dec, obs) or "").removeprefix("engraftment-"),
-            "day": quantity_value(obs.get("valueQuantity")),
-            "date": _date(obs, "effective"),
-        }
-
-
-def _chimerism(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "chimerism"):
-        interp = (obs.get("interpretation") or [None])[0]
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "hsct_id": _focus_id(obs, "Procedure"),
-            "date": _date(obs, "effective"),
-            "result": dec.key(interp, "hsct", "chimerism-"),
-            "recipient_percent": quantity_value(obs.get("valueQuantity")),
-        }
+def _chimerism(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, h in enumerate(rc.case.hsct):
+        for j, c in enumerate(h.chimerism):
+            yield {
+                "id": rc.resource_id(f"hsct[{i}].chimerism[{j}]"),
+                "patient_id": rc.patient_id,
+                "hsct_id": rc.resource_id(f"hsct[{i}]"),
+                "date": rc.iso(c.date),
+                "result": c.result,
+                "recipient_percent": c.recipient_percent,
+            }
 
 
 # ---- disease assessments ------------------------------------------------------------------------
-def _specimen(obs: Json, dec: Decoder) -> str | None:
-    for contained in obs.get("contained") or []:
-        if contained.get("resourceType") == "Specimen":
-            return dec.key(contained.get("type"), "specimens")
-    return None
-
-
-def _mrd(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "mrd"):
-        q = obs.get("valueQuantity")
-        interp = (obs.get("interpretation") or [{}])[0]
-        codes = {c.get("code") for c in interp.get("coding") or []}
-        negative = "NEG" in codes or "valueCodeableConcept" in obs or (q or {}).get("comparator") == "<"
+def _mrd(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, m in enumerate(rc.case.mrd):
         yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "date": _date(obs, "effective"),
-            "value_percent": quantity_value(q),
-            "comparator": (q or {}).get("comparator"),
-            "negative": bool(negative),
-            "method": dec.key(obs.get("method"), "mrd_methods"),
-            "specimen": _specimen(obs, dec),
-            "sensitivity": ext_value(obs, urls.EXT_MRD_SENSITIVITY, "valueDecimal"),
+            "id": rc.resource_id(f"mrd[{i}]"),
+            "patient_id": rc.patient_id,
+            "date": rc.iso(m.date),
+            "value_percent": m.below_percent if m.negative else m.value_percent,
+            "comparator": "<" if m.negative and m.below_percent is not None else None,
+            "negative": m.negative,
+            "method": lab.key("mrd_methods", m.method),
+            "specimen": lab.key("specimens", m.specimen),
+            "sensitivity": m.sensitivity,
         }
 
 
-def _responses(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for obs in _observations(store, dec, "disease-status", "response"):
-        if _is_relapse(obs):
-            continue
-        value = obs.get("valueCodeableConcept")
+def _responses(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, r in enumerate(rc.case.responses):
         yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "date": _date(obs, "effective"),
-            "response": dec.key(value, "responses"),
-            "response_display": dec.display(value, "responses"),
-            "best": bool(ext_value(obs, urls.EXT_BEST_RESPONSE, "valueBoolean")),
-            "criteria": ext_value(obs, urls.EXT_RESPONSE_CRITERIA, "valueString"),
-            "regimen_id": ref_id(ext_value(obs, urls.EXT_REGIMEN, "valueReference")),
-            "condition_id": _focus_id(obs),
+            "id": rc.resource_id(f"responses[{i}]"),
+            "patient_id": rc.patient_id,
+            "date": rc.iso(r.date),
+            "response": lab.key("responses", r.response),
+            "response_display": lab.display("responses", r.response),
+            "best": r.best,
+            "criteria": r.criteria,
+            "regimen_id": refs.regimens.get(r.regimen) if r.regimen else None,
+            "condition_id": refs.diagnosis(r.diagnosis),
         }
 
 
-def _grade(dec: Decoder, cc: Json | None) -> int | None:
-    key = dec.key(cc, "ctcae_grades", "grade-")
-    return int(key) if key is not None and key.isdigit() else None
+GVHD_TERM = "graft versus host disease"
+CHRONIC_WORDS = ("chronic", "cgvhd", "хрон")
+TRANSPLANT_WORDS = ("transplant", "трансплант", "ta-tma")
 
 
-def _adverse_events(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    for ae in store.resources("AdverseEvent"):
-        event = ae.get("event")
-        version = next((c.get("version") for c in (event or {}).get("coding") or [] if c.get("version")), None)
-        gvhd = dec.key(ext_value(ae, urls.EXT_GVHD_GRADE), "regimen_terms", "gvhd-grade-")
+def _ae_label(lab: Labels, written: str) -> str | None:
+    """The CTCAE display, as clinicians say it: GVHD as acute or chronic GVHD (CTCAE files it under
+    'Immune system disorders - Other'); a term the source tied to the transplant ('transplant-
+    associated TMA') as written, since CTCAE has no transplant-specific terms."""
+    text = written.casefold()
+    if lab.key("ctcae_terms", written) == GVHD_TERM:
+        return "Chronic GVHD" if any(w in text for w in CHRONIC_WORDS) else "Acute GVHD"
+    if any(w in text for w in TRANSPLANT_WORDS):
+        return written
+    return lab.display("ctcae_terms", written)
+
+
+def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, a in enumerate(rc.case.adverse_events):
+        suspects, suspect_ids = [], []
+        for s in a.suspected_causes:
+            if s.hsct:
+                suspect_ids.append(refs.hscts.get(s.hsct))
+                suspects.append("HSCT")
+            else:
+                suspect_ids.append(refs.regimens.get(s.regimen or ""))
+                name = refs.regimen_names.get(s.regimen or "") or s.regimen
+                suspects.append(f"{name}/{lab.key('drugs', s.drug)}" if s.drug else name)
         yield {
-            "id": ae["id"],
-            "patient_id": subject_id(ae),
-            "term": dec.key(event, "ctcae_terms"),
-            "term_display": dec.display(event, "ctcae_terms"),
-            "term_text": text_of(event),
-            "ctcae_version": version,
-            "grade": _grade(dec, ext_value(ae, urls.EXT_CTCAE_GRADE)),
-            "onset_date": iso(fhir_date(ae.get("date"))),
-            "resolved_date": iso(fhir_date(ext_value(ae, urls.EXT_CTCAE_RESOLVED_DATE, "valueDateTime"))),
-            "serious": _serious(dec, ae.get("seriousness")),
-            "outcome": dec.key(ae.get("outcome"), "ae_terms", "outcome-"),
-            "gvhd_grade": int(gvhd) if gvhd and gvhd.isdigit() else None,
-            "suspect_ids": _join(ref_id(s.get("instance")) for s in ae.get("suspectEntity") or []),
+            "id": rc.resource_id(f"adverse_events[{i}]"),
+            "patient_id": rc.patient_id,
+            "term": lab.key("ctcae_terms", a.term),
+            "term_display": _ae_label(lab, a.term),
+            "term_text": a.term,
+            "ctcae_version": a.ctcae_version,
+            "grade": a.grade,
+            "onset_date": rc.iso(a.onset),
+            "resolved_date": rc.iso(a.resolved),
+            "serious": a.serious,
+            "outcome": lab.key("ae_terms", a.outcome, "outcome-"),
+            "gvhd_grade": a.gvhd_grade,
+            "gvhd_organs": _join(lab.key("body_sites", o) for o in a.gvhd_organs),
+            "suspects": _join(suspects),
+            "suspect_ids": _join(suspect_ids),
         }
 
 
-def _serious(dec: Decoder, cc: Json | None) -> bool | None:
-    key = dec.key(cc, "ae_terms")
-    if key is None:
-        return None
-    return key == "seriousness-serious"
-
-
-def _other_observations(store: ResourceStore, dec: Decoder) -> Iterator[Json]:
-    """Observations no other table takes (e.g. paraprotein type, prior lines, ECOG): code and value as found
-    (``value_number`` holds valueQuantity's value or valueInteger)."""
-    for obs in store.resources("Observation"):
-        kind = _obs_kind(dec, obs)
-        if kind in _HANDLED_KINDS or (kind or "").startswith(("stage-", "engraftment-")):
-            continue
-        code_sys, code = next(((c.get("system"), c.get("code")) for c in obs["code"].get("coding") or []),
-                              (None, None)) if obs.get("code") else (None, None)
-        value = obs.get("valueCodeableConcept")
-        yield {
-            "id": obs["id"],
-            "patient_id": subject_id(obs),
-            "code": kind or (f"{code_sys}|{code}" if code else text_of(obs.get("code"))),
-            "code_display": text_of(obs.get("code")),
-            "date": _date(obs, "effective"),
-            "value_code": _any_key(dec, value),
-            "value_text": text_of(value) if value else obs.get("valueString"),
-            "value_number": quantity_value(obs["valueQuantity"]) if "valueQuantity" in obs else obs.get("valueInteger"),
-            "value_unit": (obs.get("valueQuantity") or {}).get("code"),
-        }
-
-
-_HANDLED_KINDS = {"mrd", "disease-status", "response", "risk-all", "genomic-finding", "cytogenetic-finding",
-                  "chimerism", "cause-of-death"}
-
-
-def _any_key(dec: Decoder, cc: Json | None) -> str | None:
-    """Key of a value in whichever table knows it (for observations we have no table for)."""
-    if not cc:
-        return None
-    for table in dec.terminology.tables:
-        concept = dec.concept(cc, table)
-        if concept is not None:
-            return concept.key
-    system, code = next(((c.get("system"), c.get("code")) for c in cc.get("coding") or []), (None, None))
-    return f"{system}|{code}" if code else None
-
-
-S, N, F, B = "str", "int", "float", "bool"
+S, N, F, B, D = "str", "int", "float", "bool", "date"
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
-    TableSpec("patients", "one row per patient: sex, birth date or age at a date, death and its cause", (
-        ("patient_id", S), ("identifier_system", S), ("identifier_value", S), ("sex", S), ("birth_date", S),
-        ("age_years", F), ("age_at_date", S), ("deceased", B), ("death_date", S), ("death_cause", S),
-        ("death_cause_display", S)), _patients),
-    TableSpec("diagnoses", "cancers (Condition): primary or secondary, morphology, onset", (
+    TableSpec("patients", "one row per patient: sex, birth date or age at a date, death and its cause, follow-up", (
+        ("patient_id", S), ("identifier_system", S), ("identifier_value", S), ("sex", S), ("birth_date", D),
+        ("age_years", F), ("age_at_date", D), ("deceased", B), ("death_date", D), ("death_cause", S),
+        ("death_cause_display", S), ("last_contact_date", D), ("vital_status", S), ("cohort_group", S)), _patients),
+    TableSpec("diagnoses", "cancers (Condition): primary or secondary, morphology, onset, paraprotein, prior lines", (
         ("id", S), ("patient_id", S), ("kind", S), ("condition", S), ("condition_display", S), ("morphology", S),
-        ("immunophenotype", S), ("onset_date", S), ("clinical_status", S), ("therapy_related", B),
-        ("related_condition_id", S), ("body_sites", S)), _diagnoses),
+        ("immunophenotype", S), ("onset_date", D), ("clinical_status", S), ("therapy_related", B),
+        ("related_condition_id", S), ("body_sites", S), ("paraprotein", S), ("paraprotein_display", S),
+        ("prior_lines", N)), _diagnoses),
     TableSpec("stages", "stage and risk groups (ISS, R-ISS, Durie-Salmon, INSS, INRG, ALL risk)", (
         ("id", S), ("patient_id", S), ("condition_id", S), ("system", S), ("stage", S), ("stage_display", S),
-        ("date", S)), _stages),
+        ("date", D)), _stages),
     TableSpec("findings", "gene and cytogenetic findings, marker expression", (
         ("id", S), ("patient_id", S), ("condition_id", S), ("kind", S), ("target", S), ("target_display", S),
-        ("result", S), ("value_percent", F), ("method", S), ("date", S)), _findings),
+        ("result", S), ("value_percent", F), ("method", S), ("date", D)), _findings),
     TableSpec("relapses", "relapses with number, sites and date", (
-        ("id", S), ("patient_id", S), ("condition_id", S), ("number", N), ("date", S), ("isolated", B),
-        ("sites", S)), _relapses),
-    TableSpec("regimens", "regimens / courses (CarePlan) with category, period and drugs", (
+        ("id", S), ("patient_id", S), ("condition_id", S), ("number", N), ("date", D), ("isolated", B),
+        ("sites", S), ("note", S)), _relapses),
+    TableSpec("regimens", "regimens / courses (CarePlan) with category, status as written, period and drugs", (
         ("id", S), ("patient_id", S), ("title", S), ("category", S), ("protocol", S), ("status", S),
-        ("intent", S), ("intensity", S), ("part_of_id", S), ("start_date", S), ("end_date", S), ("cycles", N),
-        ("cycle_length_days", F), ("condition_id", S), ("drugs", S)), _regimens),
-    TableSpec("administrations", "single drug administrations (MedicationAdministration)", (
-        ("id", S), ("patient_id", S), ("regimen_id", S), ("cycle", N), ("drug", S), ("drug_display", S),
-        ("status", S), ("start_date", S), ("end_date", S), ("dose", F), ("dose_unit", S), ("rate", F),
-        ("rate_unit", S), ("dose_basis", S), ("route", S)), _administrations),
+        ("stop_reason", S), ("intent", S), ("intensity", S), ("part_of_id", S), ("start_date", D),
+        ("end_date", D), ("cycles", N), ("cycle_length_days", N), ("condition_id", S), ("drugs", S)), _regimens),
+    TableSpec("drugs", "drugs of each regimen with dose, route and schedule as written", (
+        ("id", S), ("patient_id", S), ("regimen_id", S), ("regimen", S), ("drug", S), ("drug_display", S),
+        ("dose", F), ("unit", S), ("dose_basis", S), ("route", S), ("days", S), ("times_per_day", N),
+        ("every_days", N), ("continuous", B), ("cycles", S), ("status", S), ("stop_reason", S), ("stop_day", N)),
+        _drugs),
     TableSpec("radiotherapy", "radiotherapy courses with total dose", (
-        ("id", S), ("patient_id", S), ("kind", S), ("total_dose_gy", F), ("fractions", N), ("start_date", S),
-        ("end_date", S), ("regimen_id", S), ("body_sites", S)), _radiotherapy),
-    TableSpec("hsct", "stem cell transplants with donor, graft and conditioning", (
-        ("id", S), ("patient_id", S), ("type", S), ("date", S), ("donor_relation", S), ("donor_match", S),
+        ("id", S), ("patient_id", S), ("kind", S), ("total_dose_gy", F), ("fractions", N), ("start_date", D),
+        ("end_date", D), ("regimen_id", S), ("body_sites", S)), _radiotherapy),
+    TableSpec("hsct", "stem cell transplants with donor, graft, CD34+ dose, conditioning and GVHD prophylaxis", (
+        ("id", S), ("patient_id", S), ("type", S), ("date", D), ("donor_relation", S), ("donor_match", S),
         ("hla_match", S), ("donor_sex", S), ("donor_age_years", F), ("graft_source", S), ("manipulations", S),
-        ("conditioning_intensity", S), ("conditioning_ids", S), ("gvhd_prophylaxis_ids", S),
+        ("cd34_dose", F), ("cd34_dose_unit", S), ("conditioning_intensity", S), ("conditioning_ids", S),
+        ("conditioning_agents", S), ("gvhd_prophylaxis_ids", S), ("gvhd_prophylaxis_agents", S),
         ("condition_id", S)), _hsct),
     TableSpec("engraftment", "engraftment day after HSCT", (
-        ("id", S), ("patient_id", S), ("hsct_id", S), ("kind", S), ("day", F), ("date", S)), _engraftment),
+        ("id", S), ("patient_id", S), ("hsct_id", S), ("kind", S), ("day", N), ("date", D)), _engraftment),
     TableSpec("chimerism", "chimerism after HSCT", (
-        ("id", S), ("patient_id", S), ("hsct_id", S), ("date", S), ("result", S), ("recipient_percent", F)),
+        ("id", S), ("patient_id", S), ("hsct_id", S), ("date", D), ("result", S), ("recipient_percent", F)),
         _chimerism),
     TableSpec("mrd", "MRD measurements (value in %, or negative below a threshold)", (
-        ("id", S), ("patient_id", S), ("date", S), ("value_percent", F), ("comparator", S), ("negative", B),
+        ("id", S), ("patient_id", S), ("date", D), ("value_percent", F), ("comparator", S), ("negative", B),
         ("method", S), ("specimen", S), ("sensitivity", F)), _mrd),
     TableSpec("responses", "response / disease status assessments (best response flagged)", (
-        ("id", S), ("patient_id", S), ("date", S), ("response", S), ("response_display", S), ("best", B),
+        ("id", S), ("patient_id", S), ("date", D), ("response", S), ("response_display", S), ("best", B),
         ("criteria", S), ("regimen_id", S), ("condition_id", S)), _responses),
-    TableSpec("adverse_events", "adverse events with CTCAE term and grade", (
+    TableSpec("adverse_events", "adverse events with CTCAE term and grade, suspected regimen/drug", (
         ("id", S), ("patient_id", S), ("term", S), ("term_display", S), ("term_text", S), ("ctcae_version", S),
-        ("grade", N), ("onset_date", S), ("resolved_date", S), ("serious", B), ("outcome", S),
-        ("gvhd_grade", N), ("suspect_ids", S)), _adverse_events),
-    TableSpec("other_observations", "any other Observation, code and value as found", (
-        ("id", S), ("patient_id", S), ("code", S), ("code_display", S), ("date", S), ("value_code", S),
-        ("value_text", S), ("value_number", F), ("value_unit", S)), _other_observations),
+        ("grade", N), ("onset_date", D), ("resolved_date", D), ("serious", B), ("outcome", S),
+        ("gvhd_grade", N), ("gvhd_organs", S), ("suspects", S), ("suspect_ids", S)), _adverse_events),
 )}
 
 
-def flatten(store: ResourceStore, name: str, decoder: Decoder | None = None) -> list[Json]:
+def case_rows(rc: ReadCase, names: Iterable[str] | None = None, labels: Labels | None = None) -> dict[str, list[Json]]:
+    """The rows of one patient's case, per table (the unit a streaming writer works in)."""
+    lab = labels or Labels()
+    out = {}
+    for name in names or TABLES:
+        spec = TABLES[name]
+        out[name] = [{c: _typed(row.get(c), t) for c, t in spec.columns} for row in spec.rows(rc, lab)]
+    return out
+
+
+def flatten_cases(cases: Iterable[ReadCase], names: Iterable[str] | None = None,
+                  labels: Labels | None = None) -> dict[str, list[Json]]:
+    lab = labels or Labels()
+    wanted = list(names or TABLES)
+    merged: dict[str, dict[str, Json]] = {n: {} for n in wanted}
+    for rc in cases:
+        for name, rows in case_rows(rc, wanted, lab).items():
+            key = "patient_id" if name == "patients" else "id"
+            for row in rows:
+                merged[name][str(row[key])] = row
+    return {name: _sorted(name, list(rows.values())) for name, rows in merged.items()}
+
+
+def flatten(store: ResourceStore, name: str, labels: Labels | None = None) -> list[Json]:
     """Rows of one table, sorted by patient then date-like columns (stable output)."""
-    spec = TABLES[name]
-    dec = decoder or Decoder()
-    rows = [{c: _typed(row.get(c), t) for c, t in spec.columns} for row in spec.rows(store, dec)]
+    return flatten_cases(read_cases(store), [name], labels)[name]
+
+
+def flatten_all(store: ResourceStore, labels: Labels | None = None,
+                names: Iterable[str] | None = None, stats: ReadStats | None = None) -> dict[str, list[Json]]:
+    return flatten_cases(read_cases(store, stats=stats), names, labels)
+
+
+def flatten_stores(stores: Iterable[ResourceStore], names: Iterable[str] | None = None,
+                   labels: Labels | None = None, stats: ReadStats | None = None) -> dict[str, list[Json]]:
+    """Flatten store by store (e.g. :func:`.reader.iter_stores`), keeping only rows in memory.
+
+    An item met in several stores (the same resource in two files) gives one row: the last one.
+    """
+    return flatten_cases((rc for store in stores for rc in read_cases(store, stats=stats)), names, labels)
+
+
+def sort_rows(name: str, rows: list[Json]) -> list[Json]:
     return _sorted(name, rows)
 
 
@@ -500,29 +491,6 @@ def _sorted(name: str, rows: list[Json]) -> list[Json]:
     order = [c for c in ("patient_id", "date", "start_date", "onset_date", "id") if c in cols]
     rows.sort(key=lambda r: tuple(str(r[c] or "") for c in order))
     return rows
-
-
-def flatten_all(store: ResourceStore, decoder: Decoder | None = None,
-                names: Iterable[str] | None = None) -> dict[str, list[Json]]:
-    dec = decoder or Decoder()
-    return {name: flatten(store, name, dec) for name in (names or TABLES)}
-
-
-def flatten_stores(stores: Iterable[ResourceStore], names: Iterable[str] | None = None,
-                   decoder: Decoder | None = None) -> dict[str, list[Json]]:
-    """Flatten store by store (e.g. :func:`.reader.iter_stores`), keeping only rows in memory.
-
-    A resource met in several stores (the same Type/id in two files) gives one row: the last one.
-    """
-    dec = decoder or Decoder()
-    wanted = list(names or TABLES)
-    merged: dict[str, dict[str, Json]] = {n: {} for n in wanted}
-    for store in stores:
-        for name in wanted:
-            key = "patient_id" if name == "patients" else "id"
-            for row in flatten(store, name, dec):
-                merged[name][str(row[key])] = row
-    return {name: _sorted(name, list(rows.values())) for name, rows in merged.items()}
 
 
 def _typed(value: Any, kind: ColumnType) -> Any:

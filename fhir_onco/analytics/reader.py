@@ -14,15 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .decode import Json, subject_id
+from .values import Json
 
 log = logging.getLogger(__name__)
 
 CLINICAL_TYPES = (
     "Patient", "Condition", "Observation", "CarePlan", "MedicationAdministration", "Procedure", "AdverseEvent",
 )
-# The report reads the regimen's drugs from CarePlan.activity; single doses are for export/timeline.
-REPORT_TYPES = tuple(t for t in CLINICAL_TYPES if t != "MedicationAdministration")
+
+
+def subject_id(resource: Json) -> str | None:
+    """The Patient resource id a resource belongs to (Type/id, absolute, _history or urn:uuid)."""
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id")
+    ref = resource.get("subject") or resource.get("patient")
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str) or not text:
+        return None
+    if text.startswith("urn:uuid:"):
+        return text.removeprefix("urn:uuid:")
+    parts = text.split("/_history/")[0].rstrip("/").split("/")
+    return parts[-1] if len(parts) >= 2 else None
 
 
 class InputError(ValueError):
@@ -154,23 +166,35 @@ def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
 
 def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
                 allow_text_only: bool = False) -> Iterator[ResourceStore]:
-    """One store per JSON / YAML file (usually one patient's bundle), then one for all NDJSON files.
+    """One store per JSON / YAML file that holds whole patients (a patient's bundle), then one for
+    the rest: NDJSON files and JSON files of loose resources (one resource per file, as FHIR IGs ship
+    examples), whose patients are spread over files.
 
     Lets callers flatten a large directory file by file and keep only the flat rows: memory grows
-    with the rows, not with the raw resources. NDJSON (Bulk Data layout: one file per resource
-    type) is read as one store, since a patient's resources are spread over its files.
+    with the rows, not with the raw resources.
     """
     wanted = frozenset(types)
     files = input_files(Path(root))
-    ndjson = [p for p in files if p.suffix.lower() == ".ndjson"]
+    rest = ResourceStore(wanted)
     for path in files:
-        if path.suffix.lower() != ".ndjson":
-            yield ResourceStore(wanted).extend(iter_file(path, allow_text_only))
-    if ndjson:
-        store = ResourceStore(wanted)
-        for path in ndjson:
-            store.extend(iter_file(path, allow_text_only))
-        yield store
+        if path.suffix.lower() == ".ndjson":
+            continue
+        store = ResourceStore(wanted).extend(iter_file(path, allow_text_only))
+        if _whole_patients(store):
+            yield store
+        else:
+            rest.extend(store.resources())
+    for path in files:
+        if path.suffix.lower() == ".ndjson":
+            rest.extend(iter_file(path, allow_text_only))
+    if len(rest):
+        yield rest
+
+
+def _whole_patients(store: ResourceStore) -> bool:
+    """Every resource's patient is in the store, and there is more than a lone Patient."""
+    groups = store.by_patient()
+    return bool(groups) and all(rs and rs[0]["resourceType"] == "Patient" and len(rs) > 1 for rs in groups.values())
 
 
 # ---- server -------------------------------------------------------------------------------------

@@ -37,10 +37,11 @@ from typing import Any, Literal
 
 from fhir_onco.files import write_private_text
 
-from .decode import Decoder, Json, point
 from .flatten import TABLES, flatten_all
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
+from .transplant import outcome_table, transplant_facts, transplant_table
+from .values import Json, Labels, point
 
 IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
 INDEX_RULES: tuple[str, ...] = ("auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis")
@@ -72,6 +73,9 @@ class ReportTable:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     key_column: str | None = None  # machine key (CSV/JSON); the text shows the label column instead
+    # Per-patient values behind a row that is not a count (row key -> patient id -> value): ages,
+    # prior lines, (months, event) of a survival endpoint. Group comparisons test on them.
+    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, **row: Any) -> None:
         self.rows.append({c: row.get(c) for c in self.columns})
@@ -101,7 +105,7 @@ class ReportTable:
             cells = []
             for c in shown:
                 pc = self._percent_column(c)
-                cell = _text_value(r[c])
+                cell = _p_text(r[c]) if c == "p_value" else _text_value(r[c])
                 if pc and r[c] is not None and r.get(pc) is not None:
                     cell = f"{cell} ({r[pc]:.1f}%)"
                 cells.append(cell)
@@ -124,6 +128,12 @@ def _heading(column: str) -> str:
         if column.startswith(prefix):
             column = label + column.removeprefix(prefix)
     return column.replace("_", " ")
+
+
+def _p_text(p: Any) -> str:
+    if p is None:
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _is_number(v: Any) -> bool:
@@ -203,6 +213,7 @@ class PatientFacts:
     last_date: date | None = None
     death_date: date | None = None
     progression_date: date | None = None
+    last_contact: date | None = None
 
 
 def _group(rows: Iterable[Json]) -> dict[str, list[Json]]:
@@ -220,13 +231,13 @@ def _date_columns(row: Json) -> Iterable[Any]:
     return (v for k, v in row.items() if (k == "date" or k.endswith("_date")) and k != "age_at_date")
 
 
-REPORT_TABLES = tuple(n for n in TABLES if n != "administrations")
+REPORT_TABLES = tuple(n for n in TABLES if n != "drugs")
 
 
 class _Cohort:
     """The flattened tables, grouped by patient, plus the per-patient derived facts."""
 
-    def __init__(self, tables: dict[str, list[Json]], decoder: Decoder, index: str):
+    def __init__(self, tables: dict[str, list[Json]], decoder: Labels, index: str):
         self.dec = decoder
         self.tables = {n: tables.get(n, []) for n in REPORT_TABLES}
         self.by = {n: _group(rows) for n, rows in self.tables.items() if n != "patients"}
@@ -273,7 +284,10 @@ class _Cohort:
             f.index_date = diagnosis
         f.death_date = point(p["death_date"])
         every = [point(v) for t in self.by for r in self.rows(t, pid) for v in _date_columns(r)]
-        f.last_date = max((d for d in [*every, f.death_date] if d is not None), default=None)
+        f.last_contact = point(p.get("last_contact_date"))
+        # The living are censored at their stated last contact; without one, at the latest date of
+        # any of their records (which then understates follow-up: the notes say for how many).
+        f.last_date = max((d for d in [*every, f.death_date, f.last_contact] if d is not None), default=None)
         if f.index_date is not None:
             events = [point(r["date"]) for r in self.rows("responses", pid) if r["response"] in PROGRESSION]
             events += [point(r["date"]) for r in self.rows("relapses", pid)]
@@ -298,11 +312,11 @@ class _Cohort:
 # ---- the report ---------------------------------------------------------------------------------
 def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "auto",
                   age_bands: Sequence[int] = (), landmarks_months: Sequence[float] = (12,),
-                  decoder: Decoder | None = None) -> CohortReport:
+                  decoder: Labels | None = None) -> CohortReport:
     """All cohort tables for the patients in a store, or in already flattened tables."""
     if index not in INDEX_RULES:
         raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
-    dec = decoder or Decoder()
+    dec = decoder or Labels()
     tables = flatten_all(data, dec, REPORT_TABLES) if isinstance(data, ResourceStore) else data
     cohort = _Cohort(tables, dec, index)
     n = len(cohort.facts)
@@ -313,6 +327,9 @@ def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "
         _deaths(cohort, n),
         _survival(cohort, landmarks_months),
     ]
+    hsct = transplant_facts(cohort)
+    if hsct:
+        tables += [transplant_table(cohort, hsct, ReportTable), outcome_table(hsct, ReportTable)]
     return CohortReport(n, index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[index]})
 
 
@@ -334,7 +351,8 @@ _DEFINITIONS = {
     "prior lines": "the prior-lines Observation when there is one (highest if several), else the treatment "
                    "lines (top-level, not conditioning/supportive) that started before the index date",
     "adverse events": "patients counted once per CTCAE term at their highest grade",
-    "OS": "index date to death from any cause; alive patients censored at their last known date",
+    "OS": "index date to death from any cause; the living censored at their last contact date (patient "
+          "last_contact), else at the latest date of any of their records",
     "PFS": "index date to the first progression, relapse or refractory disease after it, or death",
     "median CI": "Kaplan-Meier; Greenwood variance, log-log pointwise CI, Brookmeyer-Crowley median CI",
     "months": f"days / {DAYS_PER_MONTH}",
@@ -355,6 +373,8 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
 
     counts("Sex", [f.row["sex"] for f in c.facts])
     ages = [a for a in (c.age_at(f) for f in c.facts) if a is not None]
+    t.samples["Age at index, years|median (range)"] = {
+        f.patient_id: a for f in c.facts if (a := c.age_at(f)) is not None}
     if ages:
         t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
               value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
@@ -368,7 +388,6 @@ def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
     _finding_rows(c, t, n)
     _cytogenetic_risk_rows(c, t, n)
     _paraprotein_rows(c, t, n)
-    _other_observation_rows(c, t, n)
     _prior_rows(c, t, n)
     _hsct_rows(c, t, n, counts)
     return t
@@ -428,7 +447,7 @@ def _stage_rows(c: _Cohort, t: ReportTable, n: int) -> None:
             t.add(section=label, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
 
 
-def _stage_system_label(dec: Decoder, system: str) -> str:
+def _stage_system_label(dec: Labels, system: str) -> str:
     table = dec.terminology["observation_codes"]
     concept = table.find(f"stage-{system}") or (table.find("risk-all") if system.startswith("all-") else None)
     return f"Stage: {concept.display if concept else system}" + (f" ({system})" if system.startswith("all-") else "")
@@ -439,7 +458,8 @@ def _finding_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     for f in c.facts:
         seen: dict[str, str] = {}
         for r in c.rows("findings", f.patient_id):
-            seen.setdefault(r["target_display"] or r["target"] or "?", r["result"] or "?")
+            seen.setdefault(r["target_display"] or r["target"] or "?",
+                            _label(c.dec, "findings", r["result"], "kind-") or "?")  # 'Absent', not 'not-detected'
         for target, result in seen.items():
             by_target[target][result] += 1
     for target in sorted(by_target):
@@ -465,15 +485,13 @@ def _cytogenetic_risk_rows(c: _Cohort, t: ReportTable, n: int) -> None:
 
 
 def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    """Myeloma paraprotein type from the paraprotein-type Observation, by coded value."""
+    """Myeloma paraprotein type of the patient's (first) diagnosis that states one."""
     section = _label(c.dec, "observation_codes", PARAPROTEIN_TYPE) or "Paraprotein type"
     values: Counter[str] = Counter()
     for f in c.facts:
-        rows = [r for r in c.rows("other_observations", f.patient_id)
-                if r["code"] == PARAPROTEIN_TYPE and (r["value_code"] or r["value_text"])]
+        rows = [r for r in c.rows("diagnoses", f.patient_id) if r["paraprotein"]]
         if rows:
-            r = rows[0]
-            values[_label(c.dec, "regimen_terms", r["value_code"]) if r["value_code"] else r["value_text"]] += 1
+            values[rows[0]["paraprotein_display"] or rows[0]["paraprotein"]] += 1
     if not values:
         return
     for item, k in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -483,33 +501,13 @@ def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
 
 
 def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
-    stated = [int(r["value_number"]) for r in c.rows("other_observations", pid)
-              if r["code"] == PRIOR_LINES and r["value_number"] is not None]
+    stated = [r["prior_lines"] for r in c.rows("diagnoses", pid) if r["prior_lines"] is not None]
     return max(stated) if stated else None
-
-
-def _other_observation_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    by_code: dict[str, Counter[str]] = defaultdict(Counter)
-    for f in c.facts:
-        seen: dict[str, str] = {}
-        for r in c.rows("other_observations", f.patient_id):
-            if r["code"] in (PARAPROTEIN_TYPE, PRIOR_LINES):
-                continue  # their own rows
-            value = r["value_text"] or r["value_code"]
-            if value is not None:
-                seen.setdefault(r["code_display"] or r["code"], value)
-        for code, value in seen.items():
-            by_code[code][value] += 1
-    for code in sorted(by_code):
-        for value, k in sorted(by_code[code].items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add(section=code, item=value, n=k, percent=pct(k, n))
-        if n - by_code[code].total():
-            k = n - by_code[code].total()
-            t.add(section=code, item=NOT_RECORDED, n=k, percent=pct(k, n))
 
 
 def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
     lines: list[int] = []
+    line_of: dict[str, int] = {}
     drugs: Counter[str] = Counter()
     hscts: Counter[str] = Counter()
     stated_for = 0
@@ -518,6 +516,7 @@ def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
         if f.index_date is None:
             if stated is not None:
                 lines.append(stated)
+                line_of[f.patient_id] = stated
                 stated_for += 1
             continue
         prior = [r for r in c.rows("regimens", f.patient_id)
@@ -527,11 +526,13 @@ def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
             stated_for += 1
         else:
             lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
+        line_of[f.patient_id] = lines[-1]
         drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
         hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
                       if (point(h["date"]) or date.max) < f.index_date})
     if not lines or not (any(lines) or drugs or hscts):
         return
+    t.samples["Prior therapy (before index)|lines, median (range)"] = line_of
     t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
           percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
     if stated_for:
@@ -557,12 +558,11 @@ def _hsct_rows(c: _Cohort, t: ReportTable, n: int, counts: Any) -> None:
         counts(label, [_label(c.dec, table, h[column], prefix) for h in firsts], missing=False)
 
 
-def _label(dec: Decoder, table: str, key: str | None, prefix: str = "") -> str | None:
+def _label(dec: Labels, table: str, key: str | None, prefix: str = "") -> str | None:
     """Display of a terminology key (as flattened, i.e. without its group prefix); else the key."""
     if key is None:
         return None
-    concept = dec.terminology[table].find(prefix + key)
-    return concept.display if concept is not None else key
+    return dec.label_of_key(table, key, prefix)
 
 
 def _best_response(c: _Cohort, n: int) -> ReportTable:
@@ -647,6 +647,8 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
     t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
     os_data: list[tuple[float, bool]] = []
     pfs_data: list[tuple[float, bool]] = []
+    os_of: dict[str, tuple[float, bool]] = {}
+    pfs_of: dict[str, tuple[float, bool]] = {}
     excluded = 0
     for f in c.facts:
         if f.index_date is None or f.last_date is None or f.last_date < f.index_date:
@@ -659,6 +661,8 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
         pfs_event = _first([f.progression_date, f.death_date])
         pfs_end = pfs_event or f.last_date
         pfs_data.append(((pfs_end - f.index_date).days / DAYS_PER_MONTH, pfs_event is not None))
+        os_of[f.patient_id], pfs_of[f.patient_id] = os_data[-1], pfs_data[-1]
+    t.samples |= {"OS": os_of, "PFS": pfs_of}
     for name, data in (("OS", os_data), ("PFS", pfs_data)):
         km = kaplan_meier([x for x, _ in data], [e for _, e in data]) if data else None
         t.add(**_km_row(name, km, excluded, landmarks))
@@ -668,6 +672,11 @@ def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
         t.add(**row)
     if excluded:
         t.notes.append(f"{excluded} patients without an index date or a date after it are left out")
+    alive = [f for f in c.facts if f.death_date is None and f.patient_id in os_of]
+    stated = sum(1 for f in alive if f.last_contact is not None)
+    if alive:
+        t.notes.append(f"living patients censored at their stated last contact: {stated}; at their latest "
+                       f"recorded date (no last contact stated): {len(alive) - stated}")
     t.notes.append("95% CI: Greenwood variance, log-log transform; median CI by Brookmeyer-Crowley; "
                    "empty = not reached")
     return t

@@ -20,9 +20,9 @@ from typing import Any
 from fhir_onco.dates import PartialDate
 from fhir_onco.files import open_private
 
-from .decode import Decoder, fhir_date, point
-from .flatten import flatten
+from .flatten import flatten_all
 from .reader import ResourceStore
+from .values import Json, Labels, fhir_date, point
 
 # Bar colours by regimen category (regimen_terms keys without "category-").
 CATEGORY_COLOURS = {
@@ -36,6 +36,9 @@ GRADE_COLOURS = {None: "#969696", 1: "#fdd49e", 2: "#fdae6b", 3: "#f16913", 4: "
 RESPONSE_COLOURS = {"good": "#1a9850", "stable": "#fee08b", "bad": "#d73027", "other": "#737373"}
 _GOOD = {"scr", "cr", "cri", "remission", "vgpr", "pr", "mr"}
 _BAD = {"pd", "refractory", "relapse"}
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+TRANSPLANT_WINDOW = (60, 365)  # days before / after day 0 shown by default for a transplant case
+ENGRAFTMENT_LABEL = {"neutrophil": "ANC engraftment", "platelet": "PLT engraftment", "leukocyte": "WBC engraftment"}
 
 
 @dataclass
@@ -73,6 +76,15 @@ class PatientTimeline:
     events: list[Event] = field(default_factory=list)  # responses, relapses, death
     adverse_events: list[Event] = field(default_factory=list)
     mrd: list[MrdPoint] = field(default_factory=list)
+    day0: _dt.date | None = None  # the HSCT the day axis counts from
+
+    def transplant_window(self) -> tuple[_dt.date, _dt.date] | None:
+        """The default view of a transplant case: day -60 to day +365 (within the data)."""
+        if self.day0 is None or not self.dates:
+            return None
+        lo = max(min(self.dates), self.day0 - _dt.timedelta(days=TRANSPLANT_WINDOW[0]))
+        hi = min(max(self.dates), self.day0 + _dt.timedelta(days=TRANSPLANT_WINDOW[1]))
+        return lo, max(hi, self.day0 + _dt.timedelta(days=30))
 
     @property
     def dates(self) -> list[_dt.date]:
@@ -95,17 +107,37 @@ def _span_dates(start: str | None, end: str | None) -> tuple[_dt.date, _dt.date,
     return s.earliest(), max(last, s.earliest()), approximate
 
 
-def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | None = None,
-                   title: str | None = None) -> PatientTimeline:
-    """What to draw for one patient, read from its FHIR resources only."""
-    dec = decoder or Decoder()
+def build_timeline(store: ResourceStore, patient_id: str, decoder: Labels | None = None,
+                   title: str | None = None, hsct: int | None = None) -> PatientTimeline:
+    """What to draw for one patient, read from its FHIR resources only. `hsct` picks the transplant
+    the day axis counts from (1 = the first by date); default: the last allogeneic, else the last."""
+    dec = decoder or Labels()
     store = store.only_patient(patient_id)
-    t = PatientTimeline(title or _default_title(store, dec))
+    tables = flatten_all(store, dec)
+
+    def flatten(_store: ResourceStore, name: str, _dec: Labels) -> list[Json]:
+        return tables[name]
+
+    t = PatientTimeline(title or _default_title(tables))
+    transplants = sorted((h for h in tables["hsct"] if point(h["date"]) is not None),
+                         key=lambda h: point(h["date"]))  # type: ignore[arg-type,return-value]
+    if transplants:
+        if hsct is not None:
+            if not 1 <= hsct <= len(transplants):
+                raise ValueError(f"--hsct {hsct}: the patient has {len(transplants)} HSCT(s)")
+            chosen = transplants[hsct - 1]
+        else:
+            allo = [h for h in transplants if h["type"] == "allogeneic"]
+            chosen = (allo or transplants)[-1]
+        t.day0 = point(chosen["date"])
     for r in flatten(store, "regimens", dec):
         dates = _span_dates(r["start_date"], r["end_date"])
         if dates is None:
             continue
-        t.spans.append(Span(r["title"] or r["category"] or "regimen", dates[0], dates[1], "regimen",
+        end = dates[1]
+        if r["category"] == "conditioning" and t.day0 is not None and dates[0] < t.day0 < end:
+            end = t.day0  # conditioning ends at day 0, whatever a derived end date says
+        t.spans.append(Span(r["title"] or r["category"] or "regimen", dates[0], end, "regimen",
                             r["category"], dates[2]))
     for r in flatten(store, "radiotherapy", dec):
         dates = _span_dates(r["start_date"], r["end_date"])
@@ -121,6 +153,23 @@ def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | Non
         if when is not None:
             donor = f", {h['donor_match']}" if h["donor_match"] else ""
             t.hsct.append(Event(when, f"{h['type'] or ''} HSCT{donor}".strip(), "hsct", approximate=_approx(h["date"])))
+    for e in flatten(store, "engraftment", dec):
+        when = point(e["date"])
+        if when is not None:
+            label = f"{ENGRAFTMENT_LABEL.get(e['kind'], e['kind'])} D+{e['day']}"
+            t.events.append(Event(when, label, "engraftment"))
+    for c in flatten(store, "chimerism", dec):
+        when = point(c["date"])
+        if when is not None:
+            value = f" {c['recipient_percent']:g}% recipient" if c["recipient_percent"] is not None else ""
+            t.events.append(Event(when, f"chimerism {(c['result'] or '').replace('-', ' ')}{value}".strip(),
+                                  "chimerism", approximate=_approx(c["date"])))
+    for d in flatten(store, "diagnoses", dec):
+        when = point(d["onset_date"])
+        if when is not None:
+            prefix = "second cancer: " if d["kind"] == "secondary" else "diagnosis: "
+            t.events.append(Event(when, prefix + (d["condition_display"] or d["condition"] or "?"), "diagnosis",
+                                  approximate=_approx(d["onset_date"])))
     for r in flatten(store, "responses", dec):
         when = point(r["date"])
         if when is not None:
@@ -140,9 +189,12 @@ def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | Non
     for a in flatten(store, "adverse_events", dec):
         when = point(a["onset_date"])
         if when is not None:
-            grade = f"G{a['grade']} " if a["grade"] else ""
-            t.adverse_events.append(Event(when, f"{grade}{a['term_display'] or a['term_text'] or 'AE'}", "ae",
-                                          a["grade"], _approx(a["onset_date"])))
+            term = a["term_display"] or a["term_text"] or "AE"
+            if a["gvhd_grade"]:  # the overall (MAGIC) grade, as clinicians write it: 'Acute GVHD grade II'
+                label = f"{term} grade {_ROMAN[a['gvhd_grade']]}"
+            else:
+                label = f"G{a['grade']} {term}" if a["grade"] else term
+            t.adverse_events.append(Event(when, label, "ae", a["grade"] or a["gvhd_grade"], _approx(a["onset_date"])))
     for m in flatten(store, "mrd", dec):
         when = point(m["date"])
         if when is not None:
@@ -154,7 +206,7 @@ def build_timeline(store: ResourceStore, patient_id: str, decoder: Decoder | Non
     return t
 
 
-def _short_response(dec: Decoder, key: str | None) -> str:
+def _short_response(dec: Labels, key: str | None) -> str:
     if key is None:
         return "response"
     concept = dec.terminology["responses"].find(key)
@@ -164,12 +216,12 @@ def _short_response(dec: Decoder, key: str | None) -> str:
     return short or concept.display.lower()
 
 
-def _default_title(store: ResourceStore, dec: Decoder) -> str:
+def _default_title(tables: dict[str, list[Json]]) -> str:
     """Diagnosis, sex and age - never a name or an identifier."""
-    dx = flatten(store, "diagnoses", dec)
+    dx = tables["diagnoses"]
     primary = next((d for d in dx if d["kind"] == "primary"), dx[0] if dx else None)
     parts = [primary["condition_display"] if primary else "Patient timeline"]
-    patients = flatten(store, "patients", dec)
+    patients = tables["patients"]
     if patients:
         p = patients[0]
         who = [p["sex"]] if p["sex"] and p["sex"] != "unknown" else []
@@ -246,10 +298,12 @@ def plot_timeline(t: PatientTimeline, *, start: _dt.date | None = None, end: _dt
     labels: dict[float, str] = {}
     for e, row in zip(events, ev_rows, strict=True):
         yy = y - row - 0.5
-        colour = {"death": "black", "relapse": RESPONSE_COLOURS["bad"], "hsct": HSCT_COLOUR}.get(e.kind) or (
+        colour = {"death": "black", "relapse": RESPONSE_COLOURS["bad"], "hsct": HSCT_COLOUR,
+                  "engraftment": "#2166ac", "chimerism": "#5e3c99", "diagnosis": "#444444"}.get(e.kind) or (
             RESPONSE_COLOURS["good" if e.value in _GOOD else "bad" if e.value in _BAD
                              else "stable" if e.value == "sd" else "other"])
-        marker = {"death": "X", "relapse": "v", "hsct": "*"}.get(e.kind, "o")
+        marker = {"death": "X", "relapse": "v", "hsct": "*", "engraftment": "^", "chimerism": "s",
+                  "diagnosis": "P"}.get(e.kind, "o")
         xn = mdates.date2num(e.date)
         ax.plot([xn], [yy], marker=marker, markersize=12 if e.kind == "hsct" else 9, color=colour, gid=e.kind,
                 linestyle="none", markerfacecolor="white" if e.approximate else colour, markeredgewidth=1.5)
@@ -290,10 +344,10 @@ def plot_timeline(t: PatientTimeline, *, start: _dt.date | None = None, end: _dt
         xn = mdates.date2num(h.date)
         for row in axes:
             row[0].axvline(xn, color=HSCT_COLOUR, linestyle="--", linewidth=1.2, gid="hsct-day0")
-    if t.hsct:
-        day0 = mdates.date2num(t.hsct[0].date)
+    if t.day0 is not None:
+        day0 = mdates.date2num(t.day0)
         sec = ax.secondary_xaxis("top", functions=(lambda x, d=day0: x - d, lambda x, d=day0: x + d))
-        sec.set_xlabel(f"days from HSCT ({t.hsct[0].date.isoformat()} = day 0)", fontsize=9)
+        sec.set_xlabel(f"days from HSCT ({t.day0.isoformat()} = day 0)", fontsize=9)
         sec.tick_params(labelsize=8)
 
     handles = [Patch(color=c, label=k.replace("-", " ")) for k, c in categories.items()]
@@ -344,11 +398,15 @@ def _plot_mrd(ax: Any, mrd: list[MrdPoint], mdates: Any) -> None:
 
 
 def render_timeline(t: PatientTimeline, path: Path, *, start: _dt.date | None = None,
-                    end: _dt.date | None = None, dpi: int = 150) -> Any:
-    """Draw and save as PNG or SVG (by suffix); returns the Figure for inspection."""
+                    end: _dt.date | None = None, dpi: int = 150, whole: bool = False) -> Any:
+    """Draw and save as PNG or SVG (by suffix); returns the Figure for inspection. A transplant
+    case is shown in its transplant window unless `whole` or a window is given."""
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise ValueError("the output must end in .png or .svg")
+    window = None if whole or start or end else t.transplant_window()
+    if window is not None:
+        start, end = window
     fig = plot_timeline(t, start=start, end=end)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open_private(path, "wb") as handle:

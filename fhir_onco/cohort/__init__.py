@@ -47,11 +47,18 @@ def generate(spec: CohortSpec, seed: int = 0) -> list[Case]:
 
 
 def spec_tables(spec: CohortSpec, cases: list[Case]) -> dict[str, object]:
-    """Tabulate the cases with the spec's own age bins, exposures and adverse-event thresholds."""
+    """Tabulate the cases with the spec's own age bins, exposures and adverse-event thresholds; with
+    groups, also per group (``groups``)."""
     aes = [(a.term, a.grade_at_least) for grp in (spec, *spec.groups) for a in grp.adverse_events]
     exposures = list(spec.prior_therapy.exposures) if spec.prior_therapy else []
-    return tabulate(cases, spec.index_regimen.id, age_bins=spec.age.bins if spec.age else (),
-                    adverse_events=aes, exposures=exposures)
+    bins = spec.age.bins if spec.age else ()
+    out = tabulate(cases, spec.index_regimen.id, age_bins=bins, adverse_events=aes, exposures=exposures)
+    if spec.groups:  # the same tables per group, as a paper's group columns
+        out["groups"] = {
+            g.name: tabulate([c for c in cases if group_of(c) == g.name], (g.index_regimen or spec.index_regimen).id,
+                             age_bins=bins, adverse_events=aes, exposures=exposures)
+            for g in spec.groups}
+    return out
 
 
 @dataclass(slots=True)

@@ -57,7 +57,8 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     hsct: dict[str, Counter[str]] = {"donor": Counter(), "conditioning_intensity": Counter(),
                                      "graft_source": Counter(), "outcome": Counter()}
     transplanted = 0
-    wanted_ae = [(_key("ctcae_terms", t), g) for t, g in adverse_events]
+    # each patient once per term and threshold, however often the spec lists the pair (cohort and groups)
+    wanted_ae = list(dict.fromkeys((_key("ctcae_terms", t), g) for t, g in adverse_events))
     n = 0
     for case in cases:
         n += 1

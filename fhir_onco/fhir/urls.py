@@ -19,6 +19,7 @@ def ext(name: str) -> str:
 # Our extensions (defined in profiles/).
 EXT_SOURCE_DATE = ext("source-date")  # the date expression as written (D+21, 15.12.2021)
 EXT_AGE_AT_EVENT = ext("age-at-event")
+EXT_FOLLOW_UP = ext("follow-up")  # last contact date and vital status then (censoring)
 EXT_REGIMEN = ext("regimen")  # MedicationAdministration -> its CarePlan
 EXT_CYCLE = ext("cycle-number")
 EXT_DOSE_BASIS = ext("dose-basis")

@@ -1,4 +1,5 @@
-"""Flattened export tables: columns, values decoded back to terminology keys, CSV and Parquet files."""
+"""Export tables built from the cases the reverse mapping reads back: columns, terms as terminology keys,
+status and suspects as written, dates as dates, CSV and Parquet files."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fhir_onco.analytics.flatten import TABLES, flatten, flatten_all
 from fhir_onco.analytics.reader import ResourceStore
 from fhir_onco.cli.app import app
 
-from .inline_cohort import patient_id
+from .inline_cohort import bundles, patient_id
 
 
 def test_every_table_has_its_declared_columns(cohort_store: ResourceStore) -> None:
@@ -47,9 +48,30 @@ def test_values_are_terminology_keys_and_typed(cohort_store: ResourceStore) -> N
     hsct = flatten(cohort_store, "hsct")
     assert [(h["type"], h["date"]) for h in hsct] == [("autologous", "2017-12-01")]
     stages = {r["patient_id"]: r for r in flatten(cohort_store, "stages")}
-    assert stages[p1]["system"] == "iss" and stages[p1]["stage"] == "iss-3"
-    doses = [r for r in flatten(cohort_store, "administrations") if r["patient_id"] == p1 and r["drug"] == "isatuximab"]
-    assert doses[0]["dose"] == 10.0 and doses[0]["dose_unit"] == "mg/kg" and doses[0]["route"] == "intravenous"
+    # the stage within its system, not the terminology key 'iss-3'
+    assert stages[p1]["system"] == "iss" and stages[p1]["stage"] == "3"
+    drugs = [r for r in flatten(cohort_store, "drugs") if r["patient_id"] == p1 and r["drug"] == "isatuximab"]
+    assert [(d["dose"], d["unit"], d["route"], d["days"], d["regimen_id"]) for d in drugs] == [
+        (10.0, "mg/kg", "intravenous", "1", regimens["IsaPd"]["id"])]
+
+
+def test_regimen_status_and_adverse_event_suspects_read_as_written() -> None:
+    case = {"patient": {"identifiers": [{"system": "urn:t", "value": "s1"}], "sex": "male"},
+            "diagnoses": [{"condition": "multiple myeloma", "onset": "2019-12"}],
+            "regimens": [{"id": "isapd", "name": "IsaPd", "category": "salvage", "start": "2020-01-06",
+                          "status": "stopped", "stop_reason": "toxicity",
+                          "drugs": [{"drug": "isatuximab", "dose": 10, "unit": "mg/kg", "route": "IV", "days": "1,8"},
+                                    {"drug": "pomalidomide", "dose": 4, "unit": "mg", "route": "PO",
+                                     "days": "1-21"}]}],
+            "adverse_events": [{"term": "нейтропения", "grade": 3, "onset": "2020-01-20",
+                                "suspected_causes": [{"regimen": "isapd", "drug": "pomalidomide"}]}]}
+    store = ResourceStore().extend(bundles([case]))
+    regimen = flatten(store, "regimens")[0]
+    assert (regimen["status"], regimen["stop_reason"]) == ("stopped", "toxicity")  # not FHIR's 'revoked'
+    ae = flatten(store, "adverse_events")[0]
+    # one suspect, the regimen and drug named - not the ids of its 21 pomalidomide doses
+    assert (ae["term"], ae["suspects"], ae["suspect_ids"]) == (
+        "neutrophil count decreased", "IsaPd/pomalidomide", regimen["id"])
 
 
 def test_csv_files_one_per_table(cohort_store: ResourceStore, tmp_path: Path) -> None:
@@ -68,11 +90,31 @@ def test_parquet_keeps_column_types(cohort_store: ResourceStore, tmp_path: Path)
     pq = pytest.importorskip("pyarrow.parquet")
     write_tables(flatten_all(cohort_store), tmp_path, "parquet")
     table = pq.read_table(tmp_path / "adverse_events.parquet")
-    assert table.column_names == TABLES["adverse_events"].column_names
+    spec = TABLES["adverse_events"]
+    assert table.column_names == [x for c in spec.column_names
+                                  for x in ([c, f"{c}_precision"] if c in spec.date_columns else [c])]
     assert str(table.schema.field("grade").type) == "int64"
     assert str(table.schema.field("serious").type) == "bool"
     assert sorted(g for g in table.column("grade").to_pylist() if g is not None) == [2, 2, 3, 3, 3, 3, 4]
     assert pq.read_table(tmp_path / "stages.parquet").num_rows == 4
+    patients = pq.read_table(tmp_path / "patients.parquet")
+    assert str(patients.schema.field("death_date").type) == "date32[day]"
+    deaths = [(d.isoformat(), p) for d, p in zip(patients.column("death_date").to_pylist(),
+                                                 patients.column("death_date_precision").to_pylist(), strict=True)
+              if d is not None]
+    assert ("2021-06-01", "day") in deaths
+
+
+def test_partial_dates_stay_partial_in_csv_and_are_flagged_in_parquet(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    case = {"patient": {"identifiers": [{"system": "urn:t", "value": "d1"}], "sex": "female", "birth_date": "1950"},
+            "diagnoses": [{"condition": "multiple myeloma", "onset": "2019-12"}]}
+    store = ResourceStore().extend(bundles([case]))
+    write_tables(flatten_all(store, names=["diagnoses"]), tmp_path / "csv", "csv")
+    assert ",2019-12," in (tmp_path / "csv" / "diagnoses.csv").read_text(encoding="utf-8")
+    write_tables(flatten_all(store, names=["diagnoses"]), tmp_path / "pq", "parquet")
+    row = pq.read_table(tmp_path / "pq" / "diagnoses.parquet").to_pylist()[0]
+    assert (row["onset_date"].isoformat(), row["onset_date_precision"]) == ("2019-12-01", "month")
 
 
 def test_parquet_without_pyarrow_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -112,3 +154,19 @@ def test_cli_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert runner.invoke(app, ["export", "--input", str(tmp_path), "--tables", "nope"]).exit_code == 2
     missing = runner.invoke(app, ["report", "--input", str(tmp_path / "absent")])
     assert missing.exit_code == 2 and "no such input" in missing.output  # the same in every command
+
+
+def test_streamed_export_has_the_rows_of_the_tables(cohort_bundles: list[dict[str, Any]], tmp_path: Path) -> None:
+    """export writes case by case (memory holds one patient's rows); the content equals the tables."""
+    from fhir_onco.analytics.cases import read_cases
+    from fhir_onco.analytics.export import stream_tables
+
+    store = ResourceStore().extend(cohort_bundles)
+    twice = list(read_cases(store)) + list(read_cases(store))  # a patient met twice is written once
+    counts = stream_tables(twice, tmp_path / "s", "csv")
+    write_tables(flatten_all(store), tmp_path / "t", "csv")
+    for name in TABLES:
+        streamed = (tmp_path / "s" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+        tables = (tmp_path / "t" / f"{name}.csv").read_text(encoding="utf-8").splitlines()
+        assert streamed[0] == tables[0] and sorted(streamed[1:]) == sorted(tables[1:]), name
+        assert counts[name] == len(tables) - 1

@@ -60,10 +60,12 @@ def test_build_timeline_reads_every_domain(store: ResourceStore) -> None:
     assert t.title.startswith("B-cell acute lymphoblastic leukemia - female")
     assert [s.label for s in t.spans] == ["Induction", "Blinatumomab", "Conditioning", "Total body irradiation 12 Gy"]
     cond = t.spans[2]
-    # "2021-05" without an end: drawn over the whole month, flagged approximate
-    assert (cond.start, cond.end, cond.approximate) == (dt.date(2021, 5, 1), dt.date(2021, 5, 31), True)
-    assert [h.date for h in t.hsct] == [dt.date(2021, 5, 20)]
-    assert [(e.kind, e.date) for e in t.events] == [
+    # "2021-05" without an end: drawn from the month's start, flagged approximate, clipped at day 0
+    assert (cond.start, cond.end, cond.approximate) == (dt.date(2021, 5, 1), dt.date(2021, 5, 20), True)
+    assert [h.date for h in t.hsct] == [dt.date(2021, 5, 20)] and t.day0 == dt.date(2021, 5, 20)
+    assert [(e.kind, e.label) for e in t.events if e.kind == "diagnosis"] == [
+        ("diagnosis", "diagnosis: B-cell acute lymphoblastic leukemia")]
+    assert [(e.kind, e.date) for e in t.events if e.kind in ("response", "relapse", "death")] == [
         ("response", dt.date(2021, 3, 1)), ("response", dt.date(2021, 8, 28)),
         ("relapse", dt.date(2022, 9, 1)), ("death", dt.date(2023, 3, 1))]
     assert [(a.label, a.value) for a in t.adverse_events] == [("G2 Cytokine release syndrome", 2),
@@ -73,7 +75,7 @@ def test_build_timeline_reads_every_domain(store: ResourceStore) -> None:
 
 def test_figure_has_one_bar_per_course_and_the_expected_markers(store: ResourceStore, tmp_path: Path) -> None:
     t = build_timeline(store, store.patients()[0]["id"])
-    fig = render_timeline(t, tmp_path / "t.png")
+    fig = render_timeline(t, tmp_path / "t.png", whole=True)
     assert len(_gids(fig, "regimen")) == 3
     assert len(_gids(fig, "radiotherapy")) == 1
     assert len(_gids(fig, "ae")) == 2
@@ -95,9 +97,35 @@ def test_figure_has_one_bar_per_course_and_the_expected_markers(store: ResourceS
 
 def test_svg_keeps_the_element_ids(store: ResourceStore, tmp_path: Path) -> None:
     t = build_timeline(store, store.patients()[0]["id"])
-    render_timeline(t, tmp_path / "t.svg")
+    render_timeline(t, tmp_path / "t.svg", whole=True)
     svg = (tmp_path / "t.svg").read_text(encoding="utf-8")
     assert svg.count('id="regimen"') == 3 and svg.count('id="ae"') == 2
+
+
+def test_transplant_case_opens_on_its_transplant_window(store: ResourceStore, tmp_path: Path) -> None:
+    t = build_timeline(store, store.patients()[0]["id"])
+    assert t.transplant_window() == (dt.date(2021, 3, 21), dt.date(2022, 5, 20))  # day -60 .. day +365
+    fig = render_timeline(t, tmp_path / "d.png")
+    assert len(_gids(fig, "regimen")) == 2  # induction ended before day -60; bridging and conditioning shown
+    assert len(_gids(fig, "relapse")) == 0 and len(_gids(fig, "death")) == 0  # after day +365
+
+
+def test_day_axis_on_the_chosen_transplant() -> None:
+    case = copy.deepcopy(CASE)
+    case["hsct"] = [{"id": "auto", "type": "autologous", "date": "2020-06-01"},
+                    {"id": "allo1", "type": "allogeneic", "date": "2021-05-20",
+                     "engraftment": [{"kind": "neutrophil", "day": 18}]},
+                    {"id": "auto2", "type": "autologous", "date": "2022-01-10"}]
+    case["mrd"], case["adverse_events"] = [], []
+    case["responses"] = [{"date": "D+100@allo1", "response": "CR", "best": True}]
+    store = ResourceStore().extend([map_case(parse_case(case))])
+    pid = store.patients()[0]["id"]
+    t = build_timeline(store, pid)
+    assert t.day0 == dt.date(2021, 5, 20)  # the last allogeneic, not the last HSCT
+    assert [e.label for e in t.events if e.kind == "engraftment"] == ["ANC engraftment D+18"]
+    assert build_timeline(store, pid, hsct=1).day0 == dt.date(2020, 6, 1)
+    with pytest.raises(ValueError, match="3 HSCT"):
+        build_timeline(store, pid, hsct=4)
 
 
 def test_window_keeps_only_what_falls_in_it(store: ResourceStore, tmp_path: Path) -> None:

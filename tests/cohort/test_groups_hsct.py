@@ -81,3 +81,18 @@ def test_ages_hit_min_max_median_and_bins_exactly() -> None:
     assert (odd[0], odd[3], odd[6]) == (2, 9, 17)
     with pytest.raises(CohortError, match=r"median 90 is impossible|cannot reach"):
         draw_ages(Age(min=39, max=81, median=90), 60, random.Random(1))
+
+
+def test_tables_json_has_per_group_counts_and_counts_a_threshold_once() -> None:
+    from fhir_onco.cohort.tables import tabulate
+
+    spec = load_spec(SPEC)
+    cases = generate(spec, 3)
+    t = spec_tables(spec, cases)
+    assert set(t["groups"]) == {"blinatumomab-bridge", "chemotherapy-bridge"}
+    assert t["groups"]["blinatumomab-bridge"]["patients"] == 12
+    assert t["groups"]["chemotherapy-bridge"]["best_response"] == {"cr": 6, "pd": 2}
+    assert t["groups"]["chemotherapy-bridge"]["adverse_events"]["febrile neutropenia >= 3"] == 5
+    once = tabulate(cases, "bridge", adverse_events=[("febrile neutropenia", 3)])
+    twice = tabulate(cases, "bridge", adverse_events=[("febrile neutropenia", 3), ("FN", 3)])  # same term
+    assert twice["adverse_events"] == once["adverse_events"] == {"febrile neutropenia >= 3": 5}

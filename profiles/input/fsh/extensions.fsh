@@ -20,6 +20,34 @@ Description: "Patient age at a dated event, when the birth date is unknown."
 * extension[age].value[x] only Age
 * extension[date].value[x] only dateTime
 
+Extension: FollowUp
+Id: follow-up
+Title: "Follow-up"
+Description: "Last contact with the patient and the vital status then; survival analyses censor the living at the last contact date."
+* insert Ctx(Patient)
+* extension contains lastContact 0..1 and vitalStatus 0..1
+* extension[lastContact].value[x] only dateTime
+* extension[vitalStatus].value[x] only code
+* extension[vitalStatus].valueCode from VitalStatusVS (required)
+
+CodeSystem: VitalStatusCS
+Id: vital-status
+Title: "Vital status"
+Description: "Vital status at the last contact."
+* ^url = "https://fhir-onco.org/fhir/CodeSystem/vital-status"
+* ^caseSensitive = true
+* ^content = #complete
+* #alive "Alive"
+* #dead "Dead"
+* #unknown "Unknown"
+
+ValueSet: VitalStatusVS
+Id: vital-status
+Title: "Vital status at last contact"
+Description: "All vital status codes."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/vital-status"
+* include codes from system VitalStatusCS
+
 Extension: Regimen
 Id: regimen
 Title: "Regimen"

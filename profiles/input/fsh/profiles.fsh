@@ -10,6 +10,7 @@ Description: "The patient of a case. Aligned with mCODE CancerPatient except tha
 * identifier.value 1..1
 * gender 1..1
 * extension contains AgeAtEvent named ageAtEvent 0..*
+* extension contains FollowUp named followUp 0..1
 
 Profile: OncoPrimaryCancerCondition
 Parent: Condition

@@ -1,0 +1,101 @@
+"""The proof of issues 5 and 9 from a real server: the seed-004 myeloma cohort and the HSCT example
+cohort are generated, pushed to one FHIR server together, and `report --server --where` gives back
+every count of each spec - per group for the HSCT cohort (`--by cohort_group`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fhir_onco import load_case, map_case
+from fhir_onco.cli.app import app
+from fhir_onco.cohort import generate_to_directory
+from fhir_onco.server.client import FhirClient, RetryPolicy
+
+from .test_analytics_seed004 import check_seed004_tables
+
+COHORTS = Path(__file__).resolve().parents[2] / "examples" / "cohorts"
+SEED004, HSCT = COHORTS / "seed004-isapd.yaml", COHORTS / "example-ball-bridging-hsct.yaml"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("FHIR_ONCO_TEST_SERVER"):
+        pytest.skip("needs a server holding only these cohorts (a shared server holds other patients)")
+    from fhir_onco.server.testserver import SekmetServer, TestServerError
+
+    srv = SekmetServer(tmp_path_factory.mktemp("sekmet-cohorts"))
+    try:
+        srv.start()
+    except TestServerError as exc:
+        pytest.skip(f"no local FHIR server: {exc}")
+    try:
+        base = srv.base_url
+        out = tmp_path_factory.mktemp("cohorts")
+        generate_to_directory(SEED004, out / "seed004", seed=4)
+        generate_to_directory(HSCT, out / "hsct", seed=1)
+        with FhirClient(base, auth=None, retry=RetryPolicy(max_attempts=4, backoff_base=0.05)) as client:
+            for path in sorted(out.rglob("*.yaml")):
+                client.transaction(map_case(load_case(path)))
+        yield base
+    finally:
+        srv.stop()
+
+
+def _report(base: str, *args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["report", "--server", base, "-f", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_seed004_counts_from_the_server(server: str) -> None:
+    data = _report(server, "--where", "condition=multiple myeloma", "--age-bands", "65,75")
+    check_seed004_tables(data["tables"])
+
+
+def test_hsct_cohort_per_group_figures_from_the_server(server: str) -> None:
+    pytest.importorskip("lifelines")
+    spec = yaml.safe_load(HSCT.read_text(encoding="utf-8"))
+    data = _report(server, "--where", "condition=B-ALL", "--by", "cohort_group")
+    assert data["n_patients"] == spec["size"]
+    groups = {g["name"]: g for g in spec["groups"]}
+    rows = {(r["section"], r["item"]): r for r in data["tables"]["baseline"]["rows"]}
+    for name, g in groups.items():
+        assert rows[("Patients", "total")][f"n_{name}"] == g["size"]
+    best = {r["response"]: r for r in data["tables"]["best_response"]["rows"]}
+    for name, g in groups.items():
+        for response, n in g["best_response"].items():
+            assert best[response][f"n_{name}"] == n, (name, response)
+    ae = {(r["term"], r["measure"]): r for r in data["tables"]["adverse_events"]["rows"]}
+    for name, g in groups.items():
+        for item in g["adverse_events"]:
+            assert ae[(item["term"], f"grade_ge_{item['grade_at_least']}" if item["grade_at_least"] > 1
+                       else "any_grade")][f"n_{name}"] == item["patients"]
+
+    tx = {(r["section"], r["item"]): r for r in data["tables"]["transplant"]["rows"]}
+    h = spec["hsct"]
+    assert tx[("Patients", "transplanted")]["n_total"] == spec["size"]
+    donors = {item: r["n_total"] for (sec, item), r in tx.items() if sec == "Donor"}
+    assert sorted(donors.values()) == sorted(h["donor"].values())
+    intensity = {item: r["n_total"] for (sec, item), r in tx.items() if sec == "Conditioning intensity"}
+    assert sorted(intensity.values()) == sorted(h["conditioning_intensity"].values())
+    graft = {item: r["n_total"] for (sec, item), r in tx.items() if sec == "Graft source"}
+    assert sorted(graft.values()) == sorted(h["graft_source"].values())
+    lo, hi = h["neutrophil_engraftment_day"]
+    assert tx[("Neutrophil engraftment, day", "median (range)")]["value_total"].endswith(f"({lo}-{hi})")
+    lo, hi = h["platelet_engraftment_day"]
+    assert tx[("Platelet engraftment, day", "median (range)")]["value_total"].endswith(f"({lo}-{hi})")
+    assert tx[("Outcomes after HSCT", "relapse / progression")]["n_total"] == h["relapse"]["relapse"]
+    gvhd = next(a for a in spec["adverse_events"] if a["term"] == "graft versus host disease")
+    assert tx[("GVHD (allogeneic)", "acute GVHD grade II-IV")]["n_total"] == gvhd["patients"]
+    sepsis = spec["deaths"]["sepsis"]  # the only deaths not after a relapse
+    assert tx[("Outcomes after HSCT", "non-relapse death, any time")]["n_total"] == sepsis
+    deaths = {r["cause"]: r["n_total"] for r in data["tables"]["deaths"]["rows"]}
+    assert deaths["all"] == spec["deaths"]["progression"]["count"] + sepsis
