@@ -57,7 +57,7 @@ def inputs(work: Path, workload: str, n: int) -> Path:
 def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
     command = COMMANDS[workload]
     src = inputs(work, workload, n)
-    out = work / "out"
+    out = work / f"out-{workload}-{n}-j{jobs}-{os.getpid()}"  # own folder: runs may share --work
     shutil.rmtree(out, ignore_errors=True)
     args = [CLI, command]
     if command == "map":
@@ -78,11 +78,14 @@ def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
         with f.open("rb") as handle:
             resources += sum(1 for _ in handle)
     cpu = usage.ru_utime + usage.ru_stime
-    return {"workload": workload, "command": command, "patients": n, "jobs": jobs, "resources": resources,
-            "per_patient": round(resources / n, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-            "res_per_cpu_s": round(resources / cpu), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            **json.loads(subprocess.run([sys.executable, __file__, "--floor", str(out)], check=True,
-                                        capture_output=True, text=True).stdout)}
+    floor_figures = json.loads(subprocess.run([sys.executable, __file__, "--floor", str(out)], check=True,
+                                              capture_output=True, text=True).stdout)
+    result = {"workload": workload, "command": command, "patients": n, "jobs": jobs, "resources": resources,
+              "per_patient": round(resources / n, 1), "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+              "res_per_cpu_s": round(resources / cpu), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+              **floor_figures}
+    shutil.rmtree(out, ignore_errors=True)
+    return result
 
 
 def floor(out: Path) -> dict[str, int]:
