@@ -95,9 +95,12 @@ def map_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     structure_only: Annotated[bool, typer.Option(
         "--structure-only", help="Validate base R4 structure only (faster), not our profiles.")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (default: all cores); output is the same for any N.",
+        show_default=False)] = None,
 ) -> None:
     """Map case files to validated FHIR R4. Patients with errors are reported and not written."""
-    from fhir_onco.pipeline import NdjsonWriter, map_file, write_bundle_file
+    from fhir_onco.pipeline import NdjsonWriter, default_jobs, map_files, write_result_file
 
     common.check_inputs(cases)
     common.check_output_dir(output)
@@ -105,19 +108,20 @@ def map_command(
     totals: Counter[str] = Counter()
     failed = 0
     writer = NdjsonWriter(output) if fmt is Format.ndjson else None
+    results = map_files(cases, jobs=jobs or default_jobs(), encode=fmt.value,
+                        allow_text_only=allow_text_only, profiles=not structure_only)
     try:
-        for path in _progress(cases, "Mapping", as_json):
-            result = map_file(path, allow_text_only=allow_text_only, profiles=not structure_only)
+        for path, result in zip(_progress(cases, "Mapping", as_json), results, strict=True):
             _print_report(result.report, as_json)
             entry: dict[str, Any] = {"source": str(path), "ok": result.ok,
                                      "outcome": result.report.to_operation_outcome()}
-            if result.ok and result.bundle is not None:
+            if result.ok:
                 counts = result.resource_counts()
                 totals.update(counts)
                 if writer is not None:
-                    writer.write_bundle(result.bundle)
+                    writer.write_result(result)
                 else:
-                    entry["output"] = str(write_bundle_file(result.bundle, output, path.stem))
+                    entry["output"] = str(write_result_file(result, output, path.stem))
                 entry["resources"] = dict(sorted(counts.items()))
                 if not as_json:
                     where = entry.get("output", str(output))
@@ -125,7 +129,8 @@ def map_command(
                                 f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), valid", info=True)
             else:
                 failed += 1
-            summary.append(entry)
+            if as_json:  # kept only for the JSON report, so memory stays flat in the number of cases
+                summary.append(entry)
     finally:
         if writer is not None:
             writer.close()

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from fhir_onco.cli import common
+
 
 class DeidFormat(StrEnum):
     bundle = "bundle"
@@ -22,8 +24,12 @@ class DeidFormat(StrEnum):
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+    return common.usage_error(message) if code == 2 else _error(message)
+
+
+def _error(message: str) -> typer.Exit:
+    common.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
 
 
 def deidentify_command(
@@ -66,13 +72,14 @@ def deidentify_command(
         return
     if not inputs or output is None:
         raise _fail("give INPUT... and -o DIR (or --check DIR)", 2)
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or directory: {', '.join(missing)}", 2)
+    common.check_inputs(inputs)
     try:
         key = load_key()
     except DeidKeyError as exc:
         raise _fail(str(exc), 2) from None
+    common.check_output_dir(output)
+    if reid_table is not None:
+        common.check_output_file(reid_table, "--reid-table")
     from fhir_onco.deidentify import deidentify_paths
 
     result = deidentify_paths(list(inputs), output, policy=policy, key=key, fmt=fmt.value, reid_path=reid_table,
@@ -82,9 +89,9 @@ def deidentify_command(
                               ensure_ascii=False, indent=2))
     else:
         for issue in result.issues:
-            typer.echo(issue.to_text(), err=True)
-        typer.echo(result.to_text())
-        typer.echo(f"{len(result.written)} files written to {output}")
+            common.echo(issue.to_text(), err=True)
+        common.echo(result.to_text(), info=True)
+        common.echo(f"{len(result.written)} files written to {output}", info=True)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -93,18 +100,21 @@ def _check(paths: list[Path], sources: list[Path], policy: object, as_json: bool
     from fhir_onco.deidentify import Policy, Scanner, source_secrets
 
     assert isinstance(policy, Policy)
-    missing = [str(p) for p in [*paths, *sources] if not p.exists()]
-    if missing:
-        raise _fail(f"no such file or directory: {', '.join(missing)}", 2)
-    secrets = source_secrets(sources) if sources else None
+    common.check_inputs([*paths, *sources])
+    from fhir_onco.documents import DocumentError
+
+    try:
+        secrets = source_secrets(sources) if sources else None
+    except DocumentError as exc:
+        raise _error(f"--source {exc}") from None
     leaks = Scanner(policy, secrets).scan_paths(paths)
     if as_json:
         typer.echo(json.dumps({"leaks": [{"location": x.location, "kind": x.kind} for x in leaks],
                                "ok": not leaks}, ensure_ascii=False, indent=2))
     else:
         for leak in leaks:
-            typer.echo(leak.to_text())
-        typer.echo(f"{len(leaks)} possible leaks found" if leaks else "no identifying data found")
+            common.echo(leak.to_text())
+        common.echo(f"{len(leaks)} possible leaks found" if leaks else "no identifying data found", info=True)
     if leaks:
         raise typer.Exit(1)
 

@@ -58,13 +58,16 @@ def map_tables_command(
     tmpdir: Annotated[Path | None, typer.Option(
         "--tmpdir", help="Where the temporary patient index goes (about the size of the CSVs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (default: all cores); output is the same for any N.",
+        show_default=False)] = None,
 ) -> None:
     """Map a directory of CSV tables to validated FHIR R4, one patient at a time.
 
     Bad cells are reported as file:row:column; patients with errors are not written, the others are.
     """
     from fhir_onco.case import dump_case
-    from fhir_onco.pipeline import NdjsonWriter, write_bundle_file
+    from fhir_onco.pipeline import NdjsonWriter, default_jobs, write_result_file
     from fhir_onco.tabular import TabularError, map_tables, open_reader
 
     common.check_inputs([directory])
@@ -101,7 +104,8 @@ def map_tables_command(
                     summary.append(entry)
         else:
             results = map_tables(directory, layout.value, allow_text_only=allow_text_only,
-                                 file_report=file_report, **options)
+                                 file_report=file_report, jobs=jobs or default_jobs(), encode=fmt.value,
+                                 **options)
             first = True
             for result in common.iterate(results, None, "Patients", enabled=not as_json):
                 if first:
@@ -109,21 +113,21 @@ def map_tables_command(
                     first = False
                 _echo_report(result.report, as_json)
                 entry = {"source": result.source, "ok": result.ok}
-                if result.ok and result.bundle is not None:
+                if result.ok and result.encoded is not None:
                     counts = result.resource_counts()
                     totals.update(counts)
-                    patient_id = next(e["resource"]["id"] for e in result.bundle["entry"]
-                                      if e["resource"]["resourceType"] == "Patient")
                     if writer is not None:
-                        writer.write_bundle(result.bundle)
+                        writer.write_result(result)
                     else:
-                        entry["output"] = str(write_bundle_file(result.bundle, output, f"Patient-{patient_id}"))
+                        entry["output"] = str(write_result_file(result, output,
+                                                                f"Patient-{result.encoded.patient_id}"))
                     entry["resources"] = dict(sorted(counts.items()))
                     written += 1
                 else:
                     failed += 1
                     entry["outcome"] = result.report.to_operation_outcome()
-                summary.append(entry)
+                if as_json:  # kept only for the JSON report: memory flat in the number of patients
+                    summary.append(entry)
             if first:
                 _echo_report(file_report, as_json)
     except TabularError as exc:

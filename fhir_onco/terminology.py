@@ -165,9 +165,9 @@ class Table:
     def suggest(self, term: str, n: int = 3, cutoff: float = 0.72) -> list[str]:
         """Known names closest in meaning to an unknown term: one per concept, best first.
 
-        Compared word by word in a folded Latin spelling (so Russian and English names meet), with
-        the stem of each word required to agree, and abbreviations matched against initials. Only
-        called on the error path, so the linear scan does not touch lookup speed."""
+        Compared word by word in a folded Latin spelling (so Russian and English names meet); words
+        that begin differently match only when nearly identical, and abbreviations match initials
+        (see _similarity). Only called on the error path, so the scan does not touch lookup speed."""
         if self._phonetic is None:
             self._phonetic = [(phonetic(name), name, concept.key)
                               for concept in self.concepts.values() for name in concept.synonyms]

@@ -244,3 +244,40 @@ def test_hostile_documents_are_located(text: str, where: str, what: str, tmp_pat
         result = runner.invoke(app, command)
         assert result.exit_code == 1, result.output
         assert f"{path}: {where}: " in result.output and what in result.output
+
+
+def test_progress_bar_is_cleared_before_a_message_line(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import sys
+
+    from fhir_onco.cli import common
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    common.set_quiet(False)
+    with common.progress(20, "Mapping") as bar:
+        bar.advance()
+        common.echo("ERROR x.yaml: a: b", err=True)
+        bar.advance()
+    text = term.getvalue()
+    before, after = text.split("ERROR x.yaml: a: b", 1)
+    assert before.endswith("\r\x1b[K")  # the bar's line is wiped, the message starts at column 0
+    assert "Mapping [" in after  # and the bar is drawn again below it
+    assert text.endswith("\r\x1b[K")  # nothing of the bar remains when it closes
+    common.set_quiet(True)
+    assert not common.Progress(20, "x").enabled
+    common.set_quiet(False)
+
+
+def test_timeline_without_matplotlib_says_which_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    result = runner.invoke(app, ["timeline", str(SEED000), "-o", str(tmp_path / "t.png")])
+    assert result.exit_code == 2
+    assert "pip install 'fhir-onco[plot]'" in result.output

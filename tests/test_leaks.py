@@ -122,3 +122,15 @@ def test_the_sentinels_do_reach_the_outputs(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["map", str(case), "-o", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "SNTL-MRN-90817" in (tmp_path / "o" / "leaky.json").read_text(encoding="utf-8")
+
+
+def test_sync_state_is_private(tmp_path: Path) -> None:
+    from fhir_onco.server.sync import StateStore
+
+    old = os.umask(0o022)
+    try:
+        with StateStore(tmp_path / "state.sqlite"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "state.sqlite").st_mode) == 0o600

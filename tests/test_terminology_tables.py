@@ -351,3 +351,30 @@ def test_every_antineoplastic_drug_falls_in_a_coded_class() -> None:
                 assert any(coding.code.startswith(c) for c in classes), (concept.key, coding.code)
     assert TERMS["drug_classes"].lookup("vinca alkaloids").primary.code == "L01CA"
     assert TERMS["drug_classes"].lookup("препараты платины").primary.code == "L01XA"
+
+
+def test_a_russian_record_of_new_drugs_and_terms_maps_and_validates() -> None:
+    """End to end: drugs and CTCAE terms only the larger tables know, written in Russian."""
+    from fhir_onco.case import parse_case
+    from fhir_onco.pipeline import map_and_validate
+
+    case = parse_case({
+        "patient": {"identifiers": [{"system": "urn:test", "value": "ru-1"}], "sex": "male", "birth_date": "1960"},
+        "diagnoses": [{"id": "dx", "condition": "ОМЛ", "onset": "2023-01-10"}],
+        "regimens": [{"id": "aza-ven", "name": "Aza-Ven", "category": "induction", "start": "2023-01-20",
+                      "drugs": [{"drug": "5-азацитидин", "dose": 75, "unit": "mg/m2", "route": "п/к", "days": "1-7"},
+                                {"drug": "венетоклакс", "dose": 400, "unit": "mg", "route": "внутрь", "days": "1-28"},
+                                {"drug": "позаконазол", "dose": 300, "unit": "mg", "route": "внутрь", "days": "1"}]}],
+        "adverse_events": [{"term": "гипокалиемия", "grade": 3, "onset": "2023-01-25",
+                            "suspected_causes": [{"regimen": "aza-ven", "drug": "венетоклакс"}]}],
+    }, source="ru-1.yaml")
+    result = map_and_validate(case, "ru-1.yaml", profiles=True)
+    assert result.ok, result.report.to_text()
+    resources = [e["resource"] for e in result.bundle["entry"]]
+    drugs = {c["code"] for r in resources if r["resourceType"] == "MedicationAdministration"
+             for c in r["medicationCodeableConcept"]["coding"]}
+    assert {"L01BC07", "1251", "L01XX52", "1747556", "J02AC04"} <= drugs  # ATC + RxNorm where cited
+    event = next(r for r in resources if r["resourceType"] == "AdverseEvent")["event"]
+    assert {(c["system"], c["code"]) for c in event["coding"]} == {
+        ("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C143569"),
+        ("http://terminology.hl7.org/CodeSystem/MDRAE", "10021018")}

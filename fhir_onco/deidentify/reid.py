@@ -7,10 +7,11 @@ apart from the de-identified output; it never travels with a delivery.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from fhir_onco.files import open_private
 
 COLUMNS = ("pseudonym", "identifier_system", "identifier_value", "original_patient_id", "patient_id",
            "date_offset_days")
@@ -20,9 +21,7 @@ class ReidTable:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its old mode on O_CREAT; tighten it
-        self._handle: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._handle: IO[str] = open_private(self.path, "w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._handle, lineterminator="\n")
         self._writer.writerow(COLUMNS)
         self.rows = 0

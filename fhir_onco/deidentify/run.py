@@ -8,7 +8,6 @@ a run that fails the policy's minimum k leaves nothing behind to be sent by mist
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections import Counter
@@ -17,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fhir_onco.documents import DocumentError, iter_ndjson, load_document
 from fhir_onco.fhir.builders import dumps
+from fhir_onco.files import write_private_text
 from fhir_onco.mappings.reverse import ReverseMappingError
 from fhir_onco.pipeline import NdjsonWriter, map_file
 from fhir_onco.validation import validate_bundle
@@ -138,33 +139,27 @@ def input_files(inputs: list[Path]) -> list[Path]:
 
 
 def _json_items(path: Path, issues: Report) -> Iterator[tuple[str, Json]]:
-    """(kind, item) for one input file: kind is 'bundle', 'resource' or 'case'."""
+    """(kind, item) for one input file: kind is 'bundle', 'resource' or 'case' (read by the caller).
+
+    Documents go through fhir_onco.documents, so a file gets the same verdict here as in `map`.
+    """
     source = str(path)
     if path.suffix in (".yaml", ".yml"):
         yield "case", {}
         return
-    if path.suffix == ".ndjson":
-        with path.open(encoding="utf-8-sig") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    issues.error(f"{source}:{lineno}", f"not JSON ({exc.msg} at column {exc.colno})", rule="input")
-                    continue
-                if not isinstance(item, dict) or "resourceType" not in item:
-                    issues.error(f"{source}:{lineno}", "not a FHIR resource (no resourceType)", rule="input")
-                    continue
-                yield "resource", item
-        return
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        issues.error(source, f"cannot read ({exc.strerror})", rule="input")
-        return
-    except json.JSONDecodeError as exc:
-        issues.error(f"{source}:{exc.lineno}", f"not JSON ({exc.msg} at column {exc.colno})", rule="input")
+        if path.suffix == ".ndjson":
+            for lineno, item in iter_ndjson(path):
+                if isinstance(item, DocumentError):
+                    _document_issues(item, issues)
+                elif not isinstance(item, dict) or "resourceType" not in item:
+                    issues.error(f"{source}:{lineno}", "not a FHIR resource (no resourceType)", rule="input")
+                else:
+                    yield "resource", item
+            return
+        data = load_document(path)
+    except DocumentError as exc:
+        _document_issues(exc, issues)
         return
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         yield "bundle", data
@@ -174,6 +169,11 @@ def _json_items(path: Path, issues: Report) -> Iterator[tuple[str, Json]]:
         yield "case", {}
     else:
         issues.error(source, "neither a FHIR Bundle or resource nor a case file", rule="input")
+
+
+def _document_issues(exc: DocumentError, issues: Report) -> None:
+    for location, message in exc.issues:
+        issues.error(f"{exc.source}: {location}", message, rule="input")
 
 
 class _Output:
@@ -199,11 +199,11 @@ class _Output:
 
             # read back like `pull` does; mapping this case again derives ids from the pseudonym
             path = self.directory / f"{bundle['id']}.yaml"
-            path.write_text(dump_case(read_bundle(bundle).case), encoding="utf-8", newline="\n")
+            write_private_text(path, dump_case(read_bundle(bundle).case))
             self.files.add(path)
             return
         path = self.directory / f"{bundle['id']}.json"
-        path.write_text(dumps(bundle), encoding="utf-8", newline="\n")
+        write_private_text(path, dumps(bundle))
         self.files.add(path)
 
     def resource(self, resource: Json, streamed: bool) -> None:
@@ -211,7 +211,7 @@ class _Output:
             self.ndjson.write(resource)
             return
         path = self.directory / f"{resource['resourceType']}-{resource['id']}.json"
-        path.write_text(dumps(resource), encoding="utf-8", newline="\n")
+        write_private_text(path, dumps(resource))
         self.files.add(path)
 
     def close(self) -> list[Path]:

@@ -8,13 +8,13 @@ resource and element and what kind of leak it is - never the value itself.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fhir_onco.documents import DocumentError, iter_ndjson, load_document
 from fhir_onco.fhir import urls
 
 from .dates import FHIR_DATE
@@ -82,32 +82,33 @@ def source_secrets(paths: list[Path]) -> SourceSecrets:
     secrets = SourceSecrets()
     for path in input_files(paths):
         for _, resource in _resources(path):
+            if isinstance(resource, DocumentError):
+                raise resource  # a source we cannot read would make the check look cleaner than it is
             secrets.add_resource(resource)
     return secrets
 
 
-def _resources(path: Path) -> Iterator[tuple[str, Json]]:
+def _resources(path: Path) -> Iterator[tuple[str, Json | DocumentError]]:
     """(location, resource) for every resource in a JSON or NDJSON file, bundles unpacked.
 
-    A case file (YAML) is mapped to FHIR first, so it is checked for the same things.
+    A case file (YAML, or JSON without resourceType) is mapped to FHIR first, so it is checked for
+    the same things. A document (or NDJSON line) that cannot be read comes as its DocumentError.
     """
     if path.suffix in (".yaml", ".yml"):
         yield from _case_resources(path)
         return
     if path.suffix == ".ndjson":
-        with path.open(encoding="utf-8-sig") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        item = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(item, dict):
-                        yield f"{path}:{lineno}", item
+        try:
+            for lineno, item in iter_ndjson(path):
+                if isinstance(item, dict | DocumentError):
+                    yield f"{path}:{lineno}", item
+        except DocumentError as exc:
+            yield str(path), exc
         return
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, json.JSONDecodeError):
+        data = load_document(path)
+    except DocumentError as exc:
+        yield str(path), exc
         return
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
         for i, entry in enumerate(data.get("entry") or []):
@@ -142,7 +143,10 @@ class Scanner:
             files = sorted(p for p in root.rglob("*") if p.suffix in SCAN_SUFFIXES) if root.is_dir() else [root]
             for path in files:
                 for location, resource in _resources(path):
-                    leaks += self.scan_resource(resource, location)
+                    if isinstance(resource, DocumentError):
+                        leaks.append(Leak(location, "not readable, so not checked"))
+                    else:
+                        leaks += self.scan_resource(resource, location)
         return leaks
 
     def scan_resource(self, resource: Json, location: str) -> list[Leak]:

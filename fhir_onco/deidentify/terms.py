@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from functools import cache
+from functools import cache, lru_cache
 
 from pydantic import BaseModel
 
@@ -61,6 +61,10 @@ class KnownTerms:
     def __contains__(self, text: object) -> bool:
         if not isinstance(text, str) or not text.strip():
             return False
+        return self._known(text)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 - one instance per run; bounded, so memory stays flat
+    def _known(self, text: str) -> bool:
         if normalise(text) in self._closed:
             return True
         return any(table.lookup(text) is not None for table in self._tables)

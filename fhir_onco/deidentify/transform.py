@@ -279,10 +279,9 @@ class Deidentifier:
     def _keeps_text(self, path: str, value: str | None) -> bool:
         if not self.policy.free_text.drop:
             return True
-        plain = path
-        if plain in self._keep_paths:
+        if path in self._keep_paths:
             return True
-        allowed = self._keep_values.get(plain)
+        allowed = self._keep_values.get(path)
         return allowed is not None and value is not None and value in allowed
 
     def _keeps_codeable_text(self, obj: Json, path: str, value: str) -> bool:

@@ -17,10 +17,11 @@ reported and not mapped, and the other patients still go through.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from fhir_onco.pipeline import PatientResult, map_and_validate
+from fhir_onco.pipeline import OutputFormat, PatientResult, map_and_validate, ordered_map, warm_up
 from fhir_onco.validation.report import Report
 
 from .base import TabularError, TabularPatient, TabularReader
@@ -58,21 +59,29 @@ def open_reader(directory: str | Path, layout: Layout = "auto", **options: Any) 
     return RegistryReader(directory, **options)
 
 
+def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate: bool,
+                     encode_as: OutputFormat | None) -> PatientResult:
+    if patient.case is None:
+        return PatientResult(patient.source, None, patient.report)
+    result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only, validate=validate)
+    report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
+    return PatientResult(patient.source, result.bundle if report.ok else None, report).encoded_as(encode_as)
+
+
 def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,
-               validate: bool = True, file_report: Report | None = None, **options: Any) -> Iterator[PatientResult]:
+               validate: bool = True, file_report: Report | None = None, jobs: int = 1,
+               encode: OutputFormat | None = None, **options: Any) -> Iterator[PatientResult]:
     """Map every patient of a CSV extract; issue locations point at file:row:column where known.
 
     File-level findings (unknown columns, rows of patients not in the patient list, empty patient
     ids) go to ``file_report`` when given. Raises TabularError when the extract cannot be read at all.
+    With ``jobs > 1`` the tables are read here and patients mapped in worker processes, results in
+    extract order; ``encode`` makes results carry serialised output instead of the bundle.
     """
     with open_reader(directory, layout, **options) as reader:
         if file_report is not None:
             file_report.extend(reader.report)
-        for patient in reader:
-            if patient.case is None:
-                yield PatientResult(patient.source, None, patient.report)
-                continue
-            result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only,
-                                      validate=validate)
-            report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
-            yield PatientResult(patient.source, result.bundle if report.ok else None, report)
+        if jobs > 1:
+            warm_up(validate)
+        job = partial(_map_patient_job, allow_text_only=allow_text_only, validate=validate, encode_as=encode)
+        yield from ordered_map(job, reader, jobs)

@@ -58,12 +58,17 @@ class TableFile:
     dialect: d.Dialect
     header: list[str]
 
+    _columns: dict[str, str] = field(default_factory=dict)  # key -> column_name (asked per cell)
+
     def column_name(self, key: str) -> str:
         """The column as written in this file's header, else as documented."""
-        for h in self.header:
-            if d.normalise_header(h) == key:
-                return h
-        return next((c.name for c in self.spec.columns if d.normalise_header(c.name) == key), key)
+        name = self._columns.get(key)
+        if name is None:
+            name = next((h for h in self.header if d.normalise_header(h) == key), None)
+            if name is None:
+                name = next((c.name for c in self.spec.columns if d.normalise_header(c.name) == key), key)
+            self._columns[key] = name
+        return name
 
 
 @dataclass(frozen=True, slots=True)

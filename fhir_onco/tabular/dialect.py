@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -51,9 +52,16 @@ class Dialect:
         return f"{self.encoding}, {sep}-separated"
 
 
+_NOT_HEADER_CHAR = re.compile(r"[^0-9a-zа-яё]")
+
+
+@functools.lru_cache(maxsize=4096)
 def normalise_header(name: str) -> str:
-    """'Patient ID', 'patient_id', 'patientId' -> 'patientid' (how columns are matched)."""
-    return re.sub(r"[^0-9a-zа-яё]", "", name.strip().lstrip("\ufeff").casefold())
+    """'Patient ID', 'patient_id', 'patientId' -> 'patientid' (how columns are matched).
+
+    Cached: readers normalise the same few header and key names for every cell they read.
+    """
+    return _NOT_HEADER_CHAR.sub("", name.strip().lstrip("\ufeff").casefold())
 
 
 def sniff_encoding(path: Path) -> str:

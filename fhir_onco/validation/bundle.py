@@ -29,11 +29,11 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
     if bundle.get("resourceType") != "Bundle":
         report.error(where, "expected a Bundle resource", rule="bundle.type", code="structure")
         return report
-    entries = bundle.get("entry") or []
+    entries = well_formed_entries(bundle, source, report)
     needs_request = bundle.get("type") in _BUNDLE_TYPES_WITH_REQUEST
     full_urls: dict[str, int] = {}
     by_type_id: set[str] = set()
-    for i, entry in enumerate(entries):
+    for i, entry in entries:
         loc = f"{where}.entry[{i}]"
         resource = entry.get("resource") or {}
         rtype, rid = resource.get("resourceType"), resource.get("id")
@@ -49,26 +49,83 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
             by_type_id.add(f"{rtype}/{rid}")
         request = entry.get("request")
         if needs_request:
-            if not request or not request.get("method") or not request.get("url"):
+            if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
                 report.error(f"{loc}.request", "a transaction entry needs request.method and request.url",
                              rule="bundle.request")
             elif request["method"] == "PUT" and request["url"] != f"{rtype}/{rid}":
                 report.error(f"{loc}.request.url", f"PUT url {request['url']!r} does not match {rtype}/{rid}",
                              rule="bundle.request-url")
-    for i, entry in enumerate(entries):
+    for i, entry in entries:
         resource = entry.get("resource") or {}
-        contained = {f"#{c.get('id')}" for c in resource.get("contained", [])}
-        for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
+        contained = {f"#{c.get('id')}" for c in resource.get("contained") or [] if isinstance(c, dict)}
+
+        def resolves(ref: str, contained: set[str] = contained) -> bool:
             if ref.startswith("#"):
-                ok = ref in contained
-            elif ref.startswith("urn:"):
-                ok = ref in full_urls
-            else:
-                ok = _relative(ref) in by_type_id or ref in full_urls
-            if not ok:
+                return ref in contained
+            if ref.startswith("urn:"):
+                return ref in full_urls
+            return ref in by_type_id or _relative(ref) in by_type_id or ref in full_urls
+
+        # locations are built only for an entry with an unresolved reference: building a path
+        # string for every element of every resource cost more than the check itself
+        if all(resolves(ref) for ref in _references(resource)):
+            continue
+        for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
+            if not resolves(ref):
                 report.error(path, f"reference {ref!r} does not resolve inside the bundle",
                              rule="bundle.reference-resolves", code="not-found")
     return report
+
+
+def well_formed_entries(bundle: dict[str, Any], source: str,
+                        report: Report | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(index, entry) of the entries shaped as FHIR says (an object whose resource, if any, is an
+    object); every other shape is reported, located, instead of breaking the checks after it."""
+    where = f"{source}: Bundle"
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        if report is not None:
+            report.error(f"{where}.entry", f"entry must be a JSON array, got {_kind(entries)}",
+                         rule="bundle.shape", code="structure")
+        return []
+    out: list[tuple[int, dict[str, Any]]] = []
+    for i, entry in enumerate(entries):
+        problem = None
+        if not isinstance(entry, dict):
+            problem = (f"{where}.entry[{i}]", f"an entry must be a JSON object, got {_kind(entry)}")
+        elif entry.get("resource") is not None and not isinstance(entry["resource"], dict):
+            problem = (f"{where}.entry[{i}].resource",
+                       f"a resource must be a JSON object, got {_kind(entry['resource'])}")
+        if problem is None:
+            out.append((i, entry))
+        elif report is not None:
+            report.error(*problem, rule="bundle.shape", code="structure")
+    return out
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value, never the value itself (it may hold patient data)."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number")
+
+
+def _references(resource: Any) -> Iterator[str]:
+    """Every Reference.reference string below resource (as iter_references, without locations)."""
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if key == "reference" and type(value) is str:
+                    yield value
+                elif key != "contained" and type(value) in (dict, list):
+                    stack.append(value)
+        elif type(node) is list:
+            stack.extend(node)
 
 
 def _relative(ref: str) -> str:

@@ -353,7 +353,23 @@ def specific_cases() -> list[Case]:
              bundle_loc),
         Case("bundle/entry-profiled", lambda b: b["entry"][1]["resource"].pop("meta"),
              "invariant:onco-bundle-profiled", bundle_loc),
+        # core required bindings on the Bundle's own elements (issue 10)
+        Case("bundle/type-bogus", lambda b: b.update(type="bogus"), "binding.required", "Bundle.type"),
+        Case("bundle/method-yeet", lambda b: b["entry"][1]["request"].update(method="YEET"),
+             "binding.required", "Bundle.entry[1].request.method"),
+        # UCUM syntax of every Quantity code (issue 10)
+        Case("ma/dose-ucum-banana", lambda b: _res(b, ma)["dosage"]["dose"].update(code="banana"),
+             "ucum.syntax", _loc(ma, ".dosage.dose.code")),
+        Case("mrd/ucum-syntax", _mrd_ucum_bad, "ucum.syntax", _loc(mrd, ".valueQuantity.code")),
+        # our Observations carry a result: value[x] or dataAbsentReason (issue 10)
+        Case("mrd/no-value-no-absent-reason", lambda b: _res(b, mrd).pop("valueQuantity"),
+             "observation.value-or-absent-reason", _loc(mrd)),
     ]
+
+
+def _mrd_ucum_bad(b: Json) -> None:
+    _mrd_value(1)(b)
+    _res(b, "onco-mrd")["valueQuantity"]["code"] = "%%"
 
 
 def all_cases() -> list[Case]:

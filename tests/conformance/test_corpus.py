@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from fhir_onco.validation import validate_bundle
 from fhir_onco.validation.conformance import ConformanceValidator
 from fhir_onco.validation.report import Severity
 
@@ -45,6 +46,21 @@ def test_invalid_instance(v: ConformanceValidator, case) -> None:  # type: ignor
     errors = [i for i in report if i.severity in (Severity.ERROR, Severity.FATAL)]
     hits = [i for i in errors if i.rule == case.rule
             and (not case.location or i.location == case.location)]
+    assert hits, f"expected {case.rule} at {case.location!r}; got:\n" + report.to_text()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_invalid_instance_through_the_api(case) -> None:  # type: ignore[no-untyped-def]
+    """The path map and `validate` use (fhir_onco.validation.validate_bundle) finds the same
+    errors: the Bundle's own elements included, entry by entry with one bundle index."""
+    bundle = valid_bundle()
+    case.mutate(bundle)
+    report = validate_bundle(bundle, "corpus")
+    # bundle integrity has its own checker on this path (fhir_onco.validation.bundle), whose rule
+    # names differ: there an error at the expected location is enough
+    hits = [i for i in report.errors
+            if (i.rule == case.rule or case.rule.startswith("bundle."))
+            and (not case.location or i.location == f"corpus: {case.location}")]
     assert hits, f"expected {case.rule} at {case.location!r}; got:\n" + report.to_text()
 
 

@@ -53,6 +53,27 @@ def test_cli_without_key_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.Mo
     assert not list(tmp_path.iterdir())
 
 
+def test_missing_input_or_unwritable_output_is_a_usage_error(tmp_path: Path, keyed_env: None) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["deidentify", str(tmp_path / "absent.yaml"), "-o", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "no such input" in missing.output and "absent.yaml" in missing.output
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    clash = runner.invoke(app, ["deidentify", str(EXAMPLES[0]), "-o", str(a_file)])
+    assert clash.exit_code == 2 and "is an existing file" in clash.output
+    unchecked = runner.invoke(app, ["deidentify", "--check", str(tmp_path / "absent")])
+    assert unchecked.exit_code == 2 and "no such input" in unchecked.output
+
+
+def test_outputs_are_private(tmp_path: Path, keyed_env: None) -> None:
+    for fmt in ("bundle", "ndjson", "cases"):
+        result = CliRunner().invoke(app, ["deidentify", str(EXAMPLES[0]), "-o", str(tmp_path / fmt), "-f", fmt])
+        assert result.exit_code == 0, result.output
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 5
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+
+
 def test_policy_errors_are_located(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("name: x\ndates:\n  max_shift_day: 30\n", encoding="utf-8")
@@ -159,3 +180,19 @@ def test_case_files_out_read_back_and_map_again(tmp_path: Path, keyed_env: None)
     assert check.exit_code == 0, check.output
     leaky = CliRunner().invoke(app, ["deidentify", "--check", *map(str, EXAMPLES[:1])])
     assert leaky.exit_code == 1 and "free text" in leaky.output  # the original case file has notes
+
+
+def test_bad_documents_are_located_and_the_rest_goes_out(tmp_path: Path, keyed_env: None) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    golden = json.loads((GOLDEN / "seed002-fever.json").read_text(encoding="utf-8"))
+    lines = [json.dumps(e["resource"]) for e in golden["entry"]]
+    (src / "Mixed.ndjson").write_text("\n".join([lines[0], "{broken", *lines[1:]]) + "\n", encoding="utf-8")
+    (src / "dup.json").write_text('{"resourceType": "Bundle", "type": "collection", "type": "batch"}',
+                                  encoding="utf-8")
+    result = CliRunner().invoke(app, ["deidentify", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "Mixed.ndjson:2" in result.output and "dup.json" in result.output
+    assert "Traceback" not in result.output
+    written = _lines(tmp_path / "out")
+    assert sum(map(len, written.values())) == len(lines)

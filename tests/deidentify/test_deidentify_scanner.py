@@ -75,3 +75,10 @@ def test_messages_never_carry_the_value(tmp_path: Path) -> None:
     leaks = Scanner(load_policy(None)).scan_paths([tmp_path])
     assert leaks and all("petrova" not in leak.to_text() for leak in leaks)
     assert leaks[0].location.startswith(f"{path}:1: Observation/obs-1")
+
+
+def test_unreadable_output_is_not_called_clean(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text('{"resourceType": "Patient", "id": "x", "id": "y"}', encoding="utf-8")
+    (tmp_path / "Patient.ndjson").write_text("{not json}\n", encoding="utf-8")
+    leaks = Scanner(load_policy(None)).scan_paths([tmp_path])
+    assert sorted(leak.kind for leak in leaks) == ["not readable, so not checked"] * 2

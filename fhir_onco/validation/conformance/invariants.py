@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -427,5 +428,147 @@ _BDL_EXPR = {
     "bdl-11": "type = 'document' implies entry.first().resource.is(Composition)",
     "bdl-12": "type = 'message' implies entry.first().resource.is(MessageHeader)",
 }
+# natives that read the resource around the value (not just the value): see ConformanceValidator._memo
+# (native -> does it read the resource for this value?)
+RESOURCE_NATIVES: dict[Callable[[dict[str, Any], dict[str, Any]], bool],
+                       Callable[[dict[str, Any]], bool]] = {
+    _obs7: lambda v: True,
+    _ref1: lambda v: isinstance(v.get("reference"), str) and v["reference"].startswith("#"),
+}
+
 for _k, _fn in _BDL.items():
     NATIVE_SPECS[_k] = (_BDL_EXPR[_k], _fn)
+
+
+# ------------------------------------------------------------------------------------------
+# Compiled existence invariants: `a.exists() or b.exists()`, `extension('url').empty() and ...`
+#
+# Profiles (ours included) are full of invariants that only test whether elements are present.
+# They are compiled into a Python function instead of being interpreted by fhirpathpy for every
+# resource (for MedicationAdministration that was most of the FHIRPath time). The function returns
+# None - "ask fhirpathpy" - for any input it is not sure about (a primitive carried only by its
+# `_name` extension object), so the verdict is always fhirpathpy's; a test compares both.
+
+SimpleCheck = Callable[[dict[str, Any]], bool | None]
+
+_TERM = re.compile(
+    r"^(?:(?P<name>[a-z][A-Za-z0-9]*)|extension\('(?P<url>[^'\\]+)'\))\.(?P<op>exists|empty)\(\)$"
+)
+
+
+def _present(obj: dict[str, Any], name: str, choice: bool) -> bool | None:
+    if "_" + name in obj:
+        return None
+    if choice:
+        n = len(name)
+        return any(k[:n] == name and len(k) > n and k[n].isupper() and k[0] != "_"
+                   and obj[k] not in (None, [], {}) for k in obj)
+    return obj.get(name) not in (None, [], {})
+
+
+def _has_extension(obj: dict[str, Any], url: str) -> bool | None:
+    exts = obj.get("extension")
+    if exts is None:
+        return False
+    if type(exts) is not list or not all(type(e) is dict and "url" in e for e in exts):
+        return None
+    return any(e["url"] == url for e in exts)
+
+
+def _term(text: str, base_path: str) -> SimpleCheck | None:
+    m = _TERM.match(text.strip())
+    if m is None:
+        return None
+    want = m["op"] == "exists"
+    if m["url"] is not None:
+        url = m["url"]
+
+        def ext_check(obj: dict[str, Any]) -> bool | None:
+            hit = _has_extension(obj, url)
+            return None if hit is None else hit == want
+        return ext_check
+    name = m["name"]
+    if name in ("extension", "modifierExtension", "id", "value"):
+        return None  # these carry special meaning in the FHIRPath model; leave them to fhirpathpy
+    choice = f"{base_path}.{name}" in R4_MODEL["choiceTypePaths"]
+
+    def check(obj: dict[str, Any]) -> bool | None:
+        hit = _present(obj, name, choice)
+        return None if hit is None else hit == want
+    return check
+
+
+def _entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """entry.resource of a well-shaped bundle; None (ask fhirpathpy) for any other shape."""
+    entries = bundle.get("entry", [])
+    if type(entries) is not list:
+        return None
+    out = []
+    for e in entries:
+        if type(e) is not dict:
+            return None
+        r = e.get("resource")
+        if r is None:
+            continue
+        if type(r) is not dict:
+            return None
+        out.append(r)
+    return out
+
+
+def _one_patient(bundle: dict[str, Any]) -> bool | None:
+    resources = _entry_resources(bundle)
+    if resources is None:
+        return None
+    return sum(1 for r in resources if r.get("resourceType") == "Patient") == 1
+
+
+def _all_profiled(bundle: dict[str, Any]) -> bool | None:
+    resources = _entry_resources(bundle)
+    if resources is None:
+        return None
+    for r in resources:
+        meta = r.get("meta")
+        if meta is None:
+            return False
+        if type(meta) is not dict or type(meta.get("profile", [])) is not list:
+            return None
+        if not meta.get("profile"):
+            return False
+    return True
+
+
+# Our own invariants over whole bundles (profiles/input/fsh/profiles.fsh): fhirpathpy builds a node
+# for every element of the bundle to answer them. Exact expression -> function; a test compares.
+OWN_CHECKS: dict[str, SimpleCheck] = {
+    "entry.resource.ofType(Patient).count() = 1": _one_patient,
+    "entry.resource.all(meta.profile.exists())": _all_profiled,
+}
+
+
+def simple_for(expression: str, base_path: str) -> SimpleCheck | None:
+    """A compiled function for an and-only or or-only chain of existence tests, else None."""
+    text = expression.strip()
+    if text in OWN_CHECKS and base_path == "Bundle":
+        return OWN_CHECKS[text]
+    if "(" in text.replace(".exists()", "").replace(".empty()", "").replace("extension('", ""):
+        return None
+    for joiner in (" or ", " and "):
+        parts = text.split(joiner)
+        other = " and " if joiner == " or " else " or "
+        if any(other in p for p in parts):
+            continue
+        terms = [_term(p, base_path) for p in parts]
+        if any(t is None for t in terms):
+            return None
+        return _combine([t for t in terms if t is not None], any_mode=joiner == " or ")
+    return None
+
+
+def _combine(checks: list[SimpleCheck], *, any_mode: bool) -> SimpleCheck:
+    def combined(obj: dict[str, Any]) -> bool | None:
+        results = [c(obj) for c in checks]
+        if None in results:
+            return None
+        return any(results) if any_mode else all(results)
+    return combined

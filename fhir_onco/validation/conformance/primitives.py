@@ -130,10 +130,11 @@ def _jtype(v: Any) -> str:
         return "null"
     if type(v) is bool:
         return "boolean"
+    # the type only: a misplaced value may be patient data (a birth date, an identifier)
     if type(v) in (int, float):
-        return f"number {v!r}"
+        return "number"
     if type(v) is str:
-        return f"string {v!r}"[:60]
+        return "string"
     if type(v) is list:
         return "array"
     if type(v) is dict:

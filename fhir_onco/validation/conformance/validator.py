@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..report import Issue, Report, Severity
 from . import invariants as inv
+from . import ucum
 from .model import CORE, RESOURCE_TYPES, Constraint, Definitions, Node, StructureDef
 from .primitives import CHECKERS, PRIMITIVES, jtype
 from .terminology import Terminology
@@ -23,6 +25,21 @@ _REF = re.compile(
 _CODED = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
 _NO_TYPE_CONSTRAINTS = frozenset({"BackboneElement", "Element"})
 _UPPER_TYPES: dict[str, str] = {}
+_MEMO_MAX = 20_000
+# Besides value[x]: what else carries the result of an Observation of our profiles. Chimerism is
+# often reported as a category only (full donor, mixed) in Observation.interpretation.
+_RESULT_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "onco-chimerism": ("dataAbsentReason", "interpretation"),
+}
+_QUANTITY_TYPES = frozenset({"Quantity", "SimpleQuantity", "Age", "Count", "Distance", "Duration",
+                             "MoneyQuantity"})
+_PURE, _BUNDLE, _RESOURCE = 0, 1, 2
+_CONTEXT_VARIABLE = re.compile(r"%(?:resource|rootResource|context)\b")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXTENSION_CALL = re.compile(r"(?<![A-Za-z0-9_])extension\('([^'\\]*)'\)")
+_EXTENSION_WORD = re.compile(r"(?<![A-Za-z0-9_])extension(?![A-Za-z0-9_])")
+# FHIRPath functions that reach elements without naming them
+_GENERIC_NAVIGATION = frozenset({"children", "descendants", "repeat", "trace", "now", "today", "timeOfDay"})
 
 
 def _upper(code: str) -> str:
@@ -43,7 +60,8 @@ class Table:
     choices: list[tuple[str, Node]] = field(default_factory=list)
     card: list[tuple[Node, tuple[str, ...]]] = field(default_factory=list)
     required_slices: list[tuple[Node, str]] = field(default_factory=list)
-    constraints: list[tuple[Constraint, Any, Any, str]] = field(default_factory=list)
+    # (constraint, native fn, simple compiled fn, lazily compiled FHIRPath, base path)
+    constraints: list[tuple[Constraint, Any, Any, Any, str]] = field(default_factory=list)
     is_resource: bool = False
 
 
@@ -55,12 +73,20 @@ class _Ctx:
     root: dict[str, Any]
     bundle: _BundleIndex | None
     depth: int = 0
+    # how far a check looked beyond the value being checked: _PURE (the value alone), _BUNDLE
+    # (resolved references inside this bundle), _RESOURCE (the enclosing resource). It decides
+    # whether the verdict is reused for equal values everywhere, in this bundle, or not at all.
+    tainted: int = 0
+    # validating a Bundle's own elements only: its entry resources are validated one by one
+    shell: bool = False
 
 
 class _BundleIndex:
     def __init__(self, bundle: dict[str, Any]) -> None:
         # (id of a resource of this bundle, profile) -> conforms; lives as long as one validation
         self.conforms: dict[tuple[int, str], bool] = {}
+        # verdicts of values whose checks resolved references: reusable inside this bundle only
+        self.memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
@@ -72,26 +98,36 @@ class _BundleIndex:
             fu = e.get("fullUrl")
             if isinstance(fu, str):
                 self.by_url.setdefault(fu, r)
-                m = _REF.search(fu)
-                if m and not fu.startswith("urn:"):
+                m = None if fu.startswith("urn:") else _REF.search(fu)
+                if m:
                     self.by_rel.setdefault(f"{m['type']}/{m['id']}", r)
             rt, rid = r.get("resourceType"), r.get("id")
-            if isinstance(rt, str) and isinstance(rid, str):
-                self.by_rel.setdefault(f"{rt}/{rid}", r)
+            own = f"{rt}/{rid}" if isinstance(rt, str) and isinstance(rid, str) else None
+            if own is not None:
+                self.by_rel.setdefault(own, r)
             req = e.get("request")
             if isinstance(req, dict) and isinstance(req.get("url"), str):
-                m = _REF.search(req["url"].split("?")[0])
+                url = req["url"].split("?")[0]
+                m = None if url == own else _REF.search(url)  # own is already indexed
                 if m and req.get("method") in ("PUT", "PATCH"):
                     self.by_rel.setdefault(f"{m['type']}/{m['id']}", r)
+        self._resolved: dict[str, dict[str, Any] | None] = {}
 
     def resolve(self, ref: str) -> dict[str, Any] | None:
+        try:
+            return self._resolved[ref]
+        except KeyError:
+            pass
         r = self.by_url.get(ref)
-        if r is not None:
-            return r
-        m = _REF.search(ref)
-        if m:
-            return self.by_rel.get(f"{m['type']}/{m['id']}")
-        return None
+        if r is None:
+            m = _REF.search(ref)
+            if m:
+                r = self.by_rel.get(f"{m['type']}/{m['id']}")
+        self._resolved[ref] = r
+        return r
+
+
+BundleIndex = _BundleIndex
 
 
 def _declares(res: dict[str, Any], url: str) -> bool:
@@ -110,8 +146,11 @@ class ConformanceValidator:
     _default: ConformanceValidator | None = None
     _lock = threading.Lock()
 
-    def __init__(self, definitions: Definitions) -> None:
+    def __init__(self, definitions: Definitions, *, shortcuts: bool = True) -> None:
         self.defs = definitions
+        # memo of verdicts, compiled existence invariants, url lookup for extension slices; off,
+        # every check is interpreted afresh (tests compare both on the corpus: same issues)
+        self.shortcuts = shortcuts
         self.terminology = Terminology(
             valuesets=definitions.valuesets, core_expansions=definitions.core_expansions
         )
@@ -120,12 +159,16 @@ class ConformanceValidator:
         self._binding_cache: dict[str, Any] = {}
         self._env = inv.EvalEnv(self._fp_resolve, self.terminology, self._conforms)
         self._fp_bundle: _BundleIndex | None = None
+        # (node, type, in array, profile, repr(value)) -> (location, issues): equal values at the
+        # same element give equal verdicts unless a check was context-dependent (ctx.tainted)
+        self._memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
+        self._fp_memo: dict[tuple[str, str, str], tuple[bool, ...]] = {}
 
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def from_dirs(cls, *dirs: Path) -> ConformanceValidator:
-        return cls(Definitions([Path(d) for d in dirs]))
+    def from_dirs(cls, *dirs: Path, shortcuts: bool = True) -> ConformanceValidator:
+        return cls(Definitions([Path(d) for d in dirs]), shortcuts=shortcuts)
 
     @classmethod
     def load_default(cls) -> ConformanceValidator:
@@ -144,6 +187,8 @@ class ConformanceValidator:
                 self.terminology.add_codesystem(r)
         self.terminology._cache.clear()
         self._binding_cache.clear()
+        self._memo.clear()
+        self._fp_memo.clear()
 
     def profiles(self) -> list[StructureDef]:
         out = []
@@ -157,11 +202,32 @@ class ConformanceValidator:
 
     def validate_resource(
         self, resource: Any, profile: str | None = None, *, location: str | None = None,
-        bundle: dict[str, Any] | None = None,
+        bundle: dict[str, Any] | None = None, bundle_index: BundleIndex | None = None,
     ) -> list[Issue]:
+        """Issues of one resource; references resolve inside ``bundle``.
+
+        When validating every entry of one bundle, pass ``bundle_index=self.bundle_index(bundle)``
+        built once: rebuilding it per entry made a bundle's validation quadratic in its size.
+        """
         issues: list[Issue] = []
-        idx = _BundleIndex(bundle) if bundle is not None else None
+        idx = bundle_index if bundle_index is not None else (
+            _BundleIndex(bundle) if bundle is not None else None)
         self._resource(resource, location, issues, idx, profile, 0)
+        return _dedupe(issues)
+
+    @staticmethod
+    def bundle_index(bundle: dict[str, Any]) -> BundleIndex:
+        """Reference resolution (and conformance results) for one bundle; valid while it is unchanged."""
+        return _BundleIndex(bundle)
+
+    def validate_bundle_shell(self, bundle: dict[str, Any], location: str | None = None,
+                              bundle_index: BundleIndex | None = None, *,
+                              profile: str | None = None) -> list[Issue]:
+        """The Bundle's own elements (type, entry.fullUrl, entry.request ...) against its declared
+        profiles or base R4, without descending into entry resources (validate those separately)."""
+        issues: list[Issue] = []
+        idx = bundle_index if bundle_index is not None else _BundleIndex(bundle)
+        self._resource(bundle, location, issues, idx, profile, 0, shell=True)
         return _dedupe(issues)
 
     def validate_bundle(self, bundle: Any, profile: str | None = None) -> Report:
@@ -181,7 +247,7 @@ class ConformanceValidator:
 
     def _resource(
         self, res: Any, location: str | None, issues: list[Issue], idx: _BundleIndex | None,
-        profile: str | None, depth: int, root: dict[str, Any] | None = None,
+        profile: str | None, depth: int, root: dict[str, Any] | None = None, *, shell: bool = False,
     ) -> None:
         loc = location
         if not isinstance(res, dict):
@@ -227,8 +293,11 @@ class ConformanceValidator:
                                     f"profile {url} is for {sd.type}, not {rt}", "structure",
                                     "profile.type", url))
                 continue
-            ctx = _Ctx(issues, url if url != CORE + rt else None, res, root or res, idx, depth)
+            ctx = _Ctx(issues, url if url != CORE + rt else None, res, root or res, idx, depth,
+                       shell=shell)
             self._complex(res, sd.root, None, loc, ctx)
+            if rt == "Observation" and url.startswith(OUR_CANONICAL):
+                self._observation_result(res, url, loc, ctx)
 
     # ---------------------------------------------------------------- tables
 
@@ -277,8 +346,10 @@ class ConformanceValidator:
             native = inv.native_for(c.key, c.expression)
             if native is inv._true:
                 continue
+            simple = (inv.simple_for(c.expression, base_path)
+                      if native is None and self.shortcuts else None)
             compiled = None if native is not None else _Lazy(c.expression)
-            tbl.constraints.append((c, native, compiled, base_path))
+            tbl.constraints.append((c, native, simple, compiled, base_path))
         return tbl
 
     def _add_child(self, tbl: Table, child: Node) -> None:
@@ -391,6 +462,16 @@ class ConformanceValidator:
         if tbl.constraints:
             self._constraints(obj, tbl, loc, ctx)
 
+    def _observation_result(self, res: dict[str, Any], url: str, loc: str, ctx: _Ctx) -> None:
+        """Our Observations carry their result: value[x], or dataAbsentReason saying why not
+        (R4 obs-6 only forbids both; an MRD with neither is a record of nothing)."""
+        carriers = _RESULT_ELEMENTS.get(url.rsplit("/", 1)[-1], ("dataAbsentReason",))
+        if inv._choice_present(res, "value") or any(res.get(k) not in (None, [], {}) for k in carriers):
+            return
+        what = ", ".join(("value[x]", *carriers))
+        self._err(ctx, loc, f"an Observation of {url.rsplit('/', 1)[-1]} needs its result: one of {what}",
+                  "observation.value-or-absent-reason", None, "required")
+
     def _unknown(self, k: str, v: Any, tbl: Table, loc: str, ctx: _Ctx) -> None:
         key = k[1:] if k.startswith("_") else k
         for prefix, child in tbl.choices:
@@ -409,6 +490,39 @@ class ConformanceValidator:
 
     def _value(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
                prim_ext: bool, in_array: bool) -> None:
+        if (type(item) is not dict or prim_ext or tcode in RESOURCE_TYPES or not self.shortcuts
+                or ctx.shell):
+            self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
+            return
+        # Mapped bundles repeat the same codings, quantities, extensions and dosages hundreds of
+        # times; validate each distinct value at an element once and reuse its issues.
+        key = (node, tcode, in_array, ctx.profile, repr(item))
+        hit = self._memo.get(key)
+        if hit is None and ctx.bundle is not None:
+            hit = ctx.bundle.memo.get(key)
+        if hit is not None:
+            base, found = hit
+            if found:
+                n = len(base)
+                ctx.issues.extend(dataclasses.replace(i, location=loc + i.location[n:]) for i in found)
+            return
+        start = len(ctx.issues)
+        outer_taint = ctx.tainted
+        ctx.tainted = _PURE
+        self._value_checked(item, node, tcode, loc, ctx, prim_ext, in_array)
+        taint = ctx.tainted
+        memo = (self._memo if taint == _PURE else
+                ctx.bundle.memo if taint == _BUNDLE and ctx.bundle is not None else None)
+        if memo is not None:
+            found = tuple(ctx.issues[start:])
+            if all(i.location.startswith(loc) for i in found):
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()  # bounded: memory stays flat over any number of patients
+                memo[key] = (loc, found)
+        ctx.tainted = max(taint, outer_taint)
+
+    def _value_checked(self, item: Any, node: Node, tcode: str | None, loc: str, ctx: _Ctx,
+                       prim_ext: bool, in_array: bool) -> None:
         if prim_ext:
             if item is None and in_array:
                 return
@@ -440,6 +554,9 @@ class ConformanceValidator:
                           f"{jtype(item)}", "structure.type", node, "structure")
                 return
             if tcode in RESOURCE_TYPES:
+                ctx.tainted = _RESOURCE
+                if ctx.shell and ctx.depth == 0 and node.path == "Bundle.entry.resource":
+                    return
                 self._resource(item, loc, ctx.issues, ctx.bundle, None, ctx.depth + 1,
                                ctx.root if node.name == "contained" else None)
                 return
@@ -448,11 +565,17 @@ class ConformanceValidator:
             else:
                 self._complex(item, node, tcode, loc, ctx)
             if tcode == "Reference" and node.types:
+                ctx.tainted = max(ctx.tainted, _BUNDLE)
                 self._reference(item, node, loc, ctx)
             elif tcode == "Coding" and self.terminology.unknown_code(item.get("system"), item.get("code")):
                 self._err(ctx, f"{loc}.code", f"code {item.get('code')!r} is not defined in "
                           f"code system {item.get('system')}", "terminology.unknown-code",
                           node, "code-invalid")
+            elif tcode in _QUANTITY_TYPES and item.get("system") == ucum.UCUM:
+                code = item.get("code")
+                problem = ucum.check(code) if type(code) is str else None
+                if problem is not None:
+                    self._err(ctx, f"{loc}.code", problem, "ucum.syntax", node, "code-invalid")
         if node.fixed is not None and not _equal(item, node.fixed):
             self._err(ctx, loc, f"value must be exactly {_short(node.fixed)} ({node.fixed_key})",
                       "fixed", node, "value")
@@ -481,19 +604,25 @@ class ConformanceValidator:
                 ctx: _Ctx) -> None:
         slicing = node.slicing
         assert slicing is not None
-        matchers = node.matchers
-        if matchers is None:
-            matchers = node.matchers = [self._matcher(node, s) for s in node.slices]
+        prepared = node.matchers
+        if prepared is None:
+            prepared = node.matchers = [[self._matcher(node, s) for s in node.slices],
+                                        self._url_index(node) if self.shortcuts else None]
+        matchers, by_url = prepared
         counts = [0] * len(node.slices)
         is_ext = node.name in ("extension", "modifierExtension")
         for i, item in enumerate(items):
             iloc = f"{loc}[{i}]"
             hit = -1
             if type(item) is dict:
-                for j, m in enumerate(matchers):
-                    if m(item, ctx):
-                        hit = j
-                        break
+                url = item.get("url")
+                if by_url is not None and type(url) is str:
+                    hit = by_url.get(url, -1)
+                else:
+                    for j, m in enumerate(matchers):
+                        if m(item, ctx):
+                            hit = j
+                            break
             if hit < 0:
                 if slicing.rules == "closed":
                     self._err(ctx, iloc, f"does not match any slice of {node.name} and the "
@@ -514,6 +643,31 @@ class ConformanceValidator:
             elif s.max is not None and n > s.max:
                 msg = f"{what} is not allowed (max 0)" if s.max == 0 else f"{what} allows at most {s.max}, found {n}"
                 self._err(ctx, loc, msg, rule, s)
+
+    def _url_index(self, node: Node) -> dict[str, int] | None:
+        """url -> slice for slicing by url alone (extensions): one lookup instead of a matcher per
+        slice; the first slice wins, as in the sequential match. None when a slice is not by url."""
+        assert node.slicing is not None
+        ds = node.slicing.discriminators
+        if len(ds) != 1 or ds[0].type not in ("value", "pattern") or ds[0].path != "url":
+            return None
+        out: dict[str, int] = {}
+        for j, s in enumerate(node.slices):
+            target = self._node_at(s, "url")
+            if target is None:
+                return None
+            if target.fixed is not None:
+                url = target.fixed
+            elif target.pattern is not None:
+                url = target.pattern
+            elif target.types == () and s.types and s.types[0].profiles:
+                url = s.types[0].profiles[0]
+            else:
+                return None
+            if type(url) is not str:
+                return None
+            out.setdefault(url, j)
+        return out
 
     def _matcher(self, node: Node, s: Node) -> Callable[[dict[str, Any], _Ctx], bool]:
         checks: list[Callable[[dict[str, Any], _Ctx], bool]] = []
@@ -573,10 +727,12 @@ class ConformanceValidator:
             )
         if dtype == "profile":
             profiles = [p for t in s.types for p in (t.profiles or t.targets)]
-            return lambda item, ctx: any(
-                isinstance(v, dict) and any(self._conforms(v, p, ctx.bundle) for p in profiles)
-                for v in getter(item, ctx)
-            )
+            def conforms(item: dict[str, Any], ctx: _Ctx) -> bool:
+                ctx.tainted = max(ctx.tainted, _BUNDLE)
+                return any(isinstance(v, dict) and any(self._conforms(v, p, ctx.bundle)
+                                                       for p in profiles)
+                           for v in getter(item, ctx))
+            return conforms
         return lambda item, ctx: False
 
     def _path_getter(self, path: str) -> Callable[[Any, _Ctx], list[Any]]:
@@ -620,11 +776,13 @@ class ConformanceValidator:
     # ---------------------------------------------------------------- references
 
     def _resolve_ref(self, ref: Any, ctx: _Ctx) -> dict[str, Any] | None:
+        ctx.tainted = max(ctx.tainted, _BUNDLE)
         if isinstance(ref, dict):
             ref = ref.get("reference")
         if not isinstance(ref, str):
             return None
         if ref.startswith("#"):
+            ctx.tainted = _RESOURCE
             for c in ctx.root.get("contained", []) or []:
                 if isinstance(c, dict) and c.get("id") == ref[1:]:
                     return c
@@ -751,11 +909,17 @@ class ConformanceValidator:
     # ---------------------------------------------------------------- invariants
 
     def _constraints(self, obj: dict[str, Any], tbl: Table, loc: str, ctx: _Ctx) -> None:
-        for c, native, lazy, base_path in tbl.constraints:
+        for c, native, simple, lazy, base_path in tbl.constraints:
             if native is not None:
+                reads_resource = inv.RESOURCE_NATIVES.get(native)
+                if reads_resource is not None and reads_resource(obj):
+                    ctx.tainted = _RESOURCE
                 ok = native(obj, ctx.resource)
+            elif simple is not None and (ok := simple(obj)) is not None:
+                pass
             else:
-                ok = self._fhirpath(lazy.get(), obj, base_path, loc, c, ctx)
+                ctx.tainted = max(ctx.tainted, lazy.context_dependence)
+                ok = self._fhirpath(lazy, obj, base_path, loc, c, ctx)
                 if ok is None:
                     continue
             if not ok:
@@ -763,21 +927,48 @@ class ConformanceValidator:
                 ctx.issues.append(Issue(sev, loc, f"{c.key}: {c.human}", "invariant",
                                         f"invariant:{c.key}", ctx.profile, tbl.node.id))
 
-    def _fhirpath(self, fn: inv.CompiledExpression, obj: dict[str, Any], base_path: str,
+    def _fhirpath(self, lazy: _Lazy, obj: dict[str, Any], base_path: str,
                   loc: str, c: Constraint, ctx: _Ctx) -> bool | None:
+        # `A implies B` holds whenever A is false: A usually reads a few elements, so it is cheap
+        # and, cached on what it reads, nearly free
+        ante = lazy.antecedent
+        if ante is not None and self.shortcuts:
+            try:
+                if self._fp_value(ante, obj, base_path, ctx) == [False]:
+                    return True
+            except Exception:  # the whole expression, evaluated below, reports it
+                pass
+        try:
+            res = self._fp_value(lazy, obj, base_path, ctx)
+        except Exception as exc:  # an expression fhirpathpy cannot evaluate
+            self._warn(ctx, loc, f"{c.key}: could not evaluate {c.expression!r}: {exc}",
+                       f"invariant:{c.key}", None)
+            return None
+        return res == [True]
+
+    def _fp_value(self, lazy: _Lazy, obj: dict[str, Any], base_path: str, ctx: _Ctx) -> list[Any]:
+        # Invariants on whole resources see unique ids and dates, but most read a few elements
+        # only: the result is cached on the part of the value the expression can reach.
+        key = None
+        if self.shortcuts and lazy.projectable:
+            key = (lazy.expression, base_path, repr(lazy.projection(obj)))
+            hit = self._fp_memo.get(key)
+            if hit is not None:
+                return list(hit)
+        fn = lazy.get()
         token = inv.CURRENT.set(self._env)
         prev = self._fp_bundle
         self._fp_bundle = ctx.bundle
         try:
             res = fn(obj, base_path, {"resource": ctx.resource, "rootResource": ctx.root})
-        except Exception as exc:  # an expression fhirpathpy cannot evaluate
-            self._warn(ctx, loc, f"{c.key}: could not evaluate {c.expression!r}: {exc}",
-                       f"invariant:{c.key}", None)
-            return None
         finally:
             inv.CURRENT.reset(token)
             self._fp_bundle = prev
-        return res == [True]
+        if key is not None and res in ([True], [False], []):
+            if len(self._fp_memo) >= _MEMO_MAX:
+                self._fp_memo.clear()
+            self._fp_memo[key] = tuple(res)
+        return res
 
     def _fp_resolve(self, ref: Any) -> dict[str, Any] | None:
         if isinstance(ref, dict):
@@ -853,16 +1044,75 @@ class ConformanceValidator:
 class _Lazy:
     """A FHIRPath expression compiled on first use (then shared through inv.compiled)."""
 
-    __slots__ = ("expression", "fn")
+    __slots__ = ("_keeps", "antecedent", "context_dependence", "expression", "ext_urls", "fn", "names",
+                 "projectable")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self.fn: inv.CompiledExpression | None = None
+        # reads %resource/%rootResource or follows references: its verdict is not the value's alone
+        # (%ucum, %sct, %`vs-...` are constants)
+        self.context_dependence = (_RESOURCE if _CONTEXT_VARIABLE.search(expression) else
+                                   _BUNDLE if "resolve(" in expression or "conformsTo(" in expression
+                                   else _PURE)
+        # every name in the expression (element names, function names, words in literals): an
+        # element of the value none of them names is unreachable, unless navigation is generic
+        self.names = frozenset(_WORD.findall(expression))
+        self.projectable = self.context_dependence == _PURE and not (self.names & _GENERIC_NAVIGATION)
+        self._keeps: dict[str, bool] = {}
+        # when extensions are only read as extension('url'), only those urls' items are reachable
+        calls = _EXTENSION_CALL.findall(expression)
+        self.ext_urls = (frozenset(calls) if calls and len(calls) == len(_EXTENSION_WORD.findall(expression))
+                         else None)
+        left = _antecedent(expression)
+        self.antecedent = _Lazy(left) if left is not None else None
+
+    def projection(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The elements of obj the expression can reach (choice elements by their base name)."""
+        keeps = self._keeps
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            keep = keeps.get(k)
+            if keep is None:
+                bare = k.lstrip("_")
+                keep = keeps[k] = k == "resourceType" or bare in self.names or any(
+                    bare.startswith(n) and len(bare) > len(n) and bare[len(n)].isupper()
+                    for n in self.names)
+            if keep:
+                if k == "extension" and self.ext_urls is not None and type(v) is list:
+                    v = [e for e in v if not (type(e) is dict and type(e.get("url")) is str
+                                              and e["url"] not in self.ext_urls)]
+                out[k] = v
+        return out
 
     def get(self) -> inv.CompiledExpression:
         if self.fn is None:
             self.fn = inv.compiled(self.expression)
         return self.fn
+
+
+def _antecedent(expression: str) -> str | None:
+    """A in `A implies B` when implies is the top-level operator (lowest precedence, so the last
+    `implies` outside parentheses and strings splits it), else None."""
+    depth, quoted, cut = 0, False, -1
+    i = 0
+    while i < len(expression):
+        ch = expression[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and expression.startswith(" implies ", i):
+            cut = i
+        i += 1
+    return expression[:cut].strip() if cut > 0 else None
 
 
 def _split_path(path: str) -> list[str]:
