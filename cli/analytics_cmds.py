@@ -373,13 +373,13 @@ def timeline_command(
     try:
         timeline = build_timeline(store, pid, title=title, hsct=hsct)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(f"{input_ or case_or_patient}: {exc}") from None
     except UNEXPECTED_ERRORS as exc:
         raise _fail(f"{input_ or case_or_patient}: internal error while reading ({type(exc).__name__})") from None
     try:
         render_timeline(timeline, output, start=window[0], end=window[1], whole=whole)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(f"{input_ or case_or_patient}: {exc}") from None
     common.echo(f"timeline written to {output} ({len(timeline.spans)} treatment bars, "
                 f"{len(timeline.adverse_events)} adverse events, {len(timeline.mrd)} MRD values)", err=True, info=True)
 
