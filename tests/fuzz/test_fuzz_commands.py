@@ -148,12 +148,7 @@ def test_push_and_sync_dry_run_over_everything(inputs: dict[str, list[Path]], se
            [source, tmp_path / "state.sqlite"])
 
 
-# Date arithmetic past year 9999 (D+99999999) is refused with a field path by the case-model limits
-# of issue 10 on branch wip/model; until that is merged it surfaces here as a located internal error.
-# Empty this set once it is merged: any other internal error fails the suite now.
-OPEN_ELSEWHERE = {"OverflowError"}
-
-
 def test_no_internal_errors() -> None:
-    unexpected = [line for line in INTERNAL if not any(f"({kind})" in line for kind in OPEN_ELSEWHERE)]
-    assert unexpected == []
+    # Date arithmetic past year 9999 (D+99999999) is refused by the case-model limits with a field
+    # path, so no kind of internal error is tolerated any more.
+    assert INTERNAL == []
