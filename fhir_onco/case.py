@@ -55,13 +55,8 @@ def _check_date(value: str) -> str:
     try:
         parse_date(value)
     except DateError as exc:
-        # the message names the field (pydantic adds the path), never the date as written: dates identify
-        text = str(exc)
-        for shown in (repr(value), repr(value.strip())):
-            text = text.replace(shown, "the value")
-        if value.strip() and text.startswith(value.strip() + " "):
-            text = "the value" + text[len(value.strip()):]
-        raise ValueError(text) from None
+        # pydantic adds the field path; DateError never quotes the date as written (dates identify)
+        raise ValueError(str(exc)) from None
     return value.strip()
 
 

@@ -68,7 +68,8 @@ class PartialDate:
 
     def to_date(self) -> date:
         if not self.day:
-            raise DateError(f"{self.iso()} has no day; a relative date cannot count from it")
+            raise DateError(f"the anchor date is known only to the {self.precision}; "
+                            "a relative date cannot count from it")
         assert self.month is not None
         return date(self.year, self.month, self.day)
 
@@ -130,11 +131,11 @@ def parse_date(text: str) -> DateValue:
         n, anchor = m.groups()
         day = _offset(n.lstrip("-"), "-" if n.startswith("-") else "+", s)
         if day < 1:
-            raise DateError(f"{s!r}: regimen days count from day 1 (its start); there is no day 0 or "
+            raise DateError("regimen days count from day 1 (its start); there is no day 0 or "
                             "negative day - write the date itself, or D-N relative to an HSCT")
         return RelativeDate("regimen", day, anchor)
     raise DateError(
-        f"{s!r} is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, "
+        "the value is not a date; expected YYYY-MM-DD, YYYY-MM, YYYY, DD.MM.YYYY, "
         "D+N (days after HSCT, optionally D+N@hsct-id), 'day N@regimen-id', 'unknown' or "
         "'before@id' / 'after@id' / 'during@id' (an HSCT or regimen)"
     )
@@ -142,20 +143,20 @@ def parse_date(text: str) -> DateValue:
 
 def _offset(digits: str, sign: str, s: str) -> int:
     if len(digits) > 6 or int(digits) > MAX_OFFSET_DAYS:
-        raise DateError(f"{s!r}: offset beyond the limit of {MAX_OFFSET_DAYS} days (100 years)")
+        raise DateError(f"offset beyond the limit of {MAX_OFFSET_DAYS} days (100 years)")
     return -int(digits) if sign == "-" else int(digits)
 
 
 def _checked(y: int, mo: int | None, d: int | None, s: str) -> PartialDate:
     if not MIN_YEAR <= y <= MAX_YEAR:
-        raise DateError(f"{s!r}: year outside {MIN_YEAR}-{MAX_YEAR}")
+        raise DateError(f"year outside {MIN_YEAR}-{MAX_YEAR}")
     try:
         if d:
             date(y, mo or 0, d)
         elif mo and not 1 <= mo <= 12:
             raise ValueError
     except ValueError:
-        raise DateError(f"{s!r} is not a real calendar date") from None
+        raise DateError("the value is not a real calendar date") from None
     return PartialDate(y, mo, d)
 
 
@@ -172,12 +173,12 @@ def shift(anchor: PartialDate, days: int) -> PartialDate:
     except OverflowError:
         first = last = date.max
     if first.year < MIN_YEAR or last.year > MAX_YEAR:
-        raise DateError(f"{days:+d} days from {anchor.iso()} falls outside the years {MIN_YEAR}-{MAX_YEAR}")
+        raise DateError(f"the offset from its anchor date falls outside the years {MIN_YEAR}-{MAX_YEAR}")
     if anchor.day:
         return PartialDate.of(first)
     if first.year != last.year:
-        raise DateError(f"{days:+d} days from {anchor.iso()} (known only to the {anchor.precision}) "
-                        f"may fall in {first.year} or {last.year}; write the date itself")
+        raise DateError(f"the offset from an anchor date known only to the {anchor.precision} may fall in "
+                        "either of two years; write the date itself")
     if (first.month == last.month) and anchor.month:
         return PartialDate(first.year, first.month)
     return PartialDate(first.year)

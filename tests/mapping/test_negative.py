@@ -99,8 +99,9 @@ def test_d_plus_n_without_any_hsct(map_errors) -> None:
 def test_relative_date_from_a_year_only_hsct_that_may_fall_in_two_years(map_errors) -> None:
     data = case_data(hsct=[{"id": "auto", "type": "autologous", "date": "2021"}],
                      adverse_events=[{"term": "fever", "onset": "D+30"}])
-    assert map_errors(data) == [("adverse_events[0].onset", "+30 days from 2021 (known only to the year) may "
-                                 "fall in 2021 or 2022; write the date itself")]
+    # the message names the field and the rule, never the dates themselves
+    assert map_errors(data) == [("adverse_events[0].onset", "the offset from an anchor date known only to the "
+                                 "year may fall in either of two years; write the date itself")]
 
 
 def test_day_n_of_an_unknown_regimen(map_errors) -> None:
@@ -243,3 +244,22 @@ def test_mapping_error_message_lists_every_issue() -> None:
         map_case_to_bundle(parse_case(case_data(mrd=[{"date": "D+1", "negative": True}])), source="x.yaml")
     assert "x.yaml: mrd[0].date" in str(info.value)
     assert "relative to which HSCT?" in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["2021-02-30", "31.13.2021", "D+99999999", "day -3@blina", "1700-05-01",
+                                     "15.05.1957x"])
+def test_date_errors_never_quote_the_date_as_written(written: str) -> None:
+    from fhir_onco.dates import DateError, parse_date
+
+    with pytest.raises(DateError) as caught:
+        parse_date(written)
+    digits = "".join(ch for ch in written if ch.isdigit())
+    assert written not in str(caught.value) and digits not in str(caught.value)
+
+
+def test_shift_errors_never_quote_the_anchor_date() -> None:
+    from fhir_onco.dates import DateError, PartialDate, shift
+
+    with pytest.raises(DateError) as caught:
+        shift(PartialDate(2021, None, None), 30)
+    assert "2021" not in str(caught.value) and "2022" not in str(caught.value)
