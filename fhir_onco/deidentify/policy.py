@@ -56,6 +56,8 @@ class BirthDatePolicy(_Model):
 
 class AgePolicy(_Model):
     group_from: int = Field(90, ge=1, le=130, description="Ages from this on become '>= group_from'.")
+    as_of: int | None = Field(None, ge=1800, le=2200, description="Year against which a living patient's age is "
+                              "taken when the record has no last contact date; default: the year of the run.")
 
 
 class FreeTextPolicy(_Model):

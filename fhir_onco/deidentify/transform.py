@@ -8,6 +8,7 @@ delivery of the same patient gets the same pseudonym, ids and offset and updates
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -417,11 +418,13 @@ class Deidentifier:
             {"url": "date", "valueDateTime": self._shift(onset, "Patient.extension.date", ctx)}]}
 
     def _birth_is_over_threshold(self, birth: str, patient: Json) -> bool:
-        """Safe Harbor: a birth year that says 90 or older (at death) is itself identifying."""
-        death = patient.get("deceasedDateTime")
-        if not isinstance(death, str):
-            return False
-        return int(death[:4]) - int(birth[:4]) >= self.policy.ages.group_from
+        """Safe Harbor: a birth year that says 90 or older is itself identifying.
+
+        The age is taken at death, else at the last contact, else (a living patient with no
+        follow-up) in the policy's ``as_of`` year or the year of the run: a living person's age
+        grows, so only the last two are a question of when the delivery is made.
+        """
+        return _reference_year(patient, self.policy.ages.as_of) - int(birth[:4]) >= self.policy.ages.group_from
 
     def _diagnosis_qi(self, condition: Json, patient_id: str) -> None:
         profiles = condition.get("meta", {}).get("profile", [])
@@ -543,6 +546,19 @@ def _is_date_key(key: str) -> bool:
 
 def _age_extension(patient: Json) -> Json | None:
     return next((e for e in patient.get("extension", []) if e.get("url") == urls.EXT_AGE_AT_EVENT), None)
+
+
+def _reference_year(patient: Json, as_of: int | None) -> int:
+    death = patient.get("deceasedDateTime")
+    if isinstance(death, str) and death[:4].isdigit():
+        return int(death[:4])
+    for ext in patient.get("extension", []):
+        if ext.get("url") == urls.EXT_FOLLOW_UP:
+            for part in ext.get("extension", []):
+                contact = part.get("valueDateTime")
+                if part.get("url") == "lastContact" and isinstance(contact, str) and contact[:4].isdigit():
+                    return int(contact[:4])
+    return as_of if as_of is not None else _dt.date.today().year
 
 
 def _birth_year_qi(patient: Json, group_from: int) -> str:

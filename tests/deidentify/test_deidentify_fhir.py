@@ -276,3 +276,29 @@ def test_birth_date_replaced_by_age_at_diagnosis() -> None:
     assert parts["date"]["valueDateTime"] == condition_onsets[0]  # the shifted onset
     assert deid.report.counts["birth dates replaced by age at diagnosis"] == 1
     assert validate_bundle(out, "t-aml").ok
+
+
+@pytest.mark.parametrize(("birth", "follow_up", "as_of", "kept"), [
+    ("1925-01-01", None, 2026, False),  # living, no follow-up: 101 in the as_of year
+    ("1990-01-01", None, 2026, True),
+    ("1925-01-01", "2010-06-01", 2026, True),  # 85 at the last contact: the age the record speaks for
+    ("1915-01-01", "2010-06-01", 2026, False),
+])
+def test_birth_year_of_a_living_patient_aged_90_or_more_is_removed(
+        birth: str, follow_up: str | None, as_of: int, kept: bool) -> None:
+    bundle = _load(next(p for p in GOLDEN if p.stem == "seed000-b-all"))
+    patient = _patient(bundle)
+    assert "deceasedDateTime" not in patient
+    patient["birthDate"] = birth
+    patient["extension"] = [e for e in patient.get("extension", [])
+                            if e["url"] not in (urls.EXT_AGE_AT_EVENT, urls.EXT_FOLLOW_UP)]
+    if follow_up is not None:
+        patient["extension"].append({"url": urls.EXT_FOLLOW_UP, "extension": [
+            {"url": "lastContact", "valueDateTime": follow_up}]})
+    policy = load_policy(None)
+    policy = policy.model_copy(update={"ages": policy.ages.model_copy(update={"as_of": as_of})})
+    deid = Deidentifier(policy, KEY)
+    out = deid.bundle(bundle, "case")
+    assert out is not None
+    assert ("birthDate" in _patient(out)) is kept
+    assert deid.report.counts["birth dates removed (age group)"] == (0 if kept else 1)
