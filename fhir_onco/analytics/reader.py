@@ -215,12 +215,26 @@ def read_server(base_url: str, types: Iterable[str] = CLINICAL_TYPES, *, patient
                     params["_id"] = patient_id
                 else:
                     params["subject"] = f"Patient/{patient_id}"
-            store.extend(client.search(rtype, params, include_included=False))
+            found = client.search(rtype, params, include_included=False)
+            if patient_id is not None and rtype != "Patient":
+                # a server may ignore `subject` on a type it does not index (sekmet: AdverseEvent)
+                # and answer with every patient's resources: keep only this patient's
+                found = (r for r in found if _refers_to(r, f"Patient/{patient_id}"))
+            store.extend(found)
     finally:
         if own:
             client.close()
     log.info("read %d resources from the server", len(store))
     return store
+
+
+def _refers_to(resource: dict[str, Any], patient_ref: str) -> bool:
+    for element in ("subject", "patient"):
+        ref = resource.get(element)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str) and (
+                ref["reference"] == patient_ref or ref["reference"].endswith("/" + patient_ref)):
+            return True
+    return False
 
 
 def find_patient(store: ResourceStore, key: str) -> str | None:

@@ -92,3 +92,16 @@ def test_cli_report_export_and_timeline_from_the_server(pushed: tuple[str, bool,
     result = runner.invoke(app, ["timeline", f"{system}|p1", "--server", base, "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 10_000 and "3 adverse events" in result.output
+
+
+def test_one_patients_read_holds_only_that_patients_resources(pushed: tuple[str, bool, list[Any]]) -> None:
+    # sekmet ignores `subject` on AdverseEvent searches and answers with everyone's AEs
+    base, _, bundles = pushed
+    with_aes = [b for b in bundles if any(e["resource"]["resourceType"] == "AdverseEvent" for e in b["entry"])]
+    assert len(with_aes) >= 2, "the cohort needs AEs on two patients for this test to mean anything"
+    patient = with_aes[0]["entry"][0]["resource"]
+    with FhirClient(base, auth=None) as client:
+        store = read_server(base, client=client, patient_id=patient["id"])
+    mine = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in with_aes[0]["entry"]}
+    got = {(r["resourceType"], r["id"]) for rtype in store.types for r in store.resources(rtype)}
+    assert got == mine
