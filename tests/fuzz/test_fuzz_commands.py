@@ -110,25 +110,7 @@ def test_report_and_export_on_malformed_inputs(inputs: dict[str, list[Path]], tm
         _check(_run(["export", "--input", path, "-o", tmp_path / f"e{i}"]), [path])
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import os
-
-    from fhir_onco.server.testserver import SekmetServer
-
-    external = os.environ.get("FHIR_ONCO_TEST_SERVER")
-    if external:
-        yield external.rstrip("/")
-        return
-    server = SekmetServer(tmp_path_factory.mktemp("sekmet-fuzz"))
-    server.start()
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
-
-
-def test_push_and_sync_dry_run_over_everything(inputs: dict[str, list[Path]], server_url: str,
+def test_push_and_sync_dry_run_over_everything(inputs: dict[str, list[Path]], fhir_base_url: str,
                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("FHIR_ONCO_TOKEN", "FHIR_ONCO_USERNAME", "FHIR_ONCO_PASSWORD", "FHIR_ONCO_CREDENTIALS_FILE"):
         monkeypatch.delenv(var, raising=False)
@@ -141,10 +123,10 @@ def test_push_and_sync_dry_run_over_everything(inputs: dict[str, list[Path]], se
         shutil.copytree(extract, source / extract.name, symlinks=True)
     shutil.copy(corpus.GOOD_CASE, source / "good-case.yaml")
     shutil.copy(corpus.COHORT_SPEC, source / "cohort-spec.yaml")  # not a case: skipped with a note
-    out = _check(_run(["push", source, "--server", server_url, "--dry-run"]), [source])
+    out = _check(_run(["push", source, "--server", fhir_base_url, "--dry-run"]), [source])
     assert "cohort-spec.yaml: not a case file" in out
     assert "good-case.yaml" not in "\n".join(line for line in out.splitlines() if line.startswith(MESSAGE_PREFIXES))
-    _check(_run(["sync", source, "--server", server_url, "--dry-run", "--state", tmp_path / "state.sqlite"]),
+    _check(_run(["sync", source, "--server", fhir_base_url, "--dry-run", "--state", tmp_path / "state.sqlite"]),
            [source, tmp_path / "state.sqlite"])
 
 

@@ -21,18 +21,7 @@ from fhir_onco.server.testserver import SekmetServer
 FAST_RETRY = RetryPolicy(max_attempts=6, backoff_base=0.05, backoff_max=1.0)
 
 
-@pytest.fixture(scope="session")
-def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("FHIR_ONCO_TEST_SERVER")
-    if external:
-        yield external.rstrip("/")
-        return
-    server = SekmetServer(tmp_path_factory.mktemp("sekmet-session"))
-    server.start()
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
+# fhir_base_url, the session's server, is in tests/conftest.py (the fuzz suite uses it too)
 
 
 @pytest.fixture(autouse=True)
