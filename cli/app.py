@@ -90,8 +90,7 @@ def map_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
     fmt: Annotated[Format, typer.Option("--format", "-f", help="bundle: one transaction Bundle per patient; "
                                         "ndjson: one file per resource type (Bulk Data layout).")] = Format.bundle,
-    allow_text_only: Annotated[bool, typer.Option(
-        "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing.")] = False,
+    allow_text_only: common.AllowTextOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     structure_only: Annotated[bool, typer.Option(
         "--structure-only", help="Validate base R4 structure only (faster), not our profiles.")] = False,

@@ -9,12 +9,27 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-__all__ = ["Progress", "check_inputs", "check_output_dir", "check_output_file", "echo", "is_quiet",
+__all__ = ["AllowTextOpt", "EncodingOpt", "IdSystemOpt", "Progress", "RegimenCategoryOpt",
+           "check_inputs", "check_output_dir", "check_output_file", "echo", "is_quiet",
            "progress", "set_quiet", "usage_error"]
+
+# Options of every command that reads CSV extracts or maps terms, declared once so that their
+# names and help read the same in map, map-tables, push, sync and spark.
+AllowTextOpt = Annotated[bool, typer.Option(
+    "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing the patient.")]
+EncodingOpt = Annotated[str | None, typer.Option(
+    "--encoding", help="CSV extracts: force an encoding (default: sniffed per file: UTF-8/BOM, else cp1251).",
+    show_default=False)]
+IdSystemOpt = Annotated[str | None, typer.Option(
+    "--id-system", help="CSV extracts: identifier system (URI) for patient ids without one (the FHIR ids derive "
+    "from it).", show_default=False)]
+RegimenCategoryOpt = Annotated[str | None, typer.Option(
+    "--regimen-category", help="mCODE CSV extracts: category for medication administrations (e.g. salvage); "
+    "the layout has none.", show_default=False)]
 
 PROGRESS_THRESHOLD = 10  # show a progress bar from this many items on
 _FLAG_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}

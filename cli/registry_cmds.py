@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from fhir_onco.cli import common
+from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
 from fhir_onco.files import write_private_text
 from fhir_onco.validation.report import Report
 
@@ -46,15 +47,10 @@ def map_tables_command(
         "cases: one case YAML file per patient (no FHIR mapping).")] = TableFormat.bundle,
     layout: Annotated[LayoutChoice, typer.Option(
         "--layout", help="Table layout; auto: registry when patients.csv exists, else mCODE.")] = LayoutChoice.auto,
-    encoding: Annotated[str | None, typer.Option(
-        "--encoding", help="Force an encoding (default: sniffed per file: UTF-8/BOM, else cp1251).")] = None,
-    id_system: Annotated[str | None, typer.Option(
-        "--id-system", help="Identifier system (URI) for patient ids without id_system.")] = None,
-    regimen_category: Annotated[str | None, typer.Option(
-        "--regimen-category", help="mCODE: category for medication administrations (e.g. salvage); "
-        "the layout has none.")] = None,
-    allow_text_only: Annotated[bool, typer.Option(
-        "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing.")] = False,
+    encoding: EncodingOpt = None,
+    id_system: IdSystemOpt = None,
+    regimen_category: RegimenCategoryOpt = None,
+    allow_text_only: AllowTextOpt = False,
     tmpdir: Annotated[Path | None, typer.Option(
         "--tmpdir", help="Where the temporary patient index goes (about the size of the CSVs).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from fhir_onco.cli import common
+from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
 from fhir_onco.files import write_private_text
 from fhir_onco.server.errors import ServerIOError
 
@@ -102,30 +103,6 @@ DeidentifyOpt = Annotated[
     Path | None,
     typer.Option("--deidentify", help="De-identify on the way out with this policy YAML (key from "
                  "$FHIR_ONCO_DEID_KEY or $FHIR_ONCO_DEID_KEY_FILE; docs/deidentify.md).", show_default=False),
-]
-IdSystemOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--id-system",
-        help="CSV extracts: identifier system (URI) for patient ids without one (the FHIR ids derive from it).",
-        show_default=False,
-    ),
-]
-RegimenCategoryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--regimen-category",
-        help="mCODE CSV extracts: category for medication administrations (e.g. salvage); the layout has none.",
-        show_default=False,
-    ),
-]
-AllowTextOpt = Annotated[
-    bool,
-    typer.Option("--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing the patient."),
-]
-EncodingOpt = Annotated[
-    str | None,
-    typer.Option("--encoding", help="CSV extracts: force an encoding (default: sniffed per file).", show_default=False),
 ]
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
+
 from .registry_cmds import LayoutChoice
 
 spark_app = typer.Typer(name="spark", no_args_is_help=True,
@@ -23,8 +25,6 @@ Master = Annotated[str | None, typer.Option(
 Partitions = Annotated[int | None, typer.Option(
     "--partitions", min=1, help="Output partitions (default: twice the cores); the resources are the same whatever "
     "the number.")]
-AllowTextOnly = Annotated[bool, typer.Option(
-    "--allow-text-only", help="Keep unknown terms as text (flagged) instead of failing.")]
 ExportTo = Annotated[Path | None, typer.Option(
     "--export", help="Also write the analysis tables of the mapped patients as parquet into this directory.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
@@ -83,13 +83,10 @@ def spark_map_tables_command(
                                          "errors.parquet), writable by the executors at this path.")] = Path("out"),
     layout: Annotated[LayoutChoice, typer.Option(
         "--layout", help="Table layout; auto: registry when patients.csv exists, else mCODE.")] = LayoutChoice.auto,
-    encoding: Annotated[str | None, typer.Option(
-        "--encoding", help="Force an encoding (default: sniffed per file: UTF-8/BOM, else cp1251).")] = None,
-    id_system: Annotated[str | None, typer.Option(
-        "--id-system", help="Identifier system (URI) for patient ids without id_system.")] = None,
-    regimen_category: Annotated[str | None, typer.Option(
-        "--regimen-category", help="mCODE: category for medication administrations.")] = None,
-    allow_text_only: AllowTextOnly = False,
+    encoding: EncodingOpt = None,
+    id_system: IdSystemOpt = None,
+    regimen_category: RegimenCategoryOpt = None,
+    allow_text_only: AllowTextOpt = False,
     master: Master = None,
     partitions: Partitions = None,
     export_to: ExportTo = None,
@@ -118,7 +115,7 @@ def spark_map_command(
     cases: Annotated[list[Path], typer.Argument(help="Case files (.yaml, .json), NDJSON files of cases (one JSON case "
                                                 "per line), or directories of them.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory.")] = Path("out"),
-    allow_text_only: AllowTextOnly = False,
+    allow_text_only: AllowTextOpt = False,
     master: Master = None,
     partitions: Partitions = None,
     export_to: ExportTo = None,
