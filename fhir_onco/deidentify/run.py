@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -110,19 +110,25 @@ class RunResult:
 def deidentify_bundle(bundle: Json, *, policy: Policy | None = None, key: bytes | None = None,
                       deidentifier: Deidentifier | None = None, source: str = "<bundle>") -> Json:
     """One de-identified bundle; raises DeidentifyError with every located problem."""
-    deid = deidentifier or Deidentifier(policy or load_policy(None), key if key is not None else load_key())
-    before = len(deid.report.issues.errors)
-    out = deid.bundle(bundle, source)
-    if out is None:
-        raise DeidentifyError("\n".join(i.to_text() for i in deid.report.issues.errors[before:]))
-    return out
+    deid = _deidentifier(deidentifier, policy, key)
+    return _or_raise(deid, lambda: deid.bundle(bundle, source))
 
 
 def deidentify_resource(resource: Json, *, policy: Policy | None = None, key: bytes | None = None,
                         deidentifier: Deidentifier | None = None, source: str = "<resource>") -> Json:
-    deid = deidentifier or Deidentifier(policy or load_policy(None), key if key is not None else load_key())
+    """One de-identified resource; raises DeidentifyError with every located problem."""
+    deid = _deidentifier(deidentifier, policy, key)
+    return _or_raise(deid, lambda: deid.resource(resource, source))
+
+
+def _deidentifier(given: Deidentifier | None, policy: Policy | None, key: bytes | None) -> Deidentifier:
+    return given or Deidentifier(policy or load_policy(None), key if key is not None else load_key())
+
+
+def _or_raise(deid: Deidentifier, run: Callable[[], Json | None]) -> Json:
+    """The result of ``run``, or DeidentifyError with the errors it added to the report."""
     before = len(deid.report.issues.errors)
-    out = deid.resource(resource, source)
+    out = run()
     if out is None:
         raise DeidentifyError("\n".join(i.to_text() for i in deid.report.issues.errors[before:]))
     return out
