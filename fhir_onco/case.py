@@ -244,7 +244,13 @@ class Diagnosis(_Model):
         "primary", description="primary, or secondary (e.g. therapy-related; name the earlier cancer in related_to).",
     )
     condition: Term = Field(description="Disease (conditions table), e.g. 'B-ALL', 'ОМЛ'.")
-    morphology: Term | None = Field(None, description="ICD-O-3 morphology term.")
+    morphology: Term | None = Field(
+        None, description="Histology as written (morphology table, ICD-O-3 with behaviour): 'AML M5', 'B-ALL', "
+        "'ganglioneuroblastoma', «ОМЛ М4эо», an ICD-O-3 code '9861/3' (a sixth digit '8140/32' is the grade); a "
+        "differentiation may be part of it: 'NB poorly differentiated'.")
+    grade: Term | None = Field(
+        None, description="Histologic grade / differentiation (grades table): G1-G4, GX, 'poorly differentiated', "
+        "«низкодифференцированная», 'high grade'; must agree with a grade written in morphology.")
     immunophenotype: Term | None = Field(None, description="e.g. 'B-II' (EGIL).")
     onset: DateExpr | None = Field(None, description="Date of diagnosis.")
     body_sites: list[Term] = Field(default_factory=list, description="Primary sites (solid tumours).")
