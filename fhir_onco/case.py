@@ -514,11 +514,24 @@ class GraftFailure(_Model):
     note: str | None = None
 
 
+def _hsct_type(value: Any) -> Any:
+    # Clerks write the kind as they say it: «алло-ТГСК», «ауто», "allo-SCT", "ASCT". The procedures table
+    # knows these names; a haploidentical HSCT is allogeneic.
+    if not isinstance(value, str) or value in ("allogeneic", "autologous"):
+        return value
+    from fhir_onco.terminology import default_terminology
+
+    concept = default_terminology()["procedures"].lookup(value)
+    kinds = {"allogeneic-hsct": "allogeneic", "haploidentical-hsct": "allogeneic", "autologous-hsct": "autologous"}
+    return kinds.get(concept.key, value) if concept is not None else value
+
+
 class Hsct(_Model):
     """A haematopoietic stem cell transplant: donor, graft, conditioning, engraftment, chimerism."""
 
     id: LocalId | None = None
-    type: Literal["allogeneic", "autologous"] = Field(description="allogeneic or autologous.")
+    type: Annotated[Literal["allogeneic", "autologous"], BeforeValidator(_hsct_type)] = Field(
+        description="allogeneic or autologous (also as written: алло-ТГСК, ауто, allo-SCT, ASCT).")
     date: DateExpr
     donor: Donor | None = Field(None, description="Donor of an allogeneic graft.")
     graft_source: Term | None = Field(None, description="bone marrow, PBSC, cord blood.")
