@@ -22,10 +22,32 @@ __all__ = ["OWN_SYSTEM_BASE", "Coding", "Concept", "Table", "Terminology", "Unkn
 _PUNCT = re.compile(r"[\s\-_,;:.()\[\]/\\'\"«»“”]+")
 
 
+# Cyrillic and Latin letters that look alike (lower case). Clerks mix them: «ОМЛ М5» typed with a Latin M,
+# «ВCP-ОЛЛ» with a Latin C and P. A word written only in look-alike letters is folded to Latin (М5 = M5,
+# В-ОЛЛ's «В» = B); a word with any other Cyrillic letter is folded to Cyrillic («ОMЛ» = «ОМЛ»).
+_LOOKALIKE_CYR, _LOOKALIKE_LAT = "авекмнорстух", "abekmhopctyx"
+_TO_LATIN = str.maketrans(_LOOKALIKE_CYR, _LOOKALIKE_LAT)
+_TO_CYRILLIC = str.maketrans(_LOOKALIKE_LAT, _LOOKALIKE_CYR)
+_CYRILLIC = re.compile(r"[а-я]")
+_OTHER_CYRILLIC = re.compile(r"[бгджзийлпфцчшщъыьэюя]")
+
+
+def _fold_lookalikes(word: str) -> str:
+    if not _CYRILLIC.search(word):
+        return word
+    return word.translate(_TO_CYRILLIC if _OTHER_CYRILLIC.search(word) else _TO_LATIN)
+
+
+def _plain(term: str) -> str:
+    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", term).casefold().replace("ё", "е")).strip()
+
+
 def normalise(term: str) -> str:
-    """Case-, ё- and punctuation-insensitive form used for matching synonyms."""
-    s = unicodedata.normalize("NFKC", term).casefold().replace("ё", "е")
-    return _PUNCT.sub(" ", s).strip()
+    """Case-, ё-, punctuation- and look-alike-letter-insensitive form used for matching synonyms."""
+    s = _plain(term)
+    if _CYRILLIC.search(s):
+        s = " ".join(_fold_lookalikes(w) for w in s.split(" "))
+    return s
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +106,7 @@ _QUALIFIER = re.compile(r"\d+|[ivx]+|grade|gr|st|stepen[ia]?|stepeni|g")
 
 def phonetic(term: str) -> str:
     """A normalised term in folded Latin letters, for comparing Russian and English spellings."""
-    s = normalise(term).translate(_TRANSLIT)
+    s = _plain(term).translate(_TRANSLIT)  # not look-alike folded: «рак» is "rak", not "pak"
     for a, b_ in _LATIN_FOLD:
         s = s.replace(a, b_)
     return s

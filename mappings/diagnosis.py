@@ -7,6 +7,7 @@ import re
 from fhir_onco.case import Diagnosis
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
+from fhir_onco.terminology import Concept, Terminology, normalise
 
 from .context import MappingContext, position
 from .tnm import map_tnm
@@ -43,9 +44,9 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     rid = ctx.ids[("diagnosis", key)]
     secondary = dx.kind == "secondary"
     extensions: list[b.Json] = []
-    if dx.morphology:
-        extensions.append({"url": urls.EXT_MCODE_HISTOLOGY,
-                           "valueCodeableConcept": ctx.cc("morphology", dx.morphology, f"{path}.morphology")})
+    histology, grade = _morphology_and_grade(ctx, dx, path)
+    if histology is not None:
+        extensions.append({"url": urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept": histology})
     if dx.immunophenotype:
         extensions.append({"url": urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept": ctx.cc(
             "morphology", dx.immunophenotype, f"{path}.immunophenotype")})
@@ -90,9 +91,82 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     map_tnm(ctx, dx, key, path, focus)
     _map_risk_groups(ctx, dx, key, path, focus)
     _map_characteristics(ctx, dx, key, path, focus)
+    _map_grade(ctx, dx, key, focus, grade)
     _map_findings(ctx, dx, key, path, focus)
     _map_relapses(ctx, dx, key, path, focus)
     _map_metastases(ctx, dx, key, path, focus[0])
+
+
+ICDO3 = "http://terminology.hl7.org/CodeSystem/icd-o-3"
+# An ICD-O-3 morphology code as registries write it: 9861/3, M-9861/3, 8140/32 (sixth digit = grade).
+_ICDO3_CODE = re.compile(r"^(?:m-?)?(\d{4})/([012369])(\d)?$", re.IGNORECASE)
+
+
+def split_morphology(tx: Terminology, term: str) -> tuple[Concept | str | None, Concept | None]:
+    """(histology, grade) a morphology term names, as clinicians write it.
+
+    The histology is a morphology-table concept, or the ICD-O-3 code itself when the term is a
+    well-formed code the table does not list; None when nothing resolves. The grade is the one the
+    term carries: an ICD-O-3 sixth digit ('8140/32') or grade words before or after the histology
+    ('NB poorly differentiated', «аденокарцинома G2», 'high grade neuroblastoma'); None if none."""
+    morphology, grades = tx["morphology"], tx["grades"]
+    whole = morphology.lookup(term)
+    if whole is not None:
+        return whole, None
+    if m := _ICDO3_CODE.match(term.strip()):
+        code = f"{m[1]}/{m[2]}"
+        known = morphology.with_code(code)
+        grade = grades.lookup(f"ICD-O-3 grade {m[3]}") if m[3] else None
+        if m[3] and grade is None:
+            return None, None  # sixth digit 0 is no ICD-O-3 grade
+        return (known[0] if known else code), grade
+    words = normalise(term).split()
+    for k in range(len(words) - 1, 0, -1):  # the longest histology first
+        for hist, qual in ((words[:k], words[k:]), (words[len(words) - k:], words[:len(words) - k])):
+            concept, grade = morphology.lookup(" ".join(hist)), grades.lookup(" ".join(qual))
+            if concept is not None and grade is not None:
+                return concept, grade
+    return None, None
+
+
+def _morphology_and_grade(ctx: MappingContext, dx: Diagnosis, path: str) -> tuple[b.Json | None, Concept | None]:
+    """The histology CodeableConcept (text as written) and the grade of a diagnosis: written in
+    `grade`, or carried by the morphology term; both must agree."""
+    histology: b.Json | None = None
+    implied: Concept | None = None
+    if dx.morphology:
+        found, implied = split_morphology(ctx.terminology, dx.morphology)
+        if isinstance(found, str):
+            histology = {"coding": [{"system": ICDO3, "code": found}], "text": dx.morphology}
+        elif found is not None:
+            histology = b.codeable(found, text=dx.morphology)
+        else:  # unknown: the usual error (or text only) with suggestions
+            histology = ctx.cc("morphology", dx.morphology, f"{path}.morphology")
+    written = ctx.concept("grades", dx.grade, f"{path}.grade")
+    if written is not None and implied is not None and not _agree(written, implied):
+        ctx.error(f"{path}.grade", f"grade {dx.grade!r} ({written.display}) contradicts the grade morphology "
+                                   f"{dx.morphology!r} gives ({implied.display})")
+    return histology, implied or written
+
+
+def _agree(a: Concept, b_: Concept) -> bool:
+    """Same grade, or one names the other's tier (G3 and 'high grade')."""
+    return a.key == b_.key or bool(set(a.codings) & set(b_.codings))
+
+
+def _map_grade(ctx: MappingContext, dx: Diagnosis, key: str, focus: list[b.Json], grade: Concept | None) -> None:
+    """The histologic grade as mCODE STU4 records it: an Observation (HistologicGrade, code NCIt
+    C18000) about the cancer. Its text is the grade as written in `grade`; a grade that came only
+    from the morphology term has no text (reading back leaves it in the morphology)."""
+    if grade is None:
+        return
+    obs = _observation(ctx, "Observation", f"{key}|grade", "onco-histologic-grade",
+                       b.codeable(ctx.fixed("observation_codes", "histologic-grade")), None)
+    obs["extension"].append({"url": urls.EXT_MCODE_RELATED_CONDITION, "valueReference": focus[0]})
+    obs["category"] = [{"coding": [{"system": urls.OBSERVATION_CATEGORY, "code": "laboratory"}]}]
+    obs["focus"] = focus
+    obs["valueCodeableConcept"] = b.codeable(grade, text=dx.grade) if dx.grade else b.codeable(grade)
+    ctx.add(obs)
 
 
 def _map_risk_groups(ctx: MappingContext, dx: Diagnosis, key: str, path: str, focus: list[b.Json]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
+from .diagnosis import split_morphology
 from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
 from .tnm_reverse import read_tnm
 
@@ -27,7 +28,8 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "id": ctx.local_id(c),
         "kind": "secondary" if secondary else "primary",
         "condition": text(c.get("code")),
-        "morphology": text(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept")),
+        "morphology": (morphology := text(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept"))),
+        "grade": _grade(ctx, c, morphology),
         "immunophenotype": text(ext_value(c, urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept")),
         "onset": written_date(c, "onsetDateTime"),
         "body_sites": [text(s) for s in sites],
@@ -92,6 +94,24 @@ def warn_orphans(ctx: ReadContext) -> None:
         for r in ctx.groups[profile]:
             if id(r) not in assessed and not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
                 ctx.warn(f"ignored {ctx.label(r)}: no diagnosis in focus")
+
+
+def _grade(ctx: ReadContext, c: Json, morphology: str | None) -> str | None:
+    """The grade as written; a grade the morphology term already carries ('NB poorly
+    differentiated', '8140/32') stays there, as the case wrote it."""
+    found = ctx.children("onco-histologic-grade", c)
+    for extra in found[1:]:
+        ctx.warn(f"ignored {ctx.label(extra)}: a second histologic grade of {ctx.label(c)}")
+    if not found:
+        return None
+    value = found[0].get("valueCodeableConcept")
+    if value and value.get("text"):
+        return str(value["text"])
+    key = ctx.key("grades", value)
+    implied = split_morphology(ctx.tx, morphology)[1] if morphology else None
+    if implied is not None and implied.key == key:
+        return None
+    return key or text(value)
 
 
 def _characteristics(ctx: ReadContext, c: Json) -> Json:
