@@ -384,3 +384,34 @@ def test_a_russian_record_of_new_drugs_and_terms_maps_and_validates() -> None:
     assert {(c["system"], c["code"]) for c in event["coding"]} == {
         ("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C143569"),
         ("http://terminology.hl7.org/CodeSystem/MDRAE", "10021018")}
+
+
+@pytest.mark.parametrize(("table", "term", "key"), [
+    ("responses", "ПР", "cr"), ("responses", "ППР", "cr"), ("responses", "ПР1", "cr"), ("responses", "ЧР", "pr"),
+    ("responses", "ОХЧР", "vgpr"), ("regimen_terms", "реиндукция", "category-reinduction"),
+    ("regimen_terms", "протокол II", "category-reinduction"), ("hsct", "костный мозг", "graft-bone-marrow"),
+    ("hsct", "КМ", "graft-bone-marrow"), ("procedures", "алло-ТГСК", "allogeneic-hsct"),
+    ("procedures", "ауто-ТГСК", "autologous-hsct"), ("observation_codes", "МОБ", "mrd"), ("gvhd", "РТПХ", "gvhd"),
+    ("morphology", "ОМЛ М5", "acute monocytic leukemia"),
+    ("morphology", "В-ОЛЛ", "b lymphoblastic leukemia/lymphoma nos"),
+    ("grades", "низкодифференцированная", "grade-3"), ("grades", "G2", "grade-2"),
+    ("grades", "ICD-O-3 grade 6", "grade-b-cell"),
+])
+def test_clerk_abbreviations_resolve_to_one_concept(table: str, term: str, key: str) -> None:
+    concept = TERMS[table].lookup(term)
+    assert concept is not None and concept.key == key, (term, concept)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("ОМЛ М5", "ОМЛ M5"),  # Cyrillic М / Latin M
+    ("ВCP-ОЛЛ", "BCP-ОЛЛ"),  # the review's mixed word: Cyrillic В + Latin C, P
+    ("ОMЛ", "ОМЛ"),  # a Latin M inside a Russian word
+    ("рак", "рак"),
+])
+def test_lookalike_letters_are_folded(a: str, b: str) -> None:
+    assert normalise(a) == normalise(b)
+
+
+def test_lookalike_folding_keeps_russian_and_english_apart() -> None:
+    assert normalise("ПР") != normalise("PR")  # П has no Latin twin: a Russian word stays Russian
+    assert TERMS["responses"].lookup("ПР").key == "cr" and TERMS["responses"].lookup("PR").key == "pr"
