@@ -10,6 +10,25 @@ from fhir_onco.fhir import urls
 from .context import MappingContext, position
 from .hsct import hsct_key
 
+MEDDRA = "http://terminology.hl7.org/CodeSystem/MDRAE"  # as the CTCAE IG term value set names it
+
+
+def _ctcae_event(ctx: MappingContext, term: str, version: str | None, path: str) -> b.Json | None:
+    """The CTCAE term of an event, from the term list of the version it was graded by: v4.03 terms
+    carry their v4.03 MedDRA code (ctcae_terms_v4); v5.0 (or unstated) terms their NCIt and MedDRA codes.
+    A v5.0-only term in a v4.03 record keeps only its MedDRA code, with a warning."""
+    if version != "4.03":
+        return ctx.cc("ctcae_terms", term, path)
+    v4 = ctx.terminology["ctcae_terms_v4"].lookup(term)
+    if v4 is not None:
+        return b.codeable(v4, text=term)
+    v5 = ctx.terminology["ctcae_terms"].lookup(term)
+    meddra = v5.coding_in(MEDDRA) if v5 is not None else None
+    if meddra is None:
+        return ctx.cc("ctcae_terms_v4", term, path)  # unknown in both: the usual error with suggestions
+    ctx.warning(path, f"{term!r} is a CTCAE v5.0 term, not a v4.03 one; coded with its MedDRA code only")
+    return {"coding": [meddra.to_fhir()], "text": term}
+
 
 def map_adverse_events(ctx: MappingContext) -> None:
     for i, ae in enumerate(ctx.case.adverse_events):
@@ -54,9 +73,9 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     if ae.note:  # R4 AdverseEvent has no note element
         ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ae.note}))
     ext.append(position(i))
-    event = ctx.cc("ctcae_terms", ae.term, f"{path}.term")
+    event = _ctcae_event(ctx, ae.term, ae.ctcae_version, f"{path}.term")
     if event and event.get("coding") and ae.ctcae_version:
-        event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE (NCIt) coding, not MedDRA
+        event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE term coding: NCIt (v5.0) or MedDRA (v4.03)
     resource: b.Json = {
         "resourceType": "AdverseEvent",
         "id": ctx.new_id("AdverseEvent", ae.id or f"{ae.term}|{ae.onset}"),

@@ -23,8 +23,9 @@ def test_grade_term_version_seriousness_outcome(map_case) -> None:
           "serious": True, "outcome": "разрешилось", "actions": ["drug stopped", "ОРИТ"], "icu_days": 2,
           "note": "dyspnoea, hypotension"}
     event = map_case(case_data(regimens=REGIMENS, adverse_events=[ae])).one("AdverseEvent")
-    assert event["event"]["coding"][0] == {"system": NCIT, "code": "C143583", "display": "Infusion related reaction",
-                                           "version": "4.03"}
+    # a CTCAE v4.03 event carries its v4.03 MedDRA code only, never a v5.0 NCIt code
+    assert event["event"]["coding"] == [{"system": "http://terminology.hl7.org/CodeSystem/MDRAE", "code": "10051792",
+                                         "display": "Infusion related reaction", "version": "4.03"}]
     assert event["event"]["text"] == "инфузионная реакция"
     assert codes(ext(event, CTCAE_GRADE)[0]) >= {(GRADE_SYSTEM, "3"), (NCIT, "C41340")}
     assert event["date"] == "2022-03-14"
