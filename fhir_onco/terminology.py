@@ -12,7 +12,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -42,6 +42,7 @@ def _plain(term: str) -> str:
     return _PUNCT.sub(" ", unicodedata.normalize("NFKC", term).casefold().replace("ё", "е")).strip()
 
 
+@lru_cache(maxsize=1 << 16)  # registries repeat the same few hundred terms (drugs, routes, units) per patient
 def normalise(term: str) -> str:
     """Case-, ё-, punctuation- and look-alike-letter-insensitive form used for matching synonyms."""
     s = _plain(term)
