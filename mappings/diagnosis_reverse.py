@@ -13,7 +13,17 @@ _STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "al
 
 
 def read_diagnoses(ctx: ReadContext) -> list[Json]:
+    for o in ctx.groups["onco-histologic-grade"]:
+        if not any(t is c for t in _grade_targets(ctx, o) for c in ctx.conditions):
+            ctx.warn(f"ignored {ctx.label(o)}: a histologic grade whose cancer condition is not among the resources")
     return [read_diagnosis(ctx, c) for c in ctx.conditions]
+
+
+def _grade_targets(ctx: ReadContext, o: Json) -> list[Json | None]:
+    """The cancer a grade is about: ours name it in focus, mCODE's HistologicGrade only in the
+    related-condition extension."""
+    refs = [*o.get("focus", []), *(e.get("valueReference") for e in exts(o, urls.EXT_MCODE_RELATED_CONDITION))]
+    return [ctx.resolve(ref) for ref in refs]
 
 
 def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
@@ -99,7 +109,7 @@ def warn_orphans(ctx: ReadContext) -> None:
 def _grade(ctx: ReadContext, c: Json, morphology: str | None) -> str | None:
     """The grade as written; a grade the morphology term already carries ('NB poorly
     differentiated', '8140/32') stays there, as the case wrote it."""
-    found = ctx.children("onco-histologic-grade", c)
+    found = [o for o in ctx.groups["onco-histologic-grade"] if any(t is c for t in _grade_targets(ctx, o))]
     for extra in found[1:]:
         ctx.warn(f"ignored {ctx.label(extra)}: a second histologic grade of {ctx.label(c)}")
     if not found:

@@ -125,3 +125,24 @@ def test_unknown_morphology_suggests_close_terms(map_errors) -> None:
 def test_a_latin_letter_inside_a_russian_word_still_resolves(map_case) -> None:
     # «ганглионейробластомa» with a Latin a at the end: look-alike letters are folded
     assert _histology(map_case(_dx("ганглионейробластомa")))["coding"][0]["code"] == "9490/3"
+
+
+def test_an_mcode_histologic_grade_is_read_from_its_related_condition() -> None:
+    """mCODE STU4's HistologicGrade names the cancer only in the related-condition extension."""
+    patient = {"resourceType": "Patient", "id": "p", "gender": "male",
+               "identifier": [{"system": "urn:test:mrn", "value": "p"}]}
+    condition = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p"},
+                 "meta": {"profile": [MCODE + "mcode-primary-cancer-condition"]},
+                 "code": {"text": "lung cancer"}}
+    grade = {"resourceType": "Observation", "id": "g", "status": "final", "subject": {"reference": "Patient/p"},
+             "meta": {"profile": [MCODE + "mcode-histologic-grade"]},
+             "extension": [{"url": MCODE + "mcode-related-condition", "valueReference": {"reference": "Condition/c"}}],
+             "code": {"coding": [{"system": NCIT, "code": "C18000"}]},
+             "valueCodeableConcept": {"coding": [{"system": SCT, "code": "1286893008"}]}}
+    orphan = {**grade, "id": "g2", "extension": [{"url": MCODE + "mcode-related-condition",
+                                                   "valueReference": {"reference": "Condition/elsewhere"}}]}
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in (patient, condition, grade, orphan)]}
+    result = read_bundle(bundle)
+    assert result.case.diagnoses[0].grade == "intermediate-grade"
+    assert [w for w in result.warnings if "Observation/g2" in w]  # never dropped silently
