@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_onco.fhir import urls
 
-from .diagnosis import split_morphology
+from .diagnosis import ICDO3, split_morphology
 from .read_context import SOURCE, Json, ReadContext, clean, ext, ext_value, exts, note, number, text, written_date
 from .tnm_reverse import read_tnm
 
@@ -38,7 +38,7 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "id": ctx.local_id(c),
         "kind": "secondary" if secondary else "primary",
         "condition": text(c.get("code")),
-        "morphology": (morphology := text(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept"))),
+        "morphology": (morphology := _morphology(ext_value(c, urls.EXT_MCODE_HISTOLOGY, "valueCodeableConcept"))),
         "grade": _grade(ctx, c, morphology),
         "immunophenotype": text(ext_value(c, urls.EXT_IMMUNOPHENOTYPE, "valueCodeableConcept")),
         "onset": written_date(c, "onsetDateTime"),
@@ -104,6 +104,13 @@ def warn_orphans(ctx: ReadContext) -> None:
         for r in ctx.groups[profile]:
             if id(r) not in assessed and not any(ctx.resolve(f) in ctx.conditions for f in r.get("focus", [])):
                 ctx.warn(f"ignored {ctx.label(r)}: no diagnosis in focus")
+
+
+def _morphology(cc: Json | None) -> str | None:
+    """The histology as written; without text or display (an ICD-O-3 code our table does not list,
+    text removed by de-identification) the ICD-O-3 code itself."""
+    return text(cc) or next((str(c["code"]) for c in (cc or {}).get("coding", [])
+                             if c.get("system") == ICDO3 and c.get("code")), None)
 
 
 def _grade(ctx: ReadContext, c: Json, morphology: str | None) -> str | None:
