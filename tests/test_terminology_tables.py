@@ -415,3 +415,16 @@ def test_lookalike_letters_are_folded(a: str, b: str) -> None:
 def test_lookalike_folding_keeps_russian_and_english_apart() -> None:
     assert normalise("ПР") != normalise("PR")  # П has no Latin twin: a Russian word stays Russian
     assert TERMS["responses"].lookup("ПР").key == "cr" and TERMS["responses"].lookup("PR").key == "pr"
+
+
+@pytest.mark.parametrize(("written", "kind"), [
+    ("алло-ТГСК", "allogeneic"), ("гапло-ТГСК", "allogeneic"), ("allo-SCT", "allogeneic"), ("аллогенная", "allogeneic"),
+    ("ауто-ТГСК", "autologous"), ("ASCT", "autologous"), ("ауто", "autologous"), ("autologous", "autologous"),
+])
+def test_hsct_type_as_clerks_write_it(written: str, kind: str) -> None:
+    assert case_model.Hsct(type=written, date="2021").type == kind
+
+
+def test_an_unknown_hsct_type_is_still_rejected() -> None:
+    with pytest.raises(ValueError, match="allogeneic"):
+        case_model.Hsct(type="xenogeneic", date="2021")
