@@ -76,7 +76,7 @@ def map_responses(ctx: MappingContext) -> None:
             "meta": b.meta("onco-disease-status"),
             "extension": [],
             "identifier": b.identifier_for(r.id),
-            "status": "final",
+            "status": r.status,
             "code": b.codeable(ctx.fixed("observation_codes", "disease-status")),
             "subject": ctx.patient_ref,
             "focus": [ref] if (ref := ctx.diagnosis_ref(r.diagnosis, f"{path}.diagnosis")) else [],
@@ -87,6 +87,13 @@ def map_responses(ctx: MappingContext) -> None:
             obs["extension"].append(b.extension(urls.EXT_BEST_RESPONSE, valueBoolean=True))
         if r.regimen and (ref := ctx.ref_to("regimen", "CarePlan", r.regimen, f"{path}.regimen")):
             obs["extension"].append(b.extension(urls.EXT_REGIMEN, valueReference=ref))
+        for j, evidence in enumerate(r.evidence):  # mCODE CancerDiseaseStatus evidence type
+            obs["extension"].append({"url": urls.EXT_MCODE_EVIDENCE_TYPE, "valueCodeableConcept": ctx.cc(
+                "evidence_types", evidence, f"{path}.evidence[{j}]")})
+        if r.recorded:
+            recorded: b.Json = {"url": urls.EXT_RECORDED_DATE}
+            ctx.set_date(recorded, "valueDateTime", r.recorded, f"{path}.recorded")
+            obs["extension"].append(recorded)
         obs["extension"].append(position(i))
         ctx.set_date(obs, "effectiveDateTime", r.date, f"{path}.date")
         obs["valueCodeableConcept"] = b.codeable(concept, text=r.response)

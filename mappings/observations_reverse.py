@@ -12,6 +12,7 @@ from .read_context import (
     contained_specimen,
     ext,
     ext_value,
+    exts,
     note,
     number,
     text,
@@ -58,5 +59,8 @@ def _response(ctx: ReadContext, o: Json) -> Json:
         "best": ext_value(o, urls.EXT_BEST_RESPONSE, "valueBoolean"),
         "regimen": ctx.ref_id(regimen.get("valueReference"), "regimen", o) if regimen else None,
         "diagnosis": ctx.dx_ref(o.get("focus"), o),
+        "evidence": [text(e.get("valueCodeableConcept")) for e in exts(o, urls.EXT_MCODE_EVIDENCE_TYPE)],
+        "status": o.get("status"),
+        "recorded": written_date(ext(o, urls.EXT_RECORDED_DATE), "valueDateTime"),
         "note": note(o),
     })
