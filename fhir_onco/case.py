@@ -142,7 +142,7 @@ class Address(_Model):
 
     lines: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=list, description="Street lines.")
-    city: str | None = Field(None, min_length=1)
+    city: str | None = Field(None, min_length=1, description="City or town.")
     state: str | None = Field(None, min_length=1, description="State, region or oblast.")
     postal_code: str | None = Field(None, min_length=1, description="Postal (ZIP) code.")
     country: str | None = Field(None, min_length=1, description="Country (ISO 3166 code or name), when stated.")
@@ -712,7 +712,7 @@ class AdverseEvent(_Model):
     treated_with: list[LocalId] = Field(default_factory=list, description="ids of supportive regimens.")
     categories: list[Term] = Field(
         default_factory=list, description="AdverseEvent.category (ae_terms: product-problem, wrong-dose, "
-        "medication-mishap ...; FHIR adverse-event-category).")
+        "expired-drug ...; FHIR R4 adverse-event-category).")
     expected: bool | None = Field(
         None, description="Expected (true) or unexpected (false) for the study or label (CTCAE IG expectation).")
     study: str | None = Field(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fhir_onco.case import AdverseEvent, grade_bounds
 from fhir_onco.cohort.tables import group_of
 from fhir_onco.mappings.diagnosis import stage_key
 
@@ -353,6 +354,15 @@ def _ae_label(lab: Labels, written: str) -> str | None:
     return lab.display("ctcae_terms", written)
 
 
+def _worst_grade(a: AdverseEvent) -> int | None:
+    """The highest CTCAE grade of an event over its episodes; a range counts at its upper grade (what the
+    FHIR ctcae-grade extension carries), so 'grade >= 3' never misses an episode or a range."""
+    grades = [g for e in (a, *a.episodes)
+              if (g := e.grade if e.grade is not None else (grade_bounds(e.grade_range)[1] if e.grade_range else None))
+              is not None]
+    return max(grades) if grades else None
+
+
 def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
     refs = _Refs(rc)
     for i, a in enumerate(rc.case.adverse_events):
@@ -372,7 +382,7 @@ def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "term_display": _ae_label(lab, a.term),
             "term_text": a.term,
             "ctcae_version": a.ctcae_version,
-            "grade": a.grade,
+            "grade": _worst_grade(a),
             "onset_date": rc.iso(a.onset),
             "resolved_date": rc.iso(a.resolved),
             "serious": a.serious,

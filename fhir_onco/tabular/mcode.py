@@ -3,9 +3,9 @@ so its users can migrate: same file names (``patient-mrns.csv``, ``patient-infor
 ``patient.csv``, ...) and the published column names of its CSV schemas.
 
 Codes become terms through the terminology tables' reverse lookup (system + code -> our key), else
-the display text is kept as the term and resolved like any written term. Which column lands where,
-and which have no home in the case model, is tabulated in docs/registry.md; columns with no home are
-reported once per file, never per row.
+the display text is kept as the term and resolved like any written term. Which column lands where is
+tabulated in docs/registry.md (since issue 8 every column of the extractors read has a home). Name and
+address cells are personal data: messages name their file, row and column, never their content.
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ def test_bad_demographic_and_ae_cells_are_located_and_never_quoted(tmp_path: Pat
     _replace_row(tmp_path, "patient-information.csv",
                  "mrn-1,Secretname,Given,female,X,1958-06-21,,,english please,Hidden Street 5,Town,MA,01101")
     _replace_row(tmp_path, "condition-information.csv",
-                 "mrn-1,cond-1,http://snomed.info/sct,109989006,Multiple myeloma,billing,2019-05-02,active,confirmed,,,")
+                 "mrn-1,cond-1,http://snomed.info/sct,109989006,Multiple myeloma,billing,2019-05-02,active,"
+                 "confirmed,,,")
     _replace_row(tmp_path, "ctc-adverse-event-information.csv",
                  "mrn-1,ae-1,C143283,http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl,,Anemia,,,,serious,,,"
                  "wrong-dose|wrong-time,a|b|c,,,2019-06-10,,3,maybe,,,,AUT")
