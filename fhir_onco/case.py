@@ -454,7 +454,13 @@ class ResponseAssessment(_Model):
 
     id: LocalId | None = None
     date: DateExpr
-    response: Term = Field(description="CR, CRi, sCR, VGPR, PR, MR, SD, PD, refractory, remission, not evaluable.")
+    response: Term | None = Field(
+        None, description="CR, CRi, sCR, VGPR, PR, MR, SD, PD, refractory, remission, not evaluable; leave out with "
+        "data_absent.")
+    data_absent: Literal["not-asked", "asked-unknown", "asked-declined", "temp-unknown", "unknown", "not-applicable",
+                         "not-performed", "not-permitted"] | None = Field(
+        None, description="Why there is no status (FHIR data-absent-reason), e.g. not-asked as mCODE writes it; "
+        "instead of response.")
     criteria: str | None = Field(None, description="e.g. 'IMWG 2016'.")
     best: bool = Field(False, description="Best overall response of the regimen.")
     regimen: LocalId | None = Field(None, description="id of the regimen the response is to.")
@@ -466,6 +472,12 @@ class ResponseAssessment(_Model):
         "final", description="FHIR Observation.status of the assessment.")
     recorded: DateExpr | None = Field(None, description="Date the assessment was recorded (entered).")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _response_or_absent(self) -> ResponseAssessment:
+        if (self.response is None) == (self.data_absent is None):
+            raise ValueError("give response, or data_absent (why there is none), not both")
+        return self
 
 
 class Donor(_Model):

@@ -72,7 +72,7 @@ def map_responses(ctx: MappingContext) -> None:
         concept = ctx.concept("responses", r.response, f"{path}.response")
         obs: b.Json = {
             "resourceType": "Observation",
-            "id": ctx.new_id("Observation", f"response|{r.id or r.date + '|' + r.response}"),
+            "id": ctx.new_id("Observation", f"response|{r.id or r.date + '|' + (r.response or r.data_absent or '')}"),
             "meta": b.meta("onco-disease-status"),
             "extension": [],
             "identifier": b.identifier_for(r.id),
@@ -96,7 +96,8 @@ def map_responses(ctx: MappingContext) -> None:
             obs["extension"].append(recorded)
         obs["extension"].append(position(i))
         ctx.set_date(obs, "effectiveDateTime", r.date, f"{path}.date")
-        obs["valueCodeableConcept"] = b.codeable(concept, text=r.response)
+        obs["valueCodeableConcept"] = b.codeable(concept, text=r.response) if r.response else {"extension": [
+            {"url": urls.EXT_DATA_ABSENT_REASON, "valueCode": r.data_absent}]}  # as mCODE writes not-asked
         if r.note:
             obs["note"] = [{"text": r.note}]
         ctx.add(obs)

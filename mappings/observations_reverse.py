@@ -55,6 +55,7 @@ def _response(ctx: ReadContext, o: Json) -> Json:
         "id": ctx.local_id(o),
         "date": written_date(o, "effectiveDateTime"),
         "response": text(o.get("valueCodeableConcept")),
+        "data_absent": ext_value(o.get("valueCodeableConcept"), urls.EXT_DATA_ABSENT_REASON, "valueCode"),
         "criteria": ext_value(o, urls.EXT_RESPONSE_CRITERIA, "valueString"),
         "best": ext_value(o, urls.EXT_BEST_RESPONSE, "valueBoolean"),
         "regimen": ctx.ref_id(regimen.get("valueReference"), "regimen", o) if regimen else None,

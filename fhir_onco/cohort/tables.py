@@ -85,7 +85,7 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
             else:
                 exposed[tag] += _key("drugs", tag) in drugs
         for r in case.responses:
-            if r.best and r.regimen == index_regimen:
+            if r.best and r.regimen == index_regimen and r.response is not None:  # data-absent: no response
                 best[_key("responses", r.response)] += 1
         worst: dict[str, int] = {}
         for ae in case.adverse_events:

@@ -95,6 +95,8 @@ _CTCAE_VERSIONS = {"5": "5.0", "5.0": "5.0", "5.0.0": "5.0", "4.03": "4.03", "4.
 _MED_TYPES = {"medication", "medicationadministration", "medicationstatement", "medicationrequest"}
 _LOCAL_BAD = re.compile(r"[^A-Za-z0-9.\-_]+")
 # mCODE cancer disease status (SNOMED, ConditionStatusTrendVS) -> our response key, when no text resolves.
+_DATA_ABSENT = {"not-asked", "asked-unknown", "asked-declined", "temp-unknown", "unknown", "not-applicable",
+                "not-performed", "not-permitted"}  # FHIR data-absent-reason codes the case model keeps
 _STATUS = {"268910001": "remission", "359746009": "sd", "271299001": "pd", "709137006": "not-evaluable"}
 _CLINICAL = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
              "resolved": "resolved"}
@@ -342,9 +344,13 @@ class McodeReader(TabularReader):
             item["response"] = _STATUS[code]
             if text:
                 item["note"] = f"mCODE disease status: {text}"
-        elif code is not None:
-            r.warning("diseaseStatusCode", "a data-absent or unknown status code has no home; row not imported")
-            return None
+        elif code in _DATA_ABSENT:  # mCODE writes a status that was not assessed as a data-absent reason
+            item["data_absent"] = code
+            r.fields["data_absent"] = r.table.column_name("diseasestatuscode")
+        elif code is not None:  # another code: its display (else the code) as a response term, resolved when
+            item["response"] = text or code  # mapped (an unknown one fails unless --allow-text-only)
+            if text:
+                r.fields["response"] = r.table.column_name("diseasestatustext")
         return item
 
     def _stage(self, r: RowReader, dxs: list[dict[str, Any]], ids: dict[str, int], prov: Provenance) -> None:

@@ -44,6 +44,9 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     ("adverse_events.0.episodes", [{"onset": "2020-02-01", "grade_range": "III-II"}],
      "adverse_events[0].episodes[0]"),
     ("adverse_events.0.participants", [{"function": "author"}], "adverse_events[0].participants[0].actor"),
+    ("responses", [{"date": "2020-01-01"}], "responses[0]"),
+    ("responses", [{"date": "2020-01-01", "response": "CR", "data_absent": "not-asked"}], "responses[0]"),
+    ("responses", [{"date": "2020-01-01", "data_absent": "forgot"}], "responses[0].data_absent"),
 ])
 def test_bad_values_are_refused_with_their_path(path: str, value: Any, where: str) -> None:
     with pytest.raises(CaseError) as exc:

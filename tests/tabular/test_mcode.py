@@ -32,7 +32,8 @@ def test_mcode_rows_land_in_the_case_model(tmp_path: Path) -> None:
     dx = case.diagnoses[0]
     assert (dx.id, dx.condition, dx.onset) == ("cond-1", "multiple myeloma", "2019-05-02")
     assert [(s.system, s.value) for s in dx.stages] == [("iss", "3")]
-    assert [(r.response, r.date) for r in case.responses] == [("VGPR", "2020-01-10"), ("pd", "2021-03-01")]
+    assert [(r.response, r.date) for r in case.responses] == [
+        ("VGPR", "2020-01-10"), ("pd", "2021-03-01"), (None, "2021-04-01")]
     rg = case.regimens[0]
     assert (rg.id, rg.category, rg.intent, rg.diagnosis) == ("med-1", "induction", "curative", "cond-1")
     assert rg.drugs[0].drug == "bortezomib"
@@ -68,7 +69,8 @@ def test_mcode_rows_land_in_the_case_model(tmp_path: Path) -> None:
         ("proc-2", "surgery", "2019-12-05", "cond-1", "Total mastectomy (SNOMED CT 172043006)")]
     assert dx.verification == "confirmed"
     assert (case.adverse_events[1].ctcae_version, case.adverse_events[1].note) == ("5.0", "code version 20.0")
-    assert "cancer-disease-status-information.csv:4:diseaseStatusCode" in rows
+    assert "diseaseStatusCode" not in rows  # not-asked is kept as a data-absent status, not dropped
+    assert [(r.date, r.response, r.data_absent) for r in case.responses[2:]] == [("2021-04-01", None, "not-asked")]
     # a clinical status outside the case model is a located error for that patient only
     assert p2.case is None
     assert "condition-information.csv:3:clinicalStatus: expected active" in p2.report.to_text()
