@@ -3,7 +3,7 @@ intensity, graft source, HSCT outcomes - exact per group and per cohort, with co
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,23 @@ import pytest
 from fhir_onco.cohort import generate, group_of, load_spec, spec_tables
 from fhir_onco.cohort.generate import draw_ages
 from fhir_onco.cohort.spec import Age, CohortError
+from fhir_onco.cohort.timing import magic_grade, nih_severity
 from fhir_onco.pipeline import map_and_validate
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "cohorts" / "example-ball-bridging-hsct.yaml"
+
+# The example's figures, written out as a paper's tables would print them (not read from the spec).
+HSCT_OUTCOMES = {
+    "neutrophil_engraftment": {"patients": 19, "median": 15, "min": 11, "max": 24},
+    "platelet_engraftment": {"patients": 17, "median": 19, "min": 12, "max": 35},
+    "graft_failure": {"primary": 1, "secondary": 1},
+    "relapse_day": {"patients": 5, "median": 180, "min": 62, "max": 540},
+    "hla_loss_relapse": 2,
+    "death_after_relapse_day": {"patients": 3, "median": 300, "min": 150, "max": 620},
+}
+ACUTE = {"blinatumomab-bridge": {"I": 2, "II": 2, "III": 1},
+         "chemotherapy-bridge": {"I": 1, "II": 1, "III": 1, "IV": 1}}
+DEATHS = {"progression": 3, "sepsis": 1, "veno-occlusive disease": 1, "gvhd": 1}  # "сепсис", "РТПХ" as keys
 
 
 @pytest.mark.parametrize("seed", [0, 11])
@@ -23,19 +37,29 @@ def test_cohort_and_group_counts_are_exact(seed: int) -> None:
     t = spec_tables(spec, cases)
     assert t["sex"] == {"male": 11, "female": 9}
     assert (t["age"]["min"], t["age"]["max"], t["age"]["median"]) == (2, 17, 9)
-    assert t["hsct"] == {
+    h = t["hsct"]
+    assert {k: h[k] for k in ("patients", "donor", "conditioning_intensity", "graft_source", "outcome")} == {
         "patients": 20, "donor": {"haploidentical": 9, "matched related": 4, "matched unrelated": 7},
         "conditioning_intensity": {"MAC": 14, "RIC": 6}, "graft_source": {"PBSC": 12, "bone marrow": 8},
         "outcome": {"no relapse": 15, "relapse": 5}}
+    assert h == {**h, **HSCT_OUTCOMES}
     assert t["adverse_events"]["sinusoidal obstruction syndrome >= 3"] == 2
-    assert t["adverse_events"]["graft versus host disease >= 2"] == 6
-    assert t["deaths"] == {"progression": 3, "sepsis": 1}
+    assert t["deaths"] == DEATHS
     blina = [c for c in cases if group_of(c) == "blinatumomab-bridge"]
     chemo = [c for c in cases if group_of(c) == "chemotherapy-bridge"]
     assert (len(blina), len(chemo)) == (12, 8)
     tb, tc = spec_tables(spec, blina), spec_tables(spec, chemo)
     assert tb["best_response"] == {"cr": 10, "pd": 2} and tc["best_response"] == {"cr": 6, "pd": 2}
     assert tb["adverse_events"]["cytokine release syndrome >= 1"] == 3
+    for name, grades in ACUTE.items():  # group blocks extend the cohort's: acute GVHD per group
+        g = spec_tables(spec, [c for c in cases if group_of(c) == name])["hsct"]
+        assert g["acute_gvhd"]["grades"] == grades
+    assert h["acute_gvhd"]["II-IV"] == 6 and h["acute_gvhd"]["III-IV"] == 3
+    assert h["chronic_gvhd"]["severity"] == {"mild": 2, "moderate": 2, "severe": 1}
+    assert (h["chronic_gvhd"]["onset_day"]["median"], h["chronic_gvhd"]["onset_day"]["min"]) == (160, 105)
+    assert h["nrm"] == {"by_day_100": 2, "by_1_year": 3, "patients": 3,
+                        "day": {"patients": 3, "median": 60, "min": 30, "max": 210}}
+    assert spec_tables(spec, chemo)["hsct"]["outcome"] == {"relapse": 3, "no relapse": 5}
     assert tc["adverse_events"]["febrile neutropenia >= 3"] == 5
     assert tb["adverse_events"]["febrile neutropenia >= 3"] == 0
     assert all(d.drug == "blinatumomab" for c in blina for r in c.regimens if r.id == "bridge" for d in r.drugs)
@@ -44,7 +68,7 @@ def test_cohort_and_group_counts_are_exact(seed: int) -> None:
 
 def test_transplant_histories_are_consistent() -> None:
     spec = load_spec(SPEC)
-    for case in generate(spec, 3):
+    for case in [c for seed in (3, 4, 5) for c in generate(spec, seed)]:
         (h,) = case.hsct
         day0 = date.fromisoformat(h.date)
         bridge = next(r for r in case.regimens if r.id == "bridge")
@@ -56,9 +80,29 @@ def test_transplant_histories_are_consistent() -> None:
             if ae.suspected_causes[0].hsct:
                 assert date.fromisoformat(ae.onset) > day0
         death = case.patient.death
+        events = [date.fromisoformat(g.onset) for g in h.gvhd] + [
+            day0 + timedelta(days=e.day) for e in h.engraftment] + [
+            date.fromisoformat(r.date) for r in case.diagnoses[0].relapses]
         if death:
             assert date.fromisoformat(death.date) > day0  # type: ignore[arg-type]
-            if death.cause == "progression":
+            assert all(e < date.fromisoformat(death.date) for e in events)  # type: ignore[arg-type]
+            fatal = [ae for ae in case.adverse_events if ae.outcome == "fatal"]
+            if death.cause == "veno-occlusive disease":  # linked: its SOS is the fatal event, grade 5
+                assert [(ae.term, ae.grade) for ae in fatal] == [("sinusoidal obstruction syndrome", 5)]
+                assert date.fromisoformat(fatal[0].onset) <= date.fromisoformat(death.date)  # type: ignore[arg-type]
+            else:
+                assert not fatal
+            if death.cause == "РТПХ":
+                assert any(g.kind == "acute" and (g.grade or 0) >= 3 for g in h.gvhd)
+        for g in h.gvhd:
+            organs = {o.organ: o.stage for o in g.organs}
+            if g.kind == "acute":
+                assert g.criteria == "MAGIC" and magic_grade(organs) == g.grade
+            else:
+                assert g.criteria == "NIH 2014" and nih_severity(organs) == g.severity
+        if h.graft_failure and h.graft_failure.kind == "primary":
+            assert not h.engraftment and not h.gvhd
+        if death and death.cause == "progression":
                 assert case.diagnoses[0].relapses
                 assert date.fromisoformat(case.diagnoses[0].relapses[0].date) < date.fromisoformat(death.date)  # type: ignore[arg-type]
 
