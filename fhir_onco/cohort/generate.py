@@ -136,14 +136,15 @@ def draw(spec: CohortSpec, seed: int) -> list[Slot]:
 
     A draw whose random choices leave no room for a later count or day (Unlucky) is redrawn with the
     next RNG stream of the same seed, so a feasible spec never fails for some seeds."""
-    last: Unlucky | None = None
+    seen: dict[str, int] = {}
     for attempt in range(ATTEMPTS):
         tag = f"fhir-onco-cohort:{spec.cohort}:{seed}" + (f":redraw{attempt}" if attempt else "")
         try:
             return _draw(spec, random.Random(tag))
         except Unlucky as exc:
-            last = exc
-    raise CohortError(f"{last} (no draw of {ATTEMPTS} fitted)")
+            seen[str(exc)] = seen.get(str(exc), 0) + 1
+    reason = max(seen, key=lambda m: seen[m])  # the most frequent reason (first met on a tie)
+    raise CohortError(f"{reason} (no draw of {ATTEMPTS} fitted)")
 
 
 def _draw(spec: CohortSpec, rng: random.Random) -> list[Slot]:

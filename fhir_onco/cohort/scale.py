@@ -83,7 +83,7 @@ def _scale_group(g: dict[str, Any], old: int, new: int, top: bool) -> None:
             _partition(h["acute_gvhd"].get("grades"), t_old, t_new)
         if h.get("chronic_gvhd"):
             _partition(h["chronic_gvhd"].get("severity"), t_old, t_new)
-        for key in ("relapse_day", "death_day"):
+        for key in ("relapse_day", "death_day", "nrm_day"):
             _scale_by(h.get(key), old, new)
         for key in ("neutrophil_engraftment", "platelet_engraftment", "acute_gvhd", "chronic_gvhd"):
             if h.get(key):

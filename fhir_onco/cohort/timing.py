@@ -53,7 +53,9 @@ def draw_exact(lo_all: int, hi_all: int, median: float, bins: Sequence[tuple[int
     fix(0, lo_all)
     fix(n - 1, hi_all)
     twice = round(median * 2)
-    if n % 2:
+    if n <= 2:  # the ends are the middle
+        pass
+    elif n % 2:
         fix(n // 2, twice // 2)
     else:
         a_lo, a_hi = bounds[n // 2 - 1]

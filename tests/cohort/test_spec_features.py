@@ -1,0 +1,191 @@
+"""Spec features beyond the bundled examples: unknown terms, dealings a greedy pick misses, tight
+death timing over many seeds, scaling to another size, two drugs of one name on one day, GVHD grades."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fhir_onco.cohort import CohortError, generate, load_spec, parse_spec, spec_tables
+from fhir_onco.cohort.scale import largest_remainder
+from fhir_onco.cohort.timing import magic_grade, magic_organs, nih_organs, nih_severity, timing_values
+from fhir_onco.cohort.spec import Timing
+from fhir_onco.pipeline import map_and_validate
+
+COHORTS = Path(__file__).resolve().parents[2] / "examples" / "cohorts"
+HSCT, SEED004 = COHORTS / "example-ball-bridging-hsct.yaml", COHORTS / "seed004-isapd.yaml"
+
+
+def _data(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_unknown_terms_name_the_spec_file_and_path(tmp_path: Path) -> None:
+    data = _data(HSCT)
+    data["deaths"]["acute liver poisoning by moonlight"] = 1
+    data["groups"][1]["adverse_events"][0]["term"] = "febrile neutropaenia of the soul"
+    data["hsct"]["graft_source"] = {"bone marow": 8, "PBSC": 12}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(CohortError) as err:
+        generate(load_spec(path), 0)
+    text = str(err.value)
+    assert f"{path}: deaths.acute liver poisoning by moonlight: unknown term" in text
+    assert f"{path}: groups[chemotherapy-bridge].adverse_events[0].term: unknown term" in text
+    assert f"{path}: hsct.graft_source.bone marow: unknown term 'bone marow' (hsct table, graft terms); " \
+           "did you mean" in text
+
+
+def test_russian_and_english_synonyms_count_as_one_cause() -> None:
+    data = _data(HSCT)
+    data["deaths"] = {"progression": {"count": 3, "among": {"hsct_relapse": ["relapse"]}},
+                      "сепсис": {"count": 1, "among": {"hsct_relapse": ["no relapse"]}},
+                      "septic shock": {"count": 1, "among": {"hsct_relapse": ["no relapse"]}},
+                      "ВОБ": {"count": 1, "adverse_event": "SOS", "among": {"hsct_relapse": ["no relapse"]}}}
+    spec = parse_spec(data)
+    t = spec_tables(spec, generate(spec, 2))
+    assert t["deaths"] == {"progression": 3, "sepsis": 2, "veno-occlusive disease": 1}
+
+
+def test_death_linked_to_an_event_the_spec_does_not_have_is_refused() -> None:
+    data = _data(HSCT)
+    data["deaths"]["veno-occlusive disease"]["adverse_event"] = "febrile neutropenia of day 100"
+    with pytest.raises(CohortError, match=r"deaths\.veno-occlusive disease\.adverse_event"):
+        generate(parse_spec(data, "x.yaml"), 0)
+
+
+def test_overlapping_restrictions_are_dealt_when_a_dealing_exists() -> None:
+    # 'a' may go to any CR patient, 'b' only to CR women: a greedy pick for 'a' first often takes the
+    # women 'b' needs; the augmenting-path dealing (and redraws) must find one on every seed.
+    data = _data(HSCT)
+    g = data["groups"][0]
+    g["sex"] = {"male": 6, "female": 6}
+    data.pop("sex")
+    data["groups"][1]["sex"] = {"male": 5, "female": 3}
+    g["adverse_events"] = [
+        {"term": "fever", "grade_at_least": 1, "patients": 6, "among": {"best_response": ["cr"]}},
+        {"term": "hypotension", "grade_at_least": 1, "patients": 4,
+         "among": {"best_response": ["cr"], "sex": ["female"]}},
+    ]
+    spec = parse_spec(data)
+    for seed in range(30):
+        cases = generate(spec, seed)
+        t = spec_tables(spec, cases)["groups"]["blinatumomab-bridge"]
+        assert t["adverse_events"]["fever >= 1"] == 6 and t["adverse_events"]["hypotension >= 1"] == 4, seed
+
+
+def test_tight_death_timing_holds_on_200_seeds() -> None:
+    # Deaths by day +30 among patients who engraft (neutrophils by day 11-24) and relapse (day 62-540):
+    # only some patients can take the early days; the placement must find them on every seed.
+    data = _data(HSCT)
+    h = data["hsct"]
+    h["nrm_day"] = {"median": 25, "min": 12, "max": 200, "by": {30: 2}}
+    h["neutrophil_engraftment"] = {"patients": 17, "day": {"median": 15, "min": 11, "max": 24}}
+    h["platelet_engraftment"] = {"patients": 15, "day": {"median": 19, "min": 12, "max": 35}}
+    spec = parse_spec(data)
+    for seed in range(200):
+        t = spec_tables(spec, generate(spec, seed))["hsct"]
+        assert t["nrm"]["day"] == {"patients": 3, "median": 25, "min": 12, "max": 200}, seed
+        assert t["neutrophil_engraftment"]["patients"] == 17, seed
+
+
+def test_an_impossible_timing_is_refused_with_its_path() -> None:
+    data = _data(HSCT)
+    data["hsct"]["nrm_day"] = {"median": 5, "min": 1, "max": 9}  # before anyone could have SOS or GVHD
+    data["deaths"]["veno-occlusive disease"]["adverse_event"] = "sinusoidal obstruction syndrome"
+    with pytest.raises(CohortError, match=r"x\.yaml: .*deaths' days cannot all follow .*no draw of 25 fitted"):
+        generate(parse_spec(data, "x.yaml"), 0)
+
+
+def test_group_and_cohort_counts_must_agree() -> None:
+    data = _data(HSCT)
+    data["groups"][1]["hsct"]["relapse"] = {"relapse": 6, "no relapse": 2}  # the cohort has 5
+    with pytest.raises(CohortError, match=r"hsct\.relapse\.relapse: 5 in the cohort, but its groups give 6"):
+        generate(parse_spec(data), 0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_timing_values_are_exact(seed: int) -> None:
+    rng = random.Random(seed)
+    for n in (1, 2, 3, 8, 19):
+        lo, hi = 10, 10 + 3 * n
+        t = Timing(median=(lo + hi) / 2 if n % 2 == 0 else lo + (n // 2) * 3, min=lo, max=hi)
+        if n == 1:
+            t = Timing(median=lo, min=lo, max=lo)
+        v = timing_values(t, n, rng, "x")
+        mid = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+        assert (v[0], v[-1], mid) == (t.min, t.max, t.median)
+    v = timing_values(Timing(median=60, min=30, max=210, by={100: 2, 365: 3}), 3, rng, "x")
+    assert v == [30, 60, 210]
+    with pytest.raises(CohortError, match="cannot have min 10, max 20 and median 11"):
+        timing_values(Timing(median=11, min=10, max=20), 2, rng, "x")
+
+
+def test_gvhd_organs_give_their_grade() -> None:
+    rng = random.Random(0)
+    for _ in range(300):
+        for grade in (1, 2, 3, 4):
+            assert magic_grade(magic_organs(grade, rng)) == grade
+        for sev in ("mild", "moderate", "severe"):
+            assert nih_severity(nih_organs(sev, rng)) == sev
+    assert magic_grade({"skin": 3, "upper-gi": 1}) == 2 and magic_grade({"liver": 2}) == 3
+    assert nih_severity({"lungs": 1}) == "moderate" and nih_severity({"skin": 1, "eyes": 1}) == "mild"
+
+
+def test_two_drugs_of_one_name_on_one_day_map_to_their_own_administrations() -> None:
+    spec = load_spec(HSCT)
+    case = next(c for c in generate(spec, 1) if c.note and c.note.endswith("chemotherapy-bridge"))
+    bridge = next(r for r in case.regimens if r.id == "bridge")
+    mtx = [(d.id, d.route, d.days) for d in bridge.drugs if d.drug == "methotrexate"]
+    assert mtx == [("mtx-iv", "IV", "1"), ("mtx-it", "intrathecal", "1")]
+    result = map_and_validate(case, case.patient.identifiers[0].value)
+    assert result.ok, result.report.to_text()
+    given = [e["resource"] for e in result.bundle["entry"]  # type: ignore[index]
+             if e["resource"]["resourceType"] == "MedicationAdministration"
+             and "methotrexate" in str(e["resource"].get("medicationCodeableConcept", "")).lower()]
+    cycles = next(r for r in case.regimens if r.id == "bridge").cycles or 1
+    assert len(given) == 2 * cycles and len({m["id"] for m in given}) == len(given)
+    routes = Counter(str(m["dosage"].get("route", {}).get("text", "")).lower() for m in given)
+    assert routes == {"iv": cycles, "intrathecal": cycles}
+
+
+def test_largest_remainder_keeps_sums() -> None:
+    assert largest_remainder([28, 32], 60, 30) == [14, 16]
+    assert largest_remainder([5, 18, 16, 5, 3, 11, 2], 60, 100) == [9, 30, 27, 8, 5, 18, 3]  # .667 first, then the .333 ties in order
+    assert sum(largest_remainder([5, 18, 16, 5, 3, 11, 2], 60, 100)) == 100
+    assert largest_remainder([1], 60, 30) == [1]  # 0.5 vs the rest's 29.5: ties go in spec order
+    assert largest_remainder([19], 60, 100) == [32]
+
+
+def test_seed004_scaled_to_another_size() -> None:
+    data = _data(SEED004)
+    data["published_size"], data["size"] = 60, 120
+    spec = parse_spec(data, "seed004-120.yaml")
+    t = spec_tables(spec, generate(spec, 1))
+    assert t["patients"] == 120 and t["sex"] == {"female": 64, "male": 56}
+    assert t["best_response"] == {"cr": 10, "mr": 10, "not-evaluable": 4, "pd": 22, "pr": 32, "sd": 6, "vgpr": 36}
+    assert sum(t["deaths"].values()) == 38 and t["adverse_events"]["neutrophil count decreased >= 3"] == 42
+    assert sum(t["age"]["bins"].values()) == 120 and (t["age"]["min"], t["age"]["max"]) == (39, 81)
+
+
+def test_hsct_example_scaled_down_keeps_every_sum() -> None:
+    data = _data(HSCT)
+    data["published_size"], data["size"] = 20, 40
+    spec = parse_spec(copy.deepcopy(data), "hsct-40.yaml")
+    assert [g.size for g in spec.groups] == [24, 16]
+    t = spec_tables(spec, generate(spec, 0))
+    assert t["hsct"]["donor"] == {"haploidentical": 18, "matched related": 8, "matched unrelated": 14}
+    assert t["hsct"]["acute_gvhd"]["II-IV"] == 12 and t["hsct"]["nrm"]["by_day_100"] == 4
+
+
+def test_a_size_the_counts_cannot_scale_to_is_refused_with_the_file_and_field() -> None:
+    data = _data(HSCT)
+    data["published_size"], data["size"] = 20, 1
+    with pytest.raises(CohortError, match=r"hsct-1\.yaml: size: 1 patients leave the groups"):
+        parse_spec(data, "hsct-1.yaml")
