@@ -127,7 +127,7 @@ def draw_ages(age: s.Age, n: int, rng: random.Random, where: str = "age") -> lis
     return draw_exact(age.min, age.max, age.median, bins, n, rng, where, "ages")
 
 
-ATTEMPTS = 25
+ATTEMPTS = 200
 """Draws tried (each with its own seeded RNG) before a spec is declared unrealisable."""
 
 

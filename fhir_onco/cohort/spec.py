@@ -212,7 +212,7 @@ class AcuteGvhdSpec(_M):
 
     count_fields = ("grades",)
     criteria: Literal["MAGIC", "Glucksberg", "IBMTR"] = "MAGIC"
-    grades: dict[str, Count] = Field(description="Overall grade I-IV (or 1-4): patients.")
+    grades: dict[str, Count] = Field(default_factory=dict, description="Overall grade I-IV (or 1-4): patients.")
     day: Timing | None = Field(None, description="Onset day after the HSCT.")
 
     @field_validator("grades", mode="after")
@@ -233,7 +233,7 @@ class ChronicGvhdSpec(_M):
     """Chronic GVHD by NIH 2014 global severity: patients per severity; the rest have none."""
 
     count_fields = ("severity",)
-    severity: dict[Literal["mild", "moderate", "severe"], Count]
+    severity: dict[Literal["mild", "moderate", "severe"], Count] = Field(default_factory=dict)
     day: Timing | None = Field(None, description="Onset day after the HSCT.")
 
 

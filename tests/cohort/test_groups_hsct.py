@@ -18,8 +18,6 @@ SPEC = Path(__file__).resolve().parents[2] / "examples" / "cohorts" / "example-b
 
 # The example's figures, written out as a paper's tables would print them (not read from the spec).
 HSCT_OUTCOMES = {
-    "neutrophil_engraftment": {"patients": 19, "median": 15, "min": 11, "max": 24},
-    "platelet_engraftment": {"patients": 17, "median": 19, "min": 12, "max": 35},
     "graft_failure": {"primary": 1, "secondary": 1},
     "relapse_day": {"patients": 5, "median": 180, "min": 62, "max": 540},
     "hla_loss_relapse": 2,
@@ -27,6 +25,18 @@ HSCT_OUTCOMES = {
 }
 ACUTE = {"blinatumomab-bridge": {"I": 2, "II": 2, "III": 1},
          "chemotherapy-bridge": {"I": 1, "II": 1, "III": 1, "IV": 1}}
+PER_GROUP = {
+    "blinatumomab-bridge": {
+        "neutrophil": {"patients": 12, "median": 14, "min": 11, "max": 21},
+        "platelet": {"patients": 11, "median": 18, "min": 12, "max": 30},
+        "acute II-IV": 3, "acute III-IV": 1, "chronic": 2, "relapse": 2, "nrm": (0, 1),
+        "graft failure": {"secondary": 1}},
+    "chemotherapy-bridge": {
+        "neutrophil": {"patients": 7, "median": 16, "min": 12, "max": 24},
+        "platelet": {"patients": 6, "median": 21, "min": 14, "max": 35},
+        "acute II-IV": 3, "acute III-IV": 2, "chronic": 3, "relapse": 3, "nrm": (2, 2),
+        "graft failure": {"primary": 1}},
+}
 DEATHS = {"progression": 3, "sepsis": 1, "veno-occlusive disease": 1, "gvhd": 1}  # "сепсис", "РТПХ" as keys
 
 
@@ -57,9 +67,14 @@ def test_cohort_and_group_counts_are_exact(seed: int) -> None:
     assert h["acute_gvhd"]["II-IV"] == 6 and h["acute_gvhd"]["III-IV"] == 3
     assert h["chronic_gvhd"]["severity"] == {"mild": 2, "moderate": 2, "severe": 1}
     assert (h["chronic_gvhd"]["onset_day"]["median"], h["chronic_gvhd"]["onset_day"]["min"]) == (160, 105)
-    assert h["nrm"] == {"by_day_100": 2, "by_1_year": 3, "patients": 3,
-                        "day": {"patients": 3, "median": 60, "min": 30, "max": 210}}
-    assert spec_tables(spec, chemo)["hsct"]["outcome"] == {"relapse": 3, "no relapse": 5}
+    assert (h["nrm"]["by_day_100"], h["nrm"]["by_1_year"], h["neutrophil_engraftment"]["patients"]) == (2, 3, 19)
+    for name, figures in PER_GROUP.items():
+        g = spec_tables(spec, [c for c in cases if group_of(c) == name])["hsct"]
+        got = {"neutrophil": g["neutrophil_engraftment"], "platelet": g["platelet_engraftment"],
+               "acute II-IV": g["acute_gvhd"]["II-IV"], "acute III-IV": g["acute_gvhd"]["III-IV"],
+               "chronic": g["chronic_gvhd"]["patients"], "relapse": g["outcome"]["relapse"],
+               "nrm": (g["nrm"]["by_day_100"], g["nrm"]["by_1_year"]), "graft failure": g["graft_failure"]}
+        assert got == figures, name
     assert tc["adverse_events"]["febrile neutropenia >= 3"] == 5
     assert tb["adverse_events"]["febrile neutropenia >= 3"] == 0
     assert all(d.drug == "blinatumomab" for c in blina for r in c.regimens if r.id == "bridge" for d in r.drugs)

@@ -14,8 +14,8 @@ import yaml
 
 from fhir_onco.cohort import CohortError, generate, load_spec, parse_spec, spec_tables
 from fhir_onco.cohort.scale import largest_remainder
-from fhir_onco.cohort.timing import magic_grade, magic_organs, nih_organs, nih_severity, timing_values
 from fhir_onco.cohort.spec import Timing
+from fhir_onco.cohort.timing import magic_grade, magic_organs, nih_organs, nih_severity, timing_values
 from fhir_onco.pipeline import map_and_validate
 
 COHORTS = Path(__file__).resolve().parents[2] / "examples" / "cohorts"
@@ -28,7 +28,7 @@ def _data(path: Path) -> dict[str, Any]:
 
 def test_unknown_terms_name_the_spec_file_and_path(tmp_path: Path) -> None:
     data = _data(HSCT)
-    data["deaths"]["acute liver poisoning by moonlight"] = 1
+    data["groups"][0]["deaths"]["acute liver poisoning by moonlight"] = 1
     data["groups"][1]["adverse_events"][0]["term"] = "febrile neutropaenia of the soul"
     data["hsct"]["graft_source"] = {"bone marow": 8, "PBSC": 12}
     path = tmp_path / "bad.yaml"
@@ -36,7 +36,7 @@ def test_unknown_terms_name_the_spec_file_and_path(tmp_path: Path) -> None:
     with pytest.raises(CohortError) as err:
         generate(load_spec(path), 0)
     text = str(err.value)
-    assert f"{path}: deaths.acute liver poisoning by moonlight: unknown term" in text
+    assert f"{path}: groups[blinatumomab-bridge].deaths.acute liver poisoning by moonlight: unknown term" in text
     assert f"{path}: groups[chemotherapy-bridge].adverse_events[0].term: unknown term" in text
     assert f"{path}: hsct.graft_source.bone marow: unknown term 'bone marow' (hsct table, graft terms); " \
            "did you mean" in text
@@ -44,10 +44,10 @@ def test_unknown_terms_name_the_spec_file_and_path(tmp_path: Path) -> None:
 
 def test_russian_and_english_synonyms_count_as_one_cause() -> None:
     data = _data(HSCT)
-    data["deaths"] = {"progression": {"count": 3, "among": {"hsct_relapse": ["relapse"]}},
-                      "сепсис": {"count": 1, "among": {"hsct_relapse": ["no relapse"]}},
-                      "septic shock": {"count": 1, "among": {"hsct_relapse": ["no relapse"]}},
-                      "ВОБ": {"count": 1, "adverse_event": "SOS", "among": {"hsct_relapse": ["no relapse"]}}}
+    data["groups"][1]["deaths"] = {
+        "progression": {"count": 2, "among": {"hsct_relapse": ["relapse"]}},
+        "septic shock": {"count": 1, "among": {"hsct_relapse": ["no relapse"]}},
+        "ВОБ": {"count": 1, "adverse_event": "SOS", "among": {"hsct_relapse": ["no relapse"]}}}
     spec = parse_spec(data)
     t = spec_tables(spec, generate(spec, 2))
     assert t["deaths"] == {"progression": 3, "sepsis": 2, "veno-occlusive disease": 1}
@@ -55,7 +55,7 @@ def test_russian_and_english_synonyms_count_as_one_cause() -> None:
 
 def test_death_linked_to_an_event_the_spec_does_not_have_is_refused() -> None:
     data = _data(HSCT)
-    data["deaths"]["veno-occlusive disease"]["adverse_event"] = "febrile neutropenia of day 100"
+    data["groups"][1]["deaths"]["veno-occlusive disease"]["adverse_event"] = "febrile neutropenia of day 100"
     with pytest.raises(CohortError, match=r"deaths\.veno-occlusive disease\.adverse_event"):
         generate(parse_spec(data, "x.yaml"), 0)
 
@@ -84,29 +84,27 @@ def test_tight_death_timing_holds_on_200_seeds() -> None:
     # Deaths by day +30 among patients who engraft (neutrophils by day 11-24) and relapse (day 62-540):
     # only some patients can take the early days; the placement must find them on every seed.
     data = _data(HSCT)
-    h = data["hsct"]
-    h["nrm_day"] = {"median": 25, "min": 12, "max": 200, "by": {30: 2}}
-    h["neutrophil_engraftment"] = {"patients": 17, "day": {"median": 15, "min": 11, "max": 24}}
-    h["platelet_engraftment"] = {"patients": 15, "day": {"median": 19, "min": 12, "max": 35}}
+    h = data["groups"][1]["hsct"]
+    h["nrm_day"] = {"median": 17, "min": 12, "max": 22, "by": {20: 1}}
+    h["neutrophil_engraftment"] = {"patients": 7, "day": {"median": 15, "min": 11, "max": 21}}
     spec = parse_spec(data)
     for seed in range(200):
-        t = spec_tables(spec, generate(spec, seed))["hsct"]
-        assert t["nrm"]["day"] == {"patients": 3, "median": 25, "min": 12, "max": 200}, seed
-        assert t["neutrophil_engraftment"]["patients"] == 17, seed
+        t = spec_tables(spec, generate(spec, seed))["groups"]["chemotherapy-bridge"]["hsct"]
+        assert t["nrm"]["day"] == {"patients": 2, "median": 17, "min": 12, "max": 22}, seed
+        assert t["neutrophil_engraftment"]["patients"] == 7, seed
 
 
 def test_an_impossible_timing_is_refused_with_its_path() -> None:
     data = _data(HSCT)
-    data["hsct"]["nrm_day"] = {"median": 5, "min": 1, "max": 9}  # before anyone could have SOS or GVHD
-    data["deaths"]["veno-occlusive disease"]["adverse_event"] = "sinusoidal obstruction syndrome"
-    with pytest.raises(CohortError, match=r"x\.yaml: .*deaths' days cannot all follow .*no draw of 25 fitted"):
+    data["groups"][1]["hsct"]["nrm_day"] = {"median": 5, "min": 1, "max": 9}  # before anyone could have SOS
+    with pytest.raises(CohortError, match=r"x\.yaml: .*deaths' days cannot all follow .*no draw of 200 fitted"):
         generate(parse_spec(data, "x.yaml"), 0)
 
 
 def test_group_and_cohort_counts_must_agree() -> None:
     data = _data(HSCT)
-    data["groups"][1]["hsct"]["relapse"] = {"relapse": 6, "no relapse": 2}  # the cohort has 5
-    with pytest.raises(CohortError, match=r"hsct\.relapse\.relapse: 5 in the cohort, but its groups give 6"):
+    data["groups"][1]["hsct"]["relapse"] = {"relapse": 6, "no relapse": 2}  # with the other group: 8, the cohort has 5
+    with pytest.raises(CohortError, match=r"hsct\.relapse\.relapse: 5 in the cohort, but its groups give 8"):
         generate(parse_spec(data), 0)
 
 
@@ -157,7 +155,7 @@ def test_two_drugs_of_one_name_on_one_day_map_to_their_own_administrations() -> 
 
 def test_largest_remainder_keeps_sums() -> None:
     assert largest_remainder([28, 32], 60, 30) == [14, 16]
-    assert largest_remainder([5, 18, 16, 5, 3, 11, 2], 60, 100) == [9, 30, 27, 8, 5, 18, 3]  # .667 first, then the .333 ties in order
+    assert largest_remainder([5, 18, 16, 5, 3, 11, 2], 60, 100) == [9, 30, 27, 8, 5, 18, 3]
     assert sum(largest_remainder([5, 18, 16, 5, 3, 11, 2], 60, 100)) == 100
     assert largest_remainder([1], 60, 30) == [1]  # 0.5 vs the rest's 29.5: ties go in spec order
     assert largest_remainder([19], 60, 100) == [32]
@@ -182,6 +180,7 @@ def test_hsct_example_scaled_down_keeps_every_sum() -> None:
     t = spec_tables(spec, generate(spec, 0))
     assert t["hsct"]["donor"] == {"haploidentical": 18, "matched related": 8, "matched unrelated": 14}
     assert t["hsct"]["acute_gvhd"]["II-IV"] == 12 and t["hsct"]["nrm"]["by_day_100"] == 4
+    assert t["groups"]["chemotherapy-bridge"]["hsct"]["neutrophil_engraftment"]["patients"] == 14
 
 
 def test_a_size_the_counts_cannot_scale_to_is_refused_with_the_file_and_field() -> None:
