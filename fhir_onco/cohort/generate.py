@@ -1,10 +1,14 @@
 """Draw a cohort: exact counts first, then a plausible dated history per patient.
 
 1. Every counted attribute (sex, stage, category, exposure, prior lines, best response, HSCT
-   donor/intensity/graft, adverse event, death cause) is a multiset of values of exactly the published
-   size, dealt to the patients of its scope (cohort or group) by a seeded shuffle. A value may be
-   restricted to patients with earlier values (``among``); restricted values are dealt first.
-2. Ages are built to hit min, max, median and bins exactly, then dealt the same way.
+   donor/intensity/graft, engraftment, graft failure, relapse, HLA loss, GVHD grade, adverse event,
+   death cause) is a multiset of values of exactly the published size, dealt to the patients of its
+   scope (cohort or group; HSCT counts in layers, see :func:`_layered`) by a seeded shuffle. A value
+   may be restricted to patients with earlier values (``among``); restricted values are dealt first,
+   and a shuffle that leaves a value short is replaced by a matching (:func:`_matching`).
+2. Ages and days after the HSCT are built to hit min, max, median and bins exactly; the days are
+   placed so every event precedes the patient's death (:mod:`.timing`). A draw whose random choices
+   cannot be completed is redrawn with the next RNG stream of the seed (:data:`ATTEMPTS`).
 3. Each patient's history is rendered with its own RNG (seeded by the cohort seed and the patient
    number), so one patient's dates do not depend on the others'.
 """

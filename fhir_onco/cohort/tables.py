@@ -12,7 +12,12 @@ The definitions are the ones a reader of the paper would use:
 - cytogenetic risk: high when a high-risk abnormality was detected, standard when tested and none
   detected, unknown when untested;
 - best response: the response flagged best for the index regimen;
-- adverse events: patients whose worst grade of the term reaches the threshold.
+- adverse events: patients whose worst grade of the term reaches the threshold;
+- HSCT outcomes (the first HSCT on or after the index regimen start, day 0): engraftment days as
+  recorded; graft failure by its kind; acute GVHD by the highest overall grade, chronic GVHD by the
+  worst NIH severity (``hsct[].gvhd``), onset = the first; relapse = the first relapse after day 0,
+  HLA-loss when a relapse after day 0 says so (``hla_loss``); a death is non-relapse (NRM) when no
+  relapse after day 0 precedes it; NRM by day +100 / 1 year = death on or before day 100 / 365.
 """
 
 from __future__ import annotations
