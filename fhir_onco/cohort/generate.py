@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -42,22 +43,71 @@ def _matches(slot: Slot, among: s.Among) -> bool:
     return all(slot.values.get(key) in allowed for key, allowed in among.items())
 
 
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """A later count restricted by `among` to values of several names: `count` patients of `scope`
+    (None: everyone) must end up with all of them."""
+
+    among: s.Among
+    count: int
+    scope: frozenset[int] | None = None
+
+
+_DEMANDS: ContextVar[tuple[Demand, ...]] = ContextVar("cohort_demands", default=())
+
+
+def _foresee(slots: list[Slot], free: list[Slot], name: str, counts: dict[str, Count], rng: random.Random,
+             parse: Any) -> dict[int, str]:
+    """Patients given a value first so that later restricted counts find enough patients: for a later
+    count among {name: allowed, other: [...]} whose other names are dealt already, enough patients with
+    those other values get an allowed value of `name` now (e.g. relapses on haploidentical patients
+    before HLA-loss relapses among them are dealt)."""
+    pre: dict[int, str] = {}
+    left = {v: c.count for v, c in counts.items()}
+    for d in _DEMANDS.get():
+        if name not in d.among:
+            continue
+        others = {k: v for k, v in d.among.items() if k != name
+                  and (not k.startswith("_") or any(k in x.values for x in slots))}  # internal marks: once set
+        if not others or not all(any(k in x.values for x in slots) for k in others):
+            continue
+        allowed = d.among[name]
+        scope = [x for x in slots if (d.scope is None or x.n in d.scope) and _matches(x, others)]
+        have = sum(1 for x in scope if (x.values.get(name) in allowed if name in x.values
+                                        else x.n in pre and parse(pre[x.n]) in allowed))
+        open_ = [x for x in scope if x in free and x.n not in pre]
+        rng.shuffle(open_)
+        for x in open_:
+            if have >= d.count:
+                break
+            for v, c in counts.items():
+                if left[v] and parse(v) in allowed and _matches(x, c.among):
+                    pre[x.n] = v
+                    left[v] -= 1
+                    have += 1
+                    break
+    return pre
+
+
 def deal(slots: list[Slot], name: str, counts: dict[str, Count], rng: random.Random, where: str,
-         fill: Any = ..., parse: Any = str) -> None:
+         fill: Any = ..., parse: Any = str, alias: str | None = None) -> None:
     """Give `name` to exactly `count` patients per value; the rest get `fill` (or it is an error).
 
-    A seeded random pick per value (restricted values first); when that leaves a value short although
+    A seeded random pick per value (restricted values first), after the picks later restricted counts
+    need (:func:`_foresee`; `alias`: the name those counts use); when that leaves a value short although
     a dealing exists (overlapping `among` restrictions), the dealing is found by augmenting paths."""
     free = [x for x in slots if name not in x.values]
     order = sorted(counts.items(), key=lambda kv: not kv[1].among)  # restricted values first, spec order kept
-    chosen: dict[int, str] | None = {}
-    pool = free
+    chosen: dict[int, str] | None = _foresee(slots, free, alias or name, counts, rng, parse) if _DEMANDS.get() else {}
+    assert chosen is not None
+    pool = [x for x in free if x.n not in chosen]
     for value, c in order:
+        need = c.count - sum(1 for v in chosen.values() if v == value)
         eligible = [x for x in pool if _matches(x, c.among)]
-        if len(eligible) < c.count:
+        if len(eligible) < need:
             chosen = None
             break
-        for x in rng.sample(eligible, c.count):
+        for x in rng.sample(eligible, need):
             chosen[x.n] = value
         pool = [x for x in pool if x.n not in chosen]
     if chosen is None:
@@ -72,6 +122,14 @@ def deal(slots: list[Slot], name: str, counts: dict[str, Count], rng: random.Ran
             raise CohortError(f"{where}: counts add up to {total}, expected {len(slots)}")
         for x in rest:
             x.values[name] = fill
+
+
+def _among_text(among: s.Among) -> str:
+    shown = {k: v for k, v in among.items() if not k.startswith("_")}
+    text = f" among {shown}" if shown else ""
+    if among.get("_can_die") == [True]:
+        text += " whose engraftment, relapse and GVHD days can precede the latest death day (nrm_day / death_day max)"
+    return text
 
 
 def _matching(free: list[Slot], order: list[tuple[str, Count]], rng: random.Random, where: str) -> dict[int, str]:
@@ -98,7 +156,7 @@ def _matching(free: list[Slot], order: list[tuple[str, Count]], rng: random.Rand
     for i, value in enumerate(slots):
         if not augment(i, set()):
             c = dict(order)[value]
-            cond = f" among {c.among}" if c.among else ""
+            cond = _among_text(c.among)
             placed = sum(1 for sl in owner.values() if slots[sl] == value)
             msg = (f"{where}.{value}: {c.count} patients needed, {len(eligible[value])} available{cond}"
                    + (f" and only {placed} left by the other values" if len(eligible[value]) >= c.count else ""))
@@ -153,6 +211,29 @@ def draw(spec: CohortSpec, seed: int) -> list[Slot]:
 
 def _draw(spec: CohortSpec, rng: random.Random) -> list[Slot]:
     slots = [Slot(n, spec.name) for n in range(1, spec.size + 1)]
+    token = _DEMANDS.set(())
+    try:
+        return _draw_with_demands(spec, slots, rng)
+    finally:
+        _DEMANDS.reset(token)
+
+
+def _demands(spec: CohortSpec, scopes: list[tuple[str, s.Group, list[Slot]]]) -> tuple[Demand, ...]:
+    out = []
+    for where, grp, members in scopes:
+        scope = frozenset(x.n for x in members) if where else None
+        for c in _death_counts(spec, grp, f"{where}deaths").values():
+            out.append(Demand({**c.among, "_can_die": [True]}, c.count, scope))
+        for ae in grp.adverse_events:
+            if ae.among:
+                out.append(Demand(ae.among, ae.patients, scope))
+        h = grp.hsct
+        if h is not None and h.hla_loss is not None:
+            out.append(Demand({"hsct_relapse": ["relapse"], **h.hla_loss.among}, h.hla_loss.count, scope))
+    return tuple(out)
+
+
+def _draw_with_demands(spec: CohortSpec, slots: list[Slot], rng: random.Random) -> list[Slot]:
     scopes: list[tuple[str, s.Group, list[Slot]]] = [("", spec, slots)]
     if spec.groups:
         order = [g.name for g in spec.groups for _ in range(g.size)]
@@ -162,6 +243,7 @@ def _draw(spec: CohortSpec, rng: random.Random) -> list[Slot]:
             x.values["group"] = g
         scopes += [(f"groups[{g.name}].", g, [x for x in slots if x.group == g.name]) for g in spec.groups]
     _once(spec, ("sex", "best_response", "deaths"))
+    _DEMANDS.set(_demands(spec, scopes))
     for where, grp, members in scopes:
         if grp.sex:
             deal(members, "sex", grp.sex, rng, f"{where}sex")
@@ -184,13 +266,14 @@ def _draw(spec: CohortSpec, rng: random.Random) -> list[Slot]:
         if grp.best_response:
             deal(members, "best_response", grp.best_response, rng, f"{where}best_response")  # type: ignore[arg-type]
     _deal_hsct(spec, slots, rng)
+    _mark_death_windows(spec, slots)
     ae_index = 0
     for where, grp, members in scopes:
         for j, ae in enumerate(grp.adverse_events):
             taken = f"ae-term:{ae.term}"
             eligible = [x for x in members if not x.values.get(taken)]
             deal(eligible, f"ae{ae_index}", {"yes": Count(count=ae.patients, among=ae.among)}, rng,
-                 f"{where}adverse_events[{j}] ({ae.term})", fill=None, parse=lambda _: True)
+                 f"{where}adverse_events[{j}] ({ae.term})", fill=None, parse=lambda _: True, alias=taken)
             for x in eligible:
                 if x.values.get(f"ae{ae_index}"):
                     x.values[taken] = True
@@ -198,7 +281,9 @@ def _draw(spec: CohortSpec, rng: random.Random) -> list[Slot]:
             ae_index += 1
     for where, grp, members in scopes:
         if grp.deaths:
-            deal(members, "death", _death_counts(spec, grp, f"{where}deaths"), rng, f"{where}deaths", fill=None)
+            counts = {c: Count(count=v.count, among={**v.among, "_can_die": [True]})
+                      for c, v in _death_counts(spec, grp, f"{where}deaths").items()}
+            deal(members, "death", counts, rng, f"{where}deaths", fill=None)
     for x in slots:
         linked = _linked_ae(spec, x)
         if linked is not None:
@@ -363,7 +448,32 @@ def _deal_hsct(spec: CohortSpec, slots: list[Slot], rng: random.Random) -> None:
     engrafted = {"hsct_neutrophil": [True, None], "hsct_gf2": [None]}
     layer("hsct_agvhd", lambda h: h.acute_gvhd.grades if h.acute_gvhd else None, fill=None, parse=int,
           default=engrafted)
+    _keep_free_of_late_events(spec, slots, rng)
     layer("hsct_cgvhd", lambda h: h.chronic_gvhd.severity if h.chronic_gvhd else None, fill=None, default=engrafted)
+
+
+def _keep_free_of_late_events(spec: CohortSpec, slots: list[Slot], rng: random.Random) -> None:
+    """Before chronic GVHD is dealt: when its earliest day is past the latest non-relapse death day, keep
+    enough patients without it for the non-relapse deaths restricted to dealt values (a GVHD death among
+    grade III-IV acute GVHD without relapse): they are marked as having none."""
+    top = spec.hsct
+    for d in _DEMANDS.get():
+        if d.among.get("hsct_relapse") != ["no relapse"]:
+            continue
+        others = {k: v for k, v in d.among.items() if k != "_can_die"}
+        if not all(any(k in x.values for x in slots) for k in others):
+            continue
+        members = [x for x in slots if (d.scope is None or x.n in d.scope) and x.values.get("hsct")]
+        group = members[0].group if members and d.scope is not None else None
+        own = next((g.hsct for g in spec.groups if g.name == group), None)
+        nrm = (own.nrm_day if own is not None and own.nrm_day else top.nrm_day if top is not None else None)
+        chronic = [h.chronic_gvhd.day for h in (own, top) if h is not None and h.chronic_gvhd and h.chronic_gvhd.day]
+        if nrm is None or not chronic or chronic[0].min < nrm.max:
+            continue
+        fit = [x for x in members if _matches(x, others) and "hsct_cgvhd" not in x.values]
+        kept = sum(1 for x in members if _matches(x, others) and x.values.get("hsct_cgvhd", ...) is None)
+        for x in rng.sample(fit, max(0, min(len(fit), d.count - kept))):
+            x.values["hsct_cgvhd"] = None
 
 
 _DEFAULT_DAYS = {"neutrophil": (12, 28), "platelet": (14, 45), "relapse": (60, 720), "agvhd": (14, 90),
@@ -440,6 +550,45 @@ def _place_hsct_days(spec: CohortSpec, slots: list[Slot], rng: random.Random) ->
         days = x.values.setdefault("hsct_days", {})
         last = max([*days.values(), lower.get(x.n, 0)], default=0)
         days["death"] = last + rng.randint(14, 300) if days or x.n in lower else rng.randint(100, 400)
+
+
+def _mark_death_windows(spec: CohortSpec, slots: list[Slot]) -> None:
+    """`_can_die`: False for a transplanted patient whose events cannot all come before the latest day
+    its death timing allows (a chronic GVHD from day +105 and non-relapse deaths by day +60), so the
+    deaths are dealt to patients that can take them (a necessary condition; the placement checks it all)."""
+    top = spec.hsct
+    for x in slots:
+        x.values["_can_die"] = True
+    if top is None and not any(g.hsct for g in spec.groups):
+        return
+    def timing(own: s.HsctSpec | None, get: Any) -> s.Timing | None:
+        mine = get(own) if own is not None else None  # as in _place_hsct_days: the group's, else the cohort's
+        return mine if mine is not None else (get(top) if top is not None else None)
+
+    for _, own, members in _parts(spec, slots):
+        if merged_hsct(top, own) is None:
+            continue
+        firsts = {
+            "hsct_neutrophil": timing(own, lambda h: h.neutrophil_engraftment.day if h.neutrophil_engraftment
+                                      else None),
+            "hsct_platelet": timing(own, lambda h: h.platelet_engraftment.day if h.platelet_engraftment
+                                    else None),
+            "hsct_agvhd": timing(own, lambda h: h.acute_gvhd.day if h.acute_gvhd else None),
+            "hsct_cgvhd": timing(own, lambda h: h.chronic_gvhd.day if h.chronic_gvhd else None),
+            "hsct_relapse": timing(own, lambda h: h.relapse_day),
+        }
+        nrm, other = timing(own, lambda h: h.nrm_day), timing(own, lambda h: h.death_day)
+        for x in members:
+            if not x.values.get("hsct"):
+                continue
+            relapsed = x.values.get("hsct_relapse") == "relapse"
+            last = other if relapsed or nrm is None else nrm
+            if last is None:
+                continue
+            held = [t.min for key, t in firsts.items() if t is not None and x.values.get(key) not in (None, False)
+                    and (key != "hsct_relapse" or relapsed)]
+            if held and max(held) >= last.max:
+                x.values["_can_die"] = False
 
 
 def _linked_ae_window(spec: CohortSpec, x: Slot) -> int | None:

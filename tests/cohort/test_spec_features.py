@@ -15,7 +15,16 @@ import yaml
 from fhir_onco.cohort import CohortError, generate, load_spec, parse_spec, spec_tables
 from fhir_onco.cohort.scale import largest_remainder
 from fhir_onco.cohort.spec import Timing
-from fhir_onco.cohort.timing import magic_grade, magic_organs, nih_organs, nih_severity, timing_values
+from fhir_onco.cohort.timing import (
+    Kind,
+    Unlucky,
+    magic_grade,
+    magic_organs,
+    nih_organs,
+    nih_severity,
+    place_days,
+    timing_values,
+)
 from fhir_onco.pipeline import map_and_validate
 
 COHORTS = Path(__file__).resolve().parents[2] / "examples" / "cohorts"
@@ -97,7 +106,9 @@ def test_tight_death_timing_holds_on_200_seeds() -> None:
 def test_an_impossible_timing_is_refused_with_its_path() -> None:
     data = _data(HSCT)
     data["groups"][1]["hsct"]["nrm_day"] = {"median": 5, "min": 1, "max": 9}  # before anyone could have SOS
-    with pytest.raises(CohortError, match=r"x\.yaml: .*deaths' days cannot all follow .*no draw of 200 fitted"):
+    with pytest.raises(CohortError, match=r"x\.yaml: groups\[chemotherapy-bridge\]\.deaths\..*: 1 patients needed, "
+                                          r"0 available among .* whose engraftment, relapse and GVHD days can precede "
+                                          r"the latest death day .*no draw of 200 fitted"):
         generate(parse_spec(data, "x.yaml"), 0)
 
 
@@ -188,3 +199,54 @@ def test_a_size_the_counts_cannot_scale_to_is_refused_with_the_file_and_field() 
     data["published_size"], data["size"] = 20, 1
     with pytest.raises(CohortError, match=r"hsct-1\.yaml: size: 1 patients leave the groups"):
         parse_spec(data, "hsct-1.yaml")
+
+
+def _feasible(events: list[Kind], deaths: list[Kind]) -> bool:
+    """Brute force: some assignment of every kind's values puts each event strictly before its holder's death."""
+    from itertools import permutations
+
+    def kinds(i: int, death: dict[int, int]) -> bool:
+        if i == len(events):
+            return True
+        k = events[i]
+        return any(all(v < death.get(p, 10 ** 9) for p, v in zip(k.holders, perm, strict=True)) and kinds(i + 1, death)
+                   for perm in set(permutations(k.values)))
+
+    def deaths_(j: int, death: dict[int, int]) -> bool:
+        if j == len(deaths):
+            return kinds(0, death)
+        d = deaths[j]
+        return any(deaths_(j + 1, {**death, **dict(zip(d.holders, perm, strict=True))})
+                   for perm in set(permutations(d.values)))
+
+    return deaths_(0, {})
+
+
+def test_day_placement_finds_a_placement_exactly_when_one_exists() -> None:
+    rng = random.Random(7)
+    found = refused = 0
+    for _ in range(300):
+        people = list(range(5))
+        events = []
+        for name in ("engraft", "relapse", "gvhd"):
+            holders = rng.sample(people, rng.randint(1, 4))
+            events.append(Kind(name, [rng.randint(1, 40) for _ in holders], holders))
+        dying = rng.sample(people, rng.randint(1, 4))
+        split = rng.randint(0, len(dying))
+        deaths = [Kind(f"death@{i}", [rng.randint(1, 45) for _ in part], part)
+                  for i, part in enumerate((dying[:split], dying[split:])) if part]
+        expected = _feasible(events, deaths)
+        try:
+            placed = place_days(events, deaths, random.Random(1), "t")
+        except Unlucky:
+            assert not expected
+            refused += 1
+            continue
+        assert expected
+        found += 1
+        for k in events:
+            assert sorted(placed.days[p][k.name] for p in k.holders) == k.values
+            for p in k.holders:
+                assert placed.days[p][k.name] < placed.days[p].get("death", 10 ** 9)
+        assert sorted(placed.days[p]["death"] for p in dying) == sorted(v for d in deaths for v in d.values)
+    assert found > 50 and refused > 20  # both outcomes were exercised
