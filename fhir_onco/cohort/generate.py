@@ -396,7 +396,8 @@ def _deal_hsct(spec: CohortSpec, slots: list[Slot], rng: random.Random) -> None:
     pooled: list[Slot] = []
     for where, own, members in parts:
         h = merged_hsct(top, own)
-        if own is not None and ("patients" in own.model_fields_set or "among" in own.model_fields_set):
+        if own is not None and (top is None or "patients" in own.model_fields_set
+                                or "among" in own.model_fields_set):
             n = own.patients if own.patients is not None else len(members)
             deal(members, "hsct", {"yes": Count(count=n, among=own.among)}, rng, f"{where}.patients",
                  fill=False, parse=lambda _: True)
@@ -409,9 +410,6 @@ def _deal_hsct(spec: CohortSpec, slots: list[Slot], rng: random.Random) -> None:
         n = top.patients if top.patients is not None else len(pooled)
         deal(pooled, "hsct", {"yes": Count(count=n, among=top.among)}, rng, "hsct.patients", fill=False,
              parse=lambda _: True)
-    elif pooled:  # groups without a block of their own when the cohort has none
-        for x in pooled:
-            x.values["hsct"] = False
     tx = [(w, own, [x for x in m if x.values.get("hsct")]) for w, own, m in parts]
 
     def layer(key: str, get: Any, fill: Any = ..., parse: Any = str, default: s.Among | None = None) -> None:

@@ -250,3 +250,29 @@ def test_day_placement_finds_a_placement_exactly_when_one_exists() -> None:
                 assert placed.days[p][k.name] < placed.days[p].get("death", 10 ** 9)
         assert sorted(placed.days[p]["death"] for p in dying) == sorted(v for d in deaths for v in d.values)
     assert found > 50 and refused > 20  # both outcomes were exercised
+
+
+def test_an_hsct_block_in_one_group_only() -> None:
+    data = _data(HSCT)
+    top = data.pop("hsct")
+    chemo = data["groups"][1]
+    chemo["hsct"] = {**top, **chemo["hsct"], "patients": 6,
+                     "donor": {"haploidentical": 3, "matched unrelated": 2, "matched related": 1},
+                     "conditioning_intensity": {"MAC": 4, "RIC": 2}, "graft_source": {"bone marrow": 2, "PBSC": 4},
+                     "relapse": {"relapse": 2, "no relapse": 4}, "relapse_day": {"median": 231, "min": 62, "max": 400},
+                     "neutrophil_engraftment": {"patients": 5, "day": {"median": 16, "min": 12, "max": 24}},
+                     "platelet_engraftment": {"patients": 4, "day": {"median": 21, "min": 14, "max": 35}},
+                     "acute_gvhd": {"grades": {"III": 1, "IV": 1}}, "chronic_gvhd": {"severity": {"mild": 1}},
+                     "hla_loss": 1}
+    for key in ("nrm_day", "death_day"):  # no non-relapse deaths; the relapse deaths follow the relapse untimed
+        chemo["hsct"].pop(key)
+    chemo["deaths"] = {"progression": {"count": 2, "among": {"hsct_relapse": ["relapse"]}}}
+    data["groups"][0].pop("hsct")
+    data["groups"][0]["deaths"] = {"progression": 1}
+    spec = parse_spec(data)
+    for seed in range(5):
+        t = spec_tables(spec, generate(spec, seed))
+        assert "hsct" not in t["groups"]["blinatumomab-bridge"], seed
+        h = t["groups"]["chemotherapy-bridge"]["hsct"]
+        got = (h["patients"], h["outcome"]["relapse"], h["acute_gvhd"]["III-IV"], h["hla_loss_relapse"])
+        assert got == (6, 2, 2, 1), seed
