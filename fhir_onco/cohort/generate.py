@@ -717,12 +717,14 @@ class _Renderer:
         case["responses"] = responses
         if v.get("death"):
             patient["death"] = {"date": timeline["death"].isoformat(), "cause": v["death"]}
-            if v.get("death_ae"):
-                patient["death"]["note"] = "fatal adverse event (see its outcome)"
+
         dx["status"] = "relapse" if timeline.get("progression") else "active"
         aes = self._adverse_events(x, index, timeline, hscts, rng)
         if aes:
             case["adverse_events"] = aes
+        fatal = [a for a in aes if a.get("outcome") == "fatal"]
+        if fatal and "death" in patient:  # the link the spec states (deaths.<cause>.adverse_event), in words
+            patient["death"]["note"] = f"died of adverse event {fatal[0]['id']} ({fatal[0]['term']}, grade 5)"
         return case
 
     # -- diagnosis ---------------------------------------------------------------------------
