@@ -276,3 +276,29 @@ def test_an_hsct_block_in_one_group_only() -> None:
         h = t["groups"]["chemotherapy-bridge"]["hsct"]
         got = (h["patients"], h["outcome"]["relapse"], h["acute_gvhd"]["III-IV"], h["hla_loss_relapse"])
         assert got == (6, 2, 2, 1), seed
+
+
+@pytest.mark.parametrize("size", [30, 100])
+def test_hsct_example_scaled_keeps_dependent_counts_together(size: int) -> None:
+    data = _data(HSCT)
+    data["published_size"], data["size"] = 20, size
+    spec = parse_spec(data, f"hsct-{size}.yaml")
+    t = spec_tables(spec, generate(spec, 3))
+    h, groups = t["hsct"], t["groups"]
+    assert t["patients"] == size == sum(g["patients"] for g in groups.values())
+    for g in groups.values():  # engrafted + primary graft failure never exceed the transplanted
+        gh = g["hsct"]
+        assert gh["neutrophil_engraftment"]["patients"] + gh["graft_failure"].get("primary", 0) <= gh["patients"]
+    for key in ("neutrophil_engraftment", "platelet_engraftment"):  # the cohort figure is the groups' sum
+        assert h[key]["patients"] == sum(g["hsct"][key]["patients"] for g in groups.values())
+    assert spec.hsct is not None and spec.hsct.neutrophil_engraftment is not None
+    assert h["neutrophil_engraftment"]["patients"] == spec.hsct.neutrophil_engraftment.patients
+    assert h["nrm"]["by_1_year"] == sum(g["hsct"]["nrm"]["by_1_year"] for g in groups.values())
+
+
+def test_a_scaled_timing_that_two_patients_cannot_hold_is_refused_with_its_field() -> None:
+    data = _data(HSCT)
+    data["published_size"], data["size"] = 20, 10  # 2 acute GVHD in the chemotherapy group: median 24 of 12..45
+    with pytest.raises(CohortError, match=r"hsct-10\.yaml: groups\[chemotherapy-bridge\]\.hsct\.acute_gvhd\.day: "
+                                          r"2 whole-number days cannot have min 12, max 45 and median 24 together"):
+        generate(parse_spec(data, "hsct-10.yaml"), 0)
