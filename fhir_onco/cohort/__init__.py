@@ -48,8 +48,8 @@ def generate(spec: CohortSpec, seed: int = 0) -> list[Case]:
         ident = data["patient"]["identifiers"][0]["value"]
         try:
             cases.append(parse_case(data, ident))
-        except CaseError as exc:  # a generator bug or a template the case model rejects
-            raise CohortError(str(exc)) from None
+        except CaseError as exc:  # a template the case model rejects (or a generator bug)
+            raise CohortError(f"{spec.source}: a template of the spec makes an invalid case:\n{exc}") from None
     return cases
 
 

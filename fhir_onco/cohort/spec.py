@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from fhir_onco.case import field_path
+from fhir_onco.case import MAX_DOSE, field_path
 
 
 class CohortError(ValueError):
@@ -81,13 +81,13 @@ class When(_M):
 class DrugTemplate(_M):
     id: str | None = Field(None, description="Local id, e.g. to tell IT from IV methotrexate on one day apart.")
     drug: str
-    dose: float | None = None
+    dose: float | None = Field(None, gt=0, le=MAX_DOSE)
     unit: str | None = None
     dose_basis: Literal["per-dose", "per-day", "course-total"] | None = None
     route: str | None = None
     days: str | None = None
-    every_days: int | None = None
-    times_per_day: int | None = None
+    every_days: int | None = Field(None, ge=1, le=366)
+    times_per_day: int | None = Field(None, ge=1, le=24)
     continuous: bool | None = None
     cycles: str | None = Field(None, pattern=r"^\s*\d{1,4}\s*(-\s*(\d{1,4})?)?\s*$",
                                description="Which cycles, as in case files: '1', '2-', '1-3'.")
