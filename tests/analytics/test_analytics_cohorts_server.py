@@ -94,7 +94,7 @@ def test_hsct_cohort_per_group_figures_from_the_server(server: str) -> None:
     assert tx[("Platelet engraftment, day", "median (range)")]["value_total"].endswith(f"({lo}-{hi})")
     assert tx[("Outcomes after HSCT", "relapse / progression")]["n_total"] == h["relapse"]["relapse"]
     gvhd = next(a for a in spec["adverse_events"] if a["term"] == "graft versus host disease")
-    assert tx[("GVHD (allogeneic)", "acute GVHD grade II-IV")]["n_total"] == gvhd["patients"]
+    assert tx[("GVHD (allogeneic)", "Acute GVHD grade II-IV")]["n_total"] == gvhd["patients"]
     sepsis = spec["deaths"]["sepsis"]  # the only deaths not after a relapse
     assert tx[("Outcomes after HSCT", "non-relapse death, any time")]["n_total"] == sepsis
     deaths = {r["cause"]: r["n_total"] for r in data["tables"]["deaths"]["rows"]}
