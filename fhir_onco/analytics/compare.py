@@ -120,7 +120,7 @@ _ROW_KEY = {"baseline": ("section", "item"), "best_response": ("response",), "ad
 _TIME_TO_EVENT = ("survival", "transplant_outcomes")
 _COUNT_COLUMNS = {"baseline": ("n",), "best_response": ("n",), "deaths": ("n",), "transplant": ("n",),
                   "adverse_events": ("any_grade", "grade_ge_2", "grade_ge_3", "grade_ge_4", "grade_5")}
-_CONTINUOUS = ("median (range)",)  # baseline items whose samples are values, not counts
+_CONTINUOUS = "median (range)"  # items ending so ('lines, median (range)') have values as samples, not counts
 
 
 def grouped_report(tables: dict[str, list[Json]], by: str, **options: Any) -> tuple[CohortReport, list[str]]:
@@ -174,7 +174,7 @@ def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, i
             out.add(**base, **_survival_cells(row, key[0], total, parts, index, names, stats))
             continue
         sample_key = "|".join(str(k) for k in key)
-        if sample_key in total.samples and key[-1] in _CONTINUOUS:
+        if sample_key in total.samples and str(key[-1]).endswith(_CONTINUOUS):
             out.add(**base, **_continuous_cells(row, sample_key, parts, names, stats))
             continue
         for m in measures:

@@ -749,8 +749,11 @@ def render_timeline(t: PatientTimeline, path: Path, *, start: _dt.date | None = 
         start, end = window
     fig = plot_timeline(t, start=start, end=end)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open_private(path, "wb") as handle:
-        fig.savefig(handle, dpi=dpi, format=suffix[1:])
+    from matplotlib import rc_context
+
+    # no creation date and fixed SVG element ids (a salt instead of random ones): same data, same bytes
+    with open_private(path, "wb") as handle, rc_context({"svg.hashsalt": "fhir-onco-timeline"}):
+        fig.savefig(handle, dpi=dpi, format=suffix[1:], metadata={"Date": None} if suffix == ".svg" else None)
     return fig
 
 

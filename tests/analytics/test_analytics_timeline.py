@@ -271,3 +271,11 @@ def test_every_bundled_example_renders_without_cut_or_overlapping_labels(example
             for y, other in boxes:
                 if y is not x and (y.get_gid() not in ("label", "mrd-label") or labels.index((y, other)) > i):
                     assert not box.overlaps(other), (example, whole, x.get_text(), y.get_text())
+
+
+def test_same_data_gives_the_same_bytes(store: ResourceStore, tmp_path: Path) -> None:
+    pid = store.patients()[0]["id"]
+    for suffix in (".svg", ".png"):
+        render_timeline(build_timeline(store, pid), tmp_path / f"a{suffix}")
+        render_timeline(build_timeline(store, pid), tmp_path / f"b{suffix}")
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()

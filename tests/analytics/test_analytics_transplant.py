@@ -256,3 +256,14 @@ def test_grouped_cumulative_incidence_rows_use_grays_test(graded: Any) -> None:
     assert agvhd["test"] == "Gray" and agvhd["p_value"] == pytest.approx(0.1184, abs=1e-4)
     assert out["relapse (NRM competing)"]["test"] == "Gray"
     assert out["OS"]["test"] == "log-rank"
+
+
+def test_grouped_onset_day_is_compared_as_a_continuous_value(graded: Any) -> None:
+    pytest.importorskip("scipy")
+    from fhir_onco.analytics import compare
+
+    report, _ = compare.grouped_report(graded[0], "intensity")
+    row = next(r for r in report.table("transplant").rows
+               if r["item"] == "Acute GVHD grade II-IV, day of onset, median (range)")
+    assert row["value_mac"] == "27.5 (20-35)" and row["value_ric"] is None  # no RIC patient had grade II-IV
+    assert row["test"] is None  # one group only has values: nothing to compare
