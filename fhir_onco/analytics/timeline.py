@@ -499,7 +499,7 @@ def plot_timeline(t: PatientTimeline, *, start: _dt.date | None = None, end: _dt
 
     # fixed layout (inches), so label widths in days are known before drawing
     lane_labels = {id(s): _wrap(s.label) for s in spans}
-    legend = _legend_entries(t, spans, aes, events, mdates)
+    legend = _legend_entries(spans, aes, events)
     lane_width = max([_text_width_in(x) for x in [*lane_labels.values(), "events", "adverse events, GVHD"]])
     legend_width = max([_text_width_in(label) for _, label in legend], default=0.0) + 0.55
     fig_width = 13.0
@@ -605,8 +605,7 @@ def plot_timeline(t: PatientTimeline, *, start: _dt.date | None = None, end: _dt
     return fig
 
 
-def _legend_entries(t: PatientTimeline, spans: list[Span], aes: list[Event], events: list[Event],
-                    mdates: Any) -> list[tuple[Any, str]]:
+def _legend_entries(spans: list[Span], aes: list[Event], events: list[Event]) -> list[tuple[Any, str]]:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
