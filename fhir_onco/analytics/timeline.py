@@ -573,6 +573,7 @@ def plot_timeline(t: PatientTimeline, *, start: _dt.date | None = None, end: _dt
         y -= 1
     ax.set_ylim(0, max(lanes, 1))
     ax.set_yticks(list(labels), list(labels.values()), fontsize=FONT_SIZE)
+    ax.tick_params(axis="y", length=0)  # a tick beside a wrapped label reads as a stray dash
     ax.grid(axis="x", linestyle=":", alpha=0.5)
     ax.set_xlim(xmin, xmax)
 
