@@ -99,9 +99,5 @@ def test_transplant_figures_per_group_from_the_server(report: dict[str, Any]) ->
     assert ae[("sinusoidal obstruction syndrome", "grade_5")]["n_total"] == 1  # the fatal one, linked to its death
 
 
-@pytest.mark.xfail(strict=True, reason="the transplant table reads GVHD from adverse events and graft failure from "
-                   "missing engraftment; the generator writes the case model's hsct[].gvhd (MAGIC grade, NIH "
-                   "severity) and hsct[].graft_failure, which the transplant change to fhir_onco/analytics/"
-                   "transplant.py reads. Strict: once it is merged this passes; then remove this marker.")
 def test_graded_gvhd_and_graft_failure_per_group_from_the_server(report: dict[str, Any]) -> None:
     _check(report, GRADED)
