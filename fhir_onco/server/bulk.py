@@ -249,43 +249,63 @@ def _updated_since(resource: Mapping[str, Any], since: str) -> bool:
     return not updated or updated >= since
 
 
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export and how: one value shared by :func:`export_resources` and :func:`export_patients`.
+
+    ``level`` is ``system``, ``patient`` or ``group`` (then ``group`` is the Group id); ``types``
+    limits the resource types (``_type``); ``since`` is an instant (``_since``). ``fallback=False``
+    raises :class:`CapabilityError` instead of searching when the server does not declare
+    ``$export`` at ``level``; ``timeout`` bounds the wait for the manifest (seconds); ``page_size``
+    is the ``_count`` of the fallback searches.
+    """
+
+    level: Level = "system"
+    group: str | None = None
+    types: tuple[str, ...] = ()
+    since: str | None = None
+    fallback: bool = True
+    timeout: float = 3600.0
+    page_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ExportError(f"unknown export level {self.level!r}; one of {', '.join(LEVELS)}")
+        if self.level == "group" and not self.group:
+            raise ExportError("a Group-level export needs the Group id")
+        object.__setattr__(self, "types", tuple(self.types))  # a list given by a caller stays immutable
+
+
 def export_resources(
     client: FhirClient,
-    level: Level = "system",
+    request: ExportRequest | None = None,
     *,
-    group: str | None = None,
-    types: Sequence[str] = (),
-    since: str | None = None,
-    fallback: bool = True,
-    timeout: float = 3600.0,
     stats: ExportStats | None = None,
     on_progress: Callable[[str], None] | None = None,
-    page_size: int = 500,
 ) -> Iterator[dict[str, Any]]:
     """Stream the resources of a Bulk Data export (or, without ``$export``, of searches).
 
-    ``types`` limits the resource types (``_type``); ``since`` is an instant (``_since``).
-    ``fallback=False`` raises :class:`CapabilityError` instead of searching when the server does
-    not declare ``$export`` at ``level``. ``stats`` is filled as the stream is consumed.
+    ``request`` says what to export (default: everything, system level); ``stats`` is filled as
+    the stream is consumed; ``on_progress`` gets the server's ``X-Progress`` while it works.
     """
-    if level not in LEVELS:
-        raise ExportError(f"unknown export level {level!r}; one of {', '.join(LEVELS)}")
+    req = request if request is not None else ExportRequest()
+    level, group, types, since = req.level, req.group, req.types, req.since
     stats = stats if stats is not None else ExportStats()
     stats.level = level
     info = client.server_info()
     if level not in info.export_levels:
-        if not fallback:
+        if not req.fallback:
             raise CapabilityError(f"{client.base_url} does not declare {_export_path(level, group or 'ID')}")
         stats.method = "search"
         stats.notes.append(f"the server does not declare {level}-level $export: fetched by searches instead")
         log.info("no %s-level $export; searching", level)
         yield from _search_fallback(
-            client, level, group=group, types=types, since=since, stats=stats, page_size=page_size
+            client, level, group=group, types=types, since=since, stats=stats, page_size=req.page_size
         )
         return
     status_url = kick_off(client, level, group=group, types=types, since=since)
     try:
-        manifest = wait_for_manifest(client, status_url, timeout=timeout, on_progress=on_progress, stats=stats)
+        manifest = wait_for_manifest(client, status_url, timeout=req.timeout, on_progress=on_progress, stats=stats)
         yield from stream_manifest(client, manifest, types=types, stats=stats)
     finally:
         try:
@@ -322,7 +342,12 @@ class PatientIndex:
 
     _BATCH = 2000
 
-    def __init__(self, directory: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        key: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
+        self._key = key or patient_of  # the patient a resource belongs to (None: to no patient)
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-onco-regroup-", dir=directory)
         self._db = sqlite3.connect(Path(self._tmp.name) / "index.sqlite")
         self._db.executescript(
@@ -343,7 +368,7 @@ class PatientIndex:
         self._pending.append(
             (
                 ref,
-                patient_of(resource),
+                self._key(resource),
                 1 if resource.get("resourceType") == "Patient" else 0,
                 self._seq,
                 source,
@@ -424,13 +449,8 @@ def _iter_cursor(cursor: sqlite3.Cursor, size: int = 500) -> Iterator[tuple[Any,
 
 def export_patients(
     client: FhirClient,
-    level: Level = "system",
+    request: ExportRequest | None = None,
     *,
-    group: str | None = None,
-    types: Sequence[str] = (),
-    since: str | None = None,
-    fallback: bool = True,
-    timeout: float = 3600.0,
     stats: ExportStats | None = None,
     workdir: str | Path | None = None,
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -445,9 +465,7 @@ def export_patients(
     with PatientIndex(workdir) as index:
         index.extend(
             r
-            for r in export_resources(
-                client, level, group=group, types=types, since=since, fallback=fallback, timeout=timeout, stats=stats
-            )
+            for r in export_resources(client, request, stats=stats)
             if not is_manifest(r)  # fhir-onco's list of what it wrote: bookkeeping, not the patient's data
         )
         for pid, resources, _ in index.patients():
