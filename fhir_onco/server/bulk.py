@@ -35,6 +35,8 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
+
 from .client import FhirClient, _parse_retry_after
 from .errors import CapabilityError, HttpError, ResponseFormatError, ServerIOError
 
@@ -372,7 +374,7 @@ class PatientIndex:
                 1 if resource.get("resourceType") == "Patient" else 0,
                 self._seq,
                 source,
-                json.dumps(resource, ensure_ascii=False, separators=(",", ":")),
+                _encode(resource),
             )
         )
         if len(self._pending) >= self._BATCH:
@@ -412,7 +414,7 @@ class PatientIndex:
                 "SELECT body, source FROM res WHERE patient = ? ORDER BY is_patient DESC, seq", (pid,)
             ).fetchall()
             sources = sorted({s for _, s in rows if s})
-            yield pid, [json.loads(b) for b, _ in rows], sources
+            yield pid, [orjson.loads(b) for b, _ in rows], sources
 
     def unlinked(self) -> Iterator[dict[str, Any]]:
         """Resources that belong to no patient (Medication, Organization, ...)."""
@@ -424,7 +426,7 @@ class PatientIndex:
         for body, source in _iter_cursor(
             self._db.execute("SELECT body, source FROM res WHERE patient IS NULL ORDER BY seq")
         ):
-            yield json.loads(body), source
+            yield orjson.loads(body), source
 
     def close(self) -> None:
         self._db.close()
@@ -437,6 +439,15 @@ class PatientIndex:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _encode(resource: Mapping[str, Any]) -> bytes:
+    """Compact JSON for the index: orjson (several times faster both ways), the stdlib for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(resource)
+    except TypeError:
+        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _iter_cursor(cursor: sqlite3.Cursor, size: int = 500) -> Iterator[tuple[Any, ...]]:
