@@ -145,12 +145,16 @@ def _cases(input_: Path | None, server: str | None, bulk: bool, allow_text_only:
 
 
 def _reading(input_: Path | None, run: Any) -> Any:
-    """Run a consumer of :func:`_cases`; read errors become exit code 1 with a located message."""
+    """Run a consumer of :func:`_cases`; read errors become exit code 1 with a located message
+    (usage errors of --by / --where are the caller's to report)."""
+    from fhir_onco.analytics.compare import FieldError, MissingStatsError
     from fhir_onco.analytics.reader import InputError
     from fhir_onco.server.errors import ServerIOError
 
     try:
         return run()
+    except (FieldError, MissingStatsError):
+        raise
     except InputError as exc:
         raise _fail(str(exc)) from None
     except ServerIOError as exc:

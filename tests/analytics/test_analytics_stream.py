@@ -149,3 +149,14 @@ def test_export_request_checks_what_it_asks_for() -> None:
         ExportRequest("everything")  # type: ignore[arg-type]
     with pytest.raises(ExportError, match="Group id"):
         ExportRequest("group")
+
+
+def test_cli_errors_while_streaming_keep_their_exit_codes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    (tmp_path / "x.ndjson").write_text('{"resourceType": "Patient", "id": "a"}\nnot json\n', encoding="utf-8")
+    for command in (["report"], ["export", "-o", str(tmp_path / "out")]):
+        result = runner.invoke(app, ["-q", *command, "--input", str(tmp_path / "x.ndjson")])
+        assert result.exit_code == 1 and "x.ndjson:2" in result.output, result.output
+    # a malformed --where met while the patients stream is still a usage error
+    result = runner.invoke(app, ["-q", "report", "--input", str(GOLDEN), "--where", "condition"])
+    assert result.exit_code == 2 and "expected FIELD=VALUE" in result.output, result.output
