@@ -33,8 +33,9 @@ from fhir_onco.documents import DocumentError, load_document
 SCHEMA_VERSION = "1"
 
 __all__ = [
-    "SCHEMA_VERSION", "AdverseEvent", "AgeAtEvent", "Case", "CaseError", "CellDose", "Chimerism", "DateExpr",
-    "Death", "Diagnosis", "Donor", "Drug", "Engraftment", "Finding", "Hsct", "Identifier", "MrdMeasurement",
+    "SCHEMA_VERSION", "Address", "AdverseEvent", "AeEpisode", "AeParticipant", "AgeAtEvent", "Case", "CaseError",
+    "CellDose", "Chimerism", "DateExpr", "Death", "Diagnosis", "Donor", "Drug", "Engraftment", "Finding", "Hsct",
+    "HumanName", "Identifier", "MrdMeasurement",
     "Patient", "Radiotherapy", "Regimen", "Relapse", "ResponseAssessment", "Stage", "SuspectedCause",
     "case_json_schema", "dump_case", "field_path", "load_case", "parse_case",
 ]
@@ -122,8 +123,50 @@ class Death(_Model):
     note: str | None = None
 
 
+class HumanName(_Model):
+    """The patient's name (personal data: de-identification removes it; never logged)."""
+
+    family: str | None = Field(None, min_length=1, description="Family name (surname).")
+    given: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Given names in order (first, middle).")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HumanName:
+        if self.family is None and not self.given:
+            raise ValueError("give family and/or given")
+        return self
+
+
+class Address(_Model):
+    """The patient's home address (personal data: de-identification keeps the state/country at most)."""
+
+    lines: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Street lines.")
+    city: str | None = Field(None, min_length=1, description="City or town.")
+    state: str | None = Field(None, min_length=1, description="State, region or oblast.")
+    postal_code: str | None = Field(None, min_length=1, description="Postal (ZIP) code.")
+    country: str | None = Field(None, min_length=1, description="Country (ISO 3166 code or name), when stated.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Address:
+        if not (self.lines or self.city or self.state or self.postal_code or self.country):
+            raise ValueError("an address needs at least one of lines, city, state, postal_code, country")
+        return self
+
+
+def _no_semicolon(value: str) -> str:
+    if ";" in value:
+        raise ValueError("one race per list item (no ';')")
+    return value
+
+
+Language = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+"""A BCP-47 language tag: en, ru, en-US, no."""
+
+
 class Patient(_Model):
-    """The patient: identifiers, sex, birth date or age at an event, death."""
+    """The patient: identifiers, sex, birth date or age at an event, death, and the demographics registries
+    export (name, address, birth sex, race, ethnicity, language)."""
 
     identifiers: list[Identifier] = Field(
         min_length=1,
@@ -137,6 +180,20 @@ class Patient(_Model):
         None, description="Date of the last contact (last known alive, or death); survival censors the living here.")
     vital_status: Literal["alive", "dead", "unknown"] | None = Field(
         None, description="Vital status at the last contact; a death block implies dead.")
+    name: HumanName | None = Field(
+        None, description="Name (personal data: removed by de-identification). Leave out for pseudonymous cases.")
+    address: Address | None = Field(
+        None, description="Home address (personal data: de-identification keeps only the state).")
+    birth_sex: Literal["male", "female", "unknown"] | None = Field(
+        None, description="Sex assigned at birth (US Core birthsex M / F / UNK).")
+    race: list[Annotated[Term, AfterValidator(_no_semicolon)]] = Field(
+        default_factory=list, description="Race (demographics table: OMB categories white, asian ..., CDC codes "
+        "2106-3 ..., unknown, asked but unknown); US Core race extension.")
+    ethnicity: Term | None = Field(
+        None, description="Ethnicity (demographics table: hispanic or latino / not hispanic or latino, 2135-2 ...); "
+        "US Core ethnicity extension.")
+    language: Language | None = Field(
+        None, description="Preferred language as a BCP-47 tag (en, ru, en-US): Patient.communication.")
 
     @model_validator(mode="after")
     def _alive_has_no_death(self) -> Patient:
@@ -261,6 +318,10 @@ class Diagnosis(_Model):
     status: Literal["active", "remission", "relapse", "resolved"] = Field(
         "active", description="Current clinical status (FHIR Condition.clinicalStatus).",
     )
+    category: list[Literal["problem-list-item", "encounter-diagnosis", "health-concern"]] = Field(
+        ["problem-list-item"], min_length=1,
+        description="FHIR Condition.category (condition-category / US Core): problem-list-item (default), "
+        "encounter-diagnosis, health-concern.")
     paraprotein: Term | None = Field(None, description="Myeloma paraprotein: IgG, IgA, Bence-Jones, non-secretory.")
     prior_lines: int | None = Field(
         None, ge=0, le=30, description="Lines of therapy before the index regimen (may also be listed as regimens).")
@@ -393,12 +454,30 @@ class ResponseAssessment(_Model):
 
     id: LocalId | None = None
     date: DateExpr
-    response: Term = Field(description="CR, CRi, sCR, VGPR, PR, MR, SD, PD, refractory, remission, not evaluable.")
+    response: Term | None = Field(
+        None, description="CR, CRi, sCR, VGPR, PR, MR, SD, PD, refractory, remission, not evaluable; leave out with "
+        "data_absent.")
+    data_absent: Literal["not-asked", "asked-unknown", "asked-declined", "temp-unknown", "unknown", "not-applicable",
+                         "not-performed", "not-permitted"] | None = Field(
+        None, description="Why there is no status (FHIR data-absent-reason), e.g. not-asked as mCODE writes it; "
+        "instead of response.")
     criteria: str | None = Field(None, description="e.g. 'IMWG 2016'.")
     best: bool = Field(False, description="Best overall response of the regimen.")
     regimen: LocalId | None = Field(None, description="id of the regimen the response is to.")
     diagnosis: LocalId | None = Field(None, description="id of the diagnosis assessed (default: the first).")
+    evidence: list[Term] = Field(
+        default_factory=list, description="What the judgement rests on (evidence_types table: imaging, "
+        "histopathology, symptoms, physical examination, laboratory): mCODE evidence type.")
+    status: Literal["final", "preliminary", "registered", "amended", "corrected"] = Field(
+        "final", description="FHIR Observation.status of the assessment.")
+    recorded: DateExpr | None = Field(None, description="Date the assessment was recorded (entered).")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _response_or_absent(self) -> ResponseAssessment:
+        if (self.response is None) == (self.data_absent is None):
+            raise ValueError("give response, or data_absent (why there is none), not both")
+        return self
 
 
 class Donor(_Model):
@@ -585,8 +664,44 @@ class SuspectedCause(_Model):
         return self
 
 
+_GRADE_RANGE = r"^\s*([1-5]|I{1,3}|IV|V)\s*(-|–|\.\.)\s*([1-5]|I{1,3}|IV|V)\s*$"
+
+
+def _check_grades(item: Any) -> None:
+    if item.grade_range is not None:
+        if item.grade is not None:
+            raise ValueError("give grade or grade_range, not both")
+        lo, hi = grade_bounds(item.grade_range)
+        if not lo < hi:
+            raise ValueError(f"grade_range {item.grade_range!r} must run from a lower to a higher grade")
+
+
+class AeEpisode(_Model):
+    """A further episode of an adverse event (recurrence or a change of grade): its own dates and grade."""
+
+    onset: DateExpr = Field(description="Onset of this episode (D+N and 'day N@regimen' work).")
+    resolved: DateExpr | None = Field(None, description="Date this episode resolved.")
+    grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade of this episode.")
+    grade_range: str | None = Field(None, pattern=_GRADE_RANGE, description="A grade given as a range: 'I-II'.")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_grade(self) -> AeEpisode:
+        _check_grades(self)
+        return self
+
+
+class AeParticipant(_Model):
+    """Who took part in the event's record: CTCAE IG participant (actor and function)."""
+
+    actor: str = Field(min_length=1, max_length=128, description="Identifier of the practitioner (not a name).")
+    function: Term | None = Field(
+        None, description="informant, author, witness, authenticator, participation (ae_terms, v3 ParticipationType).")
+
+
 class AdverseEvent(_Model):
-    """An adverse event graded by CTCAE (or acute GVHD graded I-IV)."""
+    """An adverse event graded by CTCAE (or acute GVHD graded I-IV). The top-level dates and grade are its
+    first episode; `episodes` lists the further ones."""
 
     id: LocalId | None = None
     term: Term = Field(description="CTCAE term (English or Russian).")
@@ -594,7 +709,7 @@ class AdverseEvent(_Model):
         "5.0", description="CTCAE version the grade follows; null when the source does not say.")
     grade: int | None = Field(None, ge=1, le=5, description="CTCAE grade; leave out when the source does not grade it.")
     grade_range: str | None = Field(
-        None, pattern=r"^\s*([1-5]|I{1,3}|IV|V)\s*(-|–|\.\.)\s*([1-5]|I{1,3}|IV|V)\s*$",
+        None, pattern=_GRADE_RANGE,
         description="A grade the source gives as a range: '1-2', 'I-II', 'III-IV' (instead of grade).")
     gvhd_grade: int | None = Field(None, ge=1, le=4, description="Acute GVHD overall grade I-IV.")
     gvhd_organs: list[Term] = Field(default_factory=list, description="Organs of acute GVHD: skin, liver, gut.")
@@ -607,16 +722,24 @@ class AdverseEvent(_Model):
     actions: list[Term] = Field(default_factory=list, description="dose paused, drug stopped, ICU ...")
     icu_days: int | None = Field(None, ge=1, description="Days in intensive care because of the event.")
     treated_with: list[LocalId] = Field(default_factory=list, description="ids of supportive regimens.")
+    categories: list[Term] = Field(
+        default_factory=list, description="AdverseEvent.category (ae_terms: product-problem, wrong-dose, "
+        "expired-drug ...; FHIR R4 adverse-event-category).")
+    expected: bool | None = Field(
+        None, description="Expected (true) or unexpected (false) for the study or label (CTCAE IG expectation).")
+    study: str | None = Field(
+        None, min_length=1, max_length=128, description="Identifier of the research study it was reported in "
+        "(e.g. an NCT number): AdverseEvent.study.")
+    participants: list[AeParticipant] = Field(
+        default_factory=list, description="Practitioners who recorded or witnessed it (CTCAE IG participant).")
+    episodes: list[AeEpisode] = Field(
+        default_factory=list, description="Further episodes after the first (each its own onset, resolution and "
+        "grade): one AdverseEvent each, linked to the first.")
     note: str | None = None
 
     @model_validator(mode="after")
     def _one_grade(self) -> AdverseEvent:
-        if self.grade_range is not None:
-            if self.grade is not None:
-                raise ValueError("give grade or grade_range, not both")
-            lo, hi = grade_bounds(self.grade_range)
-            if not lo < hi:
-                raise ValueError(f"grade_range {self.grade_range!r} must run from a lower to a higher grade")
+        _check_grades(self)
         return self
 
 

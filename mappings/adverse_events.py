@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fhir_onco.case import AdverseEvent, grade_bounds
+import copy
+
+from fhir_onco.case import AdverseEvent, AeEpisode, grade_bounds
 from fhir_onco.dates import PartialDate
 from fhir_onco.fhir import builders as b
 from fhir_onco.fhir import urls
@@ -16,25 +18,35 @@ def map_adverse_events(ctx: MappingContext) -> None:
         _map_one(ctx, i, ae)
 
 
+def _grade_extensions(ctx: MappingContext, ae: AdverseEvent | AeEpisode) -> list[b.Json]:
+    """The CTCAE grade of an event or of one of its episodes; a range keeps the words as written."""
+    if ae.grade is not None:
+        return [{"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(
+            ctx.fixed("ctcae_grades", f"grade-{ae.grade}"))}]
+    if ae.grade_range is None:
+        return []
+    # The highest grade of the range is the CTCAE grade (so 'grade >= 3' counts never miss it); the
+    # range as the source wrote it travels beside it.
+    lo, hi = grade_bounds(ae.grade_range)
+    grades = ctx.terminology["ctcae_grades"]  # grade-1 .. grade-5, as for `grade` above
+    return [{"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grades.get(f"grade-{hi}"))},
+            {"url": urls.EXT_GRADE_RANGE, "extension": [
+                b.extension("low", valueInteger=lo), b.extension("high", valueInteger=hi),
+                b.extension("as-written", valueString=ae.grade_range)]}]
+
+
+def _resolved(ctx: MappingContext, resolved: str | None, path: str) -> list[b.Json]:
+    if not resolved:
+        return []
+    out: b.Json = {"url": urls.EXT_CTCAE_RESOLVED_DATE}
+    ctx.set_date(out, "valueDateTime", resolved, path)
+    return [out]
+
+
 def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
     path = f"adverse_events[{i}]"
-    ext: list[b.Json] = []
-    if ae.grade is not None:
-        grade = ctx.fixed("ctcae_grades", f"grade-{ae.grade}")
-        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grade)})
-    elif ae.grade_range is not None:
-        # The highest grade of the range is the CTCAE grade (so 'grade >= 3' counts never miss it); the
-        # range as the source wrote it travels beside it.
-        lo, hi = grade_bounds(ae.grade_range)
-        grades = ctx.terminology["ctcae_grades"]  # grade-1 .. grade-5, as for `grade` above
-        ext.append({"url": urls.EXT_CTCAE_GRADE, "valueCodeableConcept": b.codeable(grades.get(f"grade-{hi}"))})
-        ext.append({"url": urls.EXT_GRADE_RANGE, "extension": [
-            b.extension("low", valueInteger=lo), b.extension("high", valueInteger=hi),
-            b.extension("as-written", valueString=ae.grade_range)]})
-    if ae.resolved:
-        resolved: b.Json = {"url": urls.EXT_CTCAE_RESOLVED_DATE}
-        ctx.set_date(resolved, "valueDateTime", ae.resolved, f"{path}.resolved")
-        ext.append(resolved)
+    ext: list[b.Json] = _grade_extensions(ctx, ae)
+    ext.extend(_resolved(ctx, ae.resolved, f"{path}.resolved"))
     for j, action in enumerate(ae.actions):
         ext.append({"url": urls.EXT_AE_ACTION, "valueCodeableConcept": ctx.cc(
             "ae_terms", action, f"{path}.actions[{j}]", "action-")})
@@ -51,19 +63,34 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
         if ref := ctx.ref_to("regimen", "CarePlan", reg, f"{path}.treated_with[{j}]"):
             ext.append(b.extension(urls.EXT_TREATED_WITH, valueReference=ref))
     ext.extend(_causes_as_written(ctx, ae))
+    if ae.expected is not None:  # CTCAE IG expectation (NCIt expected / unexpected adverse event)
+        ext.append({"url": urls.EXT_CTCAE_EXPECTATION, "valueCodeableConcept": b.codeable(
+            ctx.fixed("ae_terms", "expectation-expected" if ae.expected else "expectation-unexpected"))})
+    for j, part in enumerate(ae.participants):  # CTCAE IG participant: function and actor
+        sub: list[b.Json] = []
+        if part.function is not None:
+            sub.append(b.extension("function", valueCodeableConcept=ctx.cc(
+                "ae_terms", part.function, f"{path}.participants[{j}].function", "function-")))
+        # a logical reference: the practitioner's identifier, no Practitioner resource (nor name) is made
+        sub.append(b.extension("actor", valueReference={"type": "Practitioner",
+                                                        "identifier": {"value": part.actor}}))
+        ext.append({"url": urls.EXT_CTCAE_PARTICIPANT, "extension": sub})
     if ae.note:  # R4 AdverseEvent has no note element
         ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": ae.note}))
     ext.append(position(i))
     event = ctx.cc("ctcae_terms", ae.term, f"{path}.term")
     if event and event.get("coding") and ae.ctcae_version:
         event["coding"][0]["version"] = ae.ctcae_version  # the CTCAE (NCIt) coding, not MedDRA
+    key = ae.id or f"{ae.term}|{ae.onset}"
     resource: b.Json = {
         "resourceType": "AdverseEvent",
-        "id": ctx.new_id("AdverseEvent", ae.id or f"{ae.term}|{ae.onset}"),
+        "id": ctx.new_id("AdverseEvent", key),
         "meta": b.meta("onco-adverse-event"),
         "extension": ext,
         "identifier": (b.identifier_for(ae.id) or [None])[0],
         "actuality": "actual",
+        "category": [ctx.cc("ae_terms", c, f"{path}.categories[{j}]", "category-")
+                     for j, c in enumerate(ae.categories)],
         "event": event,
         "subject": ctx.patient_ref,
     }
@@ -74,6 +101,35 @@ def _map_one(ctx: MappingContext, i: int, ae: AdverseEvent) -> None:
             ctx.fixed("ae_terms", "seriousness-serious" if ae.serious else "seriousness-non-serious"))
     resource["outcome"] = ctx.cc("ae_terms", ae.outcome, f"{path}.outcome", "outcome-")
     resource["suspectEntity"] = _suspects(ctx, ae, path)
+    if ae.study:  # a logical reference to the ResearchStudy by its identifier (e.g. an NCT number)
+        resource["study"] = [{"type": "ResearchStudy", "identifier": {"value": ae.study}}]
+    ctx.add(resource)
+    for n, episode in enumerate(ae.episodes, start=2):
+        _map_episode(ctx, f"{path}.episodes[{n - 2}]", ae, key, resource, n, episode)
+
+
+def _map_episode(ctx: MappingContext, path: str, ae: AdverseEvent, key: str, first: b.Json, n: int,
+                 episode: AeEpisode) -> None:
+    """A further episode: its own AdverseEvent (same term, its own dates and grade), linked to the first
+    by the episode extension (number + reference) and by the first's identifier with '#n'."""
+    ext = _grade_extensions(ctx, episode)
+    ext.extend(_resolved(ctx, episode.resolved, f"{path}.resolved"))
+    ext.append({"url": urls.EXT_AE_EPISODE, "extension": [
+        b.extension("number", valuePositiveInt=n),
+        b.extension("first", valueReference=b.reference("AdverseEvent", first["id"]))]})
+    if episode.note:
+        ext.append(b.extension(urls.EXT_NOTE, valueAnnotation={"text": episode.note}))
+    resource: b.Json = {
+        "resourceType": "AdverseEvent",
+        "id": ctx.new_id("AdverseEvent", f"{key}#{n}"),
+        "meta": b.meta("onco-adverse-event"),
+        "extension": ext,
+        "identifier": {"system": urls.LOCAL_ID_SYSTEM, "value": f"{ae.id}#{n}"} if ae.id else None,
+        "actuality": "actual",
+        "event": copy.deepcopy(first["event"]),
+        "subject": ctx.patient_ref,
+    }
+    ctx.set_date(resource, "date", episode.onset, f"{path}.onset")
     ctx.add(resource)
 
 

@@ -61,8 +61,8 @@ def _map_condition(ctx: MappingContext, i: int, dx: Diagnosis) -> None:
     extensions.append(position(i))
     if secondary and not dx.related_to:
         ctx.warning(f"{path}.related_to", "a secondary cancer should name the earlier cancer")
-    category = [{"coding": [{"system": urls.CONDITION_CATEGORY, "code": "problem-list-item",
-                             "display": "Problem List Item"}]}]
+    category = [{"coding": [{"system": CATEGORY_SYSTEM.get(c, urls.CONDITION_CATEGORY), "code": c,
+                             "display": _CATEGORY_DISPLAY[c]}]} for c in dx.category]
     resource: b.Json = {
         "resourceType": "Condition",
         "id": rid,
@@ -141,6 +141,12 @@ def _map_metastases(ctx: MappingContext, dx: Diagnosis, key: str, path: str, pri
         if m.note:
             resource["note"] = [{"text": m.note}]
         ctx.add(resource)
+
+
+_CATEGORY_DISPLAY = {"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis",
+                     "health-concern": "Health Concern"}
+# problem-list-item and encounter-diagnosis are R4's condition-category; health-concern is US Core's (3.1.1).
+CATEGORY_SYSTEM = {"health-concern": "http://hl7.org/fhir/us/core/CodeSystem/condition-category"}
 
 
 def _observation(ctx: MappingContext, kind: str, key: str, profile: str, code: b.Json,

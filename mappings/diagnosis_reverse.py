@@ -11,6 +11,10 @@ from .tnm_reverse import read_tnm
 _STAGE_SYSTEMS = ("iss", "riss", "durie-salmon", "inss", "inrg", "all-risk", "all-rez")
 
 
+_CATEGORIES = ("problem-list-item", "encounter-diagnosis", "health-concern")
+_CATEGORY_SYSTEMS = (urls.CONDITION_CATEGORY, "http://hl7.org/fhir/us/core/CodeSystem/condition-category")
+
+
 def read_diagnoses(ctx: ReadContext) -> list[Json]:
     return [read_diagnosis(ctx, c) for c in ctx.conditions]
 
@@ -37,6 +41,8 @@ def read_diagnosis(ctx: ReadContext, c: Json) -> Json:
         "therapy_related": any(t.get("system") == urls.FLAGS_SYSTEM and t.get("code") == "therapy-related"
                                for t in tags),
         "status": _status(c),
+        "category": [cd["code"] for cat in c.get("category", []) for cd in cat.get("coding", [])
+                     if cd.get("system") in _CATEGORY_SYSTEMS and cd.get("code") in _CATEGORIES] or None,
         **_characteristics(ctx, c),
         "stages": [_stage(ctx, o) for o in _stage_observations(ctx, c)],
         "tnm": read_tnm(ctx, c),

@@ -72,11 +72,11 @@ def map_responses(ctx: MappingContext) -> None:
         concept = ctx.concept("responses", r.response, f"{path}.response")
         obs: b.Json = {
             "resourceType": "Observation",
-            "id": ctx.new_id("Observation", f"response|{r.id or r.date + '|' + r.response}"),
+            "id": ctx.new_id("Observation", f"response|{r.id or r.date + '|' + (r.response or r.data_absent or '')}"),
             "meta": b.meta("onco-disease-status"),
             "extension": [],
             "identifier": b.identifier_for(r.id),
-            "status": "final",
+            "status": r.status,
             "code": b.codeable(ctx.fixed("observation_codes", "disease-status")),
             "subject": ctx.patient_ref,
             "focus": [ref] if (ref := ctx.diagnosis_ref(r.diagnosis, f"{path}.diagnosis")) else [],
@@ -87,9 +87,17 @@ def map_responses(ctx: MappingContext) -> None:
             obs["extension"].append(b.extension(urls.EXT_BEST_RESPONSE, valueBoolean=True))
         if r.regimen and (ref := ctx.ref_to("regimen", "CarePlan", r.regimen, f"{path}.regimen")):
             obs["extension"].append(b.extension(urls.EXT_REGIMEN, valueReference=ref))
+        for j, evidence in enumerate(r.evidence):  # mCODE CancerDiseaseStatus evidence type
+            obs["extension"].append({"url": urls.EXT_MCODE_EVIDENCE_TYPE, "valueCodeableConcept": ctx.cc(
+                "evidence_types", evidence, f"{path}.evidence[{j}]")})
+        if r.recorded:
+            recorded: b.Json = {"url": urls.EXT_RECORDED_DATE}
+            ctx.set_date(recorded, "valueDateTime", r.recorded, f"{path}.recorded")
+            obs["extension"].append(recorded)
         obs["extension"].append(position(i))
         ctx.set_date(obs, "effectiveDateTime", r.date, f"{path}.date")
-        obs["valueCodeableConcept"] = b.codeable(concept, text=r.response)
+        obs["valueCodeableConcept"] = b.codeable(concept, text=r.response) if r.response else {"extension": [
+            {"url": urls.EXT_DATA_ABSENT_REASON, "valueCode": r.data_absent}]}  # as mCODE writes not-asked
         if r.note:
             obs["note"] = [{"text": r.note}]
         ctx.add(obs)

@@ -1,4 +1,5 @@
-"""Patient: identifiers, sex, birth date or age at an event, death and its cause."""
+"""Patient: identifiers, sex, birth date or age at an event, death and its cause, and the demographics
+registries export (name, address, US Core birth sex / race / ethnicity, language)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ def map_patient(ctx: MappingContext) -> None:
         "meta": b.meta("onco-patient"),
         "extension": [],
         "identifier": [{"system": i.system, "value": i.value} for i in p.identifiers],
-        "gender": p.sex,
     }
+    if p.name is not None:  # personal data: never logged; de-identification removes it
+        name: b.Json = {}
+        if p.name.family:
+            name["family"] = p.name.family
+        if p.name.given:
+            name["given"] = list(p.name.given)
+        resource["name"] = [name]
+    resource["gender"] = p.sex
+    resource["extension"].extend(_us_core(ctx))
     if p.age is not None:
         age_ext: b.Json = {"url": urls.EXT_AGE_AT_EVENT, "extension": [
             b.extension("age", valueAge={"value": p.age.years, "unit": "a",
@@ -46,6 +55,18 @@ def map_patient(ctx: MappingContext) -> None:
             resource["deceasedBoolean"] = True
     elif p.vital_status in ("alive", "dead"):  # what readers of plain FHIR see
         resource["deceasedBoolean"] = p.vital_status == "dead"
+    if p.address is not None:
+        a = p.address
+        address: b.Json = {}
+        if a.lines:
+            address["line"] = list(a.lines)
+        for key, value in (("city", a.city), ("state", a.state), ("postalCode", a.postal_code),
+                           ("country", a.country)):
+            if value:
+                address[key] = value
+        resource["address"] = [address]
+    if p.language:
+        resource["communication"] = [{"language": {"coding": [{"system": urls.BCP47, "code": p.language}]}}]
     ctx.add(resource)
     if p.death is not None and (p.death.cause or p.death.note):
         obs: b.Json = {
@@ -65,3 +86,29 @@ def map_patient(ctx: MappingContext) -> None:
         if p.death.note:
             obs["note"] = [{"text": p.death.note}]
         ctx.add(obs)
+
+
+_BIRTH_SEX = {"male": "M", "female": "F", "unknown": "UNK"}
+
+
+def _us_core(ctx: MappingContext) -> list[b.Json]:
+    """US Core race, ethnicity and birth sex extensions (mCODE CancerPatient is a US Core Patient):
+    race and ethnicity carry the OMB category codings and the terms as written in `text`."""
+    p = ctx.case.patient
+    out: list[b.Json] = []
+    if p.race:
+        parts: list[b.Json] = []
+        for j, term in enumerate(p.race):
+            concept = ctx.concept("race", term, f"patient.race[{j}]")
+            if concept is not None:
+                parts.append({"url": "ombCategory", "valueCoding": concept.primary.to_fhir()})
+        parts.append(b.extension("text", valueString="; ".join(p.race)))
+        out.append({"url": urls.EXT_US_CORE_RACE, "extension": parts})
+    if p.ethnicity:
+        concept = ctx.concept("ethnicity", p.ethnicity, "patient.ethnicity")
+        parts = [{"url": "ombCategory", "valueCoding": concept.primary.to_fhir()}] if concept else []
+        parts.append(b.extension("text", valueString=p.ethnicity))
+        out.append({"url": urls.EXT_US_CORE_ETHNICITY, "extension": parts})
+    if p.birth_sex:
+        out.append(b.extension(urls.EXT_US_CORE_BIRTHSEX, valueCode=_BIRTH_SEX[p.birth_sex]))
+    return out

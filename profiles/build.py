@@ -72,6 +72,9 @@ VALUESET_GROUPS: list[tuple[str, str, str, str]] = [
     ("ae_terms", "outcome-", "ae-terms-outcome", "Adverse event outcome"),
     ("ae_terms", "causality-", "ae-terms-causality", "Adverse event causality"),
     ("ae_terms", "action-", "ae-terms-action", "Action taken for an adverse event"),
+    ("ae_terms", "category-", "ae-terms-category", "Adverse event category"),
+    ("ae_terms", "expectation-", "ae-terms-expectation", "Adverse event expectation"),
+    ("ae_terms", "function-", "ae-terms-function", "Adverse event participant function"),
 ]
 # Core value sets that cannot be enumerated; the validator checks these by grammar instead.
 GRAMMAR_VALUESETS = {

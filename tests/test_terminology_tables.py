@@ -28,7 +28,7 @@ TABLES = sorted(TABLE_DIR.glob("*.csv"))
 COLUMNS = ["key", "system", "code", "display", "synonyms", "source"]
 SOURCE_TAG = re.compile(r"^#\s*source\s+([A-Za-z0-9-]+)\s*:\s*(\S.*)$")
 # docs/terminology.md "Code systems", plus the HL7 code systems FHIR and the CTCAE IG bind to.
-DOCUMENTED = re.findall(r"\|\s*`(http[^`<]+)`\s*\|", (ROOT / "docs" / "terminology.md").read_text("utf-8"))
+DOCUMENTED = re.findall(r"\|\s*`((?:http|urn:oid:)[^`<]+)`\s*\|", (ROOT / "docs" / "terminology.md").read_text("utf-8"))
 HL7_PREFIXES = ("http://terminology.hl7.org/CodeSystem/", "http://hl7.org/fhir/us/ctcae/CodeSystem/")
 
 

@@ -9,8 +9,9 @@ insensitive, so ``--where condition=B-ALL`` and ``--where "condition=B-cell acut
 Each grouped table has, per group, ``n_<group>`` and ``percent_<group>`` (of the group's patients)
 - or ``value_<group>`` for a median or survival estimate - then the total and ``p_value`` with
 ``test``: counts by Fisher's exact test (two groups) or the chi-square test (more), continuous values
-by Mann-Whitney U (two groups) or Kruskal-Wallis, survival by the log-rank test. The tests come from
-scipy and lifelines (extra ``[stats]``); nothing here re-implements them.
+by Mann-Whitney U (two groups) or Kruskal-Wallis, survival by the log-rank test, cumulative incidence
+(Aalen-Johansen rows) by Gray's test. The tests come from scipy and lifelines (extra ``[stats]``), except
+Gray's test, which neither has (:mod:`.gray`, checked against R cmprsk).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ _ROW_KEY = {"baseline": ("section", "item"), "best_response": ("response",), "ad
 _TIME_TO_EVENT = ("survival", "transplant_outcomes")
 _COUNT_COLUMNS = {"baseline": ("n",), "best_response": ("n",), "deaths": ("n",), "transplant": ("n",),
                   "adverse_events": ("any_grade", "grade_ge_2", "grade_ge_3", "grade_ge_4", "grade_5")}
-_CONTINUOUS = ("median (range)",)  # baseline items whose samples are values, not counts
+_CONTINUOUS = "median (range)"  # items ending so ('lines, median (range)') have values as samples, not counts
 
 
 def grouped_report(tables: dict[str, list[Json]], by: str, **options: Any) -> tuple[CohortReport, list[str]]:
@@ -147,7 +148,8 @@ def grouped_report(tables: dict[str, list[Json]], by: str, **options: Any) -> tu
         t.notes[:0] = notes
     definitions = total.definitions | {"p-value": "counts: Fisher's exact test (2 groups) or chi-square (more); "
                                        "medians: Mann-Whitney U (2 groups) or Kruskal-Wallis; survival: log-rank; "
-                                       "two-sided, from scipy / lifelines"}
+                                       "cumulative incidence: Gray's test (K-sample, rho=0, as R cmprsk); "
+                                       "two-sided, from scipy / lifelines / fhir_onco.analytics.gray"}
     return CohortReport(total.n_patients, total.index_rule, out_tables, definitions), groups
 
 
@@ -172,7 +174,7 @@ def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, i
             out.add(**base, **_survival_cells(row, key[0], total, parts, index, names, stats))
             continue
         sample_key = "|".join(str(k) for k in key)
-        if sample_key in total.samples and key[-1] in _CONTINUOUS:
+        if sample_key in total.samples and str(key[-1]).endswith(_CONTINUOUS):
             out.add(**base, **_continuous_cells(row, sample_key, parts, names, stats))
             continue
         for m in measures:
@@ -221,7 +223,7 @@ def _survival_cells(row: Json, endpoint: str, total: ReportTable, parts: dict[st
     cells[_col("value", "")] = _km_text(row)
     data = {g: list(t.samples.get(endpoint, {}).values()) for g, t in parts.items()}
     if row.get("method") == "Aalen-Johansen":
-        cells["test"] = "none (Gray's test not available)"
+        cells["p_value"], cells["test"] = _gray(data)
         return cells
     if endpoint in total.samples and sum(1 for d in data.values() if d) >= 2:
         from lifelines.statistics import multivariate_logrank_test
@@ -233,6 +235,19 @@ def _survival_cells(row: Json, endpoint: str, total: ReportTable, parts: dict[st
             result = multivariate_logrank_test(times, labels, events)
             cells["p_value"], cells["test"] = _p(result.p_value), "log-rank"
     return cells
+
+
+def _gray(data: dict[str, list[tuple[float, int]]]) -> tuple[float | None, str | None]:
+    """Gray's test on (day, 1 = the event / 2 = a competing event / 0 = censored) per group."""
+    from .gray import gray_test
+
+    used = {g: d for g, d in data.items() if d}
+    if len(used) < 2 or not any(e == 1 for d in used.values() for _, e in d):
+        return None, None
+    times = [max(t, 0.0) for d in used.values() for t, _ in d]
+    status = [e for d in used.values() for _, e in d]
+    groups = [g for g, d in used.items() for _ in d]
+    return _p(gray_test(times, status, groups).p_value), "Gray"
 
 
 def _km_text(row: Json) -> str:

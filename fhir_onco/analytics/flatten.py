@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fhir_onco.case import AdverseEvent, grade_bounds
 from fhir_onco.cohort.tables import group_of
 from fhir_onco.mappings.diagnosis import stage_key
 
@@ -156,6 +157,7 @@ def _relapses(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "date": rc.iso(r.date),
                 "isolated": r.isolated,
                 "sites": _join(lab.key("body_sites", s) for s in r.sites),
+                "hla_loss": r.hla_loss,
                 "note": r.note,
             }
 
@@ -271,6 +273,8 @@ def _hsct(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "conditioning_agents": _agents(rc, lab, h.conditioning),
             "gvhd_prophylaxis_ids": _join(refs.regimens.get(r) for r in h.gvhd_prophylaxis),
             "gvhd_prophylaxis_agents": _agents(rc, lab, h.gvhd_prophylaxis),
+            "graft_failure": h.graft_failure.kind if h.graft_failure else None,
+            "graft_failure_date": rc.iso(h.graft_failure.date) if h.graft_failure else None,
             "condition_id": refs.diagnosis(h.diagnosis),
         }
 
@@ -301,6 +305,24 @@ def _chimerism(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "date": rc.iso(c.date),
                 "result": c.result,
                 "recipient_percent": c.recipient_percent,
+            }
+
+
+def _gvhd(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    for i, h in enumerate(rc.case.hsct):
+        for j, g in enumerate(h.gvhd):
+            yield {
+                "id": rc.resource_id(f"hsct[{i}].gvhd[{j}]"),
+                "patient_id": rc.patient_id,
+                "hsct_id": rc.resource_id(f"hsct[{i}]"),
+                "kind": g.kind,
+                "onset_date": rc.iso(g.onset),
+                "resolved_date": rc.iso(g.resolved),
+                "criteria": g.criteria,
+                "grade": g.grade,
+                "severity": g.severity,
+                # organ:stage (acute) or organ:score (chronic, NIH), as the case lists them
+                "organs": _join(f"{o.organ}:{o.stage}" for o in g.organs),
             }
 
 
@@ -353,6 +375,15 @@ def _ae_label(lab: Labels, written: str) -> str | None:
     return lab.display("ctcae_terms", written)
 
 
+def _worst_grade(a: AdverseEvent) -> int | None:
+    """The highest CTCAE grade of an event over its episodes; a range counts at its upper grade (what the
+    FHIR ctcae-grade extension carries), so 'grade >= 3' never misses an episode or a range."""
+    grades = [g for e in (a, *a.episodes)
+              if (g := e.grade if e.grade is not None else (grade_bounds(e.grade_range)[1] if e.grade_range else None))
+              is not None]
+    return max(grades) if grades else None
+
+
 def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
     refs = _Refs(rc)
     for i, a in enumerate(rc.case.adverse_events):
@@ -372,7 +403,7 @@ def _adverse_events(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "term_display": _ae_label(lab, a.term),
             "term_text": a.term,
             "ctcae_version": a.ctcae_version,
-            "grade": a.grade,
+            "grade": _worst_grade(a),
             "onset_date": rc.iso(a.onset),
             "resolved_date": rc.iso(a.resolved),
             "serious": a.serious,
@@ -403,7 +434,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("result", S), ("value_percent", F), ("method", S), ("date", D)), _findings),
     TableSpec("relapses", "relapses with number, sites and date", (
         ("id", S), ("patient_id", S), ("condition_id", S), ("number", N), ("date", D), ("isolated", B),
-        ("sites", S), ("note", S)), _relapses),
+        ("sites", S), ("hla_loss", B), ("note", S)), _relapses),
     TableSpec("regimens", "regimens / courses (CarePlan) with category, status as written, period and drugs", (
         ("id", S), ("patient_id", S), ("title", S), ("category", S), ("protocol", S), ("status", S),
         ("stop_reason", S), ("intent", S), ("intensity", S), ("part_of_id", S), ("start_date", D),
@@ -421,12 +452,15 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("hla_match", S), ("donor_sex", S), ("donor_age_years", F), ("graft_source", S), ("manipulations", S),
         ("cd34_dose", F), ("cd34_dose_unit", S), ("conditioning_intensity", S), ("conditioning_ids", S),
         ("conditioning_agents", S), ("gvhd_prophylaxis_ids", S), ("gvhd_prophylaxis_agents", S),
-        ("condition_id", S)), _hsct),
+        ("graft_failure", S), ("graft_failure_date", D), ("condition_id", S)), _hsct),
     TableSpec("engraftment", "engraftment day after HSCT", (
         ("id", S), ("patient_id", S), ("hsct_id", S), ("kind", S), ("day", N), ("date", D)), _engraftment),
     TableSpec("chimerism", "chimerism after HSCT", (
         ("id", S), ("patient_id", S), ("hsct_id", S), ("date", D), ("result", S), ("recipient_percent", F)),
         _chimerism),
+    TableSpec("gvhd", "acute GVHD (overall grade, criteria) and chronic GVHD (NIH severity) after an HSCT", (
+        ("id", S), ("patient_id", S), ("hsct_id", S), ("kind", S), ("onset_date", D), ("resolved_date", D),
+        ("criteria", S), ("grade", N), ("severity", S), ("organs", S)), _gvhd),
     TableSpec("mrd", "MRD measurements (value in %, or negative below a threshold)", (
         ("id", S), ("patient_id", S), ("date", D), ("value_percent", F), ("comparator", S), ("negative", B),
         ("method", S), ("specimen", S), ("sensitivity", F)), _mrd),

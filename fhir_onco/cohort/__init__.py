@@ -19,6 +19,7 @@ from fhir_onco.files import write_private_text
 from .generate import draw, render
 from .spec import CohortError, CohortSpec, load_spec, parse_spec
 from .tables import group_of, tabulate
+from .terms import check_terms
 
 __all__ = [
     "CohortError",
@@ -35,14 +36,20 @@ __all__ = [
 
 
 def generate(spec: CohortSpec, seed: int = 0) -> list[Case]:
-    """The cohort's patients as validated cases (raises CohortError when the spec cannot hold)."""
+    """The cohort's patients as validated cases (raises CohortError, naming the spec file and the field,
+    when a term is unknown or the spec cannot hold)."""
+    check_terms(spec)
+    try:
+        rendered = render(spec, draw(spec, seed), seed)
+    except CohortError as exc:
+        raise CohortError("\n".join(f"{spec.source}: {line}" for line in str(exc).splitlines())) from None
     cases = []
-    for data in render(spec, draw(spec, seed), seed):
+    for data in rendered:
         ident = data["patient"]["identifiers"][0]["value"]
         try:
             cases.append(parse_case(data, ident))
-        except CaseError as exc:  # a generator bug or a template the case model rejects
-            raise CohortError(str(exc)) from None
+        except CaseError as exc:  # a template the case model rejects (or a generator bug)
+            raise CohortError(f"{spec.source}: a template of the spec makes an invalid case:\n{exc}") from None
     return cases
 
 

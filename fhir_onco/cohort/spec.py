@@ -7,9 +7,9 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from fhir_onco.case import field_path
+from fhir_onco.case import MAX_DOSE, field_path
 
 
 class CohortError(ValueError):
@@ -44,6 +44,28 @@ class Count(_M):
     among: Among = Field(default_factory=dict)
 
 
+class DeathCount(Count):
+    adverse_event: str | None = Field(
+        None, description="The death is the fatal outcome of this adverse event of the spec (a term of its "
+        "`adverse_events`): dealt among the patients with it, whose event becomes grade 5, outcome fatal.")
+
+
+class Timing(_M):
+    """Days (from the HSCT) whose median, min and max are exactly these; `by: {100: 3}` also fixes how
+    many fall on or before a day (e.g. 3 deaths by day +100)."""
+
+    median: float = Field(ge=0)
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+    by: dict[int, int] = Field(default_factory=dict, description="{day: patients with a value <= day}.")
+
+    @model_validator(mode="after")
+    def _order(self) -> Timing:
+        if not self.min <= self.median <= self.max:
+            raise ValueError(f"expected min <= median <= max, got {self.min}, {self.median:g}, {self.max}")
+        return self
+
+
 def _counts(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): ({"count": v} if isinstance(v, int) else v) for k, v in value.items()}
@@ -57,18 +79,20 @@ class When(_M):
 
 
 class DrugTemplate(_M):
+    id: str | None = Field(None, description="Local id, e.g. to tell IT from IV methotrexate on one day apart.")
     drug: str
-    dose: float | None = None
+    dose: float | None = Field(None, gt=0, le=MAX_DOSE)
     unit: str | None = None
     dose_basis: Literal["per-dose", "per-day", "course-total"] | None = None
     route: str | None = None
     days: str | None = None
-    every_days: int | None = None
-    times_per_day: int | None = None
+    every_days: int | None = Field(None, ge=1, le=366)
+    times_per_day: int | None = Field(None, ge=1, le=24)
     continuous: bool | None = None
     cycles: str | None = Field(None, pattern=r"^\s*\d{1,4}\s*(-\s*(\d{1,4})?)?\s*$",
                                description="Which cycles, as in case files: '1', '2-', '1-3'.")
     when: When | None = None
+    note: str | None = None
 
     @field_validator("days", "cycles", mode="before")
     @classmethod
@@ -176,10 +200,48 @@ class AdverseEventSpec(_M):
         return self
 
 
-class HsctSpec(_M):
-    """An HSCT after the index regimen (e.g. bridging then allo-HSCT), with exact counts."""
+class Engraftment(_M):
+    patients: int | None = Field(
+        None, ge=0, description="Patients who engraft (default: all without primary graft failure; platelets: "
+        "all who engraft neutrophils).")
+    day: Timing | None = Field(None, description="Day of engraftment: median, min, max exactly.")
 
-    count_fields = ("donor", "conditioning_intensity", "graft_source", "relapse")
+
+class AcuteGvhdSpec(_M):
+    """Acute GVHD by overall grade (MAGIC by default): patients per highest grade; the rest have none."""
+
+    count_fields = ("grades",)
+    criteria: Literal["MAGIC", "Glucksberg", "IBMTR"] = "MAGIC"
+    grades: dict[str, Count] = Field(default_factory=dict, description="Overall grade I-IV (or 1-4): patients.")
+    day: Timing | None = Field(None, description="Onset day after the HSCT.")
+
+    @field_validator("grades", mode="after")
+    @classmethod
+    def _grades(cls, v: dict[str, Count]) -> dict[str, Count]:
+        out = {}
+        for k, c in v.items():
+            g = {"I": "1", "II": "2", "III": "3", "IV": "4"}.get(k.strip().upper(), k.strip())
+            if g not in ("1", "2", "3", "4"):
+                raise ValueError(f"grade {k!r}: expected I, II, III or IV")
+            if g in out:
+                raise ValueError(f"grade {k!r} is given twice")
+            out[g] = c
+        return out
+
+
+class ChronicGvhdSpec(_M):
+    """Chronic GVHD by NIH 2014 global severity: patients per severity; the rest have none."""
+
+    count_fields = ("severity",)
+    severity: dict[Literal["mild", "moderate", "severe"], Count] = Field(default_factory=dict)
+    day: Timing | None = Field(None, description="Onset day after the HSCT.")
+
+
+class HsctSpec(_M):
+    """An HSCT after the index regimen (e.g. bridging then allo-HSCT), with exact counts. Given for the
+    cohort and for a group, the group's block extends the cohort's (see docs/registry.md)."""
+
+    count_fields = ("donor", "conditioning_intensity", "graft_source", "relapse", "graft_failure")
 
     type: Literal["allogeneic", "autologous"] = "allogeneic"
     patients: int | None = Field(None, description="How many get it (default: all, or per `among`).")
@@ -191,10 +253,34 @@ class HsctSpec(_M):
     conditioning: dict[str, ConditioningTemplate] = Field(default_factory=dict, description="Per intensity.")
     graft_source: dict[str, Count] = Field(default_factory=dict)
     manipulations: dict[str, list[str]] = Field(default_factory=dict, description="Donor match -> manipulations.")
-    neutrophil_engraftment_day: tuple[int, int] | None = None
-    platelet_engraftment_day: tuple[int, int] | None = None
-    relapse: dict[str, Count] = Field(default_factory=dict, description="relapse / no-relapse counts after HSCT.")
+    neutrophil_engraftment: Engraftment | None = None
+    platelet_engraftment: Engraftment | None = None
+    graft_failure: dict[Literal["primary", "secondary"], Count] = Field(
+        default_factory=dict, description="primary (never engrafted) / secondary (lost after engraftment).")
+    relapse: dict[str, Count] = Field(default_factory=dict, description="relapse / no relapse counts after HSCT.")
+    relapse_day: Timing | None = None
+    hla_loss: Count | None = Field(None, description="Relapses with loss of the mismatched HLA haplotype.")
+    acute_gvhd: AcuteGvhdSpec | None = None
+    chronic_gvhd: ChronicGvhdSpec | None = None
+    death_day: Timing | None = Field(None, description="Days from the HSCT to death of the transplanted who die "
+                                     "(those without a relapse before it: `nrm_day` when given).")
+    nrm_day: Timing | None = Field(None, description="Days from the HSCT to non-relapse death (no relapse "
+                                   "before it); `by: {100: n, 365: m}` gives NRM by day +100 and 1 year.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_hla(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("hla_loss"), int):
+            data = {**data, "hla_loss": {"count": data["hla_loss"]}}
+        return data
+
+    @field_validator("relapse", mode="after")
+    @classmethod
+    def _relapse_keys(cls, v: dict[str, Count]) -> dict[str, Count]:
+        unknown = [k for k in v if k not in ("relapse", "no relapse")]
+        if unknown:
+            raise ValueError(f"expected the keys 'relapse' and 'no relapse', not {unknown}")
+        return v
 
 
 class Group(_M):
@@ -211,7 +297,7 @@ class Group(_M):
     exposures: dict[str, Count] = Field(default_factory=dict)
     best_response: dict[str, ResponseValue] = Field(default_factory=dict)
     adverse_events: list[AdverseEventSpec] = Field(default_factory=list)
-    deaths: dict[str, Count] = Field(default_factory=dict)
+    deaths: dict[str, DeathCount] = Field(default_factory=dict)
     hsct: HsctSpec | None = None
     index_regimen: IndexRegimen | None = Field(None, description="The group's own index regimen (same id).")
 
@@ -231,6 +317,15 @@ class CohortSpec(Group):
     prior_therapy: PriorTherapy | None = None
     progression: dict[str, float] = Field(default_factory=dict, description="Median months to progression.")
     groups: list[Group] = Field(default_factory=list)
+    published_size: int | None = Field(
+        None, ge=1, description="The N the counts are published for, when `size` asks for another N: every "
+        "count is scaled by size / published_size (largest remainder, sums kept; docs/registry.md).")
+    _source: str = PrivateAttr("<spec>")
+
+    @property
+    def source(self) -> str:
+        """The spec file (for messages)."""
+        return self._source
 
     @model_validator(mode="after")
     def _sizes(self) -> CohortSpec:
@@ -255,8 +350,16 @@ def load_spec(path: str | Path) -> CohortSpec:
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> CohortSpec:
+    """Validate a spec; with `published_size`, scale its counts to `size` (see :mod:`.scale`)."""
+    from .scale import scale_data
+
     try:
-        return CohortSpec.model_validate(data)
+        if isinstance(data, dict) and data.get("published_size") not in (None, data.get("size")):
+            CohortSpec.model_validate({**data, "size": data["published_size"]})  # errors as written first
+            data = scale_data(data, source)
+        spec = CohortSpec.model_validate(data)
     except ValidationError as exc:
         lines = [f"{source}: {field_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
         raise CohortError("\n".join(lines)) from None
+    spec._source = source
+    return spec

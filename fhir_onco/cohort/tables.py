@@ -12,7 +12,12 @@ The definitions are the ones a reader of the paper would use:
 - cytogenetic risk: high when a high-risk abnormality was detected, standard when tested and none
   detected, unknown when untested;
 - best response: the response flagged best for the index regimen;
-- adverse events: patients whose worst grade of the term reaches the threshold.
+- adverse events: patients whose worst grade of the term reaches the threshold;
+- HSCT outcomes (the first HSCT on or after the index regimen start, day 0): engraftment days as
+  recorded; graft failure by its kind; acute GVHD by the highest overall grade, chronic GVHD by the
+  worst NIH severity (``hsct[].gvhd``), onset = the first; relapse = the first relapse after day 0,
+  HLA-loss when a relapse after day 0 says so (``hla_loss``); a death is non-relapse (NRM) when no
+  relapse after day 0 precedes it; NRM by day +100 / 1 year = death on or before day 100 / 365.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     hsct: dict[str, Counter[str]] = {"donor": Counter(), "conditioning_intensity": Counter(),
                                      "graft_source": Counter(), "outcome": Counter()}
     transplanted = 0
+    timed: dict[str, Any] = {"neutrophil": [], "platelet": [], "relapse": [], "death": [], "nrm": [],
+                             "agvhd": [], "cgvhd": [], "graft_failure": Counter(), "acute_gvhd": Counter(),
+                             "chronic_gvhd": Counter(), "hla_loss": 0}
     # each patient once per term and threshold, however often the spec lists the pair (cohort and groups)
     wanted_ae = list(dict.fromkeys((_key("ctcae_terms", t), g) for t, g in adverse_events))
     n = 0
@@ -85,7 +93,7 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
             else:
                 exposed[tag] += _key("drugs", tag) in drugs
         for r in case.responses:
-            if r.best and r.regimen == index_regimen:
+            if r.best and r.regimen == index_regimen and r.response is not None:  # data-absent: no response
                 best[_key("responses", r.response)] += 1
         worst: dict[str, int] = {}
         for ae in case.adverse_events:
@@ -100,8 +108,10 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
             hsct["donor"][h.donor.match if h.donor and h.donor.match else "none"] += 1
             hsct["conditioning_intensity"][h.conditioning_intensity or "unknown"] += 1
             hsct["graft_source"][h.graft_source or "unknown"] += 1
-            relapsed = any(date.fromisoformat(r.date) > date.fromisoformat(h.date) for r in dx.relapses)
-            hsct["outcome"]["relapse" if relapsed else "no relapse"] += 1
+            day0 = date.fromisoformat(h.date)
+            later = [r for r in dx.relapses if date.fromisoformat(r.date) > day0]
+            hsct["outcome"]["relapse" if later else "no relapse"] += 1
+            _transplant_outcomes(case, h, day0, later, timed)
         if case.patient.death is not None:
             deaths[_key("death_causes", case.patient.death.cause or "unknown")] += 1
     out: dict[str, Any] = {"patients": n, "sex": dict(sorted(sex.items()))}
@@ -121,8 +131,64 @@ def tabulate(cases: Iterable[Case], index_regimen: str, *, age_bins: Iterable[st
     out["adverse_events"] = dict(ae_counts)
     out["deaths"] = dict(sorted(deaths.items()))
     if transplanted:
-        out["hsct"] = {"patients": transplanted, **{k: dict(sorted(v.items())) for k, v in hsct.items()}}
+        out["hsct"] = {"patients": transplanted, **{k: dict(sorted(v.items())) for k, v in hsct.items()},
+                       **_outcome_tables(timed)}
     return out
+
+
+def _days(values: list[int]) -> dict[str, Any]:
+    if not values:
+        return {"patients": 0}
+    return {"patients": len(values), "median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _transplant_outcomes(case: Case, h: Any, day0: date, relapses: list[Any], timed: dict[str, Any]) -> None:
+    """Engraftment, graft failure, GVHD, relapse and death after the HSCT, in days from it (day 0)."""
+    for e in h.engraftment:
+        if e.kind in ("neutrophil", "platelet"):
+            timed[e.kind].append(e.day)
+    if h.graft_failure is not None:
+        timed["graft_failure"][h.graft_failure.kind] += 1
+    acute = [g for g in h.gvhd if g.kind == "acute" and g.grade is not None]
+    if acute:
+        worst = max(acute, key=lambda g: g.grade or 0)
+        timed["acute_gvhd"][worst.grade] += 1
+        timed["agvhd"].append(min((date.fromisoformat(g.onset) - day0).days for g in acute))
+    chronic = [g for g in h.gvhd if g.kind == "chronic"]
+    if chronic:
+        rank = {"mild": 1, "moderate": 2, "severe": 3}
+        timed["chronic_gvhd"][max((g.severity or "mild" for g in chronic), key=lambda v: rank[v])] += 1
+        timed["cgvhd"].append(min((date.fromisoformat(g.onset) - day0).days for g in chronic))
+    first = min((date.fromisoformat(r.date) for r in relapses), default=None)
+    if first is not None:
+        timed["relapse"].append((first - day0).days)
+        timed["hla_loss"] += any(r.hla_loss for r in relapses)
+    death = case.patient.death
+    if death is not None and death.date:
+        day = (date.fromisoformat(death.date) - day0).days
+        timed["nrm" if first is None or first > date.fromisoformat(death.date) else "death"].append(day)
+
+
+def _outcome_tables(t: dict[str, Any]) -> dict[str, Any]:
+    grades = t["acute_gvhd"]
+    roman = {1: "I", 2: "II", 3: "III", 4: "IV"}
+    nrm = t["nrm"]
+    return {
+        "neutrophil_engraftment": _days(t["neutrophil"]),
+        "platelet_engraftment": _days(t["platelet"]),
+        "graft_failure": dict(sorted(t["graft_failure"].items())),
+        "acute_gvhd": {"grades": {roman[g]: grades[g] for g in sorted(grades)},
+                       "II-IV": sum(grades[g] for g in (2, 3, 4)), "III-IV": sum(grades[g] for g in (3, 4)),
+                       "onset_day": _days(t["agvhd"])},
+        "chronic_gvhd": {"severity": dict(sorted(t["chronic_gvhd"].items())), "patients": len(t["cgvhd"]),
+                         "onset_day": _days(t["cgvhd"])},
+        "relapse_day": _days(t["relapse"]),
+        "hla_loss_relapse": t["hla_loss"],
+        "nrm": {"by_day_100": sum(1 for d in nrm if d <= 100), "by_1_year": sum(1 for d in nrm if d <= 365),
+                "patients": len(nrm), "day": _days(nrm)},
+        "death_after_relapse_day": _days(t["death"]),
+        "death_day": _days(sorted(t["nrm"] + t["death"])),
+    }
 
 
 def _prior_regimens(case: Case, index_regimen: str) -> list[str]:

@@ -55,6 +55,8 @@ EXT_RELAPSE_HLA_LOSS = ext("relapse-hla-loss")  # relapse with loss of the misma
 EXT_DRUG_CLASS_ONLY = ext("drug-class-only")  # a regimen activity naming a drug class, not a drug
 EXT_GRADE_RANGE = ext("ctcae-grade-range")  # an AE grade the source gives as a range (I-II)
 EXT_DATE_BOUNDS = ext("date-bounds")  # an unknown date's known bounds (before/after/during an HSCT or regimen)
+EXT_RECORDED_DATE = ext("recorded-date")  # when a disease-status assessment was recorded (issued needs a time)
+EXT_AE_EPISODE = ext("adverse-event-episode")  # a further episode of an AE: number and the first episode
 
 # HL7 mCODE STU4 (http://hl7.org/fhir/us/mcode) - see docs/terminology-notes.md for sources.
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
@@ -63,10 +65,20 @@ EXT_MCODE_RELATED_CONDITION = MCODE + "mcode-related-condition"
 EXT_MCODE_NORMALIZATION_BASIS = MCODE + "mcode-normalization-basis"
 EXT_MCODE_TREATMENT_INTENT = MCODE + "mcode-procedure-intent"
 EXT_MCODE_LATERALITY = MCODE + "mcode-laterality-qualifier"  # on a bodySite CodeableConcept
+EXT_MCODE_EVIDENCE_TYPE = MCODE + "mcode-evidence-type"  # on the disease-status Observation
+
+# HL7 US Core (http://hl7.org/fhir/us/core), as mCODE CancerPatient (a US Core Patient) carries them.
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+EXT_US_CORE_RACE = US_CORE + "us-core-race"
+EXT_US_CORE_ETHNICITY = US_CORE + "us-core-ethnicity"
+EXT_US_CORE_BIRTHSEX = US_CORE + "us-core-birthsex"
+BCP47 = "urn:ietf:bcp:47"
 
 # HL7 CTCAE IG (http://hl7.org/fhir/us/ctcae).
 EXT_CTCAE_GRADE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"
 EXT_CTCAE_RESOLVED_DATE = "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-resolved-date"
+EXT_CTCAE_EXPECTATION = "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-expectation"
+EXT_CTCAE_PARTICIPANT = "http://hl7.org/fhir/us/ctcae/StructureDefinition/adverse-event-participant"
 
 EXT_DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 

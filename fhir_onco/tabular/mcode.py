@@ -3,9 +3,9 @@ so its users can migrate: same file names (``patient-mrns.csv``, ``patient-infor
 ``patient.csv``, ...) and the published column names of its CSV schemas.
 
 Codes become terms through the terminology tables' reverse lookup (system + code -> our key), else
-the display text is kept as the term and resolved like any written term. Which column lands where,
-and which have no home in the case model, is tabulated in docs/registry.md; columns with no home are
-reported once per file, never per row.
+the display text is kept as the term and resolved like any written term. Which column lands where is
+tabulated in docs/registry.md (since issue 8 every column of the extractors read has a home). Name and
+address cells are personal data: messages name their file, row and column, never their content.
 """
 
 from __future__ import annotations
@@ -69,15 +69,9 @@ TABLES: tuple[TableSpec, ...] = (
         C("resolvedDate"), C("seriousnessOutcome"), C("actor"), C("functionCode"))),
 )
 
-# Columns that have no home in the case model (reported once per file when they hold values).
-NO_HOME: dict[str, tuple[str, ...]] = {
-    "patient": ("familyName", "givenName", "birthsex", "race", "ethnicity", "language", "addressLine", "city",
-                "state", "zip"),
-    "condition": ("category",),
-    "disease_status": ("evidence", "observationStatus", "dateRecorded"),
-    "ctc_adverse_event": ("category", "categoryCodeSystem", "categoryDisplayText", "studyId", "expectation",
-                          "actor", "functionCode"),
-}
+# Columns that have no home in the case model (reported once per file when they hold values). Since issue 8
+# every column of the extractors we read has one; the mechanism stays for layouts that add columns.
+NO_HOME: dict[str, tuple[str, ...]] = {}
 
 _SYSTEM_ALIASES = {
     # the CTCAE IG's MedDRA system (our tables use it); the THO canonical is accepted as the same system
@@ -86,12 +80,23 @@ _SYSTEM_ALIASES = {
     "http://snomed.info/sct/": "http://snomed.info/sct",
     "http://ncimeta.nci.nih.gov": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl",
 }
+_CONDITION_CATEGORIES = ("problem-list-item", "encounter-diagnosis", "health-concern")
+_OBSERVATION_STATUS = {"final", "preliminary", "registered", "amended", "corrected"}
+_BIRTH_SEX = {"m": "male", "male": "male", "f": "female", "female": "female", "unk": "unknown",
+              "unknown": "unknown"}
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_AE_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-category"
+_PARTICIPATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+_NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+_EXPECTATION = {"c41333": True, "expected": True, "c41334": False, "unexpected": False}
 _VERIFICATION = {"confirmed", "provisional", "differential", "unconfirmed", "refuted"}
 _TNM_TYPES = {"clinical": "clinical", "pathologic": "pathological", "pathological": "pathological"}
 _CTCAE_VERSIONS = {"5": "5.0", "5.0": "5.0", "5.0.0": "5.0", "4.03": "4.03", "4.0.3": "4.03"}
 _MED_TYPES = {"medication", "medicationadministration", "medicationstatement", "medicationrequest"}
 _LOCAL_BAD = re.compile(r"[^A-Za-z0-9.\-_]+")
 # mCODE cancer disease status (SNOMED, ConditionStatusTrendVS) -> our response key, when no text resolves.
+_DATA_ABSENT = {"not-asked", "asked-unknown", "asked-declined", "temp-unknown", "unknown", "not-applicable",
+                "not-performed", "not-permitted"}  # FHIR data-absent-reason codes the case model keeps
 _STATUS = {"268910001": "remission", "359746009": "sd", "271299001": "pd", "709137006": "not-evaluable"}
 _CLINICAL = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
              "resolved": "resolved"}
@@ -116,6 +121,12 @@ def _by_code(table: str, system: str | None, code: str) -> Concept | None:
         return tab.key_for(system, code)
     hits = tab.with_code(code)
     return hits[0] if len(hits) == 1 else None
+
+
+def _parallel(raw: str | None) -> list[str]:
+    """A '|'-separated cell whose parts line up with another column's: empty parts are kept ('|x')."""
+    s = d.text(raw)
+    return [] if s is None else [part.strip() for part in s.split("|")]
 
 
 def _local(raw: str | None) -> str | None:
@@ -192,6 +203,7 @@ class McodeReader(TabularReader):
         if prow is not None:
             patient["sex"] = prow.get("gender", d.sex, field="sex") or "unknown"
             put(patient, "birth_date", prow.get("dateOfBirth", lambda x: d.date(x, us=True), field="birth_date"))
+            self._demographics(prow, patient)
             prov.add("patient", prow.where())
         case["patient"] = patient
         self._conditions(case, tables, prov)
@@ -199,6 +211,48 @@ class McodeReader(TabularReader):
         self._procedures(case, tables, prov)
         self._adverse_events(case, tables, prov)
         return case
+
+    def _demographics(self, r: RowReader, patient: dict[str, Any]) -> None:
+        """Name, address (personal data: never in a message), birth sex, race, ethnicity, language."""
+        name: dict[str, Any] = {}
+        put(name, "family", r.get("familyName", field="name.family"))
+        given = r.get("givenName", field="name.given")
+        put(name, "given", given.split() if given else None)  # the framework splits given names on spaces
+        put(patient, "name", name or None)
+        address: dict[str, Any] = {}
+        line = r.get("addressLine", field="address.lines")
+        put(address, "lines", [line] if line else None)
+        put(address, "city", r.get("city", field="address.city"))
+        put(address, "state", r.get("state", field="address.state"))
+        put(address, "postal_code", r.get("zip", field="address.postal_code"))
+        put(patient, "address", address or None)  # no country: the framework assumes US, the file does not say
+        birth_sex = r.get("birthsex", field="birth_sex")
+        if birth_sex is not None:
+            if birth_sex.casefold() in _BIRTH_SEX:
+                patient["birth_sex"] = _BIRTH_SEX[birth_sex.casefold()]
+            else:
+                r.error("birthsex", "expected M, F or UNK (US Core birth sex) or male/female/unknown")
+        # a code we know becomes its key; anything else stays as written and is resolved as a term when
+        # mapped (an unknown one fails unless --allow-text-only)
+        race = [self._code_term("race", code) or code for code in d.items(r.raw("race"))]
+        r.fields["race"] = r.table.column_name("race")
+        put(patient, "race", race)
+        ethnicity = r.get("ethnicity", field="ethnicity")
+        put(patient, "ethnicity", (self._code_term("ethnicity", ethnicity) or ethnicity) if ethnicity else None)
+        language = r.get("language", field="language")
+        if language is not None:
+            if _LANGUAGE.match(language):
+                patient["language"] = language
+            else:
+                r.error("language", "expected a BCP-47 language tag such as en, ru, en-US")
+
+    @staticmethod
+    def _code_term(table: str, code: str, system: str | None = None, prefix: str = "") -> str | None:
+        """A code of `table` (system given, or a code unique in the table) as its key without `prefix`."""
+        concept = _by_code(table, system, code.strip())
+        if concept is not None and concept.key.startswith(prefix):
+            return concept.key.removeprefix(prefix)
+        return None
 
     def _laterality(self, r: RowReader, col: str) -> str | None:
         key = self._term(r, "laterality", col, "http://snomed.info/sct", (), "laterality")
@@ -239,6 +293,13 @@ class McodeReader(TabularReader):
                                                   "refuted")
             put(dx, "laterality", self._laterality(r, "laterality"))
             put(dx, "morphology", self._term(r, "morphology", "histology", None, (), "morphology"))
+            category = [c.strip() for c in d.items(r.raw("category"))]
+            r.fields["category"] = r.table.column_name("category")
+            if any(c not in _CONDITION_CATEGORIES for c in category):
+                r.error("category", "expected problem-list-item, encounter-diagnosis or health-concern "
+                                    "('|'-separated)")
+            elif category:
+                dx["category"] = category
             if dx.get("id"):
                 ids[dx["id"]] = len(dxs)
             prov.add(f"diagnoses[{len(dxs)}]", r.where())
@@ -263,6 +324,19 @@ class McodeReader(TabularReader):
         code = r.get("diseaseStatusCode", field="response", required=True, what="a disease status code")
         text = r.get("diseaseStatusText")
         item: dict[str, Any] = {"date": self._date(r, "dateOfObservation", "date", required=True)}
+        status = (r.get("observationStatus", field="status") or "final").casefold()
+        if status in ("cancelled", "entered-in-error"):
+            return None  # not a finding
+        if status not in _OBSERVATION_STATUS:
+            r.error("observationStatus", "expected final, preliminary, registered, amended, corrected (or "
+                                         "cancelled / entered-in-error, skipped)")
+        elif status != "final":
+            item["status"] = status
+        evidence = [self._code_term("evidence_types", e, "http://snomed.info/sct") or e
+                    for e in d.items(r.raw("evidence"))]
+        r.fields["evidence"] = r.table.column_name("evidence")
+        put(item, "evidence", evidence)
+        put(item, "recorded", self._date(r, "dateRecorded", "recorded"))
         if text is not None and default_terminology()["responses"].lookup(text) is not None:
             item["response"] = text
             r.fields["response"] = r.table.column_name("diseasestatustext")
@@ -270,9 +344,13 @@ class McodeReader(TabularReader):
             item["response"] = _STATUS[code]
             if text:
                 item["note"] = f"mCODE disease status: {text}"
-        elif code is not None:
-            r.warning("diseaseStatusCode", "a data-absent or unknown status code has no home; row not imported")
-            return None
+        elif code in _DATA_ABSENT:  # mCODE writes a status that was not assessed as a data-absent reason
+            item["data_absent"] = code
+            r.fields["data_absent"] = r.table.column_name("diseasestatuscode")
+        elif code is not None:  # another code: its display (else the code) as a response term, resolved when
+            item["response"] = text or code  # mapped (an unknown one fails unless --allow-text-only)
+            if text:
+                r.fields["response"] = r.table.column_name("diseasestatustext")
         return item
 
     def _stage(self, r: RowReader, dxs: list[dict[str, Any]], ids: dict[str, int], prov: Provenance) -> None:
@@ -420,6 +498,39 @@ class McodeReader(TabularReader):
         prov.add(f"procedures[{len(out)}]", r.where())
         out.append(pr)
 
+    def _ae_context(self, r: RowReader, ae: dict[str, Any]) -> None:
+        """Category ('|'-separated, with parallel systems and displays), expectation, study, participant."""
+        codes = d.items(r.raw("category"))
+        systems, displays = _parallel(r.raw("categoryCodeSystem")), _parallel(r.raw("categoryDisplayText"))
+        r.fields["categories"] = r.table.column_name("category")
+        if (systems and len(systems) != len(codes)) or (displays and len(displays) != len(codes)):
+            r.error("category", "expected as many categoryCodeSystem and categoryDisplayText values as category "
+                                "codes ('|'-separated)")
+        else:
+            out = []
+            for j, code in enumerate(codes):
+                system = (_system(systems[j]) if systems else None) or _AE_CATEGORY_SYSTEM
+                term = self._code_term("ae_terms", code, system, "category-")
+                # not a code we know: the display names it, else the code as written
+                out.append(term or (displays[j] if displays and displays[j] else code))
+            put(ae, "categories", out)
+        expectation = r.get("expectation", field="expected")
+        if expectation is not None:
+            if expectation.casefold() in _EXPECTATION:
+                ae["expected"] = _EXPECTATION[expectation.casefold()]
+            else:
+                r.error("expectation", "expected NCIt C41333 (expected) or C41334 (unexpected)")
+        put(ae, "study", r.get("studyId", field="study"))
+        actor, function = r.get("actor", field="participants[0].actor"), r.get("functionCode")
+        if function is not None and actor is None:
+            r.error("functionCode", "a functionCode needs the actor it describes (the actor cell is empty)")
+        elif actor is not None:
+            part: dict[str, Any] = {"actor": actor}
+            if function is not None:
+                r.fields["participants[0].function"] = r.table.column_name("functioncode")
+                part["function"] = self._code_term("ae_terms", function, _PARTICIPATION_SYSTEM, "function-") or function
+            ae["participants"] = [part]
+
     def _adverse_events(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
         regimens = {rg.get("id") for rg in case.get("regimens", [])}
         hscts = {h.get("id") for h in case.get("hsct", [])}
@@ -447,6 +558,7 @@ class McodeReader(TabularReader):
             text = r.get("adverseEventText", field="note")
             if text is not None:
                 ae["note"] = f"{text} ({ae['note']})" if ae.get("note") else text
+            self._ae_context(r, ae)
             cause, ctype = r.get("suspectedCauseId", _local), (r.get("suspectedCauseType") or "").casefold()
             if cause:
                 if ctype in _MED_TYPES and cause in regimens:

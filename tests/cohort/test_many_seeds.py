@@ -18,9 +18,12 @@ def test_hsct_spec_on_200_seeds() -> None:
         t = spec_tables(spec, generate(spec, seed))
         assert t["hsct"]["donor"] == {"haploidentical": 9, "matched related": 4, "matched unrelated": 7}, seed
         assert t["hsct"]["outcome"] == {"no relapse": 15, "relapse": 5}, seed
-        assert t["adverse_events"]["graft versus host disease >= 2"] == 6, seed
+        assert t["hsct"]["acute_gvhd"]["II-IV"] == 6 and t["hsct"]["acute_gvhd"]["III-IV"] == 3, seed
+        assert t["hsct"]["nrm"]["by_day_100"] == 2 and t["hsct"]["nrm"]["by_1_year"] == 3, seed
+        assert t["groups"]["chemotherapy-bridge"]["hsct"]["neutrophil_engraftment"] == {
+            "patients": 7, "median": 16, "min": 12, "max": 24}, seed
         assert t["groups"]["blinatumomab-bridge"]["best_response"] == {"cr": 10, "pd": 2}, seed
-        assert t["deaths"] == {"progression": 3, "sepsis": 1}, seed
+        assert t["deaths"] == {"progression": 3, "sepsis": 1, "veno-occlusive disease": 1, "gvhd": 1}, seed
 
 
 @pytest.mark.parametrize("block", range(4))

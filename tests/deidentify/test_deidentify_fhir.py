@@ -302,3 +302,25 @@ def test_birth_year_of_a_living_patient_aged_90_or_more_is_removed(
     assert out is not None
     assert ("birthDate" in _patient(out)) is kept
     assert deid.report.counts["birth dates removed (age group)"] == (0 if kept else 1)
+
+
+def test_case_model_demographics_are_removed_or_reduced() -> None:
+    """Name and address written in a case (mCODE patient CSV columns) leave no trace: the name goes, the
+    address keeps the state (and country) only, the practitioner id is pseudonymised; race, ethnicity,
+    birth sex and language are not identifiers and stay."""
+    original = _load(next(p for p in GOLDEN if p.stem == "mcode-migration-demographics"))
+    deid = Deidentifier(load_policy(None), KEY)
+    out = deid.bundle(original, "case")
+    assert out is not None
+    patient = _patient(out)
+    assert "name" not in patient
+    assert patient["address"] == [{"state": "MA", "country": "US"}]
+    assert patient["communication"] == _patient(original)["communication"]
+    kept = {e["url"] for e in patient["extension"]}
+    assert {urls.EXT_US_CORE_RACE, urls.EXT_US_CORE_ETHNICITY, urls.EXT_US_CORE_BIRTHSEX} <= kept
+    text = json.dumps(out, ensure_ascii=False)
+    for secret in ("Example", "Jane", "Springfield", "01101", "1 Example Street", "prac-17", "mig-1"):
+        assert secret not in text, secret
+    assert deid.report.counts["name removed"] == 1 and deid.report.counts["addresses reduced to region"] == 1
+    no_region = Deidentifier(load_policy(None).model_copy(update={"region": "remove"}), KEY).bundle(original, "case")
+    assert no_region is not None and "address" not in _patient(no_region)

@@ -370,6 +370,27 @@ Description: "Codes of terminology table ae_terms: AdverseEvent coded values: se
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-dose-reduced "Dose reduced"
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-icu-admission "Transfer to intensive care unit"
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-treatment-given "Treatment of the adverse event given"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-problem "Product Problem"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-quality "Product Quality"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-use-error "Product Use Error"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-dose "Wrong Dose"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#incorrect-prescribing-information "Incorrect Prescribing Information"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-technique "Wrong Technique"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-route-of-administration "Wrong Route of Administration"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-rate "Wrong Rate"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-duration "Wrong Duration"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-time "Wrong Time"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#expired-drug "Expired Drug"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#medical-device-use-error "Medical Device Use Error"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#problem-different-manufacturer "Problem with Different Manufacturer of Same Medicine"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#unsafe-physical-environment "Unsafe Physical Environment"
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C41333 "Expected Adverse Event"
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C41334 "Unexpected Adverse Event"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#INF "Informant"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#PART "Participation"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#WIT "Witness"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#AUT "Author (originator)"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#AUTHEN "Authenticator"
 
 ValueSet: FhirOncoAeTermsSeriousness
 Id: ae-terms-seriousness
@@ -422,6 +443,48 @@ Description: "Codes of terminology table ae_terms (keys action-*): AdverseEvent 
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-dose-reduced "Dose reduced"
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-icu-admission "Transfer to intensive care unit"
 * https://fhir-onco.org/fhir/CodeSystem/ae-terms#action-treatment-given "Treatment of the adverse event given"
+
+ValueSet: FhirOncoAeTermsCategory
+Id: ae-terms-category
+Title: "Adverse event category"
+Description: "Codes of terminology table ae_terms (keys category-*): AdverseEvent coded values: seriousness, outcome, causality assessment (FHIR R4 core code systems), plus actions taken (own codes)."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/ae-terms-category"
+* ^experimental = false
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-problem "Product Problem"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-quality "Product Quality"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#product-use-error "Product Use Error"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-dose "Wrong Dose"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#incorrect-prescribing-information "Incorrect Prescribing Information"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-technique "Wrong Technique"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-route-of-administration "Wrong Route of Administration"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-rate "Wrong Rate"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-duration "Wrong Duration"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#wrong-time "Wrong Time"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#expired-drug "Expired Drug"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#medical-device-use-error "Medical Device Use Error"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#problem-different-manufacturer "Problem with Different Manufacturer of Same Medicine"
+* http://terminology.hl7.org/CodeSystem/adverse-event-category#unsafe-physical-environment "Unsafe Physical Environment"
+
+ValueSet: FhirOncoAeTermsExpectation
+Id: ae-terms-expectation
+Title: "Adverse event expectation"
+Description: "Codes of terminology table ae_terms (keys expectation-*): AdverseEvent coded values: seriousness, outcome, causality assessment (FHIR R4 core code systems), plus actions taken (own codes)."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/ae-terms-expectation"
+* ^experimental = false
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C41333 "Expected Adverse Event"
+* http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C41334 "Unexpected Adverse Event"
+
+ValueSet: FhirOncoAeTermsFunction
+Id: ae-terms-function
+Title: "Adverse event participant function"
+Description: "Codes of terminology table ae_terms (keys function-*): AdverseEvent coded values: seriousness, outcome, causality assessment (FHIR R4 core code systems), plus actions taken (own codes)."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/ae-terms-function"
+* ^experimental = false
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#INF "Informant"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#PART "Participation"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#WIT "Witness"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#AUT "Author (originator)"
+* http://terminology.hl7.org/CodeSystem/v3-ParticipationType#AUTHEN "Authenticator"
 
 ValueSet: FhirOncoBodySites
 Id: body-sites
@@ -3021,6 +3084,29 @@ Description: "Codes of terminology table drugs: antineoplastic and immunomodulat
 * http://www.whocc.no/atc#V03AF08 "palifermin"
 * http://www.whocc.no/atc#V03AF09 "glucarpidase"
 
+ValueSet: FhirOncoEthnicity
+Id: ethnicity
+Title: "ethnicity as US Core records it (us-core-ethnicity extension): the two OMB ethnicity categories of the CDC Race & Ethnicity code system, and the null flavors unknown / asked but no answer."
+Description: "Codes of terminology table ethnicity: ethnicity as US Core records it (us-core-ethnicity extension): the two OMB ethnicity categories of the CDC Race & Ethnicity code system, and the null flavors unknown / asked but no answer."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/ethnicity"
+* ^experimental = false
+* urn:oid:2.16.840.1.113883.6.238#2135-2 "Hispanic or Latino"
+* urn:oid:2.16.840.1.113883.6.238#2186-5 "Not Hispanic or Latino"
+* http://terminology.hl7.org/CodeSystem/v3-NullFlavor#UNK "Unknown"
+* http://terminology.hl7.org/CodeSystem/v3-NullFlavor#ASKU "Asked but no answer"
+
+ValueSet: FhirOncoEvidenceTypes
+Id: evidence-types
+Title: "the kind of evidence a cancer disease status (response) judgement rests on, carried as the mCODE evidence-type extension on the disease-status Observation."
+Description: "Codes of terminology table evidence_types: the kind of evidence a cancer disease status (response) judgement rests on, carried as the mCODE evidence-type extension on the disease-status Observation."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/evidence-types"
+* ^experimental = false
+* http://snomed.info/sct#363679005 "Imaging (procedure)"
+* http://snomed.info/sct#252416005 "Histopathology test (procedure)"
+* http://snomed.info/sct#711015009 "Assessment of symptom control (procedure)"
+* http://snomed.info/sct#5880005 "Physical examination procedure (procedure)"
+* http://snomed.info/sct#386344002 "Laboratory data interpretation (procedure)"
+
 ValueSet: FhirOncoFindings
 Id: findings
 Title: "genomic / cytogenetic findings: genes (HGNC ids), cytogenetic abnormalities, and finding kinds (the Observation value)."
@@ -3324,6 +3410,20 @@ Description: "Codes of terminology table procedures: transplant and radiotherapy
 * http://snomed.info/sct#108290001 "Radiation oncology AND/OR radiotherapy"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#cranial-irradiation "Cranial irradiation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#local-radiotherapy "Local (involved-site) radiotherapy"
+
+ValueSet: FhirOncoRace
+Id: race
+Title: "race as US Core records it (us-core-race extension): the five OMB race categories of the CDC Race & Ethnicity code system, and the two null flavors US Core's OMB race value set admits (unknown, asked but no answer)."
+Description: "Codes of terminology table race: race as US Core records it (us-core-race extension): the five OMB race categories of the CDC Race & Ethnicity code system, and the two null flavors US Core's OMB race value set admits (unknown, asked but no answer)."
+* ^url = "https://fhir-onco.org/fhir/ValueSet/race"
+* ^experimental = false
+* urn:oid:2.16.840.1.113883.6.238#1002-5 "American Indian or Alaska Native"
+* urn:oid:2.16.840.1.113883.6.238#2028-9 "Asian"
+* urn:oid:2.16.840.1.113883.6.238#2054-5 "Black or African American"
+* urn:oid:2.16.840.1.113883.6.238#2076-8 "Native Hawaiian or Other Pacific Islander"
+* urn:oid:2.16.840.1.113883.6.238#2106-3 "White"
+* http://terminology.hl7.org/CodeSystem/v3-NullFlavor#UNK "Unknown"
+* http://terminology.hl7.org/CodeSystem/v3-NullFlavor#ASKU "Asked but no answer"
 
 ValueSet: FhirOncoRegimenTerms
 Id: regimen-terms

@@ -11,6 +11,8 @@ Description: "The patient of a case. Aligned with mCODE CancerPatient except tha
 * gender 1..1
 * extension contains AgeAtEvent named ageAtEvent 0..*
 * extension contains FollowUp named followUp 0..1
+* extension contains UsCoreRace named race 0..1 and UsCoreEthnicity named ethnicity 0..1 and
+    UsCoreBirthSex named birthsex 0..1
 
 Profile: OncoPrimaryCancerCondition
 Parent: Condition
@@ -201,7 +203,9 @@ Description: "A response assessment (CR, CRi, VGPR, PR, MR, SD, PD...) or diseas
     BodySite named site 0..* and
     BestResponse named bestResponse 0..1 and
     ResponseCriteria named criteria 0..1 and
-    Regimen named regimen 0..1
+    Regimen named regimen 0..1 and
+    McodeEvidenceType named evidenceType 0..* and
+    RecordedDate named recordedDate 0..1
 * status 1..1
 * code from OncoDiseaseStatusCodes (required)
 * subject 1..1
@@ -309,7 +313,10 @@ Description: "An adverse event graded with CTCAE (hl7.fhir.us.ctcae grade extens
     AdverseEventTreatment named treatment 0..* and
     AdverseEventSuspectedCause named suspectedCause 0..* and
     Note named note 0..* and
-    CtcaeGradeRange named gradeRange 0..1
+    CtcaeGradeRange named gradeRange 0..1 and
+    CtcaeExpectation named expectation 0..1 and
+    CtcaeParticipant named participant 0..* and
+    AdverseEventEpisode named episode 0..1
 * actuality = #actual
 * event 1..1
 * event.text 1..1
