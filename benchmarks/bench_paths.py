@@ -36,13 +36,15 @@ from benchmarks.workloads import COMMANDS
 CLI = str(Path(sys.executable).with_name("fhir-onco"))
 FLOOR_SAMPLE = 200_000  # resources loaded for the floor (bounded, so the benchmark's memory is)
 
-# (workload, patients, jobs)
+# (workload, patients, jobs): light paths at 1k, 10k and 100k patients, heavy ones (~300-380 resources
+# per patient) at 1k and 10k, and -j 2 next to -j 1
 PLAN: list[tuple[str, int, int]] = [
     ("registry-light", 1_000, 1), ("registry-light", 10_000, 1), ("registry-light", 10_000, 2),
-    ("mcode-light", 1_000, 1), ("mcode-light", 10_000, 1),
-    ("cases-light", 1_000, 1), ("cases-light", 10_000, 1),
-    ("registry-heavy", 300, 1),
-    ("cases-heavy", 100, 1), ("cases-heavy", 500, 1), ("cases-heavy", 500, 2),
+    ("registry-light", 100_000, 1),
+    ("mcode-light", 1_000, 1), ("mcode-light", 10_000, 1), ("mcode-light", 100_000, 1),
+    ("cases-light", 1_000, 1), ("cases-light", 10_000, 1), ("cases-light", 10_000, 2), ("cases-light", 100_000, 1),
+    ("registry-heavy", 1_000, 1), ("registry-heavy", 10_000, 1),
+    ("cases-heavy", 1_000, 1), ("cases-heavy", 1_000, 2), ("cases-heavy", 10_000, 1),
 ]
 QUICK = [(w, n, j) for w, n, j in PLAN if n <= 1_000]
 

@@ -99,55 +99,73 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
 def _bulk_stores(server: str) -> Iterator[ResourceStore]:
     """One store per patient from a server's Bulk Data export, streamed (see fhir_onco.server.bulk)."""
     from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore
-    from fhir_onco.server.bulk import ExportStats, export_patients
+    from fhir_onco.server.bulk import ExportRequest, ExportStats, export_patients
     from fhir_onco.server.client import FhirClient
-    from fhir_onco.server.errors import ServerIOError
 
     stats = ExportStats()
-    try:
-        with FhirClient(server) as client:
-            for _, resources in export_patients(client, "system", types=CLINICAL_TYPES, stats=stats):
-                yield ResourceStore(frozenset(CLINICAL_TYPES)).extend(resources)
-    except ServerIOError as exc:
-        raise _fail(f"server: {exc}") from None
+    with FhirClient(server) as client:
+        for _, resources in export_patients(client, ExportRequest(types=CLINICAL_TYPES), stats=stats):
+            yield ResourceStore(frozenset(CLINICAL_TYPES)).extend(resources)
     for note in stats.notes:
         typer.echo(f"note: {note}", err=True)
 
 
-def _tables(input_: Path | None, server: str | None, names: list[str],
-            allow_text_only: bool = False, bulk: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """Tables from the cases read back from FHIR; a directory is read file by file so only the
-    rows stay in memory. Patients whose resources do not make a case are named on stderr."""
-    from fhir_onco.analytics.cases import ReadStats
-    from fhir_onco.analytics.flatten import flatten_all, flatten_stores
-    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
-
-    stats = ReadStats()
-    if server is not None and bulk:
-        tables = flatten_stores(_bulk_stores(server), names, stats=stats)
-    elif server is not None:
-        tables = flatten_all(_load(None, server, CLINICAL_TYPES), names=names, stats=stats)
-    else:
-        assert input_ is not None
-        try:
-            stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
-            tables = flatten_stores(stores, names, stats=stats)
-        except InputError as exc:
-            raise _fail(str(exc)) from None
-        except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
-            raise _fail(f"{input_}: internal error while reading ({type(exc).__name__})") from None
-    for line in stats.skipped:
-        common.echo(f"warning: skipped {line}", err=True)
-    return tables
-
-
-def _progress(input_: Path, stores: Iterator[ResourceStore]) -> Iterator[ResourceStore]:
-    """A progress bar over the input files (loose resources and NDJSON are read as one last store)."""
-    from fhir_onco.analytics.reader import input_files
+def _input_resources(input_: Path, allow_text_only: bool) -> Iterator[Any]:
+    """Every resource or bundle under the input, file by file, with a progress bar over the files."""
+    from fhir_onco.analytics.reader import input_files, iter_file
 
     files = input_files(input_)
-    total = sum(p.suffix.lower() != ".ndjson" for p in files) + any(p.suffix.lower() == ".ndjson" for p in files)
-    return common.iterate(stores, total, "Reading")
+    for path in common.iterate(files, len(files), "Reading"):
+        yield from iter_file(path, allow_text_only)
+
+
+def _patient_stores(input_: Path | None, server: str | None, bulk: bool,
+                    allow_text_only: bool) -> Iterator[ResourceStore]:
+    """Each patient's resources, one patient at a time in patient id order, from any source: the input
+    or the server's searches are regrouped per patient through an on-disk index (a Bulk Data export
+    too, in fhir_onco.server.bulk), so memory holds one patient, never the whole input."""
+    from fhir_onco.analytics.reader import CLINICAL_TYPES, iter_patients, iter_server
+
+    if server is not None and bulk:
+        yield from _bulk_stores(server)
+    elif server is not None:
+        yield from iter_patients(iter_server(server, CLINICAL_TYPES), CLINICAL_TYPES)
+    else:
+        assert input_ is not None
+        yield from iter_patients(_input_resources(input_, allow_text_only), CLINICAL_TYPES)
+
+
+def _cases(input_: Path | None, server: str | None, bulk: bool, allow_text_only: bool,
+           stats: Any) -> Iterator[Any]:
+    """The case of each patient, read back from FHIR one patient at a time."""
+    from fhir_onco.analytics.cases import read_cases
+
+    for store in _patient_stores(input_, server, bulk, allow_text_only):
+        yield from read_cases(store, stats=stats)
+
+
+def _reading(input_: Path | None, run: Any) -> Any:
+    """Run a consumer of :func:`_cases`; read errors become exit code 1 with a located message
+    (usage errors of --by / --where are the caller's to report)."""
+    from fhir_onco.analytics.compare import FieldError, MissingStatsError
+    from fhir_onco.analytics.reader import InputError
+    from fhir_onco.server.errors import ServerIOError
+
+    try:
+        return run()
+    except (FieldError, MissingStatsError):
+        raise
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except ServerIOError as exc:
+        raise _fail(f"server: {exc}") from None
+    except UNEXPECTED_ERRORS as exc:  # FHIR that is well-formed JSON but not what a resource may hold
+        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
+
+
+def _warn_skipped(stats: Any) -> None:
+    for line in stats.skipped:
+        common.echo(f"warning: skipped {line}", err=True)
 
 
 def _int_list(text: str | None, what: str) -> list[int]:
@@ -188,7 +206,9 @@ def report_command(
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics import compare
-    from fhir_onco.analytics.report import REPORT_TABLES, cohort_report
+    from fhir_onco.analytics.cases import ReadStats
+    from fhir_onco.analytics.flatten import flatten_cases
+    from fhir_onco.analytics.report import REPORT_TABLES, patient_tables, stream_report
 
     if as_json:
         if fmt not in (ReportFormat.table, ReportFormat.json):
@@ -208,21 +228,33 @@ def report_command(
                 compare.resolve_field(field.strip())
     except compare.FieldError as exc:
         raise _fail(str(exc), 2) from None
-    tables = _tables(input_, server, list(REPORT_TABLES), allow_text_only, bulk)
+    options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
+    stats = ReadStats()
     try:
-        if where:
-            tables = compare.where(tables, where)
-        if not tables["patients"]:
-            raise _fail(f"{input_ or server}: no Patient resources in the input" + (" meet --where" if where else ""))
-        options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
-        if by:
-            result, _ = compare.grouped_report(tables, by, **options)
-        else:
-            result = cohort_report(tables, **options)
+        if by:  # group comparisons test on every patient's values: the rows are held (not the resources)
+            tables = _reading(input_, lambda: flatten_cases(_cases(input_, server, bulk, allow_text_only, stats),
+                                                             REPORT_TABLES))
+            if where:
+                tables = compare.where(tables, where)
+            n = len(tables["patients"])
+            result = compare.grouped_report(tables, by, **options)[0] if n else None
+        else:  # one patient at a time: memory holds the counters, not the rows
+            def kept(rows: Iterator[dict[str, list[dict[str, Any]]]]) -> Iterator[dict[str, list[dict[str, Any]]]]:
+                for one in rows:
+                    one = compare.where(one, where) if where else one
+                    if one["patients"]:
+                        yield one
+
+            result = _reading(input_, lambda: stream_report(
+                kept(patient_tables(_cases(input_, server, bulk, allow_text_only, stats))), **options))
+            n = result.n_patients
     except compare.FieldError as exc:
         raise _fail(str(exc), 2) from None
     except compare.MissingStatsError as exc:
         raise _fail(str(exc), 2) from None
+    _warn_skipped(stats)
+    if not n or result is None:
+        raise _fail(f"{input_ or server}: no Patient resources in the input" + (" meet --where" if where else ""))
     if fmt is ReportFormat.csv and output is not None:
         paths = result.write_csv(output)
         common.echo(f"{len(paths)} tables for {result.n_patients} patients written to {output}", err=True, info=True)
@@ -270,29 +302,15 @@ def export_command(
 
 def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
                    fmt: str, allow_text_only: bool = False, bulk: bool = False) -> dict[str, int]:
-    """Cases are read and written one input file (one patient's bundle) at a time."""
-    from fhir_onco.analytics.cases import ReadStats, read_cases
+    """Cases are read and their rows written one patient at a time, whatever the source."""
+    from fhir_onco.analytics.cases import ReadStats
     from fhir_onco.analytics.export import stream_tables
-    from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, iter_stores
 
     stats = ReadStats()
-    if server is not None and bulk:
-        stores: Iterator[ResourceStore] = _bulk_stores(server)
-    elif server is not None:
-        stores = iter([_load(None, server, CLINICAL_TYPES)])
-    else:
-        assert input_ is not None
-        stores = _progress(input_, iter_stores(input_, CLINICAL_TYPES, allow_text_only=allow_text_only))
-    try:
-        counts = stream_tables((rc for store in stores for rc in read_cases(store, stats=stats)), output,
-                               fmt, names)  # type: ignore[arg-type]
-    except InputError as exc:
-        raise _fail(str(exc)) from None
-    except UNEXPECTED_ERRORS as exc:
-        raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
-    for line in stats.skipped:
-        common.echo(f"warning: skipped {line}", err=True)
-    return counts
+    counts = _reading(input_, lambda: stream_tables(_cases(input_, server, bulk, allow_text_only, stats), output,
+                                                    fmt, names, unique=True))  # type: ignore[arg-type]
+    _warn_skipped(stats)
+    return counts  # type: ignore[no-any-return]
 
 
 def _timeline_store(key: str, input_: Path | None, server: str | None,

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from json.decoder import JSONObject  # type: ignore[attr-defined]
 from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -233,6 +233,7 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
     over-deep nesting and over-long or non-finite numbers with their line and column."""
 
     _depth = 0
+    _SCALARS: ClassVar[dict[str, Any]] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # PyYAML hook
         self._depth += 1
@@ -276,6 +277,48 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(None, None, "a number that is not finite", node.start_mark)
         return value
 
+    def construct_document(self, node: Any) -> Any:  # PyYAML hook
+        """The common case built directly from the composed nodes (libyaml composes them, PyYAML's
+        generic constructor was then most of a case file's reading time); anything else - merge
+        keys, other tags, cycles, any error - goes through the standard constructor, so it gets
+        exactly the standard result or message."""
+        try:
+            return self._fast(node, {}, set())
+        except (_Fallback, yaml.YAMLError, RecursionError):
+            return super().construct_document(node)
+
+    def _fast(self, node: Any, done: dict[int, Any], building: set[int]) -> Any:
+        key = id(node)
+        if key in done:
+            return done[key]  # an alias: the same object, as the standard constructor gives
+        if key in building:
+            raise _Fallback  # a recursive structure
+        kind, tag = type(node), node.tag
+        if kind is yaml.ScalarNode:
+            scalar = self._SCALARS.get(tag)
+            if scalar is None:
+                raise _Fallback
+            value = scalar(self, node)
+        elif kind is yaml.SequenceNode and tag == "tag:yaml.org,2002:seq":
+            building.add(key)
+            value = [self._fast(item, done, building) for item in node.value]
+            building.discard(key)
+        elif kind is yaml.MappingNode and tag == "tag:yaml.org,2002:map":
+            building.add(key)
+            value = {}
+            for key_node, value_node in node.value:
+                k = self._fast(key_node, done, building)
+                if type(k) not in (str, int, float, bool) and k is not None:
+                    raise _Fallback  # the standard constructor reports or handles it
+                if k in value:
+                    raise _Fallback  # a duplicate key: reported, located, by construct_mapping
+                value[k] = self._fast(value_node, done, building)
+            building.discard(key)
+        else:
+            raise _Fallback
+        done[key] = value
+        return value
+
     @staticmethod
     def _check_number(node: Any) -> None:
         if len(node.value) > MAX_NUMBER_CHARS:
@@ -283,6 +326,18 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
                 None, None, f"a number of {len(node.value)} characters; at most {MAX_NUMBER_CHARS} are accepted",
                 node.start_mark)
 
+
+class _Fallback(Exception):
+    """A node the direct construction leaves to PyYAML's standard constructor."""
+
+
+DocumentLoader._SCALARS = {
+    "tag:yaml.org,2002:str": lambda self, node: node.value,
+    "tag:yaml.org,2002:int": DocumentLoader.construct_yaml_int,
+    "tag:yaml.org,2002:float": DocumentLoader.construct_yaml_float,
+    "tag:yaml.org,2002:bool": DocumentLoader.construct_yaml_bool,
+    "tag:yaml.org,2002:null": lambda self, node: None,
+}
 
 DocumentLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]

@@ -156,15 +156,19 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def forks() -> bool:
+    """Do ``ordered_map``'s workers start by fork (inheriting this process's memory)?"""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1) -> Iterator[R]:
     """``map(fn, items)`` over ``jobs`` processes, results in input order, at most ``jobs * AHEAD``
     items in flight. ``fn`` must be picklable (a module-level function or a partial of one)."""
     if jobs <= 1:
         yield from map(fn, items)
         return
-    methods = multiprocessing.get_all_start_methods()
     # fork: workers inherit the loaded validator instead of each compiling it again
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    ctx = multiprocessing.get_context("fork" if forks() else None)
     with ctx.Pool(jobs) as pool:
         pending: deque[Any] = deque()
         for item in items:

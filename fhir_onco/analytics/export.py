@@ -155,11 +155,13 @@ class _TableWriter:
 
 
 def stream_tables(cases: Iterable[ReadCase], directory: Path, fmt: ExportFormat = "csv",
-                  names: Iterable[str] | None = None) -> dict[str, int]:
+                  names: Iterable[str] | None = None, *, unique: bool = False) -> dict[str, int]:
     """Write the tables case by case: memory holds one patient's rows, never the whole table.
 
     Rows come in input order, patient by patient (each patient's rows sorted as in the tables);
-    a patient met twice (in two input files) is written once, the first time.
+    a patient met twice (in two input files) is written once, the first time. ``unique=True``: the
+    caller guarantees each patient comes once (:func:`.reader.iter_patients` regroups them), so no
+    set of every patient id seen is kept and memory stays flat however many patients there are.
     Returns the number of rows per table.
     """
     if fmt == "parquet":
@@ -173,9 +175,10 @@ def stream_tables(cases: Iterable[ReadCase], directory: Path, fmt: ExportFormat 
     seen: set[str] = set()
     try:
         for rc in cases:
-            if rc.patient_id in seen:
-                continue
-            seen.add(rc.patient_id)
+            if not unique:
+                if rc.patient_id in seen:
+                    continue
+                seen.add(rc.patient_id)
             for name, rows in case_rows(rc, wanted, labels).items():
                 writers[name].write(sort_rows(name, rows))
     finally:

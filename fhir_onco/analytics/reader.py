@@ -41,6 +41,27 @@ class InputError(ValueError):
     """Input that cannot be read (message names the file and line, never the data)."""
 
 
+def accepted(resource: Any, types: frozenset[str], counter: Any = None) -> Iterator[Json]:
+    """The resources an analysis keeps from one input item: a bundle's entries, or the item itself,
+    when of a wanted type, with an id and a patient; ``counter.skipped`` counts the others."""
+    if not isinstance(resource, dict):
+        if counter is not None:
+            counter.skipped += 1
+        return
+    rtype = resource.get("resourceType")
+    if rtype == "Bundle":
+        entries = resource.get("entry")
+        for entry in entries if isinstance(entries, list) else []:
+            yield from accepted(entry.get("resource") if isinstance(entry, dict) else None, types, counter)
+        return
+    if not isinstance(rtype, str) or rtype not in types or not isinstance(resource.get("id"), str) \
+            or not resource["id"] or subject_id(resource) is None:
+        if counter is not None:
+            counter.skipped += 1
+        return
+    yield resource
+
+
 @dataclass
 class ResourceStore:
     """Resources by type and by patient id (last one wins for a repeated Type/id)."""
@@ -50,20 +71,8 @@ class ResourceStore:
     skipped: int = 0  # resources of other types, or without a patient
 
     def add(self, resource: Any) -> None:
-        if not isinstance(resource, dict):
-            self.skipped += 1
-            return
-        rtype = resource.get("resourceType")
-        if rtype == "Bundle":
-            entries = resource.get("entry")
-            for entry in entries if isinstance(entries, list) else []:
-                self.add(entry.get("resource") if isinstance(entry, dict) else None)
-            return
-        if not isinstance(rtype, str) or rtype not in self.types or not isinstance(resource.get("id"), str) \
-                or not resource["id"] or subject_id(resource) is None:
-            self.skipped += 1
-            return
-        self._by_ref[f"{rtype}/{resource['id']}"] = resource
+        for r in accepted(resource, self.types, self):
+            self._by_ref[f"{r['resourceType']}/{r['id']}"] = r
 
     def extend(self, resources: Iterable[Any]) -> ResourceStore:
         for r in resources:
@@ -196,6 +205,56 @@ def _whole_patients(store: ResourceStore) -> bool:
     """Every resource's patient is in the store, and there is more than a lone Patient."""
     groups = store.by_patient()
     return bool(groups) and all(rs and rs[0]["resourceType"] == "Patient" and len(rs) > 1 for rs in groups.values())
+
+
+# ---- patient by patient, in bounded memory ------------------------------------------------------
+@dataclass
+class PatientStats:
+    resources: int = 0
+    skipped: int = 0  # resources of other types, or without a patient
+
+
+def iter_patients(resources: Iterable[Any], types: Iterable[str] = CLINICAL_TYPES, *,
+                  workdir: str | Path | None = None, stats: PatientStats | None = None) -> Iterator[ResourceStore]:
+    """One store per patient, in patient id order, whatever order the resources come in.
+
+    The resources (or bundles) are streamed into an on-disk SQLite index first
+    (:class:`fhir_onco.server.bulk.PatientIndex`, deleted afterwards) and read back one patient at a
+    time, so memory holds one patient, not the input. A repeated Type/id keeps its last copy, as
+    :class:`ResourceStore` does; a patient spread over several files or NDJSON types is whole again.
+    """
+    from fhir_onco.server.bulk import PatientIndex
+
+    wanted = frozenset(types)
+    stats = stats if stats is not None else PatientStats()
+    with PatientIndex(workdir, key=subject_id) as index:
+        for item in resources:
+            for r in accepted(item, wanted, stats):
+                index.add(r)
+                stats.resources += 1
+        for _, group, _ in index.patients():
+            yield ResourceStore(wanted).extend(group)
+
+
+def iter_input(root: Path | str, *, allow_text_only: bool = False) -> Iterator[Any]:
+    """Every resource, bundle or mapped case file under a directory (or in one file), file by file."""
+    for path in input_files(Path(root)):
+        yield from iter_file(path, allow_text_only)
+
+
+def iter_server(base_url: str, types: Iterable[str] = CLINICAL_TYPES, *, client: Any = None,
+                page_size: int = 500) -> Iterator[Json]:
+    """Every resource of the types on the server, page by page (type by type searches)."""
+    from fhir_onco.server.client import FhirClient
+
+    own = client is None
+    client = client or FhirClient(base_url)
+    try:
+        for rtype in sorted(frozenset(types)):
+            yield from client.search(rtype, {"_count": str(page_size)}, include_included=False)
+    finally:
+        if own:
+            client.close()
 
 
 # ---- server -------------------------------------------------------------------------------------

@@ -28,19 +28,22 @@ import io
 import json
 import math
 import statistics
+import sys
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fhir_onco.files import write_private_text
 
-from .flatten import TABLES, flatten_all
+from .cases import ReadCase
+from .flatten import TABLES, case_rows, flatten_all, sort_rows
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
-from .transplant import outcome_table, transplant_facts, transplant_table
+from .transplant import TransplantFacts, outcome_table, transplant_facts, transplant_table
 from .values import Json, Labels, point
 
 IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
@@ -204,7 +207,7 @@ def pct(n: int, total: int) -> float | None:
 
 
 # ---- per-patient facts --------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class PatientFacts:
     patient_id: str
     row: Json
@@ -313,24 +316,445 @@ class _Cohort:
 def cohort_report(data: ResourceStore | dict[str, list[Json]], *, index: str = "auto",
                   age_bands: Sequence[int] = (), landmarks_months: Sequence[float] = (12,),
                   decoder: Labels | None = None) -> CohortReport:
-    """All cohort tables for the patients in a store, or in already flattened tables."""
-    if index not in INDEX_RULES:
-        raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
-    dec = decoder or Labels()
-    tables = flatten_all(data, dec, REPORT_TABLES) if isinstance(data, ResourceStore) else data
-    cohort = _Cohort(tables, dec, index)
-    n = len(cohort.facts)
-    tables = [
-        _baseline(cohort, n, sorted(age_bands)),
-        _best_response(cohort, n),
-        _adverse_events(cohort, n),
-        _deaths(cohort, n),
-        _survival(cohort, landmarks_months),
-    ]
-    hsct = transplant_facts(cohort)
-    if hsct:
-        tables += [transplant_table(cohort, hsct, ReportTable), outcome_table(hsct, ReportTable)]
-    return CohortReport(n, index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[index]})
+    """All cohort tables for the patients in a store, or in already flattened tables.
+
+    Keeps the per-patient samples group comparisons test on (:mod:`.compare`); for a cohort too
+    large for memory, feed :func:`stream_report` one patient at a time instead.
+    """
+    agg = CohortAggregate(index=index, age_bands=age_bands, landmarks_months=landmarks_months, decoder=decoder)
+    tables = flatten_all(data, agg.dec, REPORT_TABLES) if isinstance(data, ResourceStore) else data
+    agg.add(tables)
+    return agg.report()
+
+
+def stream_report(patients: Iterable[dict[str, list[Json]]], *, index: str = "auto",
+                  age_bands: Sequence[int] = (), landmarks_months: Sequence[float] = (12,),
+                  decoder: Labels | None = None, keep_samples: bool = False) -> CohortReport:
+    """The same tables as :func:`cohort_report`, from one patient's tables at a time
+    (:func:`patient_tables`): memory holds counters and a number or two per patient, not the rows.
+    Patients should come in patient id order (as :func:`.reader.iter_patients` yields them) for
+    the same output as the whole-table report, label for label."""
+    agg = CohortAggregate(index=index, age_bands=age_bands, landmarks_months=landmarks_months, decoder=decoder,
+                          keep_samples=keep_samples)
+    for tables in patients:
+        agg.add(tables)
+    return agg.report()
+
+
+def patient_tables(cases: Iterable[ReadCase], names: Sequence[str] = REPORT_TABLES,
+                   labels: Labels | None = None) -> Iterator[dict[str, list[Json]]]:
+    """Each case's rows per table, sorted as the whole tables are (the unit :func:`stream_report` takes)."""
+    lab = labels or Labels()
+    for rc in cases:
+        yield {name: sort_rows(name, rows) for name, rows in case_rows(rc, names, lab).items()}
+
+
+# The first HSCT's columns the baseline counts: (column, section, terminology table, key prefix).
+_HSCT_COLUMNS = (("donor_match", "HSCT donor", "hsct", "donor-"),
+                 ("graft_source", "HSCT graft source", "hsct", "graft-"),
+                 ("conditioning_intensity", "HSCT conditioning intensity", "regimen_terms", "intensity-"),
+                 ("manipulations", "HSCT graft manipulation", "hsct", "manipulation-"))
+_HSCT_FIRST = "HSCT (first, any time)"
+_AE_COUNTS = ("any_grade", *(f"grade_ge_{g}" for g in AE_GRADES[1:-1]), "grade_5", "ungraded")
+
+
+class _Row(Mapping[str, Any]):
+    """A flattened row kept after the pass, read-only and compact: the values in a tuple (strings
+    interned, so a category is stored once however many patients have it), the column names shared
+    by every row of the table. A dict of 20 columns takes ~1.2 kB, this ~0.25 kB."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: dict[str, int], values: tuple[Any, ...]):
+        self._index, self._values = index, values
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> _Row:
+        if isinstance(row, _Row):
+            return row
+        key = tuple(row)
+        index = _ROW_INDEXES.setdefault(key, {k: i for i, k in enumerate(key)})
+        return cls(index, tuple(sys.intern(v) if type(v) is str else v for v in row.values()))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[self._index[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+_ROW_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+class _Retained:
+    """What the transplant tables read after the pass: the transplanted patients' facts and their
+    engraftment and adverse-event rows (so memory grows with transplanted patients only, each
+    row kept as a compact :class:`_Row`)."""
+
+    TABLES = ("engraftment", "adverse_events")
+
+    def __init__(self, dec: Labels):
+        self.dec = dec
+        self.facts: list[PatientFacts] = []
+        self.by: dict[str, dict[str, list[Json]]] = {n: {} for n in self.TABLES}
+
+    def keep(self, c: _Cohort, f: PatientFacts) -> None:
+        f.row = _Row.of(f.row)  # type: ignore[assignment]
+        self.facts.append(f)
+        for name in self.TABLES:
+            rows = c.rows(name, f.patient_id)
+            if rows:
+                self.by[name][f.patient_id] = [_Row.of(r) for r in rows]  # type: ignore[misc]
+
+    def rows(self, table: str, pid: str) -> list[Json]:
+        return self.by[table].get(pid, [])
+
+
+class CohortAggregate:
+    """The report's figures, accumulated patient by patient (:meth:`add`), then tabled (:meth:`report`).
+
+    Holds counters, an age, a number of prior lines and two survival times per patient (compact
+    arrays), and the transplanted patients' facts for the transplant tables; with ``keep_samples``
+    also the per-patient values group comparisons test on. Never the rows themselves.
+    """
+
+    def __init__(self, *, index: str = "auto", age_bands: Sequence[int] = (),
+                 landmarks_months: Sequence[float] = (12,), decoder: Labels | None = None,
+                 keep_samples: bool = True):
+        if index not in INDEX_RULES:
+            raise ValueError(f"index must be one of {', '.join(INDEX_RULES)}")
+        self.dec = decoder or Labels()
+        self.index, self.bands, self.landmarks = index, sorted(age_bands), landmarks_months
+        self.keep_samples = keep_samples
+        self.n = 0
+        self.sex: Counter[str] = Counter()
+        self.ages: list[int] = []
+        self.age_of: dict[str, int] = {}
+        self.diagnosis: Counter[str] = Counter()
+        self.stages: dict[str, Counter[str]] = defaultdict(Counter)
+        self.findings: dict[str, Counter[str]] = defaultdict(Counter)
+        self.high_risk_tested = False
+        self.risk: Counter[str] = Counter()
+        self.paraprotein: Counter[str] = Counter()
+        self.lines: list[int] = []
+        self.line_of: dict[str, int] = {}
+        self.prior_drugs: Counter[str] = Counter()
+        self.prior_hscts: Counter[str] = Counter()
+        self.stated_for = 0
+        self.any_hsct = False
+        self.hsct_first: dict[str, Counter[str]] = {s: Counter() for s in (_HSCT_FIRST, *(c[1] for c in _HSCT_COLUMNS))}
+        self.responses: Counter[str] = Counter()
+        self.response_displays: dict[str, str] = {}
+        self.no_response = 0
+        self.ae: dict[str, dict[str, int]] = {}  # term -> patients per column, in first-seen order
+        self.ae_labels: dict[str, str] = {}
+        self.dead = 0
+        self.causes: Counter[str] = Counter()
+        self.cause_labels: dict[str, str] = {}
+        self.os_times, self.os_events = array("d"), bytearray()
+        self.pfs_times, self.pfs_events = array("d"), bytearray()
+        self.os_of: dict[str, tuple[float, bool]] = {}
+        self.pfs_of: dict[str, tuple[float, bool]] = {}
+        self.excluded = self.alive = self.alive_stated = 0
+        self.hsct_facts: list[TransplantFacts] = []
+        self.retained = _Retained(self.dec)
+
+    # ---- accumulate ----
+    def add(self, tables: dict[str, list[Json]]) -> None:
+        """Patients' flattened rows (usually one patient's), each table sorted as :mod:`.flatten` sorts it."""
+        c = _Cohort(tables, self.dec, self.index)
+        for f in c.facts:
+            self._add(c, f)
+        hsct = transplant_facts(c)
+        if hsct:
+            for x in hsct:
+                x.hsct = _Row.of(x.hsct)  # type: ignore[assignment]
+            self.hsct_facts += hsct
+            transplanted = {x.patient_id for x in hsct}
+            for f in c.facts:
+                if f.patient_id in transplanted:
+                    self.retained.keep(c, f)
+
+    def _add(self, c: _Cohort, f: PatientFacts) -> None:
+        self.n += 1
+        pid, p = f.patient_id, f.row
+        if p["sex"] is not None:
+            self.sex[p["sex"]] += 1
+        age = c.age_at(f)
+        if age is not None:
+            self.ages.append(age)
+            if self.keep_samples:
+                self.age_of[pid] = age
+        dx = _first_value(c.rows("diagnoses", pid), "condition_display", "primary")
+        if dx is not None:
+            self.diagnosis[dx] += 1
+        stages = c.rows("stages", pid)
+        for system in sorted({r["system"] for r in stages if r["system"]}):
+            row = _baseline_row([r for r in stages if r["system"] == system], f.index_date)
+            if row is not None:
+                self.stages[system][row["stage_display"] or row["stage"]] += 1
+        self._add_findings(c, pid)
+        paraprotein = [r for r in c.rows("diagnoses", pid) if r["paraprotein"]]
+        if paraprotein:
+            self.paraprotein[paraprotein[0]["paraprotein_display"] or paraprotein[0]["paraprotein"]] += 1
+        self._add_prior(c, f)
+        hscts = c.rows("hsct", pid)
+        if hscts:
+            self.any_hsct = True
+            h = min(hscts, key=lambda h: h["date"] or "")
+            values = [h["type"], *(_label(self.dec, table, h[col], prefix) for col, _, table, prefix in _HSCT_COLUMNS)]
+            for section, value in zip(self.hsct_first, values, strict=True):
+                if value is not None:
+                    self.hsct_first[section][value] += 1
+        best = c.best_response(pid, f.index_regimen)
+        if best is None:
+            self.no_response += 1
+        else:
+            self.responses[best["response"]] += 1
+            self.response_displays[best["response"]] = best["response_display"] or best["response"]
+        self._add_adverse_events(c, pid)
+        if p["deceased"]:
+            self.dead += 1
+            if p["death_cause"]:
+                self.causes[p["death_cause"]] += 1
+                self.cause_labels[p["death_cause"]] = p["death_cause_display"]
+        self._add_survival(f)
+
+    def _add_findings(self, c: _Cohort, pid: str) -> None:
+        seen: dict[str, str] = {}
+        for r in c.rows("findings", pid):
+            seen.setdefault(r["target_display"] or r["target"] or "?",
+                            _label(self.dec, "findings", r["result"], "kind-") or "?")  # 'Absent', not 'not-detected'
+        for target, result in seen.items():
+            self.findings[target][result] += 1
+        results = [r["result"] for r in c.rows("findings", pid) if r["target"] in MYELOMA_HIGH_RISK]
+        if results:
+            self.high_risk_tested = True
+            self.risk["high" if any(x != NOT_FOUND for x in results) else "standard"] += 1
+
+    def _add_prior(self, c: _Cohort, f: PatientFacts) -> None:
+        stated = _stated_prior_lines(c, f.patient_id)
+        if f.index_date is None:
+            if stated is not None:
+                self._line(f.patient_id, stated)
+                self.stated_for += 1
+            return
+        prior = [r for r in c.rows("regimens", f.patient_id)
+                 if r["id"] != f.index_regimen and (point(r["start_date"]) or date.max) < f.index_date]
+        if stated is not None:  # the source's own number wins over what its regimens show
+            self._line(f.patient_id, stated)
+            self.stated_for += 1
+        else:
+            self._line(f.patient_id, sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
+        self.prior_drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
+        self.prior_hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
+                                 if (point(h["date"]) or date.max) < f.index_date})
+
+    def _line(self, pid: str, lines: int) -> None:
+        self.lines.append(lines)
+        if self.keep_samples:
+            self.line_of[pid] = lines
+
+    def _add_adverse_events(self, c: _Cohort, pid: str) -> None:
+        worst: dict[str, int | None] = {}  # term -> the patient's highest grade
+        for ae in c.rows("adverse_events", pid):
+            term = ae["term"] or "?"
+            self.ae_labels[term] = ae["term_display"] or term
+            current = worst.get(term, -1)
+            grade = ae["grade"]
+            if grade is not None and (current is None or current < grade):
+                worst[term] = grade
+            elif grade is None and current == -1:
+                worst[term] = None
+        for term, g in worst.items():
+            counts = self.ae.setdefault(term, dict.fromkeys(_AE_COUNTS, 0))
+            counts["any_grade"] += 1
+            for threshold in AE_GRADES[1:-1]:
+                counts[f"grade_ge_{threshold}"] += g is not None and g >= threshold
+            counts["grade_5"] += g == 5
+            counts["ungraded"] += g is None
+
+    def _add_survival(self, f: PatientFacts) -> None:
+        if f.index_date is None or f.last_date is None or f.last_date < f.index_date:
+            self.excluded += 1
+            return
+        dead = f.death_date is not None
+        end = f.death_date if dead else f.last_date
+        assert end is not None
+        os_point = ((end - f.index_date).days / DAYS_PER_MONTH, dead)
+        pfs_event = _first([f.progression_date, f.death_date])
+        pfs_end = pfs_event or f.last_date
+        pfs_point = ((pfs_end - f.index_date).days / DAYS_PER_MONTH, pfs_event is not None)
+        self.os_times.append(os_point[0])
+        self.os_events.append(os_point[1])
+        self.pfs_times.append(pfs_point[0])
+        self.pfs_events.append(pfs_point[1])
+        if self.keep_samples:
+            self.os_of[f.patient_id], self.pfs_of[f.patient_id] = os_point, pfs_point
+        if not dead:
+            self.alive += 1
+            self.alive_stated += f.last_contact is not None
+
+    # ---- table ----
+    def report(self) -> CohortReport:
+        n = self.n
+        tables = [self._baseline(n), self._best_response(n), self._adverse_events(n), self._deaths(n),
+                  self._survival()]
+        if self.hsct_facts:
+            retained = cast("_Cohort", self.retained)  # transplant_table reads facts, rows and dec only
+            tables += [transplant_table(retained, self.hsct_facts, ReportTable),
+                       outcome_table(self.hsct_facts, ReportTable)]
+        return CohortReport(n, self.index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[self.index]})
+
+    def _baseline(self, n: int) -> ReportTable:
+        t = ReportTable("baseline", "Baseline characteristics", ["section", "item", "n", "percent", "value"])
+        t.add(section="Patients", item="total", n=n, percent=pct(n, n))
+
+        def counts(section: str, counter: Counter[str], missing: bool = True) -> None:
+            for item, k in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+                t.add(section=section, item=item, n=k, percent=pct(k, n))
+            unknown = n - sum(counter.values())
+            if missing and unknown and counter:
+                t.add(section=section, item=NOT_RECORDED, n=unknown, percent=pct(unknown, n))
+
+        counts("Sex", self.sex)
+        ages = self.ages
+        t.samples["Age at index, years|median (range)"] = self.age_of
+        if ages:
+            t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
+                  value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
+            if self.bands:
+                per_band = Counter(_band(a, self.bands) for a in ages)
+                for label in _band_labels(self.bands):
+                    t.add(section="Age at index, years", item=label, n=per_band[label],
+                          percent=pct(per_band[label], n))
+        counts("Diagnosis", self.diagnosis)
+        for system in sorted(self.stages):
+            label, values = _stage_system_label(self.dec, system), self.stages[system]
+            for item, k in sorted(values.items()):
+                t.add(section=label, item=item, n=k, percent=pct(k, n))
+            if n - values.total():
+                t.add(section=label, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
+        for target in sorted(self.findings):
+            for result, k in sorted(self.findings[target].items()):
+                t.add(section=f"Finding: {target}", item=result, n=k, percent=pct(k, n))
+        self._cytogenetic_risk_rows(t, n)
+        self._paraprotein_rows(t, n)
+        self._prior_rows(t, n)
+        if self.any_hsct:
+            for section, counter in self.hsct_first.items():
+                counts(section, counter, missing=False)
+        return t
+
+    def _cytogenetic_risk_rows(self, t: ReportTable, n: int) -> None:
+        """Derived myeloma FISH risk: high if any IMWG high-risk abnormality was found."""
+        if not self.high_risk_tested:
+            return
+        labels = [_label(self.dec, "findings", k) for k in MYELOMA_HIGH_RISK]
+        section = f"Cytogenetic risk (high: {', '.join(x for x in labels if x)})"
+        for item in ("high", "standard"):
+            t.add(section=section, item=item, n=self.risk[item], percent=pct(self.risk[item], n))
+        missing = n - self.risk.total()
+        t.add(section=section, item=NOT_RECORDED, n=missing, percent=pct(missing, n))
+
+    def _paraprotein_rows(self, t: ReportTable, n: int) -> None:
+        """Myeloma paraprotein type of the patient's (first) diagnosis that states one."""
+        values = self.paraprotein
+        if not values:
+            return
+        section = _label(self.dec, "observation_codes", PARAPROTEIN_TYPE) or "Paraprotein type"
+        for item, k in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(section=section, item=item, n=k, percent=pct(k, n))
+        if n - values.total():
+            t.add(section=section, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
+
+    def _prior_rows(self, t: ReportTable, n: int) -> None:
+        lines = self.lines
+        if not lines or not (any(lines) or self.prior_drugs or self.prior_hscts):
+            return
+        t.samples["Prior therapy (before index)|lines, median (range)"] = self.line_of
+        t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
+              percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
+        if self.stated_for:
+            t.notes.append(f"prior lines: stated (prior-lines Observation) for {self.stated_for} patient(s), "
+                           f"counted from the regimens before the index date for {len(lines) - self.stated_for}")
+        for drug, k in sorted(self.prior_drugs.items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(section="Prior therapy (before index)", item=_label(self.dec, "drugs", drug), n=k, percent=pct(k, n))
+        for kind, k in sorted(self.prior_hscts.items()):
+            t.add(section="Prior therapy (before index)", item=f"{kind} HSCT", n=k, percent=pct(k, n))
+
+    def _best_response(self, n: int) -> ReportTable:
+        t = ReportTable("best_response", "Best response", ["response", "label", "n", "percent"],
+                        key_column="response")
+        picked = self.responses
+        order = [k for k in RESPONSE_RANK if k in picked] + sorted(k for k in picked if k not in RESPONSE_RANK)
+        orr = sum(picked[k] for k in RESPONDERS)
+        t.add(response="ORR", label="overall response (PR or better)", n=orr, percent=pct(orr, n))
+        for key in order:
+            t.add(response=key, label=self.response_displays[key], n=picked[key], percent=pct(picked[key], n))
+        evaluated = picked.total() - picked["not-evaluable"]
+        t.add(response="evaluated", label="patients with an evaluable best response", n=evaluated,
+              percent=pct(evaluated, n))
+        if self.no_response:
+            t.add(response=NOT_RECORDED, label="no best response recorded", n=self.no_response,
+                  percent=pct(self.no_response, n))
+        t.notes.append(f"percent of all {n} patients")
+        return t
+
+    def _adverse_events(self, n: int) -> ReportTable:
+        cols = ["term", *_AE_COUNTS]
+        t = ReportTable("adverse_events", "Adverse events by CTCAE term and grade (patients)",
+                        [*cols[:1], "label", *cols[1:], *[f"{k}_percent" for k in cols[1:-1]]], key_column="term")
+        rows = []
+        for term, counts in self.ae.items():
+            row: dict[str, Any] = {"term": term, "label": self.ae_labels[term], **counts}
+            for k in cols[1:-1]:
+                row[f"{k}_percent"] = pct(row[k], n)
+            rows.append(row)
+        for row in sorted(rows, key=lambda r: (-r["any_grade"], r["label"])):
+            t.add(**row)
+        t.notes.append(f"patients counted once per term at their highest grade; percent of all {n} patients")
+        return t
+
+    def _deaths(self, n: int) -> ReportTable:
+        t = ReportTable("deaths", "Deaths by cause",
+                        ["cause", "label", "n", "percent_of_patients", "percent_of_deaths"], key_column="cause")
+        d = self.dead
+        t.add(cause="all", label="deaths", n=d, percent_of_patients=pct(d, n), percent_of_deaths=pct(d, d))
+        for cause, k in sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(cause=cause, label=self.cause_labels[cause], n=k, percent_of_patients=pct(k, n),
+                  percent_of_deaths=pct(k, d))
+        missing = d - self.causes.total()
+        if missing:
+            t.add(cause=NOT_RECORDED, label="cause not recorded", n=missing, percent_of_patients=pct(missing, n),
+                  percent_of_deaths=pct(missing, d))
+        return t
+
+    def _survival(self) -> ReportTable:
+        landmarks = self.landmarks
+        cols = ["endpoint", "n", "events", "censored", "excluded", "median_months", "ci_lower", "ci_upper"]
+        for m in landmarks:
+            cols += [f"at_{_num(m)}m_percent", f"at_{_num(m)}m_ci_lower", f"at_{_num(m)}m_ci_upper"]
+        t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
+        t.samples |= {"OS": self.os_of, "PFS": self.pfs_of}
+        excluded = self.excluded
+        for name, times, events in (("OS", self.os_times, self.os_events), ("PFS", self.pfs_times, self.pfs_events)):
+            km = kaplan_meier(list(times), [bool(e) for e in events]) if times else None
+            t.add(**_km_row(name, km, excluded, landmarks))
+        if self.os_times:
+            follow = reverse_kaplan_meier(list(self.os_times), [bool(e) for e in self.os_events])
+            t.add(**_km_row("follow-up (reverse KM)", follow, excluded, ()))
+        if excluded:
+            t.notes.append(f"{excluded} patients without an index date or a date after it are left out")
+        if self.alive:
+            t.notes.append(f"living patients censored at their stated last contact: {self.alive_stated}; at their "
+                           f"latest recorded date (no last contact stated): {self.alive - self.alive_stated}")
+        t.notes.append("95% CI: Greenwood variance, log-log transform; median CI by Brookmeyer-Crowley; "
+                       "empty = not reached")
+        return t
 
 
 _INDEX_TEXT = {
@@ -357,40 +781,6 @@ _DEFINITIONS = {
     "median CI": "Kaplan-Meier; Greenwood variance, log-log pointwise CI, Brookmeyer-Crowley median CI",
     "months": f"days / {DAYS_PER_MONTH}",
 }
-
-
-def _baseline(c: _Cohort, n: int, bands: list[int]) -> ReportTable:
-    t = ReportTable("baseline", "Baseline characteristics", ["section", "item", "n", "percent", "value"])
-    t.add(section="Patients", item="total", n=n, percent=pct(n, n))
-
-    def counts(section: str, values: Sequence[str | None], missing: bool = True) -> None:
-        counter = Counter(v for v in values if v is not None)
-        for item, k in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add(section=section, item=item, n=k, percent=pct(k, n))
-        unknown = n - sum(counter.values())
-        if missing and unknown and counter:
-            t.add(section=section, item=NOT_RECORDED, n=unknown, percent=pct(unknown, n))
-
-    counts("Sex", [f.row["sex"] for f in c.facts])
-    ages = [a for a in (c.age_at(f) for f in c.facts) if a is not None]
-    t.samples["Age at index, years|median (range)"] = {
-        f.patient_id: a for f in c.facts if (a := c.age_at(f)) is not None}
-    if ages:
-        t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
-              value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
-        if bands:
-            per_band = Counter(_band(a, bands) for a in ages)
-            for label in _band_labels(bands):
-                t.add(section="Age at index, years", item=label, n=per_band[label], percent=pct(per_band[label], n))
-    counts("Diagnosis", [_first_value(c.rows("diagnoses", f.patient_id), "condition_display", "primary")
-                         for f in c.facts])
-    _stage_rows(c, t, n)
-    _finding_rows(c, t, n)
-    _cytogenetic_risk_rows(c, t, n)
-    _paraprotein_rows(c, t, n)
-    _prior_rows(c, t, n)
-    _hsct_rows(c, t, n, counts)
-    return t
 
 
 def _num(x: float) -> str:
@@ -432,72 +822,10 @@ def _baseline_row(rows: list[Json], index_date: date | None) -> Json | None:
     return dated[0] if dated else None
 
 
-def _stage_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    systems = sorted({r["system"] for r in c.tables["stages"] if r["system"]})
-    for system in systems:
-        label = _stage_system_label(c.dec, system)
-        values: Counter[str] = Counter()
-        for f in c.facts:
-            row = _baseline_row([r for r in c.rows("stages", f.patient_id) if r["system"] == system], f.index_date)
-            if row is not None:
-                values[row["stage_display"] or row["stage"]] += 1
-        for item, k in sorted(values.items()):
-            t.add(section=label, item=item, n=k, percent=pct(k, n))
-        if n - values.total():
-            t.add(section=label, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
-
-
 def _stage_system_label(dec: Labels, system: str) -> str:
     table = dec.terminology["observation_codes"]
     concept = table.find(f"stage-{system}") or (table.find("risk-all") if system.startswith("all-") else None)
     return f"Stage: {concept.display if concept else system}" + (f" ({system})" if system.startswith("all-") else "")
-
-
-def _finding_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    by_target: dict[str, Counter[str]] = defaultdict(Counter)
-    for f in c.facts:
-        seen: dict[str, str] = {}
-        for r in c.rows("findings", f.patient_id):
-            seen.setdefault(r["target_display"] or r["target"] or "?",
-                            _label(c.dec, "findings", r["result"], "kind-") or "?")  # 'Absent', not 'not-detected'
-        for target, result in seen.items():
-            by_target[target][result] += 1
-    for target in sorted(by_target):
-        for result, k in sorted(by_target[target].items()):
-            t.add(section=f"Finding: {target}", item=result, n=k, percent=pct(k, n))
-
-
-def _cytogenetic_risk_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    """Derived myeloma FISH risk: high if any IMWG high-risk abnormality was found."""
-    if not any(r["target"] in MYELOMA_HIGH_RISK for r in c.tables["findings"]):
-        return
-    labels = [_label(c.dec, "findings", k) for k in MYELOMA_HIGH_RISK]
-    section = f"Cytogenetic risk (high: {', '.join(x for x in labels if x)})"
-    risk: Counter[str] = Counter()
-    for f in c.facts:
-        results = [r["result"] for r in c.rows("findings", f.patient_id) if r["target"] in MYELOMA_HIGH_RISK]
-        if results:
-            risk["high" if any(x != NOT_FOUND for x in results) else "standard"] += 1
-    for item in ("high", "standard"):
-        t.add(section=section, item=item, n=risk[item], percent=pct(risk[item], n))
-    missing = n - risk.total()
-    t.add(section=section, item=NOT_RECORDED, n=missing, percent=pct(missing, n))
-
-
-def _paraprotein_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    """Myeloma paraprotein type of the patient's (first) diagnosis that states one."""
-    section = _label(c.dec, "observation_codes", PARAPROTEIN_TYPE) or "Paraprotein type"
-    values: Counter[str] = Counter()
-    for f in c.facts:
-        rows = [r for r in c.rows("diagnoses", f.patient_id) if r["paraprotein"]]
-        if rows:
-            values[rows[0]["paraprotein_display"] or rows[0]["paraprotein"]] += 1
-    if not values:
-        return
-    for item, k in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(section=section, item=item, n=k, percent=pct(k, n))
-    if n - values.total():
-        t.add(section=section, item=NOT_RECORDED, n=n - values.total(), percent=pct(n - values.total(), n))
 
 
 def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
@@ -505,181 +833,11 @@ def _stated_prior_lines(c: _Cohort, pid: str) -> int | None:
     return max(stated) if stated else None
 
 
-def _prior_rows(c: _Cohort, t: ReportTable, n: int) -> None:
-    lines: list[int] = []
-    line_of: dict[str, int] = {}
-    drugs: Counter[str] = Counter()
-    hscts: Counter[str] = Counter()
-    stated_for = 0
-    for f in c.facts:
-        stated = _stated_prior_lines(c, f.patient_id)
-        if f.index_date is None:
-            if stated is not None:
-                lines.append(stated)
-                line_of[f.patient_id] = stated
-                stated_for += 1
-            continue
-        prior = [r for r in c.rows("regimens", f.patient_id)
-                 if r["id"] != f.index_regimen and (point(r["start_date"]) or date.max) < f.index_date]
-        if stated is not None:  # the source's own number wins over what its regimens show
-            lines.append(stated)
-            stated_for += 1
-        else:
-            lines.append(sum(1 for r in prior if not r["part_of_id"] and r["category"] not in NOT_A_LINE))
-        line_of[f.patient_id] = lines[-1]
-        drugs.update({d for r in prior for d in (r["drugs"] or "").split("|") if d})
-        hscts.update({h["type"] for h in c.rows("hsct", f.patient_id)
-                      if (point(h["date"]) or date.max) < f.index_date})
-    if not lines or not (any(lines) or drugs or hscts):
-        return
-    t.samples["Prior therapy (before index)|lines, median (range)"] = line_of
-    t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
-          percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
-    if stated_for:
-        t.notes.append(f"prior lines: stated (prior-lines Observation) for {stated_for} patient(s), counted from "
-                       f"the regimens before the index date for {len(lines) - stated_for}")
-    for drug, k in sorted(drugs.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(section="Prior therapy (before index)", item=_label(c.dec, "drugs", drug), n=k, percent=pct(k, n))
-    for kind, k in sorted(hscts.items()):
-        t.add(section="Prior therapy (before index)", item=f"{kind} HSCT", n=k, percent=pct(k, n))
-
-
-def _hsct_rows(c: _Cohort, t: ReportTable, n: int, counts: Any) -> None:
-    if not c.tables["hsct"]:
-        return
-    firsts = [min(c.rows("hsct", f.patient_id), key=lambda h: h["date"] or "") for f in c.facts
-              if c.rows("hsct", f.patient_id)]
-    counts("HSCT (first, any time)", [h["type"] for h in firsts], missing=False)
-    for column, label, table, prefix in (
-            ("donor_match", "HSCT donor", "hsct", "donor-"),
-            ("graft_source", "HSCT graft source", "hsct", "graft-"),
-            ("conditioning_intensity", "HSCT conditioning intensity", "regimen_terms", "intensity-"),
-            ("manipulations", "HSCT graft manipulation", "hsct", "manipulation-")):
-        counts(label, [_label(c.dec, table, h[column], prefix) for h in firsts], missing=False)
-
-
 def _label(dec: Labels, table: str, key: str | None, prefix: str = "") -> str | None:
     """Display of a terminology key (as flattened, i.e. without its group prefix); else the key."""
     if key is None:
         return None
     return dec.label_of_key(table, key, prefix)
-
-
-def _best_response(c: _Cohort, n: int) -> ReportTable:
-    t = ReportTable("best_response", "Best response", ["response", "label", "n", "percent"], key_column="response")
-    picked: Counter[str] = Counter()
-    displays: dict[str, str] = {}
-    none = 0
-    for f in c.facts:
-        r = c.best_response(f.patient_id, f.index_regimen)
-        if r is None:
-            none += 1
-            continue
-        picked[r["response"]] += 1
-        displays[r["response"]] = r["response_display"] or r["response"]
-    order = [k for k in RESPONSE_RANK if k in picked] + sorted(k for k in picked if k not in RESPONSE_RANK)
-    orr = sum(picked[k] for k in RESPONDERS)
-    t.add(response="ORR", label="overall response (PR or better)", n=orr, percent=pct(orr, n))
-    for key in order:
-        t.add(response=key, label=displays[key], n=picked[key], percent=pct(picked[key], n))
-    evaluated = picked.total() - picked["not-evaluable"]
-    t.add(response="evaluated", label="patients with an evaluable best response", n=evaluated,
-          percent=pct(evaluated, n))
-    if none:
-        t.add(response=NOT_RECORDED, label="no best response recorded", n=none, percent=pct(none, n))
-    t.notes.append(f"percent of all {n} patients")
-    return t
-
-
-def _adverse_events(c: _Cohort, n: int) -> ReportTable:
-    cols = ["term", "any_grade", *[f"grade_ge_{g}" for g in AE_GRADES[1:-1]], "grade_5", "ungraded"]
-    t = ReportTable("adverse_events", "Adverse events by CTCAE term and grade (patients)",
-                    [*cols[:1], "label", *cols[1:], *[f"{k}_percent" for k in cols[1:-1]]], key_column="term")
-    worst: dict[str, dict[str, int | None]] = defaultdict(dict)  # term -> patient -> max grade
-    labels: dict[str, str] = {}
-    for ae in c.tables["adverse_events"]:
-        term = ae["term"] or "?"
-        labels[term] = ae["term_display"] or term
-        current = worst[term].get(ae["patient_id"], -1)
-        grade = ae["grade"]
-        if grade is not None and (current is None or current < grade):
-            worst[term][ae["patient_id"]] = grade
-        elif grade is None and current == -1:
-            worst[term][ae["patient_id"]] = None
-    rows = []
-    for term, per_patient in worst.items():
-        grades = list(per_patient.values())
-        row: dict[str, Any] = {"term": term, "label": labels[term], "any_grade": len(grades)}
-        for g in AE_GRADES[1:-1]:
-            row[f"grade_ge_{g}"] = sum(1 for x in grades if x is not None and x >= g)
-        row["grade_5"] = sum(1 for x in grades if x == 5)
-        row["ungraded"] = sum(1 for x in grades if x is None)
-        for k in cols[1:-1]:
-            row[f"{k}_percent"] = pct(row[k], n)
-        rows.append(row)
-    for row in sorted(rows, key=lambda r: (-r["any_grade"], r["label"])):
-        t.add(**row)
-    t.notes.append(f"patients counted once per term at their highest grade; percent of all {n} patients")
-    return t
-
-
-def _deaths(c: _Cohort, n: int) -> ReportTable:
-    t = ReportTable("deaths", "Deaths by cause", ["cause", "label", "n", "percent_of_patients", "percent_of_deaths"],
-                    key_column="cause")
-    dead = [f.row for f in c.facts if f.row["deceased"]]
-    d = len(dead)
-    t.add(cause="all", label="deaths", n=d, percent_of_patients=pct(d, n), percent_of_deaths=pct(d, d))
-    causes = Counter(p["death_cause"] for p in dead if p["death_cause"])
-    labels = {p["death_cause"]: p["death_cause_display"] for p in dead if p["death_cause"]}
-    for cause, k in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(cause=cause, label=labels[cause], n=k, percent_of_patients=pct(k, n), percent_of_deaths=pct(k, d))
-    missing = d - causes.total()
-    if missing:
-        t.add(cause=NOT_RECORDED, label="cause not recorded", n=missing, percent_of_patients=pct(missing, n),
-              percent_of_deaths=pct(missing, d))
-    return t
-
-
-def _survival(c: _Cohort, landmarks: Sequence[float]) -> ReportTable:
-    cols = ["endpoint", "n", "events", "censored", "excluded", "median_months", "ci_lower", "ci_upper"]
-    for m in landmarks:
-        cols += [f"at_{_num(m)}m_percent", f"at_{_num(m)}m_ci_lower", f"at_{_num(m)}m_ci_upper"]
-    t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
-    os_data: list[tuple[float, bool]] = []
-    pfs_data: list[tuple[float, bool]] = []
-    os_of: dict[str, tuple[float, bool]] = {}
-    pfs_of: dict[str, tuple[float, bool]] = {}
-    excluded = 0
-    for f in c.facts:
-        if f.index_date is None or f.last_date is None or f.last_date < f.index_date:
-            excluded += 1
-            continue
-        dead = f.death_date is not None
-        end = f.death_date if dead else f.last_date
-        assert end is not None
-        os_data.append(((end - f.index_date).days / DAYS_PER_MONTH, dead))
-        pfs_event = _first([f.progression_date, f.death_date])
-        pfs_end = pfs_event or f.last_date
-        pfs_data.append(((pfs_end - f.index_date).days / DAYS_PER_MONTH, pfs_event is not None))
-        os_of[f.patient_id], pfs_of[f.patient_id] = os_data[-1], pfs_data[-1]
-    t.samples |= {"OS": os_of, "PFS": pfs_of}
-    for name, data in (("OS", os_data), ("PFS", pfs_data)):
-        km = kaplan_meier([x for x, _ in data], [e for _, e in data]) if data else None
-        t.add(**_km_row(name, km, excluded, landmarks))
-    if os_data:
-        follow = reverse_kaplan_meier([x for x, _ in os_data], [e for _, e in os_data])
-        row = _km_row("follow-up (reverse KM)", follow, excluded, ())
-        t.add(**row)
-    if excluded:
-        t.notes.append(f"{excluded} patients without an index date or a date after it are left out")
-    alive = [f for f in c.facts if f.death_date is None and f.patient_id in os_of]
-    stated = sum(1 for f in alive if f.last_contact is not None)
-    if alive:
-        t.notes.append(f"living patients censored at their stated last contact: {stated}; at their latest "
-                       f"recorded date (no last contact stated): {len(alive) - stated}")
-    t.notes.append("95% CI: Greenwood variance, log-log transform; median CI by Brookmeyer-Crowley; "
-                   "empty = not reached")
-    return t
 
 
 def _km_row(name: str, km: KaplanMeier | None, excluded: int, landmarks: Sequence[float]) -> dict[str, Any]:

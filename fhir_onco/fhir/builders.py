@@ -11,6 +11,8 @@ import json
 import re
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
+from hashlib import sha1
 from typing import Any
 
 from fhir_onco.fhir import urls
@@ -27,9 +29,21 @@ Json = dict[str, Any]
 NAMESPACE = uuid.UUID("5f1b3c1e-7c1a-4d55-9a55-0f6e6c6f6e63")
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+@lru_cache(maxsize=4096)  # a patient's own id is asked for by every resource that refers to it
 def resource_id(*parts: str) -> str:
-    """Deterministic id from stable business keys (a UUIDv5, never purely numeric)."""
-    return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+    """Deterministic id from stable business keys (a UUIDv5, never purely numeric).
+
+    Exactly ``str(uuid.uuid5(NAMESPACE, "|".join(parts)))`` (tests compare both), without building a
+    UUID object: SHA-1 of namespace + name, version 5 in byte 6, RFC 4122 variant in byte 8.
+    """
+    h = bytearray(sha1(_NAMESPACE_BYTES + "|".join(parts).encode("utf-8")).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def reference(resource_type: str, rid: str, display: str | None = None) -> Json:

@@ -35,6 +35,8 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import orjson
+
 from .client import FhirClient, _parse_retry_after
 from .errors import CapabilityError, HttpError, ResponseFormatError, ServerIOError
 
@@ -249,43 +251,63 @@ def _updated_since(resource: Mapping[str, Any], since: str) -> bool:
     return not updated or updated >= since
 
 
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export and how: one value shared by :func:`export_resources` and :func:`export_patients`.
+
+    ``level`` is ``system``, ``patient`` or ``group`` (then ``group`` is the Group id); ``types``
+    limits the resource types (``_type``); ``since`` is an instant (``_since``). ``fallback=False``
+    raises :class:`CapabilityError` instead of searching when the server does not declare
+    ``$export`` at ``level``; ``timeout`` bounds the wait for the manifest (seconds); ``page_size``
+    is the ``_count`` of the fallback searches.
+    """
+
+    level: Level = "system"
+    group: str | None = None
+    types: tuple[str, ...] = ()
+    since: str | None = None
+    fallback: bool = True
+    timeout: float = 3600.0
+    page_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ExportError(f"unknown export level {self.level!r}; one of {', '.join(LEVELS)}")
+        if self.level == "group" and not self.group:
+            raise ExportError("a Group-level export needs the Group id")
+        object.__setattr__(self, "types", tuple(self.types))  # a list given by a caller stays immutable
+
+
 def export_resources(
     client: FhirClient,
-    level: Level = "system",
+    request: ExportRequest | None = None,
     *,
-    group: str | None = None,
-    types: Sequence[str] = (),
-    since: str | None = None,
-    fallback: bool = True,
-    timeout: float = 3600.0,
     stats: ExportStats | None = None,
     on_progress: Callable[[str], None] | None = None,
-    page_size: int = 500,
 ) -> Iterator[dict[str, Any]]:
     """Stream the resources of a Bulk Data export (or, without ``$export``, of searches).
 
-    ``types`` limits the resource types (``_type``); ``since`` is an instant (``_since``).
-    ``fallback=False`` raises :class:`CapabilityError` instead of searching when the server does
-    not declare ``$export`` at ``level``. ``stats`` is filled as the stream is consumed.
+    ``request`` says what to export (default: everything, system level); ``stats`` is filled as
+    the stream is consumed; ``on_progress`` gets the server's ``X-Progress`` while it works.
     """
-    if level not in LEVELS:
-        raise ExportError(f"unknown export level {level!r}; one of {', '.join(LEVELS)}")
+    req = request if request is not None else ExportRequest()
+    level, group, types, since = req.level, req.group, req.types, req.since
     stats = stats if stats is not None else ExportStats()
     stats.level = level
     info = client.server_info()
     if level not in info.export_levels:
-        if not fallback:
+        if not req.fallback:
             raise CapabilityError(f"{client.base_url} does not declare {_export_path(level, group or 'ID')}")
         stats.method = "search"
         stats.notes.append(f"the server does not declare {level}-level $export: fetched by searches instead")
         log.info("no %s-level $export; searching", level)
         yield from _search_fallback(
-            client, level, group=group, types=types, since=since, stats=stats, page_size=page_size
+            client, level, group=group, types=types, since=since, stats=stats, page_size=req.page_size
         )
         return
     status_url = kick_off(client, level, group=group, types=types, since=since)
     try:
-        manifest = wait_for_manifest(client, status_url, timeout=timeout, on_progress=on_progress, stats=stats)
+        manifest = wait_for_manifest(client, status_url, timeout=req.timeout, on_progress=on_progress, stats=stats)
         yield from stream_manifest(client, manifest, types=types, stats=stats)
     finally:
         try:
@@ -322,7 +344,12 @@ class PatientIndex:
 
     _BATCH = 2000
 
-    def __init__(self, directory: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        key: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
+        self._key = key or patient_of  # the patient a resource belongs to (None: to no patient)
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-onco-regroup-", dir=directory)
         self._db = sqlite3.connect(Path(self._tmp.name) / "index.sqlite")
         self._db.executescript(
@@ -343,11 +370,11 @@ class PatientIndex:
         self._pending.append(
             (
                 ref,
-                patient_of(resource),
+                self._key(resource),
                 1 if resource.get("resourceType") == "Patient" else 0,
                 self._seq,
                 source,
-                json.dumps(resource, ensure_ascii=False, separators=(",", ":")),
+                _encode(resource),
             )
         )
         if len(self._pending) >= self._BATCH:
@@ -387,7 +414,7 @@ class PatientIndex:
                 "SELECT body, source FROM res WHERE patient = ? ORDER BY is_patient DESC, seq", (pid,)
             ).fetchall()
             sources = sorted({s for _, s in rows if s})
-            yield pid, [json.loads(b) for b, _ in rows], sources
+            yield pid, [orjson.loads(b) for b, _ in rows], sources
 
     def unlinked(self) -> Iterator[dict[str, Any]]:
         """Resources that belong to no patient (Medication, Organization, ...)."""
@@ -399,7 +426,7 @@ class PatientIndex:
         for body, source in _iter_cursor(
             self._db.execute("SELECT body, source FROM res WHERE patient IS NULL ORDER BY seq")
         ):
-            yield json.loads(body), source
+            yield orjson.loads(body), source
 
     def close(self) -> None:
         self._db.close()
@@ -414,6 +441,15 @@ class PatientIndex:
         self.close()
 
 
+def _encode(resource: Mapping[str, Any]) -> bytes:
+    """Compact JSON for the index: orjson (several times faster both ways), the stdlib for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(resource)
+    except TypeError:
+        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _iter_cursor(cursor: sqlite3.Cursor, size: int = 500) -> Iterator[tuple[Any, ...]]:
     while True:
         rows = cursor.fetchmany(size)
@@ -424,13 +460,8 @@ def _iter_cursor(cursor: sqlite3.Cursor, size: int = 500) -> Iterator[tuple[Any,
 
 def export_patients(
     client: FhirClient,
-    level: Level = "system",
+    request: ExportRequest | None = None,
     *,
-    group: str | None = None,
-    types: Sequence[str] = (),
-    since: str | None = None,
-    fallback: bool = True,
-    timeout: float = 3600.0,
     stats: ExportStats | None = None,
     workdir: str | Path | None = None,
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -445,9 +476,7 @@ def export_patients(
     with PatientIndex(workdir) as index:
         index.extend(
             r
-            for r in export_resources(
-                client, level, group=group, types=types, since=since, fallback=fallback, timeout=timeout, stats=stats
-            )
+            for r in export_resources(client, request, stats=stats)
             if not is_manifest(r)  # fhir-onco's list of what it wrote: bookkeeping, not the patient's data
         )
         for pid, resources, _ in index.patients():

@@ -336,11 +336,11 @@ def _from_export(
     client: FhirClient, pid: str, types: Sequence[str], found: dict[str, dict[str, Any]], notes: list[str]
 ) -> None:
     """Add the patient's resources of a system-level export (streamed; other patients' are dropped)."""
-    from .bulk import ExportStats, export_resources, patient_of
+    from .bulk import ExportRequest, ExportStats, export_resources, patient_of
 
     stats = ExportStats()
     # no _type for a whole pull: every type of the patient, whatever the server holds
-    for res in export_resources(client, "system", types=types, stats=stats):
+    for res in export_resources(client, ExportRequest("system", types=tuple(types)), stats=stats):
         if patient_of(res) == pid:
             found.setdefault(f"{res['resourceType']}/{res['id']}", res)
     notes.extend(n for n in stats.notes if n not in notes)

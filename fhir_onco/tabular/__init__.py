@@ -21,12 +21,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from fhir_onco.pipeline import OutputFormat, PatientResult, map_and_validate, ordered_map, warm_up
+from fhir_onco.pipeline import OutputFormat, PatientResult, forks, map_and_validate, ordered_map, warm_up
 from fhir_onco.validation.report import Report
 
 from .base import TabularError, TabularPatient, TabularReader
 from .mcode import McodeReader
 from .registry import RegistryReader
+from .store import Row
 
 Layout = Literal["auto", "registry", "mcode"]
 
@@ -75,6 +76,18 @@ def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate
     return map_patient(patient, allow_text_only=allow_text_only, validate=validate).encoded_as(encode_as)
 
 
+# the open reader of map_tables(jobs > 1), inherited by forked workers: they turn a patient's rows into
+# its case themselves, so the parent only reads rows and writes output (it was the bottleneck of -j)
+_WORKER_READER: TabularReader | None = None
+
+
+def _map_rows_job(item: tuple[list[int], list[Row]], *, allow_text_only: bool, validate: bool,
+                  encode_as: OutputFormat | None) -> PatientResult:
+    assert _WORKER_READER is not None, "set before the workers fork"
+    patient = _WORKER_READER.patient_from_rows(*item)
+    return map_patient(patient, allow_text_only=allow_text_only, validate=validate).encoded_as(encode_as)
+
+
 def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_only: bool = False,
                validate: bool = True, file_report: Report | None = None, jobs: int = 1,
                encode: OutputFormat | None = None, **options: Any) -> Iterator[PatientResult]:
@@ -90,5 +103,15 @@ def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_onl
             file_report.extend(reader.report)
         if jobs > 1:
             warm_up(validate)
+        if jobs > 1 and forks():
+            global _WORKER_READER
+            _WORKER_READER = reader
+            try:
+                rows_job = partial(_map_rows_job, allow_text_only=allow_text_only, validate=validate,
+                                   encode_as=encode)
+                yield from ordered_map(rows_job, reader.patient_rows(), jobs)
+            finally:
+                _WORKER_READER = None
+            return
         job = partial(_map_patient_job, allow_text_only=allow_text_only, validate=validate, encode_as=encode)
         yield from ordered_map(job, reader, jobs)

@@ -5,7 +5,6 @@ that schema and mapping errors point back at ``file:row:column``."""
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -333,11 +332,17 @@ class TabularReader:
 
     # ---- patients -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[TabularPatient]:
+        for lines, rows in self.patient_rows():
+            yield self.patient_from_rows(lines, rows)
+
+    def patient_rows(self) -> Iterator[tuple[list[int], list[Row]]]:
+        """Each patient's driver-file lines and rows, in driver order: the input of
+        :meth:`patient_from_rows` (which ``map_tables -j N`` runs in its workers)."""
         if self._store is None:
             self.open()
         assert self._store is not None
         for patient_id, lines in self._store.patients():
-            yield self.patient_from_rows(lines, self._store.rows_of(patient_id))
+            yield lines, self._store.rows_of(patient_id)
 
     def patient_from_rows(self, lines: list[int], rows: list[Row]) -> TabularPatient:
         """One patient from its driver-file lines and its rows (ordered by table name, then line).
@@ -392,7 +397,7 @@ class TabularReader:
         if row.extra:
             reader.error(None, f"{row.extra} cell(s) beyond the header's columns (a separator inside an "
                                "unquoted cell?)")
-        signature = (row.table, json.dumps(row.cells, sort_keys=True, ensure_ascii=False))
+        signature = (row.table, tuple(sorted(row.cells.items())))  # equal iff the cells are
         first = seen_rows.setdefault(signature, row.line)
         if first != row.line:
             reader.error(None, f"repeats row {first} of the same file exactly; remove one of them")

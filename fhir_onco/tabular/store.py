@@ -18,8 +18,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import orjson
 
 _BATCH = 500  # rows per insert: bounds the memory held between inserts
+
+
+def _encode(cells: dict[str, str]) -> Any:
+    """Cells as stored (JSON): orjson, or the stdlib for text orjson refuses (lone surrogates)."""
+    try:
+        return orjson.dumps(cells)
+    except TypeError:
+        return json.dumps(cells, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +65,7 @@ class RowStore:
         n = 0
         batch: list[tuple[str, str, int, int, str]] = []
         for patient, line, cells, extra in rows:
-            batch.append((patient, table, line, extra, json.dumps(cells, ensure_ascii=False)))
+            batch.append((patient, table, line, extra, _encode(cells)))
             if driver:
                 self._db.execute("INSERT INTO driver (patient, tab, line) VALUES (?, ?, ?)", (patient, table, line))
             n += 1
@@ -84,7 +95,7 @@ class RowStore:
         self._index()
         cur = self._db.execute(
             "SELECT tab, line, cells, extra FROM rows WHERE patient = ? ORDER BY tab, line", (patient,))
-        return [Row(tab, line, json.loads(cells), extra) for tab, line, cells, extra in cur]
+        return [Row(tab, line, orjson.loads(cells), extra) for tab, line, cells, extra in cur]
 
     def orphans(self) -> Iterator[tuple[str, int]]:
         """(table, first line) of rows whose patient is not in the driver table."""

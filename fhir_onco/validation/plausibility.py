@@ -7,6 +7,7 @@ Messages name the element and the rule, never the values (dates of birth and dea
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
@@ -19,8 +20,13 @@ Json = dict[str, Any]
 def _date(value: Any) -> PartialDate | None:
     if not isinstance(value, str):
         return None
+    return _date_of(value[:10])
+
+
+@lru_cache(maxsize=4096)  # a bundle repeats its dates (and PartialDate is immutable)
+def _date_of(text: str) -> PartialDate | None:
     try:
-        parsed = parse_date(value[:10])
+        parsed = parse_date(text)
     except (DateError, ValueError, ArithmeticError):
         return None
     return parsed if isinstance(parsed, PartialDate) else None

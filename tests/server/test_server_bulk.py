@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fhir_onco.server.bulk import ExportStats, export_patients, export_resources, patient_of
+from fhir_onco.server.bulk import ExportRequest, ExportStats, export_patients, export_resources, patient_of
 from fhir_onco.server.client import FhirClient
 from fhir_onco.server.errors import CapabilityError
 from fhir_onco.server.inputs import from_bundle
@@ -49,13 +49,13 @@ def test_system_export_streams_every_type_with_adverse_events(client: FhirClient
     pushed = push_keys(client, [f"{run_key}-{i}" for i in range(3)])
     ours = set().union(*pushed.values())
     stats = ExportStats()
-    exported = [r for r in export_resources(client, "system", stats=stats) if patient_of(r) in pushed]
+    exported = [r for r in export_resources(client, stats=stats) if patient_of(r) in pushed]
     got = refs([r for r in exported if not is_manifest(r)])
     assert got == ours  # AdverseEvents included: bulk is how they come back from sekmet
     assert refs([r for r in exported if is_manifest(r)]) == {manifest_ref(p) for p in pushed}
     assert stats.method == "bulk" and stats.files >= 5 and stats.resources >= len(ours)
     # _type narrows the export to those types
-    only = [r for r in export_resources(client, "system", types=["AdverseEvent"]) if patient_of(r) in pushed]
+    only = [r for r in export_resources(client, ExportRequest(types=("AdverseEvent",))) if patient_of(r) in pushed]
     assert refs(only) == {ref for ref in ours if ref.startswith("AdverseEvent/")} and len(only) == 3
 
 
@@ -66,7 +66,8 @@ def test_since_exports_only_what_changed_after(client: FhirClient, run_key: str)
     time.sleep(0.1)
     later = push_keys(client, [f"{run_key}-new"])
     mine = set(first) | set(later)
-    got = [r for r in export_resources(client, "system", since=since) if patient_of(r) in mine and not is_manifest(r)]
+    exported = export_resources(client, ExportRequest(since=since))
+    got = [r for r in exported if patient_of(r) in mine and not is_manifest(r)]
     assert refs(got) == set().union(*later.values())
 
 
@@ -81,7 +82,7 @@ def test_group_export_limits_to_members(client: FhirClient, run_key: str) -> Non
         "member": [{"entity": {"reference": f"Patient/{member}"}}],
     }
     client.put(group)
-    got = [r for r in export_resources(client, "group", group=group["id"]) if patient_of(r) in pushed]
+    got = [r for r in export_resources(client, ExportRequest("group", group=group["id"])) if patient_of(r) in pushed]
     assert {patient_of(r) for r in got} == {member}
     assert f"Patient/{member}" in refs(got)
 
@@ -89,7 +90,7 @@ def test_group_export_limits_to_members(client: FhirClient, run_key: str) -> Non
 def test_export_patients_regroups_per_patient(client: FhirClient, run_key: str, tmp_path: Path) -> None:
     pushed = push_keys(client, [f"{run_key}-{i}" for i in range(4)])
     seen: dict[str, set[str]] = {}
-    for pid, resources in export_patients(client, "system", workdir=tmp_path):
+    for pid, resources in export_patients(client, workdir=tmp_path):
         assert resources[0]["resourceType"] == "Patient" and resources[0]["id"] == pid
         assert all(patient_of(r) == pid for r in resources)
         if pid in pushed:
@@ -115,7 +116,7 @@ def test_falls_back_to_searches_without_export(client: FhirClient, run_key: str)
     stats = ExportStats()
     got = [
         r
-        for r in export_resources(client, "system", types=["Patient", "Observation", "AdverseEvent"], stats=stats)
+        for r in export_resources(client, ExportRequest(types=("Patient", "Observation", "AdverseEvent")), stats=stats)
         if patient_of(r) in pushed
     ]
     assert stats.method == "search"
@@ -124,7 +125,7 @@ def test_falls_back_to_searches_without_export(client: FhirClient, run_key: str)
     # sekmet cannot search AdverseEvent: said so, not silently missing
     assert any("AdverseEvent" in note and "not exported" in note for note in stats.notes)
     with pytest.raises(CapabilityError):
-        list(export_resources(client, "system", fallback=False))
+        list(export_resources(client, ExportRequest(fallback=False)))
 
 
 def test_pull_finds_unsearchable_types_through_bulk(client: FhirClient, run_key: str) -> None:

@@ -193,7 +193,7 @@ def test_export_polls_with_retry_after_and_refuses_foreign_files_needing_our_tok
     sleeps: list[float] = []
     fc = FhirClient(BASE, auth=None, sleep=sleeps.append)
     progress: list[str] = []
-    got = list(export_resources(fc, "system", on_progress=progress.append))
+    got = list(export_resources(fc, on_progress=progress.append))
     assert [r["id"] for r in got] == ["p0", "p1", "p2"]
     assert sleeps == [7.0, 2.0] and progress == ["collecting"]
     assert deleted.call_count == 1  # the server may clean up
@@ -207,7 +207,7 @@ def test_export_polls_with_retry_after_and_refuses_foreign_files_needing_our_tok
     )
     foreign = responses.get("https://bucket.test/Patient.ndjson", body=ndjson)
     with pytest.raises(ExportError, match="another origin"):
-        list(export_resources(fc, "system"))
+        list(export_resources(fc))
     assert foreign.call_count == 0
 
 

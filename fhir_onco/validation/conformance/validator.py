@@ -163,6 +163,8 @@ class ConformanceValidator:
         # same element give equal verdicts unless a check was context-dependent (ctx.tainted)
         self._memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
         self._fp_memo: dict[tuple[str, str, str], tuple[bool, ...]] = {}
+        # Reference target profiles -> {target type: its profiles (not core)}
+        self._allowed_targets: dict[Any, dict[str, list[str]]] = {}
 
     # ---------------------------------------------------------------- construction
 
@@ -189,6 +191,7 @@ class ConformanceValidator:
         self._binding_cache.clear()
         self._memo.clear()
         self._fp_memo.clear()
+        self._allowed_targets.clear()
 
     def profiles(self) -> list[StructureDef]:
         out = []
@@ -500,6 +503,8 @@ class ConformanceValidator:
         hit = self._memo.get(key)
         if hit is None and ctx.bundle is not None:
             hit = ctx.bundle.memo.get(key)
+            if hit is not None:  # a verdict that holds in this bundle only: so does the enclosing one
+                ctx.tainted = max(ctx.tainted, _BUNDLE)
         if hit is not None:
             base, found = hit
             if found:
@@ -825,13 +830,16 @@ class ConformanceValidator:
         tref = node.type_for("Reference")
         if tref is None or not tref.targets or rtype is None:
             return
-        allowed: dict[str, list[str]] = {}
-        for t in tref.targets:
-            sd = self.defs.get(t)
-            tt = sd.type if sd is not None else t.rsplit("/", 1)[-1]
-            allowed.setdefault(tt, [])
-            if not t.startswith(CORE):
-                allowed[tt].append(t)
+        allowed = self._allowed_targets.get(tref.targets)
+        if allowed is None:
+            allowed = {}
+            for t in tref.targets:
+                sd = self.defs.get(t)
+                tt = sd.type if sd is not None else t.rsplit("/", 1)[-1]
+                allowed.setdefault(tt, [])
+                if not t.startswith(CORE):
+                    allowed[tt].append(t)
+            self._allowed_targets[tref.targets] = allowed
         if "Resource" in allowed:
             return
         if rtype not in allowed:

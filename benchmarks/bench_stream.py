@@ -1,0 +1,201 @@
+"""Peak RSS and wall time of `export`, `report` (and `map-tables`) as the number of patients grows.
+
+    python benchmarks/bench_stream.py --n 10000 --n 100000            # export + report
+    python benchmarks/bench_stream.py --n 100000 --map-tables          # + map-tables on a CSV extract
+    python benchmarks/bench_stream.py --n 1000 --keep /tmp/in          # keep (and reuse) the input
+
+The input is generated on the fly, never committed: Bulk-Data-style NDJSON, one file per resource
+type, so every patient's resources are spread over seven files and `export` / `report` must
+regroup them (the hardest input for bounded memory). Forty-one template patients (myeloma, B-ALL
+with an allogeneic HSCT, AML; each mapped once by fhir-onco, with varied sex, birth year, start
+dates, stages, responses, adverse-event grades, deaths) are written again under new ids per
+patient: string templating, so a million patients take minutes to write, not hours to map.
+`map-tables` reads a registry extract of benchmarks/workloads.py (registry-light).
+
+Each command runs in a fresh process (`python -m fhir_onco ...`); peak RSS comes from the OS
+(wait4 rusage: the largest resident set of that process), wall time is the clock. Prints one line
+per command and size, then the wall time per 1,000 patients (linear in N when that stays flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fhir_onco import map_case, parse_case
+from fhir_onco.pipeline import NdjsonWriter
+
+TEMPLATES = 41  # prime: patient i gets template i % 41, so neighbours differ
+ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def template_case(j: int) -> dict:
+    """A light patient (~12 resources): diagnosis, stage, finding, a two-drug regimen, response,
+    adverse event; every 5th died, every 4th is B-ALL with a conditioning regimen and an allogeneic HSCT."""
+    start = date(2012, 1, 1) + timedelta(days=97 * j)
+
+    def d(offset: int) -> str:
+        return (start + timedelta(days=offset)).isoformat()
+
+    hsct = j % 4 == 1
+    case: dict = {
+        "patient": {"identifiers": [{"system": "urn:bench", "value": f"t{j}"}],
+                    "sex": "female" if j % 2 else "male", "birth_date": f"{1940 + j % 50}-0{1 + j % 9}-1{j % 10}"},
+        "diagnoses": [{"id": "dx", "condition": "B-ALL" if hsct else ("multiple myeloma" if j % 3 else
+                                                                      "acute myeloid leukemia"),
+                       "onset": d(0),
+                       "stages": [] if hsct or j % 3 == 0 else [{"system": "iss", "value": ["I", "II", "III"][j % 3],
+                                                                  "date": d(0)}],
+                       "findings": [{"target": "del(17p)", "result": "detected" if j % 7 else "not-detected",
+                                     "date": d(0)}]}],
+        "regimens": [{"id": "r1", "name": "IsaPd", "category": "salvage", "intent": "palliative", "start": d(10),
+                      "cycles": 1, "cycle_length_days": 28, "drugs": [
+                          {"drug": "isatuximab", "dose": 10, "unit": "mg/kg", "route": "IV", "days": "1"},
+                          {"drug": "dexamethasone", "dose": 40, "unit": "mg", "route": "PO", "days": "1"}]}],
+        "responses": [{"date": d(60 + j), "response": ["CR", "VGPR", "PR", "SD", "PD"][j % 5], "regimen": "r1",
+                       "best": True}],
+        "adverse_events": [{"term": ["neutrophil count decreased", "anemia", "fever"][j % 3], "ctcae_version": "5.0",
+                            "grade": 1 + j % 5, "onset": d(20 + j % 30)}],
+    }
+    if j % 5 == 0:
+        case["patient"]["death"] = {"date": d(300 + 11 * j), "cause": "progression"}
+    if hsct:
+        case["regimens"].append({"id": "cond", "name": "TBI/Cy", "category": "conditioning", "start": "D-6",
+                                 "hsct_relative": "allo", "drugs": [
+                                     {"drug": "cyclophosphamide", "dose": 60, "unit": "mg/kg", "route": "IV",
+                                      "days": "-6"}]})
+        case["hsct"] = [{"id": "allo", "type": "allogeneic", "date": d(120), "graft_source": "PBSC",
+                         "donor": {"match": "matched unrelated"}, "conditioning": ["cond"],
+                         "engraftment": [{"kind": "neutrophil", "day": 14 + j % 9}]}]
+    return case
+
+
+def templates(work: Path) -> list[dict[str, list[str]]]:
+    """Per template: resource type -> its NDJSON lines, ids replaced by {0}, {1}, ... placeholders."""
+    out = []
+    for j in range(TEMPLATES):
+        bundle = map_case(parse_case(template_case(j), source=f"template-{j}"))
+        directory = work / f"t{j}"
+        with NdjsonWriter(directory) as writer:
+            writer.write_bundle(bundle)
+        lines: dict[str, list[str]] = {}
+        ids: dict[str, int] = {}
+
+        def placeholder(m: re.Match[str], ids: dict[str, int] = ids) -> str:
+            return f"{{{ids.setdefault(m.group(0), len(ids))}}}"
+
+        for path in sorted(directory.glob("*.ndjson")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                line = ID.sub(placeholder, line.replace("{", "{{").replace("}", "}}"))
+                line = line.replace(f'"value":"t{j}"', '"value":"{p}"')
+                lines.setdefault(path.stem, []).append(line)
+        shutil.rmtree(directory)
+        out.append({"lines": lines, "ids": len(ids)})  # type: ignore[dict-item]
+    return out
+
+
+def generate(n: int, directory: Path) -> int:
+    """N patients as NDJSON per type; returns the number of resources written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tpl = templates(directory)
+    types = sorted({t for x in tpl for t in x["lines"]})  # type: ignore[union-attr]
+    handles = {t: (directory / f"{t}.ndjson").open("w", encoding="utf-8") for t in types}
+    written = 0
+    try:
+        for i in range(n):
+            x = tpl[i % TEMPLATES]
+            ids = [f"{i:08x}-{k:04x}-4000-8000-{i * 131 % 1_000_003:012x}" for k in range(x["ids"])]  # type: ignore[arg-type]
+            for rtype, lines in x["lines"].items():  # type: ignore[union-attr]
+                handle = handles[rtype]
+                for line in lines:
+                    handle.write(line.format(*ids, p=f"p{i}"))
+                    handle.write("\n")
+                    written += 1
+    finally:
+        for h in handles.values():
+            h.close()
+    return written
+
+
+def measure(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of a command in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def run(n: int, keep: Path | None, map_tables: bool, commands: list[str]) -> list[dict[str, object]]:
+    work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    src = keep / f"ndjson-{n}" if keep else work / "in"
+    cli = [sys.executable, "-m", "fhir_onco", "-q"]
+    out: list[dict[str, object]] = []
+    try:
+        marker = src / ".complete"
+        if not marker.exists():
+            t0 = time.perf_counter()
+            resources = generate(n, src)
+            marker.write_text(str(resources))
+            print(f"# generated {n} patients, {resources} resources in {time.perf_counter() - t0:.0f} s", flush=True)
+        resources = int(marker.read_text())
+        runs = {"export": [*cli, "export", "--input", str(src), "-o", str(work / "csv")],
+                "report": [*cli, "report", "--input", str(src), "-f", "json", "-o", str(work / "r.json")]}
+        for name in commands:
+            wall, rss = measure(runs[name])
+            out.append({"command": name, "patients": n, "resources": resources, "wall_s": round(wall, 1),
+                        "peak_rss_mb": round(rss, 1)})
+            print(_line(out[-1]), flush=True)
+            if name == "report":  # the figures are real: every generated patient is counted
+                counted = json.loads((work / "r.json").read_text())["n_patients"]
+                if counted != n:
+                    raise SystemExit(f"report counted {counted} patients, {n} generated")
+        if map_tables:
+            from workloads import registry_light
+
+            extract = work / "extract"
+            registry_light(extract, n)
+            wall, rss = measure([*cli, "map-tables", str(extract), "-o", str(work / "mapped"), "-f", "ndjson"])
+            out.append({"command": "map-tables", "patients": n, "resources": None, "wall_s": round(wall, 1),
+                        "peak_rss_mb": round(rss, 1)})
+            print(_line(out[-1]), flush=True)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _line(r: dict[str, object]) -> str:
+    per_k = 1000 * float(r["wall_s"]) / int(r["patients"])  # type: ignore[arg-type]
+    return (f"{r['command']:>10} {r['patients']:>9} {r['resources'] or '-'!s:>10} {r['wall_s']:>9} "
+            f"{per_k:>13.1f} {r['peak_rss_mb']:>11}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, action="append", help="patients (repeatable; default 10,000 and 100,000)")
+    parser.add_argument("--keep", type=Path, help="generate the input under this directory and keep it")
+    parser.add_argument("--map-tables", action="store_true", help="also map-tables a registry extract of N patients")
+    parser.add_argument("--only", choices=["export", "report"], action="append",
+                        help="run only this command (repeatable; default both)")
+    args = parser.parse_args()
+    print(f"{'command':>10} {'patients':>9} {'resources':>10} {'wall s':>9} {'s/1k patients':>13} "
+          f"{'peak RSS MB':>11}", flush=True)
+    for n in args.n or [10_000, 100_000]:
+        run(n, args.keep, args.map_tables, args.only or ["export", "report"])
+
+
+if __name__ == "__main__":
+    main()
