@@ -3060,8 +3060,8 @@ Description: "Codes of terminology table death_causes: causes of death (Observat
 * http://hl7.org/fhir/sid/icd-10#R99 "Other ill-defined and unspecified causes of mortality"
 * http://hl7.org/fhir/sid/icd-10#B99 "Other and unspecified infectious diseases"
 * http://hl7.org/fhir/sid/icd-10#A41.9 "Sepsis, unspecified"
-* http://hl7.org/fhir/sid/icd-10#T86.0 "Bone-marrow transplant rejection"
 * http://snomed.info/sct#234646005 "Graft-versus-host disease (disorder)"
+* http://hl7.org/fhir/sid/icd-10#T86.0 "Bone-marrow transplant rejection"
 * https://fhir-onco.org/fhir/CodeSystem/death-causes#transplant-related-mortality "Transplant-related mortality"
 * http://hl7.org/fhir/sid/icd-10#K76.5 "Hepatic veno-occlusive disease"
 
