@@ -28,3 +28,22 @@ def fhir_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.base_url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_sekmet_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A sekmet server of the requesting module alone, for tests that count every patient on it;
+    skipped against an external server, which holds other patients."""
+    if os.environ.get("FHIR_ONCO_TEST_SERVER"):
+        pytest.skip("needs a server holding only this module's patients (a shared server holds others)")
+    from fhir_onco.server.testserver import TestServerError
+
+    server = SekmetServer(tmp_path_factory.mktemp("sekmet-private"))
+    try:
+        server.start()
+    except TestServerError as exc:  # no network to install it, etc.
+        pytest.skip(f"no local FHIR server: {exc}")
+    try:
+        yield server.base_url
+    finally:
+        server.stop()

@@ -5,8 +5,6 @@ every count of each spec - per group for the HSCT cohort (`--by cohort_group`)."
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +24,15 @@ SEED004, HSCT = COHORTS / "seed004-isapd.yaml", COHORTS / "example-ball-bridging
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("FHIR_ONCO_TEST_SERVER"):
-        pytest.skip("needs a server holding only these cohorts (a shared server holds other patients)")
-    from fhir_onco.server.testserver import SekmetServer, TestServerError
-
-    srv = SekmetServer(tmp_path_factory.mktemp("sekmet-cohorts"))
-    try:
-        srv.start()
-    except TestServerError as exc:
-        pytest.skip(f"no local FHIR server: {exc}")
-    try:
-        base = srv.base_url
-        out = tmp_path_factory.mktemp("cohorts")
-        generate_to_directory(SEED004, out / "seed004", seed=4)
-        generate_to_directory(HSCT, out / "hsct", seed=1)
-        with FhirClient(base, auth=None, retry=RetryPolicy(max_attempts=4, backoff_base=0.05)) as client:
-            for path in sorted(out.rglob("*.yaml")):
-                client.transaction(map_case(load_case(path)))
-        yield base
-    finally:
-        srv.stop()
+def server(private_sekmet_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    base = private_sekmet_url
+    out = tmp_path_factory.mktemp("cohorts")
+    generate_to_directory(SEED004, out / "seed004", seed=4)
+    generate_to_directory(HSCT, out / "hsct", seed=1)
+    with FhirClient(base, auth=None, retry=RetryPolicy(max_attempts=4, backoff_base=0.05)) as client:
+        for path in sorted(out.rglob("*.yaml")):
+            client.transaction(map_case(load_case(path)))
+    return base
 
 
 def _report(base: str, *args: str) -> dict[str, Any]:

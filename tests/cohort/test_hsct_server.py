@@ -9,8 +9,6 @@ The expected figures are written out here as a paper's table prints them, not re
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,25 +45,13 @@ DEATH_CAUSES = {"progression": 3, "sepsis": 1, "veno-occlusive disease": 1, "gvh
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("FHIR_ONCO_TEST_SERVER"):
-        pytest.skip("needs a server holding only this cohort (a shared server holds other patients)")
-    from fhir_onco.server.testserver import SekmetServer, TestServerError
-
-    srv = SekmetServer(tmp_path_factory.mktemp("sekmet-hsct-cohort"))
-    try:
-        srv.start()
-    except TestServerError as exc:
-        pytest.skip(f"no local FHIR server: {exc}")
-    try:
-        out = tmp_path_factory.mktemp("hsct-cohort")
-        generate_to_directory(HSCT, out, seed=1)
-        with FhirClient(srv.base_url, auth=None, retry=RetryPolicy(max_attempts=4, backoff_base=0.05)) as client:
-            for path in sorted(out.rglob("*.yaml")):
-                client.transaction(map_case(load_case(path)))
-        yield srv.base_url
-    finally:
-        srv.stop()
+def server(private_sekmet_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("hsct-cohort")
+    generate_to_directory(HSCT, out, seed=1)
+    with FhirClient(private_sekmet_url, auth=None, retry=RetryPolicy(max_attempts=4, backoff_base=0.05)) as client:
+        for path in sorted(out.rglob("*.yaml")):
+            client.transaction(map_case(load_case(path)))
+    return private_sekmet_url
 
 
 @pytest.fixture(scope="module")
