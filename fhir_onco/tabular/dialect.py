@@ -21,12 +21,14 @@ import csv
 import functools
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fhir_onco.dates import DateError, PartialDate, parse_date
+
+V = TypeVar("V")
 
 NULLS = frozenset({"", "null", "none", "na", "n/a", "nan", "#n/a", "-", "—", "–", "нет данных", "н/д"})
 LIST_SEPARATOR = "|"
@@ -203,6 +205,20 @@ def number(raw: str | None, *, percent: bool = False) -> float | None:
     if not math.isfinite(value) or abs(value) > 1e15:
         raise CellError("expected a number of plausible size (at most 1e15)")
     return value
+
+
+def one_of(values: Mapping[str, V], expected: str) -> Callable[[str | None], V | None]:
+    """A parser for a cell holding one of `values`' keys (case-insensitive), giving its value;
+    anything else is a CellError whose message is `expected`."""
+    def parse(raw: str | None) -> V | None:
+        s = text(raw)
+        if s is None:
+            return None
+        try:
+            return values[s.casefold()]
+        except KeyError:
+            raise CellError(expected) from None
+    return parse
 
 
 def integer(raw: str | None) -> int | None:

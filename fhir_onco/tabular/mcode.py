@@ -82,14 +82,16 @@ _SYSTEM_ALIASES = {
 }
 _CONDITION_CATEGORIES = ("problem-list-item", "encounter-diagnosis", "health-concern")
 _OBSERVATION_STATUS = {"final", "preliminary", "registered", "amended", "corrected"}
-_BIRTH_SEX = {"m": "male", "male": "male", "f": "female", "female": "female", "unk": "unknown",
-              "unknown": "unknown"}
+_BIRTH_SEX = d.one_of({"m": "male", "male": "male", "f": "female", "female": "female", "unk": "unknown",
+                       "unknown": "unknown"}, "expected M, F or UNK (US Core birth sex) or male/female/unknown")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _AE_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/adverse-event-category"
 _PARTICIPATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 _NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
-_EXPECTATION = {"c41333": True, "expected": True, "c41334": False, "unexpected": False}
-_VERIFICATION = {"confirmed", "provisional", "differential", "unconfirmed", "refuted"}
+_EXPECTATION = d.one_of({"c41333": True, "expected": True, "c41334": False, "unexpected": False},
+                         "expected NCIt C41333 (expected) or C41334 (unexpected)")
+_VERIFICATION = d.one_of({v: v for v in ("confirmed", "provisional", "differential", "unconfirmed", "refuted")},
+                         "expected confirmed, provisional, differential, unconfirmed or refuted")
 _TNM_TYPES = {"clinical": "clinical", "pathologic": "pathological", "pathological": "pathological"}
 _CTCAE_VERSIONS = {"5": "5.0", "5.0": "5.0", "5.0.0": "5.0", "4.03": "4.03", "4.0.3": "4.03"}
 _MED_TYPES = {"medication", "medicationadministration", "medicationstatement", "medicationrequest"}
@@ -98,8 +100,8 @@ _LOCAL_BAD = re.compile(r"[^A-Za-z0-9.\-_]+")
 _DATA_ABSENT = {"not-asked", "asked-unknown", "asked-declined", "temp-unknown", "unknown", "not-applicable",
                 "not-performed", "not-permitted"}  # FHIR data-absent-reason codes the case model keeps
 _STATUS = {"268910001": "remission", "359746009": "sd", "271299001": "pd", "709137006": "not-evaluable"}
-_CLINICAL = {"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
-             "resolved": "resolved"}
+_CLINICAL = d.one_of({"active": "active", "recurrence": "relapse", "relapse": "relapse", "remission": "remission",
+                      "resolved": "resolved"}, "expected active, recurrence, relapse, remission or resolved")
 _MED_STATUS = {"completed": "completed", "in-progress": "active", "on-hold": "active", "stopped": "stopped",
                "not-done": "not-done"}
 _HSCT_KEYS = {"allogeneic-hsct": ("allogeneic", None), "haploidentical-hsct": ("allogeneic", "haploidentical"),
@@ -226,12 +228,7 @@ class McodeReader(TabularReader):
         put(address, "state", r.get("state", field="address.state"))
         put(address, "postal_code", r.get("zip", field="address.postal_code"))
         put(patient, "address", address or None)  # no country: the framework assumes US, the file does not say
-        birth_sex = r.get("birthsex", field="birth_sex")
-        if birth_sex is not None:
-            if birth_sex.casefold() in _BIRTH_SEX:
-                patient["birth_sex"] = _BIRTH_SEX[birth_sex.casefold()]
-            else:
-                r.error("birthsex", "expected M, F or UNK (US Core birth sex) or male/female/unknown")
+        put(patient, "birth_sex", r.get("birthsex", _BIRTH_SEX, field="birth_sex"))
         # a code we know becomes its key; anything else stays as written and is resolved as a term when
         # mapped (an unknown one fails unless --allow-text-only)
         race = [self._code_term("race", code) or code for code in d.items(r.raw("race"))]
@@ -276,21 +273,10 @@ class McodeReader(TabularReader):
             put(dx, "id", r.get("conditionId", _local, field="id"))
             dx["condition"] = self._term(r, "conditions", "code", "codeSystem", ("displayName",), "condition")
             put(dx, "onset", self._date(r, "dateOfDiagnosis", "onset"))
-            status = r.get("clinicalStatus", field="status")
-            if status is not None:
-                if status.casefold() in _CLINICAL:
-                    dx["status"] = _CLINICAL[status.casefold()]
-                else:
-                    r.error("clinicalStatus", "expected active, recurrence, relapse, remission or resolved")
+            put(dx, "status", r.get("clinicalStatus", _CLINICAL, field="status"))
             site = self._term(r, "body_sites", "bodySite", None, (), "body_sites")
             put(dx, "body_sites", [site] if site else [])
-            verification = r.get("verificationStatus", field="verification")
-            if verification is not None:
-                if verification.casefold() in _VERIFICATION:
-                    dx["verification"] = verification.casefold()
-                else:
-                    r.error("verificationStatus", "expected confirmed, provisional, differential, unconfirmed or "
-                                                  "refuted")
+            put(dx, "verification", r.get("verificationStatus", _VERIFICATION, field="verification"))
             put(dx, "laterality", self._laterality(r, "laterality"))
             put(dx, "morphology", self._term(r, "morphology", "histology", None, (), "morphology"))
             category = [c.strip() for c in d.items(r.raw("category"))]
@@ -514,12 +500,7 @@ class McodeReader(TabularReader):
                 # not a code we know: the display names it, else the code as written
                 out.append(term or (displays[j] if displays and displays[j] else code))
             put(ae, "categories", out)
-        expectation = r.get("expectation", field="expected")
-        if expectation is not None:
-            if expectation.casefold() in _EXPECTATION:
-                ae["expected"] = _EXPECTATION[expectation.casefold()]
-            else:
-                r.error("expectation", "expected NCIt C41333 (expected) or C41334 (unexpected)")
+        put(ae, "expected", r.get("expectation", _EXPECTATION, field="expected"))
         put(ae, "study", r.get("studyId", field="study"))
         actor, function = r.get("actor", field="participants[0].actor"), r.get("functionCode")
         if function is not None and actor is None:
