@@ -12,7 +12,6 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +28,9 @@ from .inline_cohort import COHORT
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bool]]:
+def server_url(module_server: tuple[str, bool]) -> tuple[str, bool]:
     """(base URL, whether the server holds only what this module pushed)."""
-    external = os.environ.get("FHIR_ONCO_TEST_SERVER")
-    if external:
-        yield external.rstrip("/"), False
-        return
-    from fhir_onco.server.testserver import SekmetServer, TestServerError
-
-    server = SekmetServer(tmp_path_factory.mktemp("sekmet-analytics"))
-    try:
-        server.start()
-    except TestServerError as exc:  # no network to install it, etc.
-        pytest.skip(f"no local FHIR server: {exc}")
-    try:
-        yield server.base_url, True
-    finally:
-        server.stop()
+    return module_server
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,22 +23,9 @@ GOLDEN = ROOT / "examples" / "golden"
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("FHIR_ONCO_TEST_SERVER")
-    if external:
-        yield external.rstrip("/")
-        return
-    from fhir_onco.server.testserver import SekmetServer, TestServerError
-
-    server = SekmetServer(tmp_path_factory.mktemp("sekmet-deid"))
-    try:
-        server.start()
-    except TestServerError as exc:  # no network to install it, etc.
-        pytest.skip(f"no local FHIR server: {exc}")
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
+def server_url(module_server: tuple[str, bool]) -> str:
+    # not the session server: the tests assert the original ids are absent, and that server holds them
+    return module_server[0]
 
 
 @pytest.fixture
