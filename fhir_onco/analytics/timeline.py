@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fhir_onco.dates import DateError, PartialDate, RelativeDate, UnknownDate, parse_date
+from fhir_onco.dates import DateError, DateValue, PartialDate, RelativeDate, UnknownDate, parse_date
 from fhir_onco.files import open_private
 
 from .cases import ReadCase, read_cases
@@ -176,13 +176,8 @@ class _Bounds:
     def relative(self, expr: str | None) -> tuple[_dt.date, _dt.date] | None:
         """D+N / day N of an anchor known only to the month or year: every day it may be (the
         resolved date would be the coarser precision they share, up to a whole year)."""
-        if expr is None or self.rc is None:
-            return None
-        try:
-            parsed = parse_date(expr)
-        except DateError:
-            return None
-        if not isinstance(parsed, RelativeDate):
+        parsed = self._parsed(expr)
+        if not isinstance(parsed, RelativeDate) or self.rc is None:
             return None
         c = self.rc.case
         if parsed.anchor_kind == "hsct":
@@ -204,13 +199,7 @@ class _Bounds:
 
     def event(self, row_id: str, label: str, kind: str, value: Any = None) -> Event | None:
         """The range of an item whose date is bounded by an anchor; None when it is not."""
-        expr = self.exprs.get(row_id)
-        if expr is None or self.rc is None:
-            return None
-        try:
-            parsed = parse_date(expr)
-        except DateError:
-            return None
+        parsed = self._parsed(self.exprs.get(row_id))
         if not isinstance(parsed, UnknownDate) or parsed.bound is None or parsed.anchor_id is None:
             return None
         anchor = self._anchor(parsed.anchor_id)
@@ -222,6 +211,15 @@ class _Bounds:
         if parsed.bound == "after":
             return Event(last, label, kind, value, approximate=True, end=last, open_end=True)
         return Event(first, label, kind, value, approximate=True, end=last)
+
+    def _parsed(self, expr: str | None) -> DateValue | None:
+        """A written date parsed, or None (no case behind the rows, nothing written, not a date)."""
+        if expr is None or self.rc is None:
+            return None
+        try:
+            return parse_date(expr)
+        except DateError:
+            return None
 
     def _anchor(self, anchor_id: str) -> tuple[_dt.date, _dt.date] | None:
         assert self.rc is not None
