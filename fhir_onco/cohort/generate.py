@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from . import spec as s
-from .spec import CohortError, CohortSpec, Count
+from .spec import CohortError, CohortSpec, Count, Timing
 from .timing import Kind, Unlucky, draw_exact, magic_organs, nih_organs, place_days, timing_values
 
 MONTH = 30.4375
@@ -507,27 +507,27 @@ def _place_hsct_days(spec: CohortSpec, slots: list[Slot], rng: random.Random) ->
     deaths: list[Kind] = []
     untimed_deaths: list[Slot] = []
     nrm_timed: set[int] = set()
+    def timed(kind: str, t: Timing, who: list[Slot], where: str) -> None:
+        """Days drawn from a timing for the patients of one HSCT block (a group's, or the cohort's: `hsct`)."""
+        vals = timing_values(t, len(who), rng, f"{where}.{field_name[kind]}")
+        dies = kind in ("death", "nrm")
+        (deaths if dies else events).append(Kind(f"death@{kind}@{where}" if dies else f"{kind}@{where}", vals,
+                                                 [x.n for x in who]))
+        if kind == "nrm":
+            nrm_timed.update(x.n for x in who)
+
     for kind, (has, timing) in holds.items():
         rest: list[Slot] = []
-        dies = kind in ("death", "nrm")
         for w, own, members in tx:
             t = timing(own) if own is not None else None
             who = [x for x in members if has(x) and x.n not in nrm_timed]
             if t is not None:
-                vals = timing_values(t, len(who), rng, f"{w}.{field_name[kind]}")
-                (deaths if dies else events).append(Kind(f"death@{kind}@{w}" if dies else f"{kind}@{w}", vals,
-                                                         [x.n for x in who]))
-                if kind == "nrm":
-                    nrm_timed.update(x.n for x in who)
+                timed(kind, t, who, w)
             else:
                 rest += who
         t = timing(top) if top is not None else None
         if t is not None:
-            vals = timing_values(t, len(rest), rng, f"hsct.{field_name[kind]}")
-            (deaths if dies else events).append(Kind(f"death@{kind}@hsct" if dies else f"{kind}@hsct", vals,
-                                                     [x.n for x in rest]))
-            if kind == "nrm":
-                nrm_timed.update(x.n for x in rest)
+            timed(kind, t, rest, "hsct")
         elif kind == "nrm":
             continue
         elif kind == "death":
