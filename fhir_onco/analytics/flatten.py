@@ -507,15 +507,6 @@ def flatten_all(store: ResourceStore, labels: Labels | None = None,
     return flatten_cases(read_cases(store, stats=stats), names, labels)
 
 
-def flatten_stores(stores: Iterable[ResourceStore], names: Iterable[str] | None = None,
-                   labels: Labels | None = None, stats: ReadStats | None = None) -> dict[str, list[Json]]:
-    """Flatten store by store (e.g. :func:`.reader.iter_stores`), keeping only rows in memory.
-
-    An item met in several stores (the same resource in two files) gives one row: the last one.
-    """
-    return flatten_cases((rc for store in stores for rc in read_cases(store, stats=stats)), names, labels)
-
-
 def sort_rows(name: str, rows: list[Json]) -> list[Json]:
     return _sorted(name, rows)
 

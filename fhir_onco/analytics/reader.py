@@ -174,39 +174,6 @@ def read_input(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
     return store
 
 
-def iter_stores(root: Path | str, types: Iterable[str] = CLINICAL_TYPES, *,
-                allow_text_only: bool = False) -> Iterator[ResourceStore]:
-    """One store per JSON / YAML file that holds whole patients (a patient's bundle), then one for
-    the rest: NDJSON files and JSON files of loose resources (one resource per file, as FHIR IGs ship
-    examples), whose patients are spread over files.
-
-    Lets callers flatten a large directory file by file and keep only the flat rows: memory grows
-    with the rows, not with the raw resources.
-    """
-    wanted = frozenset(types)
-    files = input_files(Path(root))
-    rest = ResourceStore(wanted)
-    for path in files:
-        if path.suffix.lower() == ".ndjson":
-            continue
-        store = ResourceStore(wanted).extend(iter_file(path, allow_text_only))
-        if _whole_patients(store):
-            yield store
-        else:
-            rest.extend(store.resources())
-    for path in files:
-        if path.suffix.lower() == ".ndjson":
-            rest.extend(iter_file(path, allow_text_only))
-    if len(rest):
-        yield rest
-
-
-def _whole_patients(store: ResourceStore) -> bool:
-    """Every resource's patient is in the store, and there is more than a lone Patient."""
-    groups = store.by_patient()
-    return bool(groups) and all(rs and rs[0]["resourceType"] == "Patient" and len(rs) > 1 for rs in groups.values())
-
-
 # ---- patient by patient, in bounded memory ------------------------------------------------------
 @dataclass
 class PatientStats:

@@ -169,14 +169,16 @@ def test_reader_reports_the_file_and_line_of_bad_ndjson(tmp_path: Path) -> None:
 
 def test_directory_is_flattened_file_by_file_without_double_counting(cohort_bundles: list[dict[str, Any]],
                                                                      tmp_path: Path) -> None:
-    from fhir_onco.analytics.flatten import flatten_stores
-    from fhir_onco.analytics.reader import iter_stores
+    from fhir_onco.analytics.cases import read_cases
+    from fhir_onco.analytics.flatten import flatten_cases
+    from fhir_onco.analytics.reader import iter_input, iter_patients
     from fhir_onco.analytics.report import REPORT_TABLES
 
     for i, b in enumerate(cohort_bundles):
         (tmp_path / f"p{i}.json").write_text(json.dumps(b), encoding="utf-8")
     (tmp_path / "copy-of-p0.json").write_text(json.dumps(cohort_bundles[0]), encoding="utf-8")
-    tables = flatten_stores(iter_stores(tmp_path), REPORT_TABLES)
+    tables = flatten_cases((rc for store in iter_patients(iter_input(tmp_path)) for rc in read_cases(store)),
+                           REPORT_TABLES)
     assert len(tables["patients"]) == 5
     streamed = cohort_report(tables)
     whole = cohort_report(read_input(tmp_path))

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fhir_onco.analytics.flatten import flatten_stores
-from fhir_onco.analytics.reader import iter_stores
+from fhir_onco.analytics.cases import read_cases
+from fhir_onco.analytics.flatten import flatten_cases
+from fhir_onco.analytics.reader import iter_input, iter_patients
 from fhir_onco.cli.app import app
 from fhir_onco.pipeline import NdjsonWriter, PatientResult, map_file, map_ndjson_cases
 from fhir_onco.spark import map_tables_spark
@@ -133,7 +134,8 @@ def test_case_files_and_ndjson_cases_same_as_map(spark: Any, tmp_path: Path) -> 
 
 def test_export_tables_same_as_single_process_export(spark: Any, tmp_path: Path) -> None:
     run = map_tables_spark(spark, REGISTRY, tmp_path / "spark", partitions=2)
-    expected = flatten_stores(iter_stores(tmp_path / "spark"))
+    patients = iter_patients(iter_input(tmp_path / "spark"))  # what `fhir-onco export --input` reads
+    expected = flatten_cases(rc for store in patients for rc in read_cases(store))
     frames = export_dataframes(spark, run.output)
     assert set(frames) == set(expected)
     for name, frame in frames.items():
