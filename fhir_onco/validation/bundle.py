@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fhir_onco.validation.report import Report
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a declared dependency
+    orjson = None  # type: ignore[assignment]
+
+_scanstring = json.decoder.scanstring
+_REF_KEY = '"reference":"'
 
 _BUNDLE_TYPES_WITH_REQUEST = {"transaction", "batch"}
 
@@ -113,8 +122,31 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-def _references(resource: Any) -> Iterator[str]:
-    """Every Reference.reference string below resource (as iter_references, without locations)."""
+def _references(resource: Any) -> Iterable[str]:
+    """Every Reference.reference string below resource (as iter_references, without locations).
+
+    Read from the resource's compact JSON (orjson, C) where that is exact: inside a JSON string
+    every quote is escaped, so `"reference":"` right after `{` or `,` is a key named reference with
+    a string value, at any depth. Anything unusual (a `contained` key, which the walk skips, a
+    match not preceded by `{`/`,`, a value orjson refuses) takes the walk below."""
+    if orjson is not None and type(resource) is dict:
+        try:
+            text = orjson.dumps(resource).decode("utf-8")
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and '"contained":' not in text:
+            out: list[str] = []
+            at = text.find(_REF_KEY)
+            while at > 0 and text[at - 1] in "{,":
+                ref, end = _scanstring(text, at + len(_REF_KEY))
+                out.append(ref)
+                at = text.find(_REF_KEY, end)
+            if at < 0:
+                return out
+    return _walk_references(resource)
+
+
+def _walk_references(resource: Any) -> Iterator[str]:
     stack = [resource]
     while stack:
         node = stack.pop()

@@ -225,7 +225,12 @@ def _ref1(v: dict[str, Any], r: dict[str, Any]) -> bool:
     ref = v.get("reference")
     if not isinstance(ref, str) or not ref.startswith("#"):
         return True
-    return ref[1:] in {c.get("id") for c in r.get("contained", []) or [] if isinstance(c, dict)}
+    ids: list[Any] = []  # FHIRPath flattens a (malformed) list id; a set of them could not hash it
+    for c in r.get("contained", []) or []:
+        if isinstance(c, dict):
+            cid = c.get("id")
+            ids.extend(cid if isinstance(cid, list) else [cid])
+    return ref[1:] in ids
 
 
 def _ext1(v: dict[str, Any], r: dict[str, Any]) -> bool:

@@ -87,6 +87,8 @@ class _BundleIndex:
         self.conforms: dict[tuple[int, str], bool] = {}
         # verdicts of values whose checks resolved references: reusable inside this bundle only
         self.memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
+        # the same for the compiled checks (compiled.py): (closure slot, repr) of accepted values
+        self.valid: set[tuple[int, str]] = set()
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
@@ -146,7 +148,8 @@ class ConformanceValidator:
     _default: ConformanceValidator | None = None
     _lock = threading.Lock()
 
-    def __init__(self, definitions: Definitions, *, shortcuts: bool = True) -> None:
+    def __init__(self, definitions: Definitions, *, shortcuts: bool = True,
+                 compiled: bool | None = None) -> None:
         self.defs = definitions
         # memo of verdicts, compiled existence invariants, url lookup for extension slices; off,
         # every check is interpreted afresh (tests compare both on the corpus: same issues)
@@ -165,12 +168,18 @@ class ConformanceValidator:
         self._fp_memo: dict[tuple[str, str, str], tuple[bool, ...]] = {}
         # Reference target profiles -> {target type: its profiles (not core)}
         self._allowed_targets: dict[Any, dict[str, list[str]]] = {}
+        # profiles compiled into "no issue?" closures (compiled.py), tried before the interpreter
+        # on every resource; on by default with the other shortcuts
+        from .compiled import Compiler
+
+        self._compiler = Compiler(self) if (shortcuts if compiled is None else compiled) else None
 
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    def from_dirs(cls, *dirs: Path, shortcuts: bool = True) -> ConformanceValidator:
-        return cls(Definitions([Path(d) for d in dirs]), shortcuts=shortcuts)
+    def from_dirs(cls, *dirs: Path, shortcuts: bool = True,
+                  compiled: bool | None = None) -> ConformanceValidator:
+        return cls(Definitions([Path(d) for d in dirs]), shortcuts=shortcuts, compiled=compiled)
 
     @classmethod
     def load_default(cls) -> ConformanceValidator:
@@ -192,6 +201,8 @@ class ConformanceValidator:
         self._memo.clear()
         self._fp_memo.clear()
         self._allowed_targets.clear()
+        if self._compiler is not None:
+            self._compiler.clear()
 
     def profiles(self) -> list[StructureDef]:
         out = []
@@ -298,6 +309,10 @@ class ConformanceValidator:
                 continue
             ctx = _Ctx(issues, url if url != CORE + rt else None, res, root or res, idx, depth,
                        shell=shell)
+            if self._compiler is not None:
+                if self._compiler.accepts(res, sd.root, url, ctx):
+                    continue  # the interpreter would find nothing
+                ctx.tainted = _PURE
             self._complex(res, sd.root, None, loc, ctx)
             if rt == "Observation" and url.startswith(OUR_CANONICAL):
                 self._observation_result(res, url, loc, ctx)
@@ -803,7 +818,10 @@ class ConformanceValidator:
         target = self._resolve_ref(ref, ctx)
         rtype: str | None = None
         if target is not None:
-            rtype = target.get("resourceType")
+            # a target without a valid resourceType is reported at the target itself; here it
+            # only has no type to compare (a list there used to crash the lookup below)
+            found_type = target.get("resourceType")
+            rtype = found_type if isinstance(found_type, str) else None
         elif ref.startswith("#"):
             return  # ref-1 reports it
         else:

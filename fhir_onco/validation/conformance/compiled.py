@@ -1,0 +1,458 @@
+"""Profiles compiled into checking closures: the fast "no issue here" answer for the common case.
+
+The interpreter in validator.py walks a value against an element's `Table` (keys, cardinality,
+slices, invariants), building a location string for every element and collecting `Issue`s. Mapped
+bundles are valid nearly always, so the question asked millions of times is only "is there any
+issue in this resource?". This module turns each (element, type) of a snapshot, once, into a
+Python closure that answers exactly that - with the element's keys, cardinalities, primitive
+checkers, maxLength, fixed/pattern values, bindings, slice matchers and invariants bound into the
+closure, and without locations or issue objects. A closure returns True only when the interpreter
+would report nothing; False sends the whole resource to the interpreter, which then reports the
+issues (so every message, location and rule still comes from one place).
+
+What the closures do not re-implement they delegate, value by value, to the interpreter (with a
+throwaway issue list): references, contained resources, FHIRPath invariants evaluated by
+fhirpathpy, the Observation result rule. Equal pure values at one element are accepted once (a
+bounded set of `repr`s per closure; a value whose check read its resource or bundle is never
+cached there). tests/conformance/test_compiled.py proves "accepted" == "the interpreter finds no
+issue" on every corpus case, golden bundle and example, resource by resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import invariants as inv
+from . import ucum
+from .model import RESOURCE_TYPES, Node
+from .primitives import CHECKERS, PRIMITIVES
+
+if TYPE_CHECKING:
+    from .validator import ConformanceValidator, _Ctx
+
+Check = Callable[[Any, "_Ctx"], bool]
+_PURE, _BUNDLE, _RESOURCE = 0, 1, 2
+_VALID_MAX = 20_000
+
+
+def _false(item: Any, ctx: _Ctx) -> bool:
+    return False
+
+
+class Compiler:
+    """Closures per (element, type) of the validator's definitions, built on first use."""
+
+    def __init__(self, validator: ConformanceValidator) -> None:
+        from . import validator as vmod
+
+        self.v = validator
+        self.vm = vmod
+        self._tables: dict[tuple[int, str | None], Check] = {}
+        self._items: dict[tuple[int, str | None, bool, bool], Check] = {}
+        self._valid_sets: list[set[str]] = []
+
+    def clear(self) -> None:
+        self._tables.clear()
+        self._items.clear()
+        self._valid_sets.clear()
+
+    # ------------------------------------------------------------------ entry point
+
+    def accepts(self, res: dict[str, Any], root: Node, url: str, ctx: _Ctx) -> bool:
+        """True when the interpreter would find no issue in res against this profile root."""
+        if not self.table(root, None)(res, ctx):
+            return False
+        if res.get("resourceType") == "Observation" and url.startswith(self.vm.OUR_CANONICAL):
+            sub = self._sub(ctx)
+            self.v._observation_result(res, url, "", sub)
+            return not sub.issues
+        return True
+
+    def _sub(self, ctx: _Ctx) -> _Ctx:
+        return self.vm._Ctx([], ctx.profile, ctx.resource, ctx.root, ctx.bundle, ctx.depth,
+                            shell=ctx.shell)
+
+    # ------------------------------------------------------------------ complex values
+
+    def table(self, node: Node, tcode: str | None) -> Check:
+        key = (id(node), tcode)
+        fn = self._tables.get(key)
+        if fn is None:
+            # a placeholder while compiling: recursive types (Extension.extension, Identifier.
+            # assigner -> Reference.identifier) call the finished closure through the cache
+            self._tables[key] = lambda obj, ctx: self._tables[key](obj, ctx)
+            fn = self._tables[key] = self._compile_table(node, tcode)
+        return fn
+
+    def _compile_table(self, node: Node, tcode: str | None) -> Check:
+        tbl = self.v._table(node, tcode)
+        keys: dict[str, Check] = {k: self._element(child, ct, prim_ext)
+                                  for k, (child, ct, prim_ext) in tbl.keys.items()}
+        # (min, max, choice, keys, key set, single): single = a non-repeating, non-choice element,
+        # whose count is 1 when present (the key loop rejected null, arrays and max 0 already)
+        card = [(child.min, child.max, child.is_choice, ks, frozenset(ks),
+                 not child.is_array and not child.is_choice and child.min <= 1)
+                for child, ks in tbl.card]
+        required = [name for _child, name in tbl.required_slices]
+        constraints = tbl.constraints
+        is_resource = tbl.is_resource
+        natives = inv.RESOURCE_NATIVES
+        validator = self.v
+        sub = self._sub
+
+        def check(obj: dict[str, Any], ctx: _Ctx) -> bool:
+            if not obj:
+                return False
+            for k, val in obj.items():
+                f = keys.get(k)
+                if f is None:
+                    if k == "resourceType" and is_resource:
+                        continue
+                    return False
+                if not f(val, ctx):
+                    return False
+            for mn, mx, choice, _keys, kset, single in card:
+                if kset.isdisjoint(obj):
+                    if mn > 0:
+                        return False
+                    continue
+                if single:
+                    continue
+                # every value in obj is non-null here (the key loop rejected null)
+                found = kset.intersection(obj)
+                n = 0
+                values = 0
+                for k in found:
+                    val = obj[k]
+                    if k[0] == "_":
+                        if k[1:] in obj:
+                            continue
+                    else:
+                        values += 1
+                    n += len(val) if type(val) is list else 1
+                if n < mn or (mx is not None and n > mx and not (choice and n > 1)):
+                    return False
+                if choice and values > 1:
+                    return False
+            for name in required:
+                if name not in obj:
+                    return False
+            for c, native, simple, lazy, base_path in constraints:
+                if native is not None:
+                    reads_resource = natives.get(native)
+                    if reads_resource is not None and reads_resource(obj):
+                        ctx.tainted = _RESOURCE
+                    ok = native(obj, ctx.resource)
+                elif simple is not None and (ok := simple(obj)) is not None:
+                    pass
+                else:
+                    if lazy.context_dependence > ctx.tainted:
+                        ctx.tainted = lazy.context_dependence
+                    s = sub(ctx)
+                    ok = validator._fhirpath(lazy, obj, base_path, "", c, s)
+                    if s.issues:
+                        return False
+                    if ok is None:
+                        continue
+                if not ok:
+                    return False
+            return True
+
+        return check
+
+    def _element(self, child: Node, ct: str | None, prim_ext: bool) -> Check:
+        if child.max == 0:
+            return _false
+        if child.is_array:
+            if child.slicing is not None and not child.choice and not prim_ext:
+                sliced = self._sliced(child, ct)
+
+                def array_sliced(val: Any, ctx: _Ctx) -> bool:
+                    return type(val) is list and bool(val) and sliced(val, ctx)
+                return array_sliced
+            item = self.item(child, ct, prim_ext, True)
+
+            def array(val: Any, ctx: _Ctx) -> bool:
+                if type(val) is not list or not val:
+                    return False
+                for x in val:  # noqa: SIM110 - a loop: no generator frame per array
+                    if not item(x, ctx):
+                        return False
+                return True
+            return array
+        if ct in PRIMITIVES and not prim_ext:
+            checker = CHECKERS[ct]
+            max_length = child.max_length
+            tail = self._tail(child, ct)
+
+            def one_primitive(val: Any, ctx: _Ctx) -> bool:
+                if val is None or type(val) is list or checker(val) is not None:
+                    return False
+                if max_length is not None and isinstance(val, str) and len(val) > max_length:
+                    return False
+                return tail is None or tail(val, ctx)
+            return one_primitive
+        single = self.item(child, ct, prim_ext, False)
+
+        def one(val: Any, ctx: _Ctx) -> bool:
+            return type(val) is not list and single(val, ctx)
+        return one
+
+    # ------------------------------------------------------------------ one value (_value)
+
+    def item(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:
+        key = (id(node), tcode, prim_ext, in_array)
+        fn = self._items.get(key)
+        if fn is None:
+            self._items[key] = lambda item, ctx: self._items[key](item, ctx)
+            fn = self._items[key] = self._compile_item(node, tcode, prim_ext, in_array)
+        return fn
+
+    def _compile_item(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:
+        checked = self._checked(node, tcode, prim_ext, in_array)
+        if prim_ext or tcode in RESOURCE_TYPES or tcode in PRIMITIVES:
+            return checked  # the interpreter memoises objects only (and never these)
+        valid: set[str] = set()
+        self._valid_sets.append(valid)
+        slot = len(self._valid_sets)
+
+        def memoised(item: Any, ctx: _Ctx) -> bool:
+            if type(item) is not dict or ctx.shell:
+                return checked(item, ctx)
+            key = repr(item)
+            if key in valid:
+                return True
+            bundle = ctx.bundle
+            if bundle is not None and (slot, key) in bundle.valid:
+                # accepted in this bundle only: so is the enclosing value
+                if ctx.tainted < _BUNDLE:
+                    ctx.tainted = _BUNDLE
+                return True
+            outer = ctx.tainted
+            ctx.tainted = _PURE
+            ok = checked(item, ctx)
+            if ok:
+                taint = ctx.tainted
+                if taint == _PURE:
+                    if len(valid) >= _VALID_MAX:
+                        valid.clear()
+                    valid.add(key)
+                elif taint == _BUNDLE and bundle is not None:
+                    bundle.valid.add((slot, key))
+            if outer > ctx.tainted:
+                ctx.tainted = outer
+            return ok
+        return memoised
+
+    def _checked(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:
+        v = self.v
+        if prim_ext:
+            elem = v.defs.base("Element")
+            if elem is None or elem.root is None:
+                return self._interpreted(node, tcode, prim_ext, in_array)
+            elem_check = self.table(elem.root, None)
+
+            def prim_extension(item: Any, ctx: _Ctx) -> bool:
+                if item is None and in_array:
+                    return True
+                return type(item) is dict and elem_check(item, ctx)
+            return prim_extension
+        tail = self._tail(node, tcode)
+        if tcode in PRIMITIVES:
+            checker = CHECKERS[tcode]
+            max_length = node.max_length
+
+            def primitive(item: Any, ctx: _Ctx) -> bool:
+                if item is None:
+                    return in_array
+                if checker(item) is not None:
+                    return False
+                if max_length is not None and isinstance(item, str) and len(item) > max_length:
+                    return False
+                return tail is None or tail(item, ctx)
+            return primitive
+        if tcode in RESOURCE_TYPES:
+            interpreted = self._interpreted(node, tcode, prim_ext, in_array)
+            entry_resource = node.path == "Bundle.entry.resource"
+
+            def resource(item: Any, ctx: _Ctx) -> bool:
+                if type(item) is not dict:
+                    return False
+                ctx.tainted = _RESOURCE
+                if ctx.shell and ctx.depth == 0 and entry_resource:
+                    return True
+                return interpreted(item, ctx)
+            return resource
+        body = (self._extension(node) if tcode == "Extension" and not node.slice_name
+                else self.table(node, tcode))
+        extra: Check | None = None
+        if tcode == "Reference" and node.types:
+            extra = self._reference(node)
+        elif tcode == "Coding":
+            unknown = v.terminology.unknown_code
+
+            def coding(item: Any, ctx: _Ctx) -> bool:
+                return not unknown(item.get("system"), item.get("code"))
+            extra = coding
+        elif tcode in self.vm._QUANTITY_TYPES:
+            def quantity(item: Any, ctx: _Ctx) -> bool:
+                if item.get("system") != ucum.UCUM:
+                    return True
+                code = item.get("code")
+                return type(code) is not str or ucum.check(code) is None
+            extra = quantity
+
+        def complex_value(item: Any, ctx: _Ctx) -> bool:
+            if type(item) is not dict or not body(item, ctx):
+                return False
+            if extra is not None and not extra(item, ctx):
+                return False
+            return tail is None or tail(item, ctx)
+        return complex_value
+
+    def _tail(self, node: Node, tcode: str | None) -> Check | None:
+        """fixed / pattern / binding of the element, as _value_checked ends."""
+        vm = self.vm
+        checks: list[Check] = []
+        if node.fixed is not None:
+            fixed = node.fixed
+            checks.append(lambda item, ctx: vm._equal(item, fixed))
+        elif node.pattern is not None:
+            pattern = node.pattern
+            checks.append(lambda item, ctx: vm._matches(item, pattern))
+        if node.binding is not None and tcode in vm._CODED:
+            checks.append(self._binding(node, tcode))
+        if not checks:
+            return None
+        if len(checks) == 1:
+            return checks[0]
+        first, second = checks
+        return lambda item, ctx: first(item, ctx) and second(item, ctx)
+
+    def _binding(self, node: Node, tcode: str) -> Check:
+        assert node.binding is not None
+        strength, url = node.binding
+        exp = self.v.terminology.expansion(url)
+        if exp is None:
+            return (_false if strength == "required" else lambda item, ctx: True)
+        contains = exp.contains
+        required_cc = strength == "required" and tcode == "CodeableConcept"
+
+        def binding(item: Any, ctx: _Ctx) -> bool:
+            if tcode in ("code", "string", "uri"):
+                if not isinstance(item, str):
+                    return True
+                return contains(None, item) is True
+            if tcode == "Coding" or tcode == "Quantity":
+                code = item.get("code")
+                if not isinstance(code, str):
+                    return True
+                return contains(item.get("system"), code) is True
+            found = False
+            for c in item.get("coding", []) or []:
+                if isinstance(c, dict) and isinstance(c.get("code"), str):
+                    if contains(c.get("system"), c["code"]) is True:
+                        return True
+                    found = True
+            # no pair: an issue only for a required CodeableConcept; pairs none of which is in
+            # the value set: always an issue (error, or warning when not enumerable)
+            return not found and not required_cc
+        return binding
+
+    def _extension(self, node: Node) -> Check:
+        v = self.v
+        own = self.vm.OUR_CANONICAL
+        generic = self.table(node, "Extension")
+        modifier = node.name == "modifierExtension"
+        by_url: dict[str, Check | None] = {}
+
+        def extension(item: dict[str, Any], ctx: _Ctx) -> bool:
+            url = item.get("url")
+            if isinstance(url, str):
+                fn = by_url.get(url, _false)
+                if fn is _false:
+                    sd = v.defs.get(url)
+                    fn = (self.table(sd.root, "Extension")
+                          if sd is not None and sd.type == "Extension" and sd.root is not None else None)
+                    if len(by_url) < _VALID_MAX:
+                        by_url[url] = fn
+                if fn is not None:
+                    return fn(item, ctx)
+                if url.startswith(own) or modifier:
+                    return False
+            return generic(item, ctx)
+        return extension
+
+    # ------------------------------------------------------------------ slices
+
+    def _sliced(self, node: Node, tcode: str | None) -> Callable[[list[Any], _Ctx], bool]:
+        slicing = node.slicing
+        assert slicing is not None
+        v = self.v
+        prepared = node.matchers
+        if prepared is None:
+            prepared = node.matchers = [[v._matcher(node, s) for s in node.slices],
+                                        v._url_index(node) if v.shortcuts else None]
+        matchers, by_url = prepared
+        closed = slicing.rules == "closed"
+        base_item = self.item(node, tcode, False, True)
+        slice_items = [self.item(s, s.types[0].code if s.types else tcode, False, True)
+                       for s in node.slices]
+        bounds = [(s.min, s.max) for s in node.slices]
+        n_slices = len(node.slices)
+
+        def sliced(items: list[Any], ctx: _Ctx) -> bool:
+            counts = [0] * n_slices
+            for item in items:
+                hit = -1
+                if type(item) is dict:
+                    url = item.get("url")
+                    if by_url is not None and type(url) is str:
+                        hit = by_url.get(url, -1)
+                    else:
+                        for j, m in enumerate(matchers):
+                            if m(item, ctx):
+                                hit = j
+                                break
+                if hit < 0:
+                    if closed or not base_item(item, ctx):
+                        return False
+                else:
+                    counts[hit] += 1
+                    if not slice_items[hit](item, ctx):
+                        return False
+            for j, (mn, mx) in enumerate(bounds):
+                n = counts[j]
+                if n < mn or (mx is not None and n > mx):
+                    return False
+            return True
+        return sliced
+
+    # ------------------------------------------------------------------ delegated to the interpreter
+
+    def _reference(self, node: Node) -> Check:
+        v = self.v
+        sub = self._sub
+
+        def reference(item: dict[str, Any], ctx: _Ctx) -> bool:
+            if ctx.tainted < _BUNDLE:
+                ctx.tainted = _BUNDLE
+            s = sub(ctx)
+            s.tainted = ctx.tainted
+            v._reference(item, node, "", s)
+            ctx.tainted = s.tainted
+            return not s.issues
+        return reference
+
+    def _interpreted(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:
+        v = self.v
+        sub = self._sub
+
+        def interpreted(item: Any, ctx: _Ctx) -> bool:
+            s = sub(ctx)
+            v._value_checked(item, node, tcode, "", s, prim_ext, in_array)
+            if s.tainted > ctx.tainted:
+                ctx.tainted = s.tainted
+            return not s.issues
+        return interpreted
