@@ -59,3 +59,35 @@ def test_direct_yaml_construction_equals_pyyaml() -> None:
     for text in texts:
         fast, standard = _load_both(text)
         assert fast == standard, text[:80]
+
+
+def test_references_from_json_text_equal_the_walk() -> None:
+    """check_bundle's reference list read from orjson text against the plain walk: every golden
+    resource, odd keys and values, and 2,000 random nestings."""
+    import json
+
+    from fhir_onco.validation.bundle import _references, _walk_references
+
+    root = Path(__file__).resolve().parents[2]
+    resources = [e["resource"] for p in sorted((root / "examples" / "golden").glob("*.json"))
+                 for e in json.loads(p.read_text("utf-8")).get("entry", [])]
+    resources += [
+        {"a": {'x"reference': "v"}}, {"reference": 'a"b\\', "b": [{"reference": 1}, {"reference": "ü\u2028"}]},
+        {"contained": [{"reference": "x"}], "reference": "y"}, {"k": '"reference":"z'},
+        {"big": 10**30, "reference": "q"}, {"reference": "x", "c": {"contained": 1, "d": {"reference": "y"}}},
+        {"reference": None, "r": {"reference": ["a"]}}, {"x\\": {"reference": "\\"}},
+    ]
+    rnd = random.Random(5)
+    keys = ["reference", "contained", "a", 'b"', "reference\\", "c"]
+    leaves = ["urn:uuid:1", 'q"', "\\", 3, None, True, "\u2028", "reference"]
+
+    def build(depth: int) -> object:
+        if depth > 3 or rnd.random() < 0.3:
+            return rnd.choice(leaves)
+        if rnd.random() < 0.4:
+            return [build(depth + 1) for _ in range(rnd.randint(0, 3))]
+        return {rnd.choice(keys): build(depth + 1) for _ in range(rnd.randint(0, 4))}
+
+    resources += [{"r": build(0)} for _ in range(2_000)]
+    for res in resources:
+        assert sorted(_references(res)) == sorted(_walk_references(res)), res
