@@ -180,11 +180,15 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1) -> Iter
 
 
 def warm_up(validate: bool = True) -> None:
-    """Load the validator in this process before workers fork, so they share it."""
+    """Load the terminology tables and the validator, its profiles compiled, in this process before
+    workers fork, so they share them (copy-on-write) instead of each building its own."""
+    from fhir_onco.terminology import default_terminology
+
+    default_terminology()
     if validate:
         from fhir_onco.validation import _engine
 
-        _engine()
+        _engine().warm()
 
 
 def _map_file_job(path: str | Path, encode_as: OutputFormat | None, kw: dict[str, Any]) -> PatientResult:

@@ -204,6 +204,17 @@ class ConformanceValidator:
         if self._compiler is not None:
             self._compiler.clear()
 
+    def warm(self) -> None:
+        """Load and compile every profile of ours (and the base Bundle) now: called before forking
+        workers, so each inherits the compiled checks instead of building its own copy."""
+        if self._compiler is None:
+            return
+        for url in [*self.defs.profile_urls(), CORE + "Bundle"]:
+            sd = self.defs.get(url)
+            if sd is not None and sd.root is not None:
+                self._compiler.table(sd.root, None)
+        ucum.check("mg")  # loads the unit table's codes
+
     def profiles(self) -> list[StructureDef]:
         out = []
         for url in self.defs.profile_urls():
