@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 Check = Callable[[Any, "_Ctx"], bool]
 _PURE, _BUNDLE, _RESOURCE = 0, 1, 2
-_VALID_MAX = 20_000
+# accepted values remembered over all closures together (as the interpreter's one memo): memory
+# stays flat however many patients pass
+_VALID_MAX = 40_000
 
 
 def _false(item: Any, ctx: _Ctx) -> bool:
@@ -51,11 +53,21 @@ class Compiler:
         self._tables: dict[tuple[int, str | None], Check] = {}
         self._items: dict[tuple[int, str | None, bool, bool], Check] = {}
         self._valid_sets: list[set[str]] = []
+        self._remembered = 0
 
     def clear(self) -> None:
         self._tables.clear()
         self._items.clear()
         self._valid_sets.clear()
+        self._remembered = 0
+
+    def _remember(self, valid: set[str], key: str) -> None:
+        if self._remembered >= _VALID_MAX:
+            for s in self._valid_sets:
+                s.clear()
+            self._remembered = 0
+        valid.add(key)
+        self._remembered += 1
 
     # ------------------------------------------------------------------ entry point
 
@@ -216,6 +228,7 @@ class Compiler:
         valid: set[str] = set()
         self._valid_sets.append(valid)
         slot = len(self._valid_sets)
+        remember = self._remember
 
         def memoised(item: Any, ctx: _Ctx) -> bool:
             if type(item) is not dict or ctx.shell:
@@ -235,9 +248,7 @@ class Compiler:
             if ok:
                 taint = ctx.tainted
                 if taint == _PURE:
-                    if len(valid) >= _VALID_MAX:
-                        valid.clear()
-                    valid.add(key)
+                    remember(valid, key)
                 elif taint == _BUNDLE and bundle is not None:
                     bundle.valid.add((slot, key))
             if outer > ctx.tainted:
@@ -375,7 +386,7 @@ class Compiler:
                     sd = v.defs.get(url)
                     fn = (self.table(sd.root, "Extension")
                           if sd is not None and sd.type == "Extension" and sd.root is not None else None)
-                    if len(by_url) < _VALID_MAX:
+                    if len(by_url) < 1_000:  # urls are few; bounded against odd input
                         by_url[url] = fn
                 if fn is not None:
                     return fn(item, ctx)
