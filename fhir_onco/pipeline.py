@@ -31,7 +31,8 @@ from fhir_onco.validation import Report, validate_bundle
 OutputFormat = Literal["bundle", "ndjson"]
 T = TypeVar("T")
 R = TypeVar("R")
-AHEAD = 4  # patients queued per worker: keeps workers busy, bounds memory
+AHEAD = 4  # tasks queued per worker: keeps workers busy, bounds memory
+CHUNK = 8  # patients per task: the pool's per-task cost (pickling, queues, its threads) is the parent's
 
 
 @dataclass(slots=True)
@@ -169,14 +170,30 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], jobs: int = 1) -> Iter
         return
     # fork: workers inherit the loaded validator instead of each compiling it again
     ctx = multiprocessing.get_context("fork" if forks() else None)
+    run = partial(_run_chunk, fn)
     with ctx.Pool(jobs) as pool:
         pending: deque[Any] = deque()
-        for item in items:
-            pending.append(pool.apply_async(fn, (item,)))
+        for chunk in _chunks(items, CHUNK):
+            pending.append(pool.apply_async(run, (chunk,)))
             if len(pending) >= jobs * AHEAD:
-                yield pending.popleft().get()
+                yield from pending.popleft().get()
         while pending:
-            yield pending.popleft().get()
+            yield from pending.popleft().get()
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
+    return [fn(item) for item in chunk]
 
 
 def warm_up(validate: bool = True) -> None:

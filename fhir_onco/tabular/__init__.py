@@ -27,7 +27,6 @@ from fhir_onco.validation.report import Report
 from .base import TabularError, TabularPatient, TabularReader
 from .mcode import McodeReader
 from .registry import RegistryReader
-from .store import Row
 
 Layout = Literal["auto", "registry", "mcode"]
 
@@ -81,10 +80,11 @@ def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate
 _WORKER_READER: TabularReader | None = None
 
 
-def _map_rows_job(item: tuple[list[int], list[Row]], *, allow_text_only: bool, validate: bool,
+def _map_rows_job(item: tuple[str, list[int]], *, allow_text_only: bool, validate: bool,
                   encode_as: OutputFormat | None) -> PatientResult:
     assert _WORKER_READER is not None, "set before the workers fork"
-    patient = _WORKER_READER.patient_from_rows(*item)
+    patient_id, lines = item
+    patient = _WORKER_READER.patient_from_rows(lines, _WORKER_READER.rows_of(patient_id))
     return map_patient(patient, allow_text_only=allow_text_only, validate=validate).encoded_as(encode_as)
 
 
@@ -109,7 +109,7 @@ def map_tables(directory: str | Path, layout: Layout = "auto", *, allow_text_onl
             try:
                 rows_job = partial(_map_rows_job, allow_text_only=allow_text_only, validate=validate,
                                    encode_as=encode)
-                yield from ordered_map(rows_job, reader.patient_rows(), jobs)
+                yield from ordered_map(rows_job, reader.patient_keys(), jobs)
             finally:
                 _WORKER_READER = None
             return

@@ -344,6 +344,20 @@ class TabularReader:
         for patient_id, lines in self._store.patients():
             yield lines, self._store.rows_of(patient_id)
 
+    def patient_keys(self) -> Iterator[tuple[str, list[int]]]:
+        """Each patient's id and driver-file lines, in driver order: what ``map_tables -j N`` sends
+        its workers, which read the rows themselves (:meth:`rows_of`) instead of the parent reading
+        and pickling them (the parent's share of the CPU capped the speed-up)."""
+        if self._store is None:
+            self.open()
+        assert self._store is not None
+        yield from self._store.patients()
+
+    def rows_of(self, patient_id: str) -> list[Row]:
+        """One patient's rows (ordered by table name, then line); safe in a forked worker."""
+        assert self._store is not None, "opened"
+        return self._store.rows_of(patient_id)
+
     def patient_from_rows(self, lines: list[int], rows: list[Row]) -> TabularPatient:
         """One patient from its driver-file lines and its rows (ordered by table name, then line).
 

@@ -12,6 +12,7 @@ deleted when the store closes. Nothing of it is logged.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -46,7 +47,11 @@ class RowStore:
 
     def __init__(self, directory: str | Path | None = None):
         self._tmp = tempfile.TemporaryDirectory(prefix="fhir-onco-tables-", dir=directory)
-        self._db = sqlite3.connect(Path(self._tmp.name) / "rows.sqlite")
+        self._path = Path(self._tmp.name) / "rows.sqlite"
+        self._db = sqlite3.connect(self._path)
+        self._pid = os.getpid()
+        self._worker_db: sqlite3.Connection | None = None
+        self._worker_pid = 0
         self._db.executescript(
             """
             PRAGMA journal_mode = OFF;
@@ -91,9 +96,20 @@ class RowStore:
         for patient, lines in cur:
             yield patient, [int(x) for x in str(lines).split(",")]
 
+    def _reader(self) -> sqlite3.Connection:
+        """This process's connection. A forked worker (map-tables -j N) must not use the parent's (a
+        SQLite connection does not survive fork): it opens its own, read-only. The parent indexed
+        the rows before handing out the first patient, so workers only read."""
+        if os.getpid() == self._pid:
+            self._index()
+            return self._db
+        if self._worker_db is None or self._worker_pid != os.getpid():
+            self._worker_db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+            self._worker_pid = os.getpid()
+        return self._worker_db
+
     def rows_of(self, patient: str) -> list[Row]:
-        self._index()
-        cur = self._db.execute(
+        cur = self._reader().execute(
             "SELECT tab, line, cells, extra FROM rows WHERE patient = ? ORDER BY tab, line", (patient,))
         return [Row(tab, line, orjson.loads(cells), extra) for tab, line, cells, extra in cur]
 
