@@ -77,6 +77,16 @@ MAX_DOSE = 1e7
 Number = Annotated[float, BeforeValidator(_no_bool)]
 """A number written as a number (true/false refused)."""
 
+def _day_number_to_text(value: Any) -> Any:
+    # Clerks write one day as a bare number (`days: 1`, `cycles: 2`); YAML reads it as an int.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+DayList = Annotated[str, BeforeValidator(_day_number_to_text)]
+"""A day or cycle list as written: ``1``, ``1-7``, ``1,8,15``, ``-7..-4``; a bare number is read as text."""
+
 Term = Annotated[str, Field(min_length=1)]
 """A clinical term in English or Russian, resolved through the terminology tables."""
 
@@ -357,7 +367,7 @@ class Drug(_Model):
         description="per-day: a daily rate (continuous infusions); course-total: one sum over the course.",
     )
     route: Term | None = Field(None, description="IV, continuous IV infusion, PO, SC, intrathecal, IM (routes table).")
-    days: str | None = Field(
+    days: DayList | None = Field(
         None,
         description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-5,8-12', '+4,+5'; for "
         "conditioning with hsct_relative days: '-7..-4', 'D-7..D-4', '-1,+8'. Days -100..1830. "
@@ -366,7 +376,7 @@ class Drug(_Model):
     times_per_day: int = Field(1, ge=1, le=24, description="2 for q12h.")
     every_days: int | None = Field(None, ge=1, le=366, description="7 = weekly, 14 = every 2 weeks, within days.")
     continuous: bool = Field(False, description="A continuous infusion: one administration with a period.")
-    cycles: str | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
+    cycles: DayList | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
     status: Literal["completed", "stopped", "not-done"] = Field(
         "completed", description="completed, stopped (give stop_day/stop_reason) or not-done.",
     )

@@ -39,6 +39,12 @@ Description: "Own codes from terminology table(s) conditions (code = table key).
 * #"therapy-related acute myeloid leukemia" "Therapy-related acute myeloid leukemia"
 * #neuroblastoma "Neuroblastoma"
 * #"therapy-related myeloid neoplasm" "Therapy-related myeloid neoplasm"
+* #"ewing sarcoma" "Ewing sarcoma"
+* #osteosarcoma "Osteosarcoma"
+* #rhabdomyosarcoma "Rhabdomyosarcoma"
+* #nephroblastoma "Nephroblastoma (Wilms tumour)"
+* #retinoblastoma "Retinoblastoma"
+* #medulloblastoma "Medulloblastoma"
 
 CodeSystem: FhirOncoDeathCausesCodes
 Id: death-causes
@@ -271,6 +277,7 @@ Description: "Own codes from terminology table(s) regimen_terms (code = table ke
 * #category-premedication "Premedication"
 * #category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * #category-not-stated "Regimen category not stated"
+* #category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 * #intensity-mac "Myeloablative conditioning"
 * #intensity-ric "Reduced-intensity conditioning"
 * #intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -309,6 +316,10 @@ Description: "Own codes from terminology table(s) responses (code = table key)."
 * #remission "Remission"
 * #relapse "Relapse"
 * #not-evaluable "Not evaluable"
+* #chr "Complete hematologic response"
+* #ccyr "Complete cytogenetic response"
+* #mmr "Major molecular response"
+* #dmr "Deep molecular response"
 
 CodeSystem: FhirOncoRiskGroupsCodes
 Id: risk-groups
@@ -529,6 +540,8 @@ Description: "Codes of terminology table body_sites: anatomical sites of disease
 * http://snomed.info/sct#23451007 "Adrenal structure"
 * https://fhir-onco.org/fhir/CodeSystem/body-sites#extramedullary "Extramedullary (relapse site category)"
 * https://fhir-onco.org/fhir/CodeSystem/body-sites#combined "Combined bone marrow and extramedullary (relapse site category)"
+* http://snomed.info/sct#113305005 "Cerebellum"
+* http://snomed.info/sct#71341001 "Femur"
 
 ValueSet: FhirOncoConditions
 Id: conditions
@@ -548,6 +561,22 @@ Description: "Codes of terminology table conditions: primary and secondary cance
 * http://snomed.info/sct#109995007 "Myelodysplastic syndrome"
 * http://hl7.org/fhir/sid/icd-10#D46.9 "Myelodysplastic syndrome, unspecified"
 * https://fhir-onco.org/fhir/CodeSystem/conditions#"therapy-related myeloid neoplasm" "Therapy-related myeloid neoplasm"
+* http://hl7.org/fhir/sid/icd-10#C81.9 "Hodgkin lymphoma, unspecified"
+* http://hl7.org/fhir/sid/icd-10#C85.9 "Non-Hodgkin lymphoma, unspecified"
+* http://hl7.org/fhir/sid/icd-10#C83.3 "Diffuse large B-cell lymphoma"
+* http://hl7.org/fhir/sid/icd-10#C83.7 "Burkitt lymphoma"
+* http://hl7.org/fhir/sid/icd-10#C92.1 "Chronic myeloid leukaemia [CML], BCR/ABL-positive"
+* http://hl7.org/fhir/sid/icd-10#C91.1 "Chronic lymphocytic leukaemia of B-cell type"
+* http://hl7.org/fhir/sid/icd-10#C92.4 "Acute promyelocytic leukaemia [PML]"
+* http://hl7.org/fhir/sid/icd-10#C93.1 "Chronic myelomonocytic leukaemia"
+* http://hl7.org/fhir/sid/icd-10#C93.3 "Juvenile myelomonocytic leukaemia"
+* http://hl7.org/fhir/sid/icd-10#C22.2 "Malignant neoplasm: Hepatoblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"ewing sarcoma" "Ewing sarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#osteosarcoma "Osteosarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#rhabdomyosarcoma "Rhabdomyosarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#nephroblastoma "Nephroblastoma (Wilms tumour)"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#retinoblastoma "Retinoblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#medulloblastoma "Medulloblastoma"
 
 ValueSet: FhirOncoCtcaeGrades
 Id: ctcae-grades
@@ -3939,6 +3968,8 @@ Description: "Codes of terminology table findings: genomic / cytogenetic finding
 * http://www.genenames.org#HGNC:13176 "IKZF1"
 * http://www.genenames.org#HGNC:1633 "CD19"
 * http://www.genenames.org#HGNC:427 "ALK"
+* http://www.genenames.org#HGNC:3508 "EWSR1"
+* http://www.genenames.org#HGNC:3749 "FLI1"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-monosomy-7 "Monosomy 7"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-del-17p "del(17p)"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-t-4-14 "t(4;14)"
@@ -4321,6 +4352,7 @@ Description: "Codes of terminology table procedures: transplant and radiotherapy
 * ^experimental = false
 * https://fhir-onco.org/fhir/CodeSystem/procedures#allogeneic-hsct "Allogeneic hematopoietic stem cell transplantation"
 * http://snomed.info/sct#234336002 "Hemopoietic stem cell transplant"
+* http://snomed.info/sct#174241000112100 "Transplantation of allogeneic hematopoietic stem cell"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#autologous-hsct "Autologous hematopoietic stem cell transplantation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#haploidentical-hsct "Haploidentical hematopoietic stem cell transplantation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#total-body-irradiation "Total body irradiation"
@@ -4362,6 +4394,7 @@ Description: "Codes of terminology table regimen_terms: regimen categories, cond
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-mac "Myeloablative conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-ric "Reduced-intensity conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -4408,6 +4441,7 @@ Description: "Codes of terminology table regimen_terms (keys category-*): regime
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 
 ValueSet: FhirOncoRegimenTermsIntensity
 Id: regimen-terms-intensity
@@ -4477,6 +4511,10 @@ Description: "Codes of terminology table responses: response / disease-status va
 * https://fhir-onco.org/fhir/CodeSystem/responses#relapse "Relapse"
 * https://fhir-onco.org/fhir/CodeSystem/responses#not-evaluable "Not evaluable"
 * http://snomed.info/sct#709137006 "Patient condition undetermined (finding)"
+* https://fhir-onco.org/fhir/CodeSystem/responses#chr "Complete hematologic response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#ccyr "Complete cytogenetic response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#mmr "Major molecular response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#dmr "Deep molecular response"
 
 ValueSet: FhirOncoRiskGroups
 Id: risk-groups
@@ -4606,3 +4644,4 @@ Description: "Codes of terminology table units: units of measure for doses, radi
 * http://unitsofmeasure.org#h "hour"
 * http://unitsofmeasure.org#a "year"
 * http://unitsofmeasure.org#mo "month"
+* http://unitsofmeasure.org#mg/d "milligram per day"
