@@ -19,6 +19,7 @@ from typing import Any, Literal
 from fhir_onco.case import AdverseEvent, grade_bounds
 from fhir_onco.cohort.tables import group_of
 from fhir_onco.mappings.diagnosis import stage_key
+from fhir_onco.mappings.hsct import hsct_key
 
 from .cases import ReadCase, ReadStats, read_cases
 from .reader import ResourceStore
@@ -274,7 +275,7 @@ def _hsct(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "gvhd_prophylaxis_ids": _join(refs.regimens.get(r) for r in h.gvhd_prophylaxis),
             "gvhd_prophylaxis_agents": _agents(rc, lab, h.gvhd_prophylaxis),
             "graft_failure": h.graft_failure.kind if h.graft_failure else None,
-            "graft_failure_date": rc.iso(h.graft_failure.date) if h.graft_failure else None,
+            "graft_failure_date": rc.iso(h.graft_failure.date, hsct_key(h)) if h.graft_failure else None,
             "condition_id": refs.diagnosis(h.diagnosis),
         }
 
@@ -302,7 +303,7 @@ def _chimerism(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "id": rc.resource_id(f"hsct[{i}].chimerism[{j}]"),
                 "patient_id": rc.patient_id,
                 "hsct_id": rc.resource_id(f"hsct[{i}]"),
-                "date": rc.iso(c.date),
+                "date": rc.iso(c.date, hsct_key(h)),
                 "result": c.result,
                 "recipient_percent": c.recipient_percent,
             }
@@ -316,8 +317,8 @@ def _gvhd(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "patient_id": rc.patient_id,
                 "hsct_id": rc.resource_id(f"hsct[{i}]"),
                 "kind": g.kind,
-                "onset_date": rc.iso(g.onset),
-                "resolved_date": rc.iso(g.resolved),
+                "onset_date": rc.iso(g.onset, hsct_key(h)),
+                "resolved_date": rc.iso(g.resolved, hsct_key(h)),
                 "criteria": g.criteria,
                 "grade": g.grade,
                 "severity": g.severity,

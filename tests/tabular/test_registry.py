@@ -273,9 +273,9 @@ def _issue8_extract(root: Path) -> Path:
            "P1,N7,induction,2014-03,vinca alkaloids|platinum compounds,nb\n")
     _write(root, "labs.csv", "patient_id,test,date,value,unit,diagnosis_id\nP1,BM blasts,2020-01,34,%,aml\n")
     _write(root, "hsct.csv", "patient_id,hsct_id,type,date,donor_relation,donor_match,graft_failure,graft_failure_date,"
-           "diagnosis_id\nP1,auto,auto,2014,,,,,nb\nP1,haplo,allo,2020-04-10,мать,гаплоидентичный,secondary,D+60@haplo,aml\n")
+           "diagnosis_id\nP1,auto,auto,2014,,,,,nb\nP1,haplo,allo,2020-04-10,мать,гаплоидентичный,secondary,D+60,aml\n")
     _write(root, "gvhd.csv", "patient_id,hsct_id,kind,onset,criteria,grade,organs,severity\n"
-           "P1,haplo,acute,D+25@haplo,MAGIC,II,skin:3|lower-gi:1,\n"
+           "P1,haplo,acute,D+25,MAGIC,II,skin:3|lower-gi:1,\n"
            "P1,haplo,chronic,D+150@haplo,NIH 2014,,mouth:1,mild\n")
     _write(root, "relapses.csv",
            "patient_id,diagnosis_id,number,date,sites,hla_loss\nP1,aml,1,2021-02,костный мозг,yes\n")
@@ -300,7 +300,7 @@ def test_issue8_facts_have_columns_and_reach_the_case(tmp_path: Path) -> None:
     assert (case.procedures[0].outcome, case.procedures[0].diagnosis) == ("R0", "nb")
     assert (case.labs[0].test, case.labs[0].value) == ("BM blasts", 34)
     haplo = case.hsct[1]
-    assert (haplo.graft_failure.kind, haplo.graft_failure.date) == ("secondary", "D+60@haplo")
+    assert (haplo.graft_failure.kind, haplo.graft_failure.date) == ("secondary", "D+60")
     acute, chronic = haplo.gvhd
     assert (acute.grade, [(o.organ, o.stage) for o in acute.organs]) == (2, [("skin", 3), ("lower-gi", 1)])
     assert (chronic.severity, chronic.criteria) == ("mild", "NIH 2014")
