@@ -45,6 +45,11 @@ Description: "Own codes from terminology table(s) conditions (code = table key).
 * #nephroblastoma "Nephroblastoma (Wilms tumour)"
 * #retinoblastoma "Retinoblastoma"
 * #medulloblastoma "Medulloblastoma"
+* #"t-cell acute lymphoblastic leukemia" "T-cell acute lymphoblastic leukemia"
+* #"germ cell tumor" "Malignant germ cell tumour"
+* #glioma "Glioma"
+* #ependymoma "Ependymoma"
+* #"atypical teratoid rhabdoid tumor" "Atypical teratoid/rhabdoid tumour"
 
 CodeSystem: FhirOncoDeathCausesCodes
 Id: death-causes
@@ -577,6 +582,12 @@ Description: "Codes of terminology table conditions: primary and secondary cance
 * https://fhir-onco.org/fhir/CodeSystem/conditions#nephroblastoma "Nephroblastoma (Wilms tumour)"
 * https://fhir-onco.org/fhir/CodeSystem/conditions#retinoblastoma "Retinoblastoma"
 * https://fhir-onco.org/fhir/CodeSystem/conditions#medulloblastoma "Medulloblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"t-cell acute lymphoblastic leukemia" "T-cell acute lymphoblastic leukemia"
+* http://hl7.org/fhir/sid/icd-10#D61.9 "Aplastic anaemia, unspecified"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"germ cell tumor" "Malignant germ cell tumour"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#glioma "Glioma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#ependymoma "Ependymoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"atypical teratoid rhabdoid tumor" "Atypical teratoid/rhabdoid tumour"
 
 ValueSet: FhirOncoCtcaeGrades
 Id: ctcae-grades
@@ -4648,3 +4659,6 @@ Description: "Codes of terminology table units: units of measure for doses, radi
 * http://unitsofmeasure.org#a "year"
 * http://unitsofmeasure.org#mo "month"
 * http://unitsofmeasure.org#mg/d "milligram per day"
+* http://unitsofmeasure.org#[iU]/kg "international unit per kilogram"
+* http://unitsofmeasure.org#U/kg "unit per kilogram"
+* http://unitsofmeasure.org#mL/kg "milliliter per kilogram"
