@@ -4368,6 +4368,7 @@ Description: "Codes of terminology table procedures: transplant and radiotherapy
 * http://snomed.info/sct#234336002 "Hemopoietic stem cell transplant"
 * http://snomed.info/sct#174241000112100 "Transplantation of allogeneic hematopoietic stem cell"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#autologous-hsct "Autologous hematopoietic stem cell transplantation"
+* http://snomed.info/sct#709115004 "Transplantation of autologous hematopoietic stem cell"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#haploidentical-hsct "Haploidentical hematopoietic stem cell transplantation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#total-body-irradiation "Total body irradiation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#craniospinal-irradiation "Craniospinal irradiation"
