@@ -462,7 +462,8 @@ class MedicationRequest(_Model):
     dose_rate_type: Literal["calculated", "ordered"] | None = Field(
         None, description="Whether the dose was calculated (e.g. from body surface) or ordered as is (FHIR "
         "dose-rate-type).")
-    route: Term | None = Field(None, description="IV, PO, SC, intrathecal ... (routes table).")
+    route: Term | Coded | None = Field(
+        None, description="IV, PO, SC, intrathecal ... (routes table), or a route code the table does not list.")
     as_needed: bool | Coded | None = Field(
         None, description="Given as needed: true, or the code of the reason it is needed for (asNeeded[x]).")
     timing_code: str | None = Field(

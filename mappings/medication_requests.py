@@ -105,7 +105,7 @@ def _dosage(ctx: MappingContext, mr: MedicationRequest, path: str) -> b.Json:
             dosage["asNeededBoolean"] = mr.as_needed
         else:
             dosage["asNeededCodeableConcept"] = coded(mr.as_needed)
-    if route := ctx.cc("routes", mr.route, f"{path}.route"):
+    if route := _term_or_code(ctx, "routes", mr.route, f"{path}.route"):
         dosage["route"] = route
     rate: b.Json = {}
     if mr.dose_rate_type:

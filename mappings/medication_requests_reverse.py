@@ -50,7 +50,7 @@ def read_request(ctx: ReadContext, r: Json) -> Json:
         "dose": number(quantity),
         "unit": (quantity or {}).get("unit"),
         "dose_rate_type": _code(rate.get("type") or {}),
-        "route": text(dosage.get("route")),
+        "route": coded_or_text(dosage.get("route")),
         "as_needed": as_needed,
         "timing_code": _code(timing.get("code") or {}),
         "timing_event": _event(timing),
