@@ -35,6 +35,11 @@ def read_request(ctx: ReadContext, r: Json) -> Json:
     if as_needed is None:
         as_needed = coded_or_text(dosage.get("asNeededCodeableConcept"))
     requester = ((r.get("requester") or {}).get("identifier") or {}).get("value")
+    if requester is None and (r.get("requester") or {}).get("reference"):  # data we did not write: the reference
+        requester = str(r["requester"]["reference"])[:128]
+    if (timing.get("repeat") or dosage.get("doseAndRate", [{}])[1:]) and ctx.profile(r) is None:
+        ctx.warn(f"{ctx.label(r)}: read with a loss: the dosage's repeat pattern and further doses are not kept "
+                 "(its text is kept as the note)")
     return clean({
         SOURCE: ctx.label(r),
         "id": ctx.local_id(r),
@@ -54,7 +59,7 @@ def read_request(ctx: ReadContext, r: Json) -> Json:
         "as_needed": as_needed,
         "timing_code": _code(timing.get("code") or {}),
         "timing_event": _event(timing),
-        "note": note(r),
+        "note": note(r) or dosage.get("text"),  # ours writes no dosage text; others' instructions are kept
     })
 
 
