@@ -105,3 +105,11 @@ def test_schema_errors_name_the_field(item: dict, where: str) -> None:
     with pytest.raises(CaseError) as info:
         parse_case(case_data(medication_requests=[item]))
     assert any(loc == where or loc.startswith(where + ".") for loc, _ in info.value.issues), info.value.issues
+
+
+def test_an_order_before_birth_is_implausible(map_case) -> None:
+    data = case_data(diagnoses=[{"condition": "multiple myeloma"}],
+                     medication_requests=[{"drug": "ondansetron", "authored": "2001-01-01"}])
+    data["patient"]["birth_date"] = "2010-05"
+    report = validate_bundle(map_case(data).bundle, "x")
+    assert any(i.rule == "plausibility.before-birth" and i.location.endswith("authoredOn") for i in report.errors)
