@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mapping_support import SCT, SD, case_data
+from mapping_support import SCT, SD, assert_round_trip, case_data
 
 from fhir_onco.case import CaseError, parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
 
 NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
 GVHD_CS = "https://fhir-onco.org/fhir/CodeSystem/gvhd"
@@ -67,11 +65,7 @@ def test_chronic_gvhd_nih_severity_graft_failure_and_hla_loss(map_case) -> None:
 
 def test_gvhd_case_validates_and_round_trips(map_case) -> None:
     m = map_case(DATA)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(m, DATA)
 
 
 @pytest.mark.parametrize(("gvhd", "says"), [
