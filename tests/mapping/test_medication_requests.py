@@ -4,10 +4,9 @@ CancerRelatedMedicationRequest, never a MedicationAdministration; read back exac
 from __future__ import annotations
 
 import pytest
-from mapping_support import MCODE, SCT, UCUM, case_data
+from mapping_support import MCODE, SCT, UCUM, assert_round_trip, case_data
 
 from fhir_onco.case import CaseError, parse_case
-from fhir_onco.mappings.reverse import read_bundle
 from fhir_onco.validation import validate_bundle
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -67,12 +66,7 @@ def test_requests_map_to_medication_requests_not_administrations(map_case) -> No
 
 
 def test_requests_validate_and_round_trip_exactly(map_case) -> None:
-    m = map_case(DATA)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(map_case(DATA), DATA)
 
 
 def test_the_profile_requires_a_reason(map_case) -> None:
