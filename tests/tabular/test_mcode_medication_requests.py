@@ -25,6 +25,10 @@ def _extract(tmp_path: Path, request_rows: list[str] | None = None) -> Path:
     return tmp_path
 
 
+def _requests(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
+
+
 def _first_case(directory: Path):  # type: ignore[no-untyped-def]
     with McodeReader(directory, regimen_category="induction") as reader:
         first = next(iter(reader))
@@ -42,14 +46,13 @@ def test_every_column_has_a_home(tmp_path: Path) -> None:
             known.unit, known.timing_code, known.timing_event) == (
         "req-1", "bortezomib", "cond-1", None, "curative", "completed", "order", "2019-05-30", "prac-1",
         "subcutaneous", None, "calculated", 1.3, "mg/m2", "BID", "2019-06-01")
-    # codes the tables do not list are kept as given, with their displays (US dates read as the framework does)
-    assert coded.drug == Coded(system=RXNORM, code="10760", display="Triamcinolone Oral Paste")
+    # a reason that is none of the patient's conditions and a PRN reason: kept as given (US dates as the framework)
     assert coded.reason == Coded(system=SCT, code="999000", display="Mixed islet cell and exocrine adenocarcinoma")
-    assert coded.route == Coded(system=SCT, code="46713006")
-    assert coded.as_needed == Coded(system=SCT, code="1152001")
-    assert (coded.diagnosis, coded.intent, coded.status, coded.request_intent, coded.authored, coded.requester,
-            coded.dose_rate_type, coded.dose, coded.unit, coded.timing_code, coded.timing_event) == (
-        None, "palliative", "active", "plan", "2019-06-15", "prac-2", "ordered", 100, "mg", "QD", "2019-06-16")
+    assert coded.as_needed == Coded(system=SCT, code="422587007")
+    assert (coded.drug, coded.route, coded.diagnosis, coded.intent, coded.status, coded.request_intent,
+            coded.authored, coded.requester, coded.dose_rate_type, coded.dose, coded.unit, coded.timing_code,
+            coded.timing_event) == ("ondansetron", "oral", None, "palliative", "active", "plan", "2019-06-15",
+                                    "prac-2", "ordered", 8, "mg", "TID", "2019-06-16")
     assert first.case.regimens[0].drugs[0].drug == "bortezomib"  # administrations stay administrations
 
 
@@ -62,14 +65,15 @@ def test_requests_map_to_medication_requests_and_read_back(tmp_path: Path) -> No
     assert counts["MedicationAdministration"] == 1  # the administration file's one row, not the orders
     requests = [e["resource"] for e in first.bundle["entry"] if e["resource"]["resourceType"] == "MedicationRequest"]
     coded = next(r for r in requests if r["identifier"][0]["value"] == "req-2")
-    assert coded["medicationCodeableConcept"] == {"coding": [
-        {"system": RXNORM, "code": "10760", "display": "Triamcinolone Oral Paste"}]}
+    assert coded["reasonCode"] == [{"coding": [
+        {"system": SCT, "code": "999000", "display": "Mixed islet cell and exocrine adenocarcinoma"}]}]
     assert coded["requester"] == {"type": "Practitioner", "identifier": {"value": "prac-2"}}
     dosage = coded["dosageInstruction"][0]
     assert dosage["doseAndRate"][0]["type"]["coding"][0]["code"] == "ordered"
     assert dosage["timing"] == {"event": ["2019-06-16"], "code": {"coding": [
-        {"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "QD"}]}}
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "TID"}]}}
     assert not [i for i in file_report.issues if REQUESTS in i.location]
+    assert not first.report.issues  # no warning either: the sample's codes are in our tables
     with McodeReader(tmp_path, regimen_category="induction") as reader:
         case = next(iter(reader)).case
     assert case_from_bundle(first.bundle) == case  # exact: every column comes back
@@ -103,3 +107,23 @@ def test_a_bad_timing_code_is_located_after_the_schema_check(tmp_path: Path) -> 
     first, _ = _first_case(_extract(tmp_path, rows))
     assert first.case is None
     assert f"{REQUESTS}:2:timingCode: " in first.report.to_text()
+
+
+def test_codes_our_tables_lack_are_kept_as_given(tmp_path: Path) -> None:
+    rows = ["mrn-1,req-9,10760,http://www.nlm.nih.gov/research/umls/rxnorm,Triamcinolone Oral Paste,,,,,active,"
+            "order,2020-01-01,prac-1,46713006,true,,,,,"]
+    first, _ = _first_case(_extract(tmp_path, rows))
+    assert first.case is not None, first.report.to_text()
+    (mr,) = first.case.medication_requests
+    assert mr.drug == Coded(system=RXNORM, code="10760", display="Triamcinolone Oral Paste")
+    assert mr.route == Coded(system=SCT, code="46713006")
+    assert (mr.as_needed, mr.diagnosis, mr.reason) == (True, None, None)  # no reason: the first condition
+    mapped, _ = map_tables(tmp_path, regimen_category="induction")
+    assert mapped.ok, mapped.report.to_text()
+    (request,) = _requests(mapped.bundle)
+    assert request["medicationCodeableConcept"] == {"coding": [
+        {"system": RXNORM, "code": "10760", "display": "Triamcinolone Oral Paste"}]}
+    assert request["dosageInstruction"][0]["route"] == {"coding": [{"system": SCT, "code": "46713006"}]}
+    # outside our extensible value sets: valid, and said (a warning, as FHIR extensible bindings allow)
+    assert sorted(i.rule for i in mapped.report.issues) == ["binding.extensible", "binding.extensible"]
+    assert case_from_bundle(mapped.bundle) == first.case
