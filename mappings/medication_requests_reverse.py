@@ -37,9 +37,11 @@ def read_request(ctx: ReadContext, r: Json) -> Json:
     requester = ((r.get("requester") or {}).get("identifier") or {}).get("value")
     if requester is None and (r.get("requester") or {}).get("reference"):  # data we did not write: the reference
         requester = str(r["requester"]["reference"])[:128]
-    if (timing.get("repeat") or dosage.get("doseAndRate", [{}])[1:]) and ctx.profile(r) is None:
-        ctx.warn(f"{ctx.label(r)}: read with a loss: the dosage's repeat pattern and further doses are not kept "
-                 "(its text is kept as the note)")
+    further = (r.get("dosageInstruction") or [])[1:] or dosage.get("doseAndRate", [{}])[1:] or \
+        (timing.get("event") or [])[1:]
+    if (timing.get("repeat") or further) and ctx.profile(r) is None:
+        ctx.warn(f"{ctx.label(r)}: read with a loss: the dosage's repeat pattern and further doses or times are "
+                 "not kept (its text is kept as the note)")
     return clean({
         SOURCE: ctx.label(r),
         "id": ctx.local_id(r),

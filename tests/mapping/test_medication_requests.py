@@ -107,3 +107,40 @@ def test_an_order_before_birth_is_implausible(map_case) -> None:
     data["patient"]["birth_date"] = "2010-05"
     report = validate_bundle(map_case(data).bundle, "x")
     assert any(i.rule == "plausibility.before-birth" and i.location.endswith("authoredOn") for i in report.errors)
+
+
+def test_an_mcode_request_of_another_producer_stays_an_order() -> None:
+    """As the mCODE STU4 IG's gefitinib example writes it: read as a medication request, never a regimen."""
+    from fhir_onco.case import Coded
+    from fhir_onco.mappings.reverse import read_resources
+
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "male",
+               "identifier": [{"system": "urn:test:mrn", "value": "x1"}]}
+    request = {
+        "resourceType": "MedicationRequest", "id": "mr1",
+        "meta": {"profile": [MCODE + "mcode-cancer-related-medication-request"]},
+        "extension": [{"url": MCODE + "mcode-procedure-intent", "valueCodeableConcept": {
+            "coding": [{"system": SCT, "code": "373808002", "display": "Curative - procedure intent"}]}}],
+        "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "349472",
+                                                  "display": "gefitinib 250 MG Oral Tablet"}]},
+        "subject": {"reference": "Patient/p1"}, "authoredOn": "2019-04-01T10:00:00Z",
+        "requester": {"reference": "Practitioner/kyle"},
+        "reasonCode": [{"coding": [{"system": SCT, "code": "254637007",
+                                    "display": "Non-small cell lung cancer (disorder)"}]}],
+        "dosageInstruction": [{"text": "250mg orally once daily", "timing": {
+            "event": ["2019-04-01"], "repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            "route": {"coding": [{"system": SCT, "code": "26643006", "display": "Oral use"}]},
+            "doseAndRate": [{"doseQuantity": {"value": 250, "unit": "mg", "system": UCUM, "code": "mg"}}]}],
+    }
+    result = read_resources([patient, request])
+    assert result.case.regimens == []
+    (mr,) = result.case.medication_requests
+    assert mr.drug == Coded(system=RXNORM, code="349472", display="gefitinib 250 MG Oral Tablet")
+    assert mr.reason == Coded(system=SCT, code="254637007", display="Non-small cell lung cancer (disorder)")
+    assert (mr.intent, mr.status, mr.authored, mr.requester, mr.dose, mr.unit, mr.timing_event, mr.note) == (
+        "Curative - procedure intent", "active", "2019-04-01", "Practitioner/kyle", 250, "mg", "2019-04-01",
+        "250mg orally once daily")
+    assert mr.route == Coded(system=SCT, code="26643006", display="Oral use")
+    assert result.warnings == ["MedicationRequest/mr1: read with a loss: the dosage's repeat pattern and further "
+                               "doses or times are not kept (its text is kept as the note)"]
