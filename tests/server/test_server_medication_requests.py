@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fhir_onco.analytics.flatten import flatten
+from fhir_onco.analytics.reader import read_server
 from fhir_onco.mappings.reverse import case_from_resources
 from fhir_onco.server.client import FhirClient
 from fhir_onco.server.inputs import from_bundle
@@ -35,3 +37,8 @@ def test_mcode_requests_push_pull_read_back_exactly(client: FhirClient, run_key:
     # pulled without the ids we know: the search by patient finds the orders too
     unaided = {f"{r['resourceType']}/{r['id']}" for r in pull_patient(client, bundle.key).resources}
     assert {ref for ref in refs if ref.startswith("MedicationRequest/")} <= unaided
+    # report / export read the server type by type: the orders are among what they read
+    store = read_server(client.base_url, patient_id=bundle.key, client=client)
+    rows = flatten(store, "medication_requests")
+    assert sorted((r["drug"], r["status"], r["request_intent"]) for r in rows) == [
+        ("bortezomib", "completed", "order"), ("ondansetron", "active", "plan")]
