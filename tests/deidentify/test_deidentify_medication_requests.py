@@ -55,3 +55,18 @@ def test_request_dates_shift_by_the_patients_offset_and_the_prescriber_is_pseudo
     assert written and all(x["extension"][0]["url"] == urls.EXT_SOURCE_DATE for x in written)
     case = case_from_bundle(out)  # still a case: the orders read back, with the shifted dates
     assert [m.id for m in case.medication_requests] == ["rx-vel", "rx-zol", "rx-ond"]
+
+
+def test_the_check_finds_a_prescriber_id_left_in_the_output() -> None:
+    from fhir_onco.deidentify import Scanner, SourceSecrets, load_policy
+
+    original = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    secrets = SourceSecrets()
+    for e in original["entry"]:
+        secrets.add_resource(e["resource"])
+    scanner = Scanner(load_policy(None), secrets)
+    out = deidentify_bundle(original, key=KEY)
+    assert not [leak for r in _requests(out) for leak in scanner.scan_resource(r, "x")]
+    leaked = next(r for r in _requests(out) if "requester" in r)
+    leaked["requester"]["identifier"]["value"] = "prac-17"  # as the source had it
+    assert [leak.kind for leak in scanner.scan_resource(leaked, "x")]
