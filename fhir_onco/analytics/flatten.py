@@ -225,6 +225,34 @@ def _drugs(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             }
 
 
+def _coded_key(lab: Labels, table: str, value: object) -> str | None:
+    """A term's key, or a code the source gave as 'system|code'."""
+    if value is None or isinstance(value, str):
+        return lab.key(table, value)
+    return f"{value.system}|{value.code}"  # type: ignore[attr-defined]
+
+
+def _medication_requests(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, mr in enumerate(rc.case.medication_requests):
+        yield {
+            "id": rc.resource_id(f"medication_requests[{i}]"),
+            "patient_id": rc.patient_id,
+            "date": rc.iso(mr.authored),
+            "drug": _coded_key(lab, "drugs", mr.drug),
+            "drug_display": lab.display("drugs", mr.drug) if isinstance(mr.drug, str) else mr.drug.display,
+            "status": mr.status,
+            "request_intent": mr.request_intent,
+            "intent": lab.key("regimen_terms", mr.intent, "intent-"),
+            "dose": mr.dose,
+            "unit": lab.key("units", mr.unit),
+            "route": _coded_key(lab, "routes", mr.route),
+            "regimen_id": refs.regimens.get(mr.regimen) if mr.regimen else None,
+            "condition_id": refs.diagnosis(mr.diagnosis) if mr.reason is None or mr.diagnosis else None,
+            "reason": _coded_key(lab, "conditions", mr.reason),
+        }
+
+
 def _radiotherapy(rc: ReadCase, lab: Labels) -> Iterator[Json]:
     refs = _Refs(rc)
     for i, rt in enumerate(rc.case.radiotherapy):
@@ -445,6 +473,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("dose", F), ("unit", S), ("dose_basis", S), ("route", S), ("days", S), ("times_per_day", N),
         ("every_days", N), ("continuous", B), ("cycles", S), ("status", S), ("stop_reason", S), ("stop_day", N)),
         _drugs),
+    TableSpec("medication_requests", "drug orders and prescriptions (MedicationRequest): what was ordered", (
+        ("id", S), ("patient_id", S), ("date", D), ("drug", S), ("drug_display", S), ("status", S),
+        ("request_intent", S), ("intent", S), ("dose", F), ("unit", S), ("route", S), ("regimen_id", S),
+        ("condition_id", S), ("reason", S)), _medication_requests),
     TableSpec("radiotherapy", "radiotherapy courses with total dose", (
         ("id", S), ("patient_id", S), ("kind", S), ("total_dose_gy", F), ("fractions", N), ("start_date", D),
         ("end_date", D), ("regimen_id", S), ("body_sites", S)), _radiotherapy),

@@ -163,6 +163,27 @@ TABLES: tuple[TableSpec, ...] = (
         C("stop_day", "Regimen day it was stopped on."),
         C("note", "Free text."),
     )),
+    TableSpec("medication_requests", ("medication_requests", "prescriptions"), "patient_id", (
+        PID,
+        C("request_id", "Local id of the order."),
+        C("drug", "Drug ordered (drugs table, English or Russian). An order, never a dose given.", True),
+        C("diagnosis_id", "The diagnosis it is for (default: the first, unless reason is given)."),
+        C("reason", "The condition it is for when not one of the patient's diagnoses (conditions table)."),
+        C("intent", "Treatment intent: curative / palliative."),
+        C("status", "active, on-hold, cancelled, completed, stopped, draft, entered-in-error; unknown (default)."),
+        C("request_intent", "order (default), plan, proposal, original-order ..."),
+        C("authored", "Date the order was written."),
+        C("requester", "Identifier of the prescriber (not a name)."),
+        C("regimen_id", "The regimen the order belongs to."),
+        C("dose", "Dose per administration ordered (decimal comma allowed)."),
+        C("unit", "mg, mg/m2, mg/kg ..."),
+        C("dose_rate_type", "calculated / ordered."),
+        C("route", "IV, PO, SC, intrathecal ..."),
+        C("as_needed", "yes when given as needed."),
+        C("timing_code", "HL7 v3 GTSAbbreviation: QD, BID, TID, Q8H, AM ..."),
+        C("timing_event", "Date the doses are planned for."),
+        C("note", "Free text."),
+    )),
     TableSpec("radiotherapy", ("radiotherapy",), "patient_id", (
         PID,
         C("radiotherapy_id", "Local id."),
@@ -404,6 +425,7 @@ class RegistryReader(TabularReader):
         prov.add("patient", rows[0].where())
         self._diagnoses(case, tables, prov)
         self._regimens(case, tables, prov)
+        self._simple(case, tables, prov, "medication_requests", "medication_requests", self._request)
         self._radiotherapy(case, tables, prov)
         self._simple(case, tables, prov, "procedures", "procedures", self._procedure)
         self._hsct(case, tables, prov)
@@ -742,6 +764,22 @@ class RegistryReader(TabularReader):
         put(x, "unit", r.get("unit", field="unit"))
         put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
         put(x, "note", r.get("note", field="note"))
+        return x
+
+    @staticmethod
+    def _request(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("request_id", field="id"))
+        x["drug"] = r.get("drug", field="drug", required=True, what="a drug")
+        put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        for col in ("reason", "intent", "status", "request_intent", "requester", "unit", "dose_rate_type", "route",
+                    "timing_code", "note"):
+            put(x, col, r.get(col, field=col))
+        put(x, "authored", r.get("authored", d.date, field="authored"))
+        put(x, "regimen", r.local_id("regimen_id", field="regimen"))
+        put(x, "dose", r.get("dose", d.number, field="dose"))
+        put(x, "as_needed", r.get("as_needed", d.boolean, field="as_needed"))
+        put(x, "timing_event", r.get("timing_event", d.date, field="timing_event"))
         return x
 
     @staticmethod
