@@ -64,14 +64,16 @@ def test_streamed_report_equals_the_whole_table_report(all_bundles: list[dict[st
     assert all(not s for t in streamed.tables if t.name in ("baseline", "survival") for s in t.samples.values())
 
 
-def test_aggregate_keeps_rows_of_transplanted_patients_only(all_bundles: list[dict[str, Any]]) -> None:
+def test_aggregate_keeps_numbers_not_rows_of_transplanted_patients(all_bundles: list[dict[str, Any]]) -> None:
     agg = CohortAggregate(keep_samples=False)
     for tables in patient_tables(rc for store in iter_patients(all_bundles) for rc in read_cases(store)):
         agg.add(tables)
-    transplanted = {x.patient_id for x in agg.hsct_facts}
-    assert transplanted and agg.n > len(transplanted)
-    assert {f.patient_id for f in agg.retained.facts} == transplanted
-    assert agg.retained.by["adverse_events"] and set(agg.retained.by["adverse_events"]) <= transplanted
+    tx = agg.transplant
+    assert tx.n and agg.n > tx.n
+    # per transplanted patient: seven days and a flag, nothing that grows with their rows; no ids
+    assert {len(a) for a in tx.days.values()} == {tx.n} and len(tx.allogeneic) == tx.n
+    assert not tx.pids and all(x.pids is None for x in tx.numbers.values())
+    assert not any(hasattr(agg, name) for name in ("retained", "hsct_facts"))
     assert len(agg.os_times) == len(agg.os_events) and not agg.os_of
 
 
