@@ -75,9 +75,9 @@ class ReportTable:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     key_column: str | None = None  # machine key (CSV/JSON); the text shows the label column instead
-    # Per-patient values behind a row that is not a count (row key -> patient id -> value): ages,
+    # Per-patient values behind a row that is not a count (row key -> one value per patient): ages,
     # prior lines, (months, event) of a survival endpoint. Group comparisons test on them.
-    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, Sequence[Any]] = field(default_factory=dict)
 
     def add(self, **row: Any) -> None:
         self.rows.append({c: row.get(c) for c in self.columns})
@@ -377,7 +377,6 @@ class CohortAggregate:
         self.n = 0
         self.sex: Counter[str] = Counter()
         self.ages: list[int] = []
-        self.age_of: dict[str, int] = {}
         self.diagnosis: Counter[str] = Counter()
         self.stages: dict[str, Counter[str]] = defaultdict(Counter)
         self.findings: dict[str, Counter[str]] = defaultdict(Counter)
@@ -385,7 +384,6 @@ class CohortAggregate:
         self.risk: Counter[str] = Counter()
         self.paraprotein: Counter[str] = Counter()
         self.lines: list[int] = []
-        self.line_of: dict[str, int] = {}
         self.prior_drugs: Counter[str] = Counter()
         self.prior_hscts: Counter[str] = Counter()
         self.stated_for = 0
@@ -401,8 +399,6 @@ class CohortAggregate:
         self.cause_labels: dict[str, str] = {}
         self.os_times, self.os_events = array("d"), bytearray()
         self.pfs_times, self.pfs_events = array("d"), bytearray()
-        self.os_of: dict[str, tuple[float, bool]] = {}
-        self.pfs_of: dict[str, tuple[float, bool]] = {}
         self.excluded = self.alive = self.alive_stated = 0
         self.transplant = TransplantAggregate(self.dec, keep_samples)
 
@@ -424,8 +420,6 @@ class CohortAggregate:
         age = c.age_at(f)
         if age is not None:
             self.ages.append(age)
-            if self.keep_samples:
-                self.age_of[pid] = age
         dx = _first_value(c.rows("diagnoses", pid), "condition_display", "primary")
         if dx is not None:
             self.diagnosis[dx] += 1
@@ -493,8 +487,6 @@ class CohortAggregate:
 
     def _line(self, pid: str, lines: int) -> None:
         self.lines.append(lines)
-        if self.keep_samples:
-            self.line_of[pid] = lines
 
     def _add_adverse_events(self, c: _Cohort, pid: str) -> None:
         worst: dict[str, int | None] = {}  # term -> the patient's highest grade
@@ -530,8 +522,6 @@ class CohortAggregate:
         self.os_events.append(os_point[1])
         self.pfs_times.append(pfs_point[0])
         self.pfs_events.append(pfs_point[1])
-        if self.keep_samples:
-            self.os_of[f.patient_id], self.pfs_of[f.patient_id] = os_point, pfs_point
         if not dead:
             self.alive += 1
             self.alive_stated += f.last_contact is not None
@@ -557,7 +547,8 @@ class CohortAggregate:
 
         counts("Sex", self.sex)
         ages = self.ages
-        t.samples["Age at index, years|median (range)"] = self.age_of
+        if self.keep_samples:
+            t.samples["Age at index, years|median (range)"] = self.ages
         if ages:
             t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
                   value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
@@ -610,7 +601,8 @@ class CohortAggregate:
         lines = self.lines
         if not lines or not (any(lines) or self.prior_drugs or self.prior_hscts):
             return
-        t.samples["Prior therapy (before index)|lines, median (range)"] = self.line_of
+        if self.keep_samples:
+            t.samples["Prior therapy (before index)|lines, median (range)"] = self.lines
         t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
               percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
         if self.stated_for:
@@ -674,7 +666,10 @@ class CohortAggregate:
         for m in landmarks:
             cols += [f"at_{_num(m)}m_percent", f"at_{_num(m)}m_ci_lower", f"at_{_num(m)}m_ci_upper"]
         t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
-        t.samples |= {"OS": self.os_of, "PFS": self.pfs_of}
+        if self.keep_samples:  # built here, from the arrays, only for the group comparisons
+            t.samples |= {name: [(m, bool(e)) for m, e in zip(times, events, strict=True)]
+                          for name, times, events in (("OS", self.os_times, self.os_events),
+                                                      ("PFS", self.pfs_times, self.pfs_events))}
         excluded = self.excluded
         for name, times, events in (("OS", self.os_times, self.os_events), ("PFS", self.pfs_times, self.pfs_events)):
             km = kaplan_meier(list(times), [bool(e) for e in events]) if times else None

@@ -217,24 +217,6 @@ def _windows(c: _Cohort, t: TransplantFacts, day: Callable[[Any], float | None])
 GRFS = "GRFS (aGVHD III-IV, moderate-severe cGVHD, relapse, death)"
 
 
-class _Numbers:
-    """The numbers behind a median (range) row, in an array; with samples also whose they are."""
-
-    __slots__ = ("pids", "values")
-
-    def __init__(self, keep_samples: bool):
-        self.values = array("d")
-        self.pids: list[str] | None = [] if keep_samples else None
-
-    def add(self, pid: str, value: float) -> None:
-        self.values.append(value)
-        if self.pids is not None:
-            self.pids.append(pid)
-
-    def samples(self) -> dict[str, float]:
-        return dict(zip(self.pids, self.values, strict=True)) if self.pids is not None else {}
-
-
 # Per transplanted patient, the days the outcome table needs (NaN = none), in this order.
 _DAYS = ("last", "death", "relapse", "agvhd2", "agvhd3", "cgvhd", "cgvhd_severe")
 _COUNTED = ("HSCT type", "Donor", "HLA match", "Graft source", "Graft manipulation", "Conditioning intensity")
@@ -243,8 +225,8 @@ _COUNTED = ("HSCT type", "Donor", "HLA match", "Graft source", "Graft manipulati
 class TransplantAggregate:
     """The transplant tables' figures, accumulated patient by patient: counters per table cell,
     the numbers behind the medians, and seven days per transplanted patient (arrays of floats) for
-    the outcome table. Nothing else of a patient is kept; with ``keep_samples`` also the patient ids
-    behind those numbers (the per-patient samples that group comparisons test on)."""
+    the outcome table. Nothing else of a patient is kept; with ``keep_samples`` the tables carry
+    those numbers as the per-patient samples that group comparisons test on."""
 
     def __init__(self, dec: Labels, keep_samples: bool = True):
         self.dec, self.keep_samples = dec, keep_samples
@@ -252,7 +234,7 @@ class TransplantAggregate:
         self.counted: dict[str, Counter[str]] = {s: Counter() for s in _COUNTED}
         self.conditioning: Counter[str] = Counter()
         self.prophylaxis: Counter[str] = Counter()
-        self.numbers = {k: _Numbers(keep_samples) for k in ("cd34", "neutrophil", "platelet", "agvhd2")}
+        self.numbers = {k: array("d") for k in ("cd34", "neutrophil", "platelet", "agvhd2")}
         self.flags: Counter[str] = Counter()  # patients per yes/no item (keys below)
         self.graft_failure: Counter[str] = Counter()  # as recorded: primary / secondary
         self.acute_grade: Counter[int | None] = Counter()
@@ -263,7 +245,6 @@ class TransplantAggregate:
         self.windows: Counter[tuple[str, str]] = Counter()
         self.days = {k: array("d") for k in _DAYS}
         self.allogeneic = bytearray()
-        self.pids: list[str] = []  # with keep_samples only
 
     def add(self, c: _Cohort, facts: list[TransplantFacts]) -> None:
         """The transplanted patients of a cohort (usually one patient) and their rows in it."""
@@ -285,7 +266,7 @@ class TransplantAggregate:
                 if value:
                     self.counted[section][sys.intern(value)] += 1
             if h["cd34_dose"] is not None:
-                self.numbers["cd34"].add(pid, float(h["cd34_dose"]))
+                self.numbers["cd34"].append(float(h["cd34_dose"]))
             self.conditioning.update(a for a in set((h["conditioning_agents"] or "").split("|")) if a)
             self.prophylaxis.update(a for a in set((h["gvhd_prophylaxis_agents"] or "").split("|")) if a)
             engrafted: dict[str, float] = {}
@@ -293,7 +274,7 @@ class TransplantAggregate:
                 if e["hsct_id"] == h["id"] and e["kind"] in ("neutrophil", "platelet") and e["day"] is not None:
                     engrafted[e["kind"]] = float(e["day"])  # the last one, as the rows are sorted
             for kind, day in sorted(engrafted.items()):
-                self.numbers[kind].add(pid, day)
+                self.numbers[kind].append(day)
             if x.graft_failure:
                 self.graft_failure[x.graft_failure] += 1
             elif (x.death_day is None or x.death_day >= 28) and "neutrophil" not in engrafted:
@@ -317,8 +298,6 @@ class TransplantAggregate:
             for key, day in zip(_DAYS, days, strict=True):
                 self.days[key].append(math.nan if day is None else day)
             self.allogeneic.append(allo)
-            if self.keep_samples:
-                self.pids.append(pid)
 
     def _add_gvhd(self, x: TransplantFacts) -> None:
         self.allo += 1
@@ -328,7 +307,7 @@ class TransplantAggregate:
             self.organs[ACUTE].update(x.agvhd_organs)
         if 2 in x.agvhd_day:
             self.flags["acute II-IV"] += 1
-            self.numbers["agvhd2"].add(x.patient_id, x.agvhd_day[2])
+            self.numbers["agvhd2"].append(x.agvhd_day[2])
         self.flags["acute III-IV"] += 3 in x.agvhd_day
         if x.cgvhd_day is not None:
             self.flags["chronic"] += 1
@@ -357,10 +336,11 @@ class TransplantAggregate:
                 t.add(section=section, item="not recorded", n=n - counter.total(), percent=pct(n - counter.total()))
 
         def median(section: str, key: str, item: str = "median (range)") -> None:
-            v = self.numbers[key].values
+            v = self.numbers[key]
             if not v:
                 return
-            t.samples[f"{section}|{item}"] = self.numbers[key].samples()
+            if self.keep_samples:
+                t.samples[f"{section}|{item}"] = v
             t.add(section=section, item=item, n=len(v), percent=pct(len(v)),
                   value=f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")
 
@@ -384,7 +364,7 @@ class TransplantAggregate:
         if self.graft_failure:
             for kind in ("primary", "secondary"):
                 flag("Engraftment", f"{kind.capitalize()} graft failure", self.graft_failure[kind])
-        if self.numbers["neutrophil"].values:
+        if self.numbers["neutrophil"]:
             flag("Engraftment", "graft failure (no neutrophil engraftment, alive at day +28)",
                  self.flags["no neutrophil engraftment"])
         if self.allo:
@@ -455,15 +435,13 @@ class TransplantAggregate:
         def first(*values: float | None) -> float | None:
             return min((d for d in values if d is not None), default=None)
 
-        def samples(data: list[tuple[float, Any]], among: list[int]) -> dict[str, tuple[float, Any]]:
-            return dict(zip((self.pids[i] for i in among), data, strict=True)) if self.keep_samples else {}
-
         def km_row(name: str, event_day: Callable[[int], float | None]) -> None:
             data: list[tuple[float, Any]] = []
             for i in usable:
                 e = event_day(i)
                 data.append((e, True) if e is not None else (last[i], False))  # type: ignore[arg-type]
-            t.samples[name] = samples(data, usable)
+            if self.keep_samples:
+                t.samples[name] = data
             km = kaplan_meier([d for d, _ in data], [e for _, e in data])
             row: Json = {"endpoint": name, "method": "Kaplan-Meier", "n": km.n, "events": km.events}
             follow = _known_until([(d, 1 if e else 0) for d, e in data])
@@ -481,7 +459,8 @@ class TransplantAggregate:
 
         def cif_row(name: str, among: list[int], outcome: Callable[[int], tuple[float, int]]) -> None:
             data = [outcome(i) for i in among]
-            t.samples[name] = samples(data, among)
+            if self.keep_samples:
+                t.samples[name] = data
             t.add(**_aalen_johansen(name, data))
 
         def relapse_vs_nrm(i: int) -> tuple[float, int]:
