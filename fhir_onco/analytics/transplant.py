@@ -20,7 +20,7 @@ times count in days from it (day 0). Definitions (also in docs/analytics.md):
   records engraftment at all).
 * **NRM** - death without relapse before it. Cumulative incidences (relapse with NRM competing,
   NRM with relapse competing, acute GVHD II-IV and chronic GVHD with death or relapse before them
-  competing) are Aalen-Johansen estimates from lifelines (extra ``[stats]``); OS, EFS (relapse or
+  competing) are Aalen-Johansen estimates (:func:`.km.aalen_johansen`, ties as R cmprsk); OS, EFS (relapse or
   death) and GRFS (acute GVHD III-IV, chronic GVHD of moderate or severe NIH severity - any chronic
   GVHD when the severity is not recorded -, relapse or death) are Kaplan-Meier.
 * **Time windows** - adverse events, GVHD, relapses and deaths by onset: before day 0, day 0 to
