@@ -34,8 +34,8 @@ SCHEMA_VERSION = "1"
 
 __all__ = [
     "SCHEMA_VERSION", "Address", "AdverseEvent", "AeEpisode", "AeParticipant", "AgeAtEvent", "Case", "CaseError",
-    "CellDose", "Chimerism", "DateExpr", "Death", "Diagnosis", "Donor", "Drug", "Engraftment", "Finding", "Hsct",
-    "HumanName", "Identifier", "MrdMeasurement",
+    "CellDose", "Chimerism", "Coded", "DateExpr", "Death", "Diagnosis", "Donor", "Drug", "Engraftment", "Finding",
+    "Hsct", "HumanName", "Identifier", "MedicationRequest", "MrdMeasurement",
     "Patient", "Radiotherapy", "Regimen", "Relapse", "ResponseAssessment", "Stage", "SuspectedCause",
     "case_json_schema", "dump_case", "field_path", "load_case", "parse_case",
 ]
@@ -76,6 +76,16 @@ MAX_DOSE = 1e7
 
 Number = Annotated[float, BeforeValidator(_no_bool)]
 """A number written as a number (true/false refused)."""
+
+def _day_number_to_text(value: Any) -> Any:
+    # Clerks write one day as a bare number (`days: 1`, `cycles: 2`); YAML reads it as an int.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+DayList = Annotated[str, BeforeValidator(_day_number_to_text)]
+"""A day or cycle list as written: ``1``, ``1-7``, ``1,8,15``, ``-7..-4``; a bare number is read as text."""
 
 Term = Annotated[str, Field(min_length=1)]
 """A clinical term in English or Russian, resolved through the terminology tables."""
@@ -357,7 +367,7 @@ class Drug(_Model):
         description="per-day: a daily rate (continuous infusions); course-total: one sum over the course.",
     )
     route: Term | None = Field(None, description="IV, continuous IV infusion, PO, SC, intrathecal, IM (routes table).")
-    days: str | None = Field(
+    days: DayList | None = Field(
         None,
         description="Days of the regimen (day 1 = start): '1', '1-7', '1,8,15', '1-5,8-12', '+4,+5'; for "
         "conditioning with hsct_relative days: '-7..-4', 'D-7..D-4', '-1,+8'. Days -100..1830. "
@@ -366,7 +376,7 @@ class Drug(_Model):
     times_per_day: int = Field(1, ge=1, le=24, description="2 for q12h.")
     every_days: int | None = Field(None, ge=1, le=366, description="7 = weekly, 14 = every 2 weeks, within days.")
     continuous: bool = Field(False, description="A continuous infusion: one administration with a period.")
-    cycles: str | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
+    cycles: DayList | None = Field(None, description="Which cycles: '1', '2-', '1-3'. Empty: all cycles.")
     status: Literal["completed", "stopped", "not-done"] = Field(
         "completed", description="completed, stopped (give stop_day/stop_reason) or not-done.",
     )
@@ -415,6 +425,67 @@ class Regimen(_Model):
         if (self.cycles or 1) > 1 and self.cycle_length_days is None and any(d.days for d in self.drugs):
             raise ValueError(f"cycles: {self.cycles} with drug days needs cycle_length_days (days per cycle), "
                              "or every cycle would fall on the same days")
+        return self
+
+
+class Coded(_Model):
+    """A code as the source gives it (system and code), for what the terminology tables do not list:
+    ``{system: http://www.nlm.nih.gov/research/umls/rxnorm, code: "10760", display: Triamcinolone Oral Paste}``."""
+
+    system: str = Field(min_length=1, max_length=256, description="Code system URI (RxNorm, SNOMED CT, ATC ...).")
+    code: str = Field(min_length=1, max_length=128, description="The code in that system.")
+    display: str | None = Field(None, min_length=1, description="Its display name, as the source gives it.")
+
+
+REQUEST_STATUSES = ("active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown")
+REQUEST_INTENTS = ("proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order",
+                   "option")
+
+
+class MedicationRequest(_Model):
+    """An order or prescription of a drug (FHIR MedicationRequest, aligned with mCODE STU4
+    CancerRelatedMedicationRequest). What was ordered, not what was given: an order never becomes an
+    administration; doses given are written as regimens."""
+
+    id: LocalId | None = None
+    drug: Term | Coded = Field(
+        description="Drug ordered: a term in English or Russian (drugs table), or a code the tables do not list "
+        "({system, code, display}).")
+    diagnosis: LocalId | None = Field(
+        None, description="id of the diagnosis the drug is for (reasonReference; default: the first diagnosis, "
+        "unless a reason is given).")
+    reason: Term | Coded | None = Field(
+        None, description="The condition it is for when it is not one of the case's diagnoses (reasonCode): a term "
+        "(conditions table) or a code.")
+    intent: Term | None = Field(None, description="Treatment intent: curative / palliative (mCODE procedure intent).")
+    status: Literal[REQUEST_STATUSES] = Field(  # type: ignore[valid-type]
+        "unknown", description="FHIR MedicationRequest.status: active, on-hold, cancelled, completed, stopped, "
+        "draft, entered-in-error; unknown (default) when the source does not say.")
+    request_intent: Literal[REQUEST_INTENTS] = Field(  # type: ignore[valid-type]
+        "order", description="FHIR MedicationRequest.intent: order (default), plan, proposal, original-order ...")
+    authored: DateExpr | None = Field(None, description="Date the order was written (partial, D+N work).")
+    requester: str | None = Field(
+        None, min_length=1, max_length=128, description="Identifier of the prescriber (not a name).")
+    regimen: LocalId | None = Field(None, description="id of the regimen the order belongs to (basedOn CarePlan).")
+    dose: Number | None = Field(None, gt=0, le=MAX_DOSE, description="Dose per administration ordered.")
+    unit: Term | None = Field(None, description="Unit of the dose (UCUM or written: mg, mg/m2, мг/кг).")
+    dose_rate_type: Literal["calculated", "ordered"] | None = Field(
+        None, description="Whether the dose was calculated (e.g. from body surface) or ordered as is (FHIR "
+        "dose-rate-type).")
+    route: Term | Coded | None = Field(
+        None, description="IV, PO, SC, intrathecal ... (routes table), or a route code the table does not list.")
+    as_needed: bool | Coded | None = Field(
+        None, description="Given as needed: true, or the code of the reason it is needed for (asNeeded[x]).")
+    timing_code: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9]{0,11}$", description="Timing abbreviation (HL7 v3 GTSAbbreviation, as "
+        "written by the source): QD, BID, TID, Q8H, AM, WK ...")
+    timing_event: DateExpr | None = Field(None, description="When the doses are to be given (Timing.event).")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _dose_has_unit(self) -> MedicationRequest:
+        if self.dose is not None and self.unit is None:
+            raise ValueError("a dose needs a unit (mg, mg/m2, mg/kg ...)")
         return self
 
 
@@ -776,6 +847,8 @@ class Case(_Model):
     patient: Patient = Field(description="The patient.")
     diagnoses: list[Diagnosis] = Field(default_factory=list, description="Cancers: primary first, then secondary ones.")
     regimens: list[Regimen] = Field(default_factory=list, description="Treatment regimens in the order given.")
+    medication_requests: list[MedicationRequest] = Field(
+        default_factory=list, description="Drug orders and prescriptions (what was ordered, not what was given).")
     radiotherapy: list[Radiotherapy] = Field(default_factory=list, description="Radiotherapy courses.")
     procedures: list[Procedure] = Field(
         default_factory=list, description="Surgery and other procedures (resection, biopsy, central line ...).")

@@ -19,6 +19,7 @@ from .diagnosis import map_diagnoses
 from .gvhd import map_gvhd
 from .hsct import map_hsct, register_hsct_anchors
 from .labs import map_labs
+from .medication_requests import map_medication_requests
 from .observations import map_mrd, map_responses
 from .patient import map_patient
 from .procedures import map_procedures
@@ -51,6 +52,7 @@ def map_case_to_bundle(
     map_patient(ctx)
     map_diagnoses(ctx)
     map_regimens(ctx)
+    map_medication_requests(ctx)
     map_radiotherapy(ctx)
     map_procedures(ctx)
     map_hsct(ctx)

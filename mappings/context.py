@@ -133,7 +133,10 @@ class MappingContext:
         return self.terminology[table].get(key)
 
     # ---- dates ----------------------------------------------------------------------------
-    def resolve_date(self, expr: str | None, path: str, regimen: str | None = None) -> PartialDate | None:
+    def resolve_date(self, expr: str | None, path: str, regimen: str | None = None,
+                     hsct: str | None = None) -> PartialDate | None:
+        """An absolute date for `expr`. `regimen` / `hsct` name the anchor a relative date without
+        @id counts from (an item inside a regimen or an HSCT: its GVHD, chimerism, graft failure)."""
         if expr is None:
             return None
         try:
@@ -142,17 +145,17 @@ class MappingContext:
                 return None  # set_date writes the data-absent reason and the bounds
             if isinstance(value, PartialDate):
                 return value
-            return self._resolve_relative(value, regimen)
+            return self._resolve_relative(value, regimen, hsct)
         except DateError as exc:
             self.error(path, str(exc))
             return None
 
-    def _resolve_relative(self, rel: RelativeDate, regimen: str | None) -> PartialDate:
+    def _resolve_relative(self, rel: RelativeDate, regimen: str | None, hsct: str | None = None) -> PartialDate:
         if rel.anchor_kind == "hsct":
             anchors, what = self.hsct_dates, "HSCT"
         else:
             anchors, what = self.regimen_starts, "regimen"
-        anchor_id = rel.anchor_id or (regimen if rel.anchor_kind == "regimen" else None)
+        anchor_id = rel.anchor_id or (regimen if rel.anchor_kind == "regimen" else hsct)
         if anchor_id is None:
             pool = sorted([*anchors, *(k for k in self.undated if (rel.anchor_kind, k) in self.ids)])
             if len(pool) != 1:
@@ -168,7 +171,7 @@ class MappingContext:
 
     def set_date(
         self, target: b.Json, element: str, expr: str | None, path: str, regimen: str | None = None,
-        *, required: bool = False,
+        *, required: bool = False, hsct: str | None = None,
     ) -> PartialDate | None:
         """Set a date element; keep the written expression when it is not plain ISO. A `required`
         element the case leaves out gets a data-absent reason instead of a made-up date."""
@@ -183,7 +186,7 @@ class MappingContext:
                 marks.append(b.extension(urls.EXT_DATE_BOUNDS, valuePeriod=bounds))
             target["_" + element] = {"extension": marks}
             return None
-        value = self.resolve_date(expr, path, regimen)
+        value = self.resolve_date(expr, path, regimen, hsct)
         if value is None:
             return None
         target[element] = value.iso()

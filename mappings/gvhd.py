@@ -63,8 +63,8 @@ def _map_gvhd(ctx: MappingContext, h: Hsct, g: Gvhd, path: str, j: int, hsct_ref
         "subject": ctx.patient_ref,
         "stage": [b.prune(s) for s in stages],
     }
-    ctx.set_date(condition, "onsetDateTime", g.onset, f"{path}.onset")
-    ctx.set_date(condition, "abatementDateTime", g.resolved, f"{path}.resolved")
+    ctx.set_date(condition, "onsetDateTime", g.onset, f"{path}.onset", hsct=hsct_key(h))
+    ctx.set_date(condition, "abatementDateTime", g.resolved, f"{path}.resolved", hsct=hsct_key(h))
     if g.note:
         condition["note"] = [{"text": g.note}]
     ctx.add(condition)
@@ -81,7 +81,7 @@ def _map_graft_failure(ctx: MappingContext, h: Hsct, gf: GraftFailure, path: str
         "code": _concept(ctx, f"graft-failure-{gf.kind}"),
         "subject": ctx.patient_ref,
     }
-    ctx.set_date(condition, "onsetDateTime", gf.date, f"{path}.date")
+    ctx.set_date(condition, "onsetDateTime", gf.date, f"{path}.date", hsct=hsct_key(h))
     if gf.note:
         condition["note"] = [{"text": gf.note}]
     ctx.add(condition)

@@ -117,7 +117,7 @@ def _map_one(ctx: MappingContext, i: int, h: Hsct) -> None:
                                 "chimerism", hsct_ref)
         obs["extension"].append(position(j))
         obs["identifier"] = b.identifier_for(c.id)
-        ctx.set_date(obs, "effectiveDateTime", c.date, f"{cp}.date")
+        ctx.set_date(obs, "effectiveDateTime", c.date, f"{cp}.date", hsct=key)
         if c.recipient_percent is not None:
             obs["valueQuantity"] = b.quantity(c.recipient_percent, ctx.fixed("units", "%"))
         obs["interpretation"] = [{"coding": [ctx.fixed("hsct", f"chimerism-{c.result}").primary.to_fhir()],

@@ -3,8 +3,9 @@
 Our own resources carry our profiles and extensions, and their domain twins read them back
 exactly. Resources with mCODE profiles are read by the same domain readers where mCODE and our
 profiles share the shape (cancer conditions, disease status, radiotherapy course summaries), and
-here where they do not (cancer-related MedicationRequest / MedicationAdministration without a
-CarePlan become one regimen each). Everything else is reported, per resource, with the reason the
+here where they do not (a cancer-related MedicationAdministration without a CarePlan becomes one
+regimen; a cancer-related MedicationRequest is an order, read by the medication-request reader, never
+a regimen). Everything else is reported, per resource, with the reason the
 case model cannot hold it - that list is what docs/mcode-examples.md shows for the IG's examples.
 """
 
@@ -25,7 +26,7 @@ _READ_AS = {
     "mcode-cancer-disease-status": "onco-disease-status",
     "mcode-histologic-grade": "onco-histologic-grade",
     "mcode-radiotherapy-course-summary": "onco-radiotherapy",
-    "mcode-cancer-related-medication-request": MEDICATION,
+    "mcode-cancer-related-medication-request": "onco-medication-request",  # an order stays an order
     "mcode-cancer-related-medication-administration": MEDICATION,
 }
 _STAGES = ("its stage system or value code is not in our stages table (the case model holds ISS, R-ISS, "

@@ -29,6 +29,7 @@ from .gvhd_reverse import warn_unlinked
 from .hsct_reverse import read_hscts
 from .labs_reverse import read_labs
 from .mcode_reverse import read_mcode_medications
+from .medication_requests_reverse import read_medication_requests
 from .observations_reverse import read_mrd, read_responses
 from .patient_reverse import read_case_note, read_patient
 from .procedures_reverse import read_procedures
@@ -130,6 +131,7 @@ def _case_data(ctx: ReadContext) -> Json:
         "patient": read_patient(ctx),
         "diagnoses": read_diagnoses(ctx),
         "regimens": read_regimens(ctx) + read_mcode_medications(ctx),
+        "medication_requests": read_medication_requests(ctx),
         "radiotherapy": read_radiotherapy(ctx),
         "procedures": read_procedures(ctx),
         "hsct": read_hscts(ctx),

@@ -44,6 +44,7 @@ def render() -> str:
             "cancer conditions": len(c.diagnoses),
             "stages": sum(len(d.stages) for d in c.diagnoses),
             "regimens (one per medication)": len(c.regimens),
+            "medication requests (orders)": len(c.medication_requests),
             "radiotherapy courses": len(c.radiotherapy),
             "disease status assessments": len(c.responses),
             "death": int(c.patient.death is not None),

@@ -40,16 +40,17 @@ class ReadCase:
         source = self.sources.get(path)
         return source.split("/", 1)[1] if source else f"{self.patient_id}:{path}"
 
-    def date(self, expr: str | None) -> PartialDate | None:
-        """A date expression of the case (ISO, partial, D+N, day N@regimen) as a calendar date."""
+    def date(self, expr: str | None, hsct: str | None = None) -> PartialDate | None:
+        """A date expression of the case (ISO, partial, D+N, day N@regimen) as a calendar date;
+        `hsct` is the key of the HSCT a D+N without @id counts from (items of that HSCT)."""
         if expr is None:
             return None
         if self._dates is None:
             self._dates = dated_context(self.case)
-        return self._dates.resolve_date(expr, "")
+        return self._dates.resolve_date(expr, "", hsct=hsct)
 
-    def iso(self, expr: str | None) -> str | None:
-        d = self.date(expr)
+    def iso(self, expr: str | None, hsct: str | None = None) -> str | None:
+        d = self.date(expr, hsct)
         return d.iso() if d is not None else None
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from fhir_onco.case import AdverseEvent, grade_bounds
 from fhir_onco.cohort.tables import group_of
 from fhir_onco.mappings.diagnosis import stage_key
+from fhir_onco.mappings.hsct import hsct_key
 
 from .cases import ReadCase, ReadStats, read_cases
 from .reader import ResourceStore
@@ -224,6 +225,34 @@ def _drugs(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             }
 
 
+def _coded_key(lab: Labels, table: str, value: object) -> str | None:
+    """A term's key, or a code the source gave as 'system|code'."""
+    if value is None or isinstance(value, str):
+        return lab.key(table, value)
+    return f"{value.system}|{value.code}"  # type: ignore[attr-defined]
+
+
+def _medication_requests(rc: ReadCase, lab: Labels) -> Iterator[Json]:
+    refs = _Refs(rc)
+    for i, mr in enumerate(rc.case.medication_requests):
+        yield {
+            "id": rc.resource_id(f"medication_requests[{i}]"),
+            "patient_id": rc.patient_id,
+            "date": rc.iso(mr.authored),
+            "drug": _coded_key(lab, "drugs", mr.drug),
+            "drug_display": lab.display("drugs", mr.drug) if isinstance(mr.drug, str) else mr.drug.display,
+            "status": mr.status,
+            "request_intent": mr.request_intent,
+            "intent": lab.key("regimen_terms", mr.intent, "intent-"),
+            "dose": mr.dose,
+            "unit": lab.key("units", mr.unit),
+            "route": _coded_key(lab, "routes", mr.route),
+            "regimen_id": refs.regimens.get(mr.regimen) if mr.regimen else None,
+            "condition_id": refs.diagnosis(mr.diagnosis) if mr.reason is None or mr.diagnosis else None,
+            "reason": _coded_key(lab, "conditions", mr.reason),
+        }
+
+
 def _radiotherapy(rc: ReadCase, lab: Labels) -> Iterator[Json]:
     refs = _Refs(rc)
     for i, rt in enumerate(rc.case.radiotherapy):
@@ -274,7 +303,7 @@ def _hsct(rc: ReadCase, lab: Labels) -> Iterator[Json]:
             "gvhd_prophylaxis_ids": _join(refs.regimens.get(r) for r in h.gvhd_prophylaxis),
             "gvhd_prophylaxis_agents": _agents(rc, lab, h.gvhd_prophylaxis),
             "graft_failure": h.graft_failure.kind if h.graft_failure else None,
-            "graft_failure_date": rc.iso(h.graft_failure.date) if h.graft_failure else None,
+            "graft_failure_date": rc.iso(h.graft_failure.date, hsct_key(h)) if h.graft_failure else None,
             "condition_id": refs.diagnosis(h.diagnosis),
         }
 
@@ -302,7 +331,7 @@ def _chimerism(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "id": rc.resource_id(f"hsct[{i}].chimerism[{j}]"),
                 "patient_id": rc.patient_id,
                 "hsct_id": rc.resource_id(f"hsct[{i}]"),
-                "date": rc.iso(c.date),
+                "date": rc.iso(c.date, hsct_key(h)),
                 "result": c.result,
                 "recipient_percent": c.recipient_percent,
             }
@@ -316,8 +345,8 @@ def _gvhd(rc: ReadCase, lab: Labels) -> Iterator[Json]:
                 "patient_id": rc.patient_id,
                 "hsct_id": rc.resource_id(f"hsct[{i}]"),
                 "kind": g.kind,
-                "onset_date": rc.iso(g.onset),
-                "resolved_date": rc.iso(g.resolved),
+                "onset_date": rc.iso(g.onset, hsct_key(h)),
+                "resolved_date": rc.iso(g.resolved, hsct_key(h)),
                 "criteria": g.criteria,
                 "grade": g.grade,
                 "severity": g.severity,
@@ -444,6 +473,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
         ("dose", F), ("unit", S), ("dose_basis", S), ("route", S), ("days", S), ("times_per_day", N),
         ("every_days", N), ("continuous", B), ("cycles", S), ("status", S), ("stop_reason", S), ("stop_day", N)),
         _drugs),
+    TableSpec("medication_requests", "drug orders and prescriptions (MedicationRequest): what was ordered", (
+        ("id", S), ("patient_id", S), ("date", D), ("drug", S), ("drug_display", S), ("status", S),
+        ("request_intent", S), ("intent", S), ("dose", F), ("unit", S), ("route", S), ("regimen_id", S),
+        ("condition_id", S), ("reason", S)), _medication_requests),
     TableSpec("radiotherapy", "radiotherapy courses with total dose", (
         ("id", S), ("patient_id", S), ("kind", S), ("total_dose_gy", F), ("fractions", N), ("start_date", D),
         ("end_date", D), ("regimen_id", S), ("body_sites", S)), _radiotherapy),

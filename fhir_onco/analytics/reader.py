@@ -19,7 +19,8 @@ from .values import Json
 log = logging.getLogger(__name__)
 
 CLINICAL_TYPES = (
-    "Patient", "Condition", "Observation", "CarePlan", "MedicationAdministration", "Procedure", "AdverseEvent",
+    "Patient", "Condition", "Observation", "CarePlan", "MedicationAdministration", "MedicationRequest", "Procedure",
+    "AdverseEvent",
 )
 
 

@@ -64,6 +64,10 @@ class SourceSecrets:
         for ident in resource.get("identifier") or []:
             if isinstance(ident, dict) and ident.get("system") != urls.LOCAL_ID_SYSTEM and ident.get("value"):
                 self.identifiers.add(str(ident["value"]))
+        requester = resource.get("requester")  # a prescriber's logical reference (MedicationRequest)
+        logical = requester.get("identifier") if isinstance(requester, dict) else None
+        if isinstance(logical, dict) and logical.get("value"):
+            self.identifiers.add(str(logical["value"]))
         if resource.get("resourceType") == "Patient":
             birth = resource.get("birthDate")
             if isinstance(birth, str) and len(birth) == 10:

@@ -31,7 +31,7 @@ PERSON_TYPES = frozenset({"Patient", "RelatedPerson", "Person", "Practitioner"})
 PERSON_ELEMENTS = ("name", "telecom", "photo", "contact", "address")
 # Date-typed elements; anything ending in Date/DateTime/Instant (valueDateTime, onsetDateTime ...) too.
 DATE_KEYS = frozenset({"date", "start", "end", "issued", "recorded", "authoredOn", "created", "detected",
-                       "timestamp", "when"})
+                       "timestamp", "when", "event"})  # event: Timing.event (dateTimes); AdverseEvent.event is a dict
 DATE_SUFFIXES = ("Date", "DateTime", "Instant")
 # Elements that hold free text wherever they occur.
 FREE_TEXT_KEYS = frozenset({"title", "description", "comment", "conclusion", "summary", "patientInstruction",
@@ -205,6 +205,16 @@ class Deidentifier:
                 kept = self._primitive_extension(value, child, ctx)
                 if kept:
                     out[key] = kept
+                continue
+            if key.startswith("_") and isinstance(value, list):  # a repeating primitive's extensions (Timing._event)
+                parts = [self._primitive_extension(v, child, ctx) or None if isinstance(v, dict) else None
+                         for v in value]
+                if any(parts):
+                    out[key] = parts
+                continue
+            if isinstance(value, list) and _is_date_key(key) and all(isinstance(v, str | None) for v in value):
+                # a repeating date (Timing.event); null keeps its place for the _event sibling
+                out[key] = [self._shift(v, child, ctx) if v is not None and FHIR_DATE.match(v) else v for v in value]
                 continue
             if key == "reference" and isinstance(value, str):
                 out[key] = self.rewrite_reference(value, ctx.urn_map)

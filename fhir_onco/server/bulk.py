@@ -51,6 +51,7 @@ DEFAULT_TYPES = (
     "Observation",
     "CarePlan",
     "MedicationAdministration",
+    "MedicationRequest",
     "Procedure",
     "AdverseEvent",
 )

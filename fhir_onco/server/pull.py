@@ -62,6 +62,7 @@ CLINICAL_TYPES = (
     "CarePlan",
     "Condition",
     "MedicationAdministration",
+    "MedicationRequest",
     "Observation",
     "Procedure",
 )

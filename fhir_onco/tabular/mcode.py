@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from fhir_onco.case import REQUEST_INTENTS, REQUEST_STATUSES
 from fhir_onco.terminology import Concept, default_terminology
 from fhir_onco.validation.report import Report
 
@@ -50,7 +51,7 @@ TABLES: tuple[TableSpec, ...] = (
         C("requestId"), C("code", required=True), C("codeSystem", required=True), C("displayText"),
         C("treatmentReasonCode"), C("treatmentReasonCodeSystem"), C("treatmentReasonDisplayText"),
         C("procedureIntent"), C("status", required=True), C("intent", required=True), C("authoredOn"),
-        C("requesterId"), C("dosageRoute"), C("asNeededCode"), C("doseRateType"), C("doseQuantityValue"),
+        C("requesterId", required=True), C("dosageRoute"), C("asNeededCode"), C("doseRateType"), C("doseQuantityValue"),
         C("doseQuantityUnit"), C("timingCode"), C("timingEvent"))),
     _t("procedure", "procedure", (
         C("procedureId", required=True), C("conditionId"), C("status", required=True), C("code", required=True),
@@ -104,6 +105,11 @@ _CLINICAL = d.one_of({"active": "active", "recurrence": "relapse", "relapse": "r
                       "resolved": "resolved"}, "expected active, recurrence, relapse, remission or resolved")
 _MED_STATUS = {"completed": "completed", "in-progress": "active", "on-hold": "active", "stopped": "stopped",
                "not-done": "not-done"}
+_REQUEST_INTENT = d.one_of({v: v for v in REQUEST_INTENTS}, "expected a FHIR MedicationRequest intent: "
+                          + ", ".join(REQUEST_INTENTS))
+_DOSE_RATE_TYPE = d.one_of({"calculated": "calculated", "ordered": "ordered"},
+                           "expected calculated or ordered (FHIR dose-rate-type)")
+_SCT = "http://snomed.info/sct"
 _HSCT_KEYS = {"allogeneic-hsct": ("allogeneic", None), "haploidentical-hsct": ("allogeneic", "haploidentical"),
               "autologous-hsct": ("autologous", None)}
 
@@ -158,11 +164,6 @@ class McodeReader(TabularReader):
         if "patient_mrns" in self.files and "patient" in self.files:
             table = self.files["patient"]
             table.spec = dataclasses.replace(table.spec, driver=False)
-        if "medication_request" in self.files:
-            self.report.warning(self.files["medication_request"].label,
-                                "medication requests have no home: the case model records treatment given "
-                                "(use cancer-related-medication-administration); file ignored", rule="tabular")
-            del self.files["medication_request"]
 
     def discover(self) -> None:
         super().discover()
@@ -210,6 +211,7 @@ class McodeReader(TabularReader):
         case["patient"] = patient
         self._conditions(case, tables, prov)
         self._medications(case, tables, prov)
+        self._medication_requests(case, tables, prov)
         self._procedures(case, tables, prov)
         self._adverse_events(case, tables, prov)
         return case
@@ -432,6 +434,80 @@ class McodeReader(TabularReader):
             prov.add(f"regimens[{len(out)}]", r.where())
             out.append(rg)
         put(case, "regimens", out)
+
+    def _coded(self, r: RowReader, table: str, code_col: str, system: str | None, display_col: str | None,
+               field: str) -> str | dict[str, str] | None:
+        """A code of our table becomes its term; any other code is kept as given ({system, code, display})."""
+        code = r.get(code_col, field=field)
+        if code is None:
+            return None
+        concept = _by_code(table, system, code)
+        if concept is not None:
+            return concept.key
+        if system is None:
+            r.error(code_col, "expected a code with its code system (the system cell is empty)")
+            return None
+        coded = {"system": system, "code": code}
+        put(coded, "display", r.get(display_col) if display_col else None)
+        return coded
+
+    def _medication_requests(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
+        """Orders and prescriptions: medication_requests[] (never administrations: an order is not a dose given)."""
+        out: list[dict[str, Any]] = []
+        for r in t.get("medication_request", []):
+            status = (r.get("status", field="status", required=True, what="a status") or "").casefold()
+            if status == "entered-in-error":
+                r.warning("status", "an entered-in-error request records nothing; row not imported")
+                continue
+            mr: dict[str, Any] = {}
+            if status in REQUEST_STATUSES:
+                mr["status"] = status
+            elif status:
+                r.error("status", "expected a FHIR MedicationRequest status: " + ", ".join(REQUEST_STATUSES))
+            put(mr, "id", r.get("requestId", _local, field="id"))
+            mr["drug"] = self._coded(r, "drugs", "code", _system(r.raw("codeSystem")), "displayText", "drug")
+            self._request_reason(r, mr)
+            intent = self._term(r, "regimen_terms", "procedureIntent", _SCT, (), "intent")
+            put(mr, "intent", intent.removeprefix("intent-") if intent else None)
+            put(mr, "request_intent", r.get("intent", _REQUEST_INTENT, field="request_intent", required=True,
+                                            what="a request intent (order, plan, proposal ...)"))
+            put(mr, "authored", self._date(r, "authoredOn", "authored"))
+            put(mr, "requester", r.get("requesterId", field="requester", required=True, what="the requester's id"))
+            put(mr, "route", self._coded(r, "routes", "dosageRoute", _SCT, None, "route"))
+            as_needed = r.get("asNeededCode", field="as_needed")
+            if as_needed is not None:
+                flag = d.boolean(as_needed) if as_needed.casefold() in ("true", "false", "yes", "no") else None
+                mr["as_needed"] = flag if flag is not None else {"system": _SCT, "code": as_needed}
+            put(mr, "dose_rate_type", r.get("doseRateType", _DOSE_RATE_TYPE, field="dose_rate_type"))
+            put(mr, "dose", r.get("doseQuantityValue", d.number, field="dose"))
+            put(mr, "unit", r.get("doseQuantityUnit", field="unit"))
+            put(mr, "timing_code", r.get("timingCode", field="timing_code"))
+            put(mr, "timing_event", self._date(r, "timingEvent", "timing_event"))
+            prov.add(f"medication_requests[{len(out)}]", r.where())
+            out.append(mr)
+        put(case, "medication_requests", out)
+
+    def _request_reason(self, r: RowReader, mr: dict[str, Any]) -> None:
+        """treatmentReason*: one of the patient's conditions (diagnosis), else a condition term or the code as given."""
+        code = d.text(r.raw("treatmentReasonCode"))
+        display = d.text(r.raw("treatmentReasonDisplayText"))
+        if code is not None and code in self.condition_codes and self.condition_codes[code]:
+            mr["diagnosis"] = self.condition_codes[code]
+            r.fields["diagnosis"] = r.table.column_name("treatmentreasoncode")
+        elif display is not None and self.condition_texts.get(display.casefold()):
+            mr["diagnosis"] = self.condition_texts[display.casefold()]
+            r.fields["diagnosis"] = r.table.column_name("treatmentreasondisplaytext")
+        elif code is not None:
+            system = _system(r.raw("treatmentReasonCodeSystem"))
+            if system is None and display is not None:  # no system: the display names the condition
+                mr["reason"] = display
+                r.fields["reason"] = r.table.column_name("treatmentreasondisplaytext")
+            else:
+                put(mr, "reason", self._coded(r, "conditions", "treatmentReasonCode", system,
+                                              "treatmentReasonDisplayText", "reason"))
+        elif display is not None:
+            mr["reason"] = display
+            r.fields["reason"] = r.table.column_name("treatmentreasondisplaytext")
 
     def _procedures(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:
         out: list[dict[str, Any]] = []

@@ -31,6 +31,8 @@ TABLES: tuple[TableSpec, ...] = (
         C("death_date", "Date of death."),
         C("death_cause", "Cause of death (death_causes terms: progression, COVID-19, pneumonia ...)."),
         C("death_note", "Free text about the death."),
+        C("last_contact", "Date of the last contact (last known alive); survival censors the living here."),
+        C("vital_status", "alive / dead / unknown at the last contact."),
         C("note", "Free text about the case."),
     ), driver=True),
     TableSpec("identifiers", ("identifiers",), "patient_id", (
@@ -47,7 +49,11 @@ TABLES: tuple[TableSpec, ...] = (
         C("immunophenotype", "e.g. B-II (EGIL)."),
         C("onset", "Date of diagnosis."),
         C("body_sites", "Body sites, '|'-separated."),
-        C("related_to", "diagnosis_id of the earlier cancer a secondary one follows."),
+        C("related_to", "diagnosis_id of the earlier cancer a secondary one follows; '|'-separated for a chain "
+                        "(AML after MDS after neuroblastoma: mds|nb)."),
+        C("verification", "confirmed (default) / provisional / differential / unconfirmed (suspected) / refuted."),
+        C("laterality", "Laterality of the primary site: left / right / bilateral / midline."),
+        C("grade", "Histologic grade / differentiation: G1-G4, poorly differentiated ..."),
         C("therapy_related", "yes for a therapy-related (secondary) cancer."),
         C("status", "active (default) / remission / relapse / resolved."),
         C("paraprotein", "Myeloma paraprotein: IgG, IgA, IgD, Bence-Jones, non-secretory."),
@@ -73,6 +79,36 @@ TABLES: tuple[TableSpec, ...] = (
         C("date", "Date of the test."),
         C("note", "Free text."),
     )),
+    TableSpec("risk_groups", ("risk_groups",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The diagnosis (may be empty with one diagnosis)."),
+        C("risk_group_id", "Local id."),
+        C("system", "inrg-risk / eln-2022 / mm-cytogenetic.", True),
+        C("value", "The group: high, adverse, standard ...", True),
+        C("date", "Date of the assessment."),
+    )),
+    TableSpec("tnm", ("tnm",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The diagnosis staged (may be empty with one diagnosis)."),
+        C("tnm_id", "Local id."),
+        C("type", "clinical / pathological.", True),
+        C("t", "T category as written: cT3, pT1a."),
+        C("n", "N category as written: cN0, pN1."),
+        C("m", "M category as written: cM0, M1b."),
+        C("stage_group", "Stage group as written: IIB, IVA."),
+        C("edition", "Staging manual: AJCC 8."),
+        C("date", "Date of staging."),
+        C("note", "Free text."),
+    )),
+    TableSpec("metastases", ("metastases",), "patient_id", (
+        PID,
+        C("diagnosis_id", "The cancer (may be empty with one diagnosis)."),
+        C("metastasis_id", "Local id."),
+        C("site", "Site (body_sites table): bone, bone marrow, liver, lung ...", True),
+        C("laterality", "left / right / bilateral / midline."),
+        C("date", "Date it was found."),
+        C("note", "Free text."),
+    )),
     TableSpec("relapses", ("relapses",), "patient_id", (
         PID,
         C("diagnosis_id", "The diagnosis that relapsed (may be empty with one diagnosis)."),
@@ -81,6 +117,7 @@ TABLES: tuple[TableSpec, ...] = (
         C("date", "Date of the relapse.", True),
         C("sites", "Sites, '|'-separated: bone marrow|CNS.", True),
         C("isolated", "yes / no."),
+        C("hla_loss", "yes when the relapse lost the mismatched HLA haplotype (after a haploidentical HSCT)."),
         C("note", "Free text."),
     )),
     TableSpec("regimens", ("regimens",), "patient_id", (
@@ -102,6 +139,8 @@ TABLES: tuple[TableSpec, ...] = (
         C("cycle_length_days", "Cycle length in days."),
         C("status", "completed (default) / active / stopped."),
         C("stop_reason", "progression / toxicity / patient refusal / death / lost to follow-up / other."),
+        C("drug_classes", "Drug classes when the source names classes only, '|'-separated: vinca alkaloids|platinum "
+                          "compounds (drug_classes table, WHO ATC)."),
         C("note", "Free text."),
     )),
     TableSpec("drugs", ("drugs", "drug_administrations"), "patient_id", (
@@ -124,6 +163,27 @@ TABLES: tuple[TableSpec, ...] = (
         C("stop_day", "Regimen day it was stopped on."),
         C("note", "Free text."),
     )),
+    TableSpec("medication_requests", ("medication_requests", "prescriptions"), "patient_id", (
+        PID,
+        C("request_id", "Local id of the order."),
+        C("drug", "Drug ordered (drugs table, English or Russian). An order, never a dose given.", True),
+        C("diagnosis_id", "The diagnosis it is for (default: the first, unless reason is given)."),
+        C("reason", "The condition it is for when not one of the patient's diagnoses (conditions table)."),
+        C("intent", "Treatment intent: curative / palliative."),
+        C("status", "active, on-hold, cancelled, completed, stopped, draft, entered-in-error; unknown (default)."),
+        C("request_intent", "order (default), plan, proposal, original-order ..."),
+        C("authored", "Date the order was written."),
+        C("requester", "Identifier of the prescriber (not a name)."),
+        C("regimen_id", "The regimen the order belongs to."),
+        C("dose", "Dose per administration ordered (decimal comma allowed)."),
+        C("unit", "mg, mg/m2, mg/kg ..."),
+        C("dose_rate_type", "calculated / ordered."),
+        C("route", "IV, PO, SC, intrathecal ..."),
+        C("as_needed", "yes when given as needed."),
+        C("timing_code", "HL7 v3 GTSAbbreviation: QD, BID, TID, Q8H, AM ..."),
+        C("timing_event", "Date the doses are planned for."),
+        C("note", "Free text."),
+    )),
     TableSpec("radiotherapy", ("radiotherapy",), "patient_id", (
         PID,
         C("radiotherapy_id", "Local id."),
@@ -135,6 +195,19 @@ TABLES: tuple[TableSpec, ...] = (
         C("body_sites", "'|'-separated."),
         C("regimen_id", "Regimen it belongs to (conditioning)."),
         C("diagnosis_id", "The diagnosis treated."),
+        C("note", "Free text."),
+    )),
+    TableSpec("procedures", ("procedures", "surgery"), "patient_id", (
+        PID,
+        C("procedure_id", "Local id."),
+        C("procedure", "What was done (procedure_terms table): resection, biopsy, central line ...", True),
+        C("date", "Date performed.", True),
+        C("body_site", "Site (body_sites table)."),
+        C("laterality", "left / right / bilateral / midline."),
+        C("intent", "curative / palliative / supportive / diagnostic."),
+        C("outcome", "R0 / R1 / R2, gross total, subtotal ..."),
+        C("status", "completed (default) / stopped / not-done."),
+        C("diagnosis_id", "The diagnosis it was done for."),
         C("note", "Free text."),
     )),
     TableSpec("hsct", ("hsct", "transplants"), "patient_id", (
@@ -155,6 +228,8 @@ TABLES: tuple[TableSpec, ...] = (
         C("neutrophil_engraftment_day", "Day (D+N) of neutrophil engraftment."),
         C("leukocyte_engraftment_day", "Day of leukocyte engraftment."),
         C("platelet_engraftment_day", "Day of platelet engraftment."),
+        C("graft_failure", "primary / secondary graft failure."),
+        C("graft_failure_date", "Date the graft failure was diagnosed (D+N allowed)."),
         C("diagnosis_id", "The diagnosis treated."),
         C("note", "Free text."),
     )),
@@ -175,6 +250,19 @@ TABLES: tuple[TableSpec, ...] = (
         C("specimen", "Specimen."),
         C("note", "Free text."),
     )),
+    TableSpec("gvhd", ("gvhd",), "patient_id", (
+        PID,
+        C("hsct_id", "The HSCT (may be empty with one HSCT)."),
+        C("gvhd_id", "Local id."),
+        C("kind", "acute / chronic.", True),
+        C("onset", "Onset date (D+N allowed).", True),
+        C("resolved", "Date it resolved."),
+        C("criteria", "MAGIC / Glucksberg / IBMTR (acute), NIH 2014 (chronic)."),
+        C("grade", "Acute overall grade 1-4 (I-IV accepted)."),
+        C("severity", "Chronic: mild / moderate / severe (NIH global severity)."),
+        C("organs", "Organ stages or scores, '|'-separated organ:stage pairs: skin:3|liver:1|lower-gi:2."),
+        C("note", "Free text."),
+    )),
     TableSpec("mrd", ("mrd",), "patient_id", (
         PID,
         C("mrd_id", "Local id."),
@@ -186,6 +274,16 @@ TABLES: tuple[TableSpec, ...] = (
         C("specimen", "bone marrow, peripheral blood."),
         C("sensitivity", "Assay sensitivity as a fraction: 1e-4 or 0,0001."),
         C("diagnosis_id", "The diagnosis."),
+        C("note", "Free text."),
+    )),
+    TableSpec("labs", ("labs",), "patient_id", (
+        PID,
+        C("lab_id", "Local id."),
+        C("test", "Test (labs table): BM blasts, PB blasts, WBC, ANC, Hb, PLT ...", True),
+        C("date", "Date of the sample.", True),
+        C("value", "Result (decimal comma allowed).", True),
+        C("unit", "%, 10*9/L, g/L ... (lab_units table)."),
+        C("diagnosis_id", "The diagnosis it follows."),
         C("note", "Free text."),
     )),
     TableSpec("responses", ("responses",), "patient_id", (
@@ -205,11 +303,14 @@ TABLES: tuple[TableSpec, ...] = (
         C("term", "CTCAE term, English or Russian.", True),
         C("ctcae_version", "4.03 or 5.0 (default)."),
         C("grade", "CTCAE grade 1-5 (empty when the source does not grade it)."),
+        C("grade_range", "A grade the source gives as a range: 1-2, I-II (instead of grade)."),
         C("gvhd_grade", "Acute GVHD overall grade 1-4."),
         C("gvhd_organs", "'|'-separated: skin|gut|liver."),
         C("onset", "Onset date (D+21, day 7@blina1 allowed).", True),
         C("resolved", "Resolution date."),
+        C("recorded", "Date the event was recorded."),
         C("serious", "yes / no."),
+        C("expected", "yes / no: expected for the study or label."),
         C("outcome", "resolved, recovering, ongoing, fatal ..."),
         C("actions", "'|'-separated: dose paused|drug stopped|ICU."),
         C("icu_days", "Days in intensive care."),
@@ -251,6 +352,20 @@ def _ctcae_version(raw: str | None) -> str | None:
 
 def _pct(raw: str | None) -> float | None:
     return d.number(raw, percent=True)
+
+
+def _organ_stages(raw: str | None) -> list[dict[str, Any]] | None:
+    """``skin:3|liver:1`` -> [{organ: skin, stage: 3}, ...] (the case model checks organ names and stages)."""
+    items = d.items(raw)
+    if not items:
+        return None
+    out = []
+    for item in items:
+        organ, sep, stage = item.rpartition(":")
+        if not sep or not organ.strip() or not stage.strip().isdigit():
+            raise d.CellError("expected organ:stage pairs such as skin:3|liver:1")
+        out.append({"organ": organ.strip().lower(), "stage": int(stage)})
+    return out
 
 
 class _Parents:
@@ -310,9 +425,12 @@ class RegistryReader(TabularReader):
         prov.add("patient", rows[0].where())
         self._diagnoses(case, tables, prov)
         self._regimens(case, tables, prov)
+        self._simple(case, tables, prov, "medication_requests", "medication_requests", self._request)
         self._radiotherapy(case, tables, prov)
+        self._simple(case, tables, prov, "procedures", "procedures", self._procedure)
         self._hsct(case, tables, prov)
         self._simple(case, tables, prov, "mrd", "mrd", self._mrd)
+        self._simple(case, tables, prov, "labs", "labs", self._lab)
         self._simple(case, tables, prov, "responses", "responses", self._response)
         self._adverse_events(case, tables, prov)
         return case
@@ -338,6 +456,8 @@ class RegistryReader(TabularReader):
         put(death, "note", r.get("death_note", field="death.note"))
         if death or r.get("deceased", d.boolean, field="death"):
             p["death"] = death
+        put(p, "last_contact", r.get("last_contact", d.date, field="last_contact"))
+        put(p, "vital_status", r.get("vital_status", field="vital_status"))
         return p
 
     # ---- diagnoses and their children ---------------------------------------------------------
@@ -353,7 +473,11 @@ class RegistryReader(TabularReader):
             put(dx, "immunophenotype", r.get("immunophenotype", field="immunophenotype"))
             put(dx, "onset", r.get("onset", d.date, field="onset"))
             put(dx, "body_sites", r.get("body_sites", d.items, field="body_sites"))
-            put(dx, "related_to", r.local_id("related_to", field="related_to"))
+            related = r.get("related_to", d.items, field="related_to") or []
+            put(dx, "related_to", related[0] if len(related) == 1 else related)
+            put(dx, "verification", r.get("verification", field="verification"))
+            put(dx, "laterality", r.get("laterality", field="laterality"))
+            put(dx, "grade", r.get("grade", field="grade"))
             put(dx, "therapy_related", r.get("therapy_related", d.boolean, field="therapy_related"))
             put(dx, "status", r.get("status", field="status"))
             put(dx, "paraprotein", r.get("paraprotein", field="paraprotein"))
@@ -361,8 +485,9 @@ class RegistryReader(TabularReader):
             put(dx, "note", r.get("note", field="note"))
             prov.add(f"diagnoses[{parents.add(dx.get('id'))}]", r.where())
             out.append(dx)
-        children = (("stages", "stages", self._stage), ("findings", "findings", self._finding),
-                    ("relapses", "relapses", self._relapse))
+        children = (("stages", "stages", self._stage), ("risk_groups", "risk_groups", self._risk_group),
+                    ("tnm", "tnm", self._tnm), ("metastases", "metastases", self._metastasis),
+                    ("findings", "findings", self._finding), ("relapses", "relapses", self._relapse))
         for table, key, parse in children:
             for r in t.get(table, []):
                 i = parents.find(r, "diagnosis_id")
@@ -385,6 +510,36 @@ class RegistryReader(TabularReader):
         return st
 
     @staticmethod
+    def _risk_group(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("risk_group_id", field="id"))
+        system = r.get("system", field="system", required=True, what="a risk-group system")
+        x["system"] = system.lower() if system else None
+        x["value"] = r.get("value", field="value", required=True, what="a risk group")
+        put(x, "date", r.get("date", d.date, field="date"))
+        return x
+
+    @staticmethod
+    def _tnm(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("tnm_id", field="id"))
+        x["type"] = r.get("type", field="type", required=True, what="clinical or pathological")
+        for col in ("t", "n", "m", "stage_group", "edition", "note"):
+            put(x, col, r.get(col, field=col))
+        put(x, "date", r.get("date", d.date, field="date"))
+        return x
+
+    @staticmethod
+    def _metastasis(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("metastasis_id", field="id"))
+        x["site"] = r.get("site", field="site", required=True, what="a metastatic site")
+        put(x, "laterality", r.get("laterality", field="laterality"))
+        put(x, "date", r.get("date", d.date, field="date"))
+        put(x, "note", r.get("note", field="note"))
+        return x
+
+    @staticmethod
     def _finding(r: RowReader) -> dict[str, Any]:
         f: dict[str, Any] = {}
         put(f, "id", r.local_id("finding_id", field="id"))
@@ -404,6 +559,7 @@ class RegistryReader(TabularReader):
         x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
         x["sites"] = r.get("sites", d.items, field="sites", required=True, what="one or more sites")
         put(x, "isolated", r.get("isolated", d.boolean, field="isolated"))
+        put(x, "hla_loss", r.get("hla_loss", d.boolean, field="hla_loss"))
         put(x, "note", r.get("note", field="note"))
         return x
 
@@ -428,6 +584,7 @@ class RegistryReader(TabularReader):
             put(rg, "cycle_length_days", r.get("cycle_length_days", d.integer, field="cycle_length_days"))
             put(rg, "status", r.get("status", field="status"))
             put(rg, "stop_reason", r.get("stop_reason", field="stop_reason"))
+            put(rg, "drug_classes", r.get("drug_classes", d.items, field="drug_classes"))
             put(rg, "note", r.get("note", field="note"))
             prov.add(f"regimens[{parents.add(rg.get('id'))}]", r.where())
             out.append(rg)
@@ -505,6 +662,10 @@ class RegistryReader(TabularReader):
                 else:
                     r.fields.pop(f"engraftment[{len(engraftment)}]", None)
             put(h, "engraftment", engraftment)
+            failure: dict[str, Any] = {}
+            put(failure, "kind", r.get("graft_failure", field="graft_failure.kind"))
+            put(failure, "date", r.get("graft_failure_date", d.date, field="graft_failure.date"))
+            put(h, "graft_failure", failure or None)
             put(h, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
             put(h, "note", r.get("note", field="note"))
             prov.add(f"hsct[{parents.add(h.get('id'))}]", r.where())
@@ -532,7 +693,28 @@ class RegistryReader(TabularReader):
                 lst = out[i].setdefault("chimerism", [])
                 prov.add(f"hsct[{i}].chimerism[{len(lst)}]", r.where())
                 lst.append(ch)
+        for r in t.get("gvhd", []):
+            i = parents.find(r, "hsct_id")
+            g = self._gvhd(r)
+            if i is not None:
+                lst = out[i].setdefault("gvhd", [])
+                prov.add(f"hsct[{i}].gvhd[{len(lst)}]", r.where())
+                lst.append(g)
         put(case, "hsct", out)
+
+    @staticmethod
+    def _gvhd(r: RowReader) -> dict[str, Any]:
+        g: dict[str, Any] = {}
+        put(g, "id", r.local_id("gvhd_id", field="id"))
+        g["kind"] = r.get("kind", field="kind", required=True, what="acute or chronic")
+        g["onset"] = r.get("onset", d.date, field="onset", required=True, what="an onset date")
+        put(g, "resolved", r.get("resolved", d.date, field="resolved"))
+        put(g, "criteria", r.get("criteria", field="criteria"))
+        put(g, "grade", r.get("grade", field="grade"))
+        put(g, "severity", r.get("severity", field="severity"))
+        put(g, "organs", r.get("organs", _organ_stages, field="organs"))
+        put(g, "note", r.get("note", field="note"))
+        return g
 
     # ---- observations -------------------------------------------------------------------------
     @staticmethod
@@ -562,6 +744,45 @@ class RegistryReader(TabularReader):
         return m
 
     @staticmethod
+    def _procedure(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("procedure_id", field="id"))
+        x["procedure"] = r.get("procedure", field="procedure", required=True, what="a procedure term")
+        x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+        for col in ("body_site", "laterality", "intent", "outcome", "status", "note"):
+            put(x, col, r.get(col, field=col))
+        put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        return x
+
+    @staticmethod
+    def _lab(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("lab_id", field="id"))
+        x["test"] = r.get("test", field="test", required=True, what="a test")
+        x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
+        x["value"] = r.get("value", d.number, field="value", required=True, what="a number")
+        put(x, "unit", r.get("unit", field="unit"))
+        put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        put(x, "note", r.get("note", field="note"))
+        return x
+
+    @staticmethod
+    def _request(r: RowReader) -> dict[str, Any]:
+        x: dict[str, Any] = {}
+        put(x, "id", r.local_id("request_id", field="id"))
+        x["drug"] = r.get("drug", field="drug", required=True, what="a drug")
+        put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
+        for col in ("reason", "intent", "status", "request_intent", "requester", "unit", "dose_rate_type", "route",
+                    "timing_code", "note"):
+            put(x, col, r.get(col, field=col))
+        put(x, "authored", r.get("authored", d.date, field="authored"))
+        put(x, "regimen", r.local_id("regimen_id", field="regimen"))
+        put(x, "dose", r.get("dose", d.number, field="dose"))
+        put(x, "as_needed", r.get("as_needed", d.boolean, field="as_needed"))
+        put(x, "timing_event", r.get("timing_event", d.date, field="timing_event"))
+        return x
+
+    @staticmethod
     def _response(r: RowReader) -> dict[str, Any]:
         x: dict[str, Any] = {}
         put(x, "id", r.local_id("response_id", field="id"))
@@ -583,11 +804,14 @@ class RegistryReader(TabularReader):
             ae["term"] = r.get("term", field="term", required=True, what="a CTCAE term")
             put(ae, "ctcae_version", r.get("ctcae_version", _ctcae_version, field="ctcae_version"))
             put(ae, "grade", r.get("grade", d.integer, field="grade"))
+            put(ae, "grade_range", r.get("grade_range", field="grade_range"))
             put(ae, "gvhd_grade", r.get("gvhd_grade", d.integer, field="gvhd_grade"))
             put(ae, "gvhd_organs", r.get("gvhd_organs", d.items, field="gvhd_organs"))
             ae["onset"] = r.get("onset", d.date, field="onset", required=True, what="an onset date")
             put(ae, "resolved", r.get("resolved", d.date, field="resolved"))
+            put(ae, "recorded", r.get("recorded", d.date, field="recorded"))
             put(ae, "serious", r.get("serious", d.boolean, field="serious"))
+            put(ae, "expected", r.get("expected", d.boolean, field="expected"))
             put(ae, "outcome", r.get("outcome", field="outcome"))
             put(ae, "actions", r.get("actions", d.items, field="actions"))
             put(ae, "icu_days", r.get("icu_days", d.integer, field="icu_days"))

@@ -28,6 +28,7 @@ COUNTERPARTS: dict[str, tuple[str, ...]] = {
     "onco-secondary-cancer-condition": ("mcode-secondary-cancer-condition",),
     "onco-stage-group": ("mcode-cancer-stage",),
     "onco-medication-administration": ("mcode-cancer-related-medication-administration",),
+    "onco-medication-request": ("mcode-cancer-related-medication-request",),
     "onco-disease-status": ("mcode-cancer-disease-status",),
 }
 

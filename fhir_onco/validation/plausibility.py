@@ -44,7 +44,7 @@ def _objs(value: Any) -> list[Json]:
 
 def _when(resource: Json) -> tuple[str, PartialDate, PartialDate] | None:
     """(element, start, end) of the clinically relevant time of a resource."""
-    for element in ("effectiveDateTime", "performedDateTime", "onsetDateTime", "date"):
+    for element in ("effectiveDateTime", "performedDateTime", "onsetDateTime", "date", "authoredOn"):
         if d := _date(resource.get(element)):
             return element, d, d
     for element in ("effectivePeriod", "performedPeriod", "period"):

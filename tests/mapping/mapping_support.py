@@ -64,3 +64,16 @@ def ext(resource: dict[str, Any], name: str) -> list[Any]:
 
 def codes(cc: dict[str, Any]) -> set[tuple[str, str]]:
     return {(c["system"], c["code"]) for c in cc.get("coding", [])}
+
+
+def assert_round_trip(m: Mapped, data: dict[str, Any]) -> None:
+    """The bundle validates, reads back without warnings, and gives the case it was mapped from."""
+    from fhir_onco.case import parse_case
+    from fhir_onco.mappings.reverse import read_bundle
+    from fhir_onco.validation import validate_bundle
+
+    report = validate_bundle(m.bundle, "x")
+    assert report.ok, report.to_text()
+    result = read_bundle(m.bundle)
+    assert result.warnings == []
+    assert result.case.model_dump() == parse_case(data).model_dump()

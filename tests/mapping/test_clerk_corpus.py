@@ -38,3 +38,19 @@ def test_unquoted_month_year_stays_a_date(tmp_path: Path) -> None:
     f.write_text("patient: {identifiers: [{system: s, value: v}], sex: male}\n"
                  "diagnoses: [{condition: ОЛЛ, onset: 10.2020}]\n", encoding="utf-8")
     assert load_case(f).diagnoses[0].onset == "10.2020"  # not the float 10.202
+
+
+def test_bare_day_number_is_a_day_list(tmp_path: Path) -> None:
+    # Clerks write one day as a number (`days: 1`, `cycles: 2`); YAML reads an int, the case keeps the text.
+    f = tmp_path / "c.yaml"
+    f.write_text("patient: {identifiers: [{system: s, value: v}], sex: male}\n"
+                 "diagnoses: [{condition: ОЛЛ, onset: 2020-10}]\n"
+                 "regimens: [{name: X, category: индукция, start: 2020-10-01, cycles: 2, cycle_length_days: 21,\n"
+                 "  drugs: [{drug: винкристин, dose: 1.5, unit: мг/м2, route: в/в, days: 1, cycles: 2}]}]\n",
+                 encoding="utf-8")
+    drug = load_case(f).regimens[0].drugs[0]
+    assert (drug.days, drug.cycles) == ("1", "2")
+    bundle, _ = map_case_to_bundle(load_case(f), source=f.name)
+    given = sorted(r["resource"]["effectiveDateTime"] for r in bundle["entry"]
+                   if r["resource"]["resourceType"] == "MedicationAdministration")
+    assert given == ["2020-10-22"]  # day 1 of cycle 2 only

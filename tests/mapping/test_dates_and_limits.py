@@ -6,29 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mapping_support import SD, ext
+from mapping_support import SD, assert_round_trip, ext
 from mapping_support import case_data as _case_data
 
 from fhir_onco.case import CaseError, parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
 
 
 def case_data(**sections: Any) -> dict[str, Any]:
     """A case with a diagnosis (administrations must name what they treat, as in mCODE)."""
     sections.setdefault("diagnoses", [{"id": "dx", "condition": "B-ALL", "onset": "2019"}])
     return _case_data(**sections)
-
-
-def _valid(m: Any) -> None:
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-
-
-def _round_trips(m: Any, data: dict[str, Any]) -> None:
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(data).model_dump()
 
 
 def _mas(m: Any) -> list[dict[str, Any]]:
@@ -55,8 +42,7 @@ def test_hsct_relative_day_lists_as_clinicians_write_them(map_case, days: str, e
                    "drugs": [{"drug": "methotrexate", "dose": 10, "unit": "mg/m2", "route": "IV", "days": days}]}])
     m = map_case(data)
     assert sorted(_date(ma) for ma in _mas(m)) == expected
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 def test_day_list_with_gaps(map_case) -> None:
@@ -65,7 +51,7 @@ def test_day_list_with_gaps(map_case) -> None:
     m = map_case(data)
     assert len(_mas(m)) == 10
     assert "2021-01-09" not in {_date(ma) for ma in _mas(m)}  # days 6 and 7 are a pause
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 # ---- the same drug twice on one day ---------------------------------------------------------
@@ -79,8 +65,7 @@ def test_intrathecal_and_iv_methotrexate_on_one_day_are_distinct(map_case) -> No
     m = map_case(data)
     ids = [ma["id"] for ma in _mas(m)]
     assert len(ids) == 3 == len(set(ids))
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 # ---- partial dates -----------------------------------------------------------------------------
@@ -100,8 +85,7 @@ def test_regimen_known_to_the_month_gives_one_course_administration_per_drug(map
     schedules = [a["detail"]["extension"][0] for a in m.one("CarePlan")["activity"]]
     assert {"url": "days", "valueString": "1,8,15"} in schedules[0]["extension"]
     assert {"url": "times-per-day", "valuePositiveInt": 2} in schedules[1]["extension"]
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 def test_partial_hsct_anchors_relative_dates_at_its_precision(map_case) -> None:
@@ -121,8 +105,7 @@ def test_partial_hsct_anchors_relative_dates_at_its_precision(map_case) -> None:
     assert cp["period"]["start"] == "2021"  # D-6 of a June HSCT may fall in May or June: only the year is sure
     ma = m.one("MedicationAdministration")
     assert ext(ma, "course-administration") == [True]
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 def test_autologous_hsct_in_a_year(map_case) -> None:
@@ -130,8 +113,7 @@ def test_autologous_hsct_in_a_year(map_case) -> None:
                      hsct=[{"type": "autologous", "date": "2021"}])
     m = map_case(data)
     assert m.one("Procedure")["performedDateTime"] == "2021"
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 # ---- suspects as pharmacovigilance records them -------------------------------------------------
@@ -146,7 +128,7 @@ def test_suspects_are_the_doses_given_by_the_onset(map_case) -> None:
     assert suspects == ["2021-01-04", "2021-01-05", "2021-01-06"]  # days 1-3, not days 4-7
     cause = ext(m.one("AdverseEvent"), "adverse-event-suspected-cause")
     assert cause  # the regimen itself stays named
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 # ---- limits and refusals (issue 10) ------------------------------------------------------------
@@ -228,8 +210,7 @@ def test_unknown_and_bounded_dates_carry_a_data_absent_reason_and_bounds(map_cas
     assert bounds == [{"start": "2021-02-01", "end": "2021-03-30"}, {"end": "2021-06-15"},
                       {"start": "2021-06-15"}, None]
     assert "effectiveDateTime" not in m.one("Observation")
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 def test_regimen_with_unknown_start_gives_course_administrations(map_case) -> None:
@@ -239,8 +220,7 @@ def test_regimen_with_unknown_start_gives_course_administrations(map_case) -> No
     ma = m.one("MedicationAdministration")
     assert ext(ma, "course-administration") == [True]
     assert "start" not in ma["effectivePeriod"]
-    _valid(m)
-    _round_trips(m, data)
+    assert_round_trip(m, data)
 
 
 def test_relative_to_an_undated_hsct_and_bounds_of_an_unknown_id(map_errors) -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mapping_support import SCT, SD, case_data
+from mapping_support import SCT, SD, assert_round_trip, case_data
 
 from fhir_onco.case import CaseError, parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
 
 NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
 GVHD_CS = "https://fhir-onco.org/fhir/CodeSystem/gvhd"
@@ -67,11 +65,7 @@ def test_chronic_gvhd_nih_severity_graft_failure_and_hla_loss(map_case) -> None:
 
 def test_gvhd_case_validates_and_round_trips(map_case) -> None:
     m = map_case(DATA)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(m, DATA)
 
 
 @pytest.mark.parametrize(("gvhd", "says"), [
@@ -87,3 +81,27 @@ def test_gvhd_that_does_not_fit_its_kind_is_refused_with_its_path(gvhd: dict[str
         parse_case(case_data(hsct=[_hsct(gvhd=[gvhd])]), "case.yaml")
     assert any(loc.startswith("hsct[0].gvhd[0]") and says in msg for loc, msg in info.value.issues), \
         info.value.issues
+
+
+def test_dates_inside_an_hsct_count_from_that_hsct(map_case) -> None:
+    # With two HSCTs a D+N of an item listed under one of them (its GVHD, chimerism, graft failure)
+    # counts from that HSCT; registry rows carry it that way (gvhd.csv names the hsct_id).
+    from fhir_onco.analytics.cases import read_case
+    from fhir_onco.analytics.flatten import case_rows
+    from fhir_onco.analytics.values import Labels
+
+    data = case_data(diagnoses=[{"condition": "AML", "onset": "2019-07"}],
+                     hsct=[{"id": "auto", "type": "autologous", "date": "2019-11-01"},
+                           _hsct(gvhd=[{"kind": "acute", "onset": "D+21", "grade": 2}],
+                                 chimerism=[{"date": "D+30", "result": "full-donor"}],
+                                 graft_failure={"kind": "secondary", "date": "D+200"})])
+    m = map_case(data)
+    gvhd = m.one("Condition", "onco-gvhd")
+    assert gvhd["onsetDateTime"] == "2020-02-24"  # haplo day 0 2020-02-03 + 21, not the autologous HSCT
+    assert m.one("Condition", "onco-graft-failure")["onsetDateTime"] == "2020-08-21"
+    assert m.one("Observation", "onco-chimerism")["effectiveDateTime"] == "2020-03-04"
+    assert_round_trip(m, data)
+    rows = case_rows(read_case([e["resource"] for e in m.bundle["entry"]]), ["gvhd", "chimerism", "hsct"], Labels())
+    assert [r["onset_date"] for r in rows["gvhd"]] == ["2020-02-24"]
+    assert [r["date"] for r in rows["chimerism"]] == ["2020-03-04"]
+    assert [r["graft_failure_date"] for r in rows["hsct"]] == [None, "2020-08-21"]

@@ -23,7 +23,7 @@ REGIMENS = [{"id": "cond", "name": "Cond", "category": "conditioning", "start": 
 def test_procedure_donor_graft_and_links(map_case) -> None:
     m = map_case(case_data(diagnoses=[{"condition": "B-ALL"}], regimens=REGIMENS, hsct=[ALLO]))
     proc = m.one("Procedure", "onco-hsct")
-    assert proc["code"]["coding"][0]["code"] == "allogeneic-hsct"
+    assert [c["code"] for c in proc["code"]["coding"]] == ["174241000112100", "234336002", "allogeneic-hsct"]  # SNOMED first
     assert proc["performedDateTime"] == "2021-12-15"
     donor = {e["url"]: e for e in ext(proc, "hsct-donor")[0]["extension"]}
     assert codes(donor["relation"]["valueCodeableConcept"]) == {(ROLE, "MTH")}
@@ -76,7 +76,7 @@ def test_autologous_and_allogeneic_in_one_history(map_case) -> None:
                      mrd=[{"date": "D+30@allo", "negative": True}, {"date": "D+30@auto", "negative": True}])
     m = map_case(data)
     auto, allo = m.all("Procedure", "onco-hsct")
-    assert auto["code"]["coding"][0]["code"] == "autologous-hsct"
-    assert allo["code"]["coding"][0]["code"] == "allogeneic-hsct"
+    assert auto["code"]["coding"][0]["code"] == "709115004"  # SNOMED autologous HSCT
+    assert allo["code"]["coding"][0]["code"] == "174241000112100"  # SNOMED allogeneic HSCT
     assert [o["effectiveDateTime"] for o in m.all("Observation", "onco-mrd")] == ["2016-06-17", "2012-11-14"]
     assert m.one("Observation", "onco-engraftment")["effectiveDateTime"] == "2012-10-25"

@@ -3,11 +3,7 @@ CancerRelatedSurgicalProcedure alignment)."""
 
 from __future__ import annotations
 
-from mapping_support import MCODE, SCT, case_data
-
-from fhir_onco.case import parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
+from mapping_support import MCODE, SCT, assert_round_trip, case_data
 
 DATA = case_data(
     diagnoses=[{"id": "nb", "condition": "нейробластома", "onset": "2021-02", "body_sites": ["надпочечник"],
@@ -41,11 +37,7 @@ def test_procedures_map_with_site_laterality_intent_and_outcome(map_case) -> Non
 
 def test_procedures_validate_and_round_trip(map_case) -> None:
     m = map_case(DATA)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(m, DATA)
 
 
 def test_unknown_procedure_and_laterality_without_site_are_located(map_errors) -> None:

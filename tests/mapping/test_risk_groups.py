@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from mapping_support import case_data
-
-from fhir_onco.case import parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
+from mapping_support import assert_round_trip, case_data
 
 RG_CS = "https://fhir-onco.org/fhir/CodeSystem/risk-groups"
 DATA = case_data(diagnoses=[
@@ -26,11 +22,7 @@ def test_risk_groups_are_coded_within_their_system(map_case) -> None:
         ("system-inrg-risk", "inrg-risk-high", "high"), ("system-eln-2022", "eln-2022-adverse", "Adverse"),
         ("system-mm-cytogenetic", "mm-cytogenetic-high", "high")]
     assert all(o["code"]["coding"][0]["system"] == RG_CS for o in groups)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(m, DATA)
 
 
 def test_a_group_outside_its_system_is_located(map_errors) -> None:

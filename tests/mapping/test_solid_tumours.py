@@ -3,13 +3,7 @@ SecondaryCancerCondition)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from mapping_support import MCODE, SCT, SD, case_data
-
-from fhir_onco.case import parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
+from mapping_support import MCODE, SCT, SD, assert_round_trip, case_data
 
 DATA = case_data(diagnoses=[
     {"id": "nb", "condition": "neuroblastoma", "onset": "2014-03", "body_sites": ["adrenal gland"],
@@ -20,14 +14,6 @@ DATA = case_data(diagnoses=[
     {"id": "aml", "kind": "secondary", "condition": "t-AML", "onset": "2018-11", "related_to": ["mds", "nb"],
      "therapy_related": True},
 ])
-
-
-def _round_trip(m: Any, data: dict[str, Any]) -> None:
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(data).model_dump()
 
 
 def test_laterality_on_the_primary_site_as_mcode_puts_it(map_case) -> None:
@@ -59,7 +45,7 @@ def test_verification_status_and_chain_of_related_conditions(map_case) -> None:
                and "valueReference" in e]
     assert len(targets) == 2
     assert {"url": SD + "related-as-list", "valueBoolean": True} in mds["extension"]
-    _round_trip(m, DATA)
+    assert_round_trip(m, DATA)
 
 
 def test_laterality_without_a_site_and_self_relation_are_located(map_errors) -> None:

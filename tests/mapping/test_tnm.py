@@ -3,11 +3,7 @@ profiles it, and back."""
 
 from __future__ import annotations
 
-from mapping_support import SCT, case_data
-
-from fhir_onco.case import parse_case
-from fhir_onco.mappings.reverse import read_bundle
-from fhir_onco.validation import validate_bundle
+from mapping_support import SCT, assert_round_trip, case_data
 
 DATA = case_data(diagnoses=[{"id": "nb", "condition": "neuroblastoma", "onset": "2021-02", "tnm": [
     {"type": "clinical", "t": "cT3", "n": "cN1", "m": "cM0", "stage_group": "III", "edition": "AJCC 8",
@@ -34,8 +30,4 @@ def test_tnm_observations_with_mcode_codes_and_members(map_case) -> None:
 
 def test_tnm_validates_and_round_trips(map_case) -> None:
     m = map_case(DATA)
-    report = validate_bundle(m.bundle, "x")
-    assert report.ok, report.to_text()
-    result = read_bundle(m.bundle)
-    assert result.warnings == []
-    assert result.case.model_dump() == parse_case(DATA).model_dump()
+    assert_round_trip(m, DATA)

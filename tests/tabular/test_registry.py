@@ -248,3 +248,83 @@ def test_paraprotein_and_prior_lines_columns_reach_the_case(tmp_path: Path) -> N
     assert results[1].bundle is None
     assert any("diagnoses.csv:3:prior_lines" in i.location for i in results[1].report.errors), \
         results[1].report.to_text()
+
+
+def _issue8_extract(root: Path) -> Path:
+    """A neuroblastoma -> auto HSCT -> t-MDS -> t-AML -> haplo HSCT patient written only with the tables
+    added for issue 8's facts (procedures, metastases, risk groups, TNM, labs, GVHD, graft failure,
+    follow-up, AE grade ranges)."""
+    _write(root, "patients.csv",
+           "patient_id,sex,birth_date,last_contact,vital_status\nP1,female,2012-03,2024-05,alive\n")
+    _write(root, "diagnoses.csv",
+           "patient_id,diagnosis_id,kind,condition,morphology,onset,body_sites,laterality,verification,grade,"
+           "related_to,therapy_related\n"
+           "P1,nb,primary,нейробластома,neuroblastoma NOS,2014-02,надпочечник,left,confirmed,poorly differentiated,,\n"
+           "P1,mds,secondary,МДС,,2019,,,provisional,,nb,yes\n"
+           "P1,aml,secondary,вторичный ОМЛ,AML M5,2020-01,,,,,mds|nb,yes\n")
+    _write(root, "risk_groups.csv", "patient_id,diagnosis_id,system,value,date\nP1,nb,inrg-risk,high,2014-02\n")
+    _write(root, "tnm.csv",
+           "patient_id,diagnosis_id,type,t,n,m,stage_group,edition\nP1,nb,clinical,cT2,cN1,cM1,IV,AJCC 8\n")
+    _write(root, "metastases.csv",
+           "patient_id,diagnosis_id,site,date\nP1,nb,костный мозг,2014-02\nP1,nb,кости,2014-02\n")
+    _write(root, "procedures.csv", "patient_id,procedure,date,body_site,laterality,intent,outcome,diagnosis_id\n"
+           "P1,резекция,2014-07,надпочечник,left,curative,R0,nb\n")
+    _write(root, "regimens.csv", "patient_id,name,category,start,drug_classes,diagnosis_id\n"
+           "P1,N7,induction,2014-03,vinca alkaloids|platinum compounds,nb\n")
+    _write(root, "labs.csv", "patient_id,test,date,value,unit,diagnosis_id\nP1,BM blasts,2020-01,34,%,aml\n")
+    _write(root, "hsct.csv", "patient_id,hsct_id,type,date,donor_relation,donor_match,graft_failure,graft_failure_date,"
+           "diagnosis_id\nP1,auto,auto,2014,,,,,nb\nP1,haplo,allo,2020-04-10,мать,гаплоидентичный,secondary,D+60,aml\n")
+    _write(root, "gvhd.csv", "patient_id,hsct_id,kind,onset,criteria,grade,organs,severity\n"
+           "P1,haplo,acute,D+25,MAGIC,II,skin:3|lower-gi:1,\n"
+           "P1,haplo,chronic,D+150@haplo,NIH 2014,,mouth:1,mild\n")
+    _write(root, "relapses.csv",
+           "patient_id,diagnosis_id,number,date,sites,hla_loss\nP1,aml,1,2021-02,костный мозг,yes\n")
+    _write(root, "adverse_events.csv", "patient_id,term,grade_range,onset,recorded,expected\n"
+           "P1,мукозит полости рта,I-II,D+5@haplo,2020-04-20,yes\n")
+    return root
+
+
+def test_issue8_facts_have_columns_and_reach_the_case(tmp_path: Path) -> None:
+    root = _issue8_extract(tmp_path / "x")
+    with RegistryReader(root) as reader:
+        (patient,) = list(reader)
+    assert patient.report.ok, patient.report.to_text()
+    case = patient.case
+    nb, mds, aml = case.diagnoses
+    assert (case.patient.last_contact, case.patient.vital_status) == ("2024-05", "alive")
+    assert (nb.laterality, nb.verification, nb.grade) == ("left", "confirmed", "poorly differentiated")
+    assert (mds.verification, mds.related_to, aml.related_to) == ("provisional", "nb", ["mds", "nb"])
+    assert [m.site for m in nb.metastases] == ["костный мозг", "кости"]
+    assert [(r.system, r.value) for r in nb.risk_groups] == [("inrg-risk", "high")]
+    assert (nb.tnm[0].t, nb.tnm[0].stage_group, nb.tnm[0].edition) == ("cT2", "IV", "AJCC 8")
+    assert (case.procedures[0].outcome, case.procedures[0].diagnosis) == ("R0", "nb")
+    assert (case.labs[0].test, case.labs[0].value) == ("BM blasts", 34)
+    haplo = case.hsct[1]
+    assert (haplo.graft_failure.kind, haplo.graft_failure.date) == ("secondary", "D+60")
+    acute, chronic = haplo.gvhd
+    assert (acute.grade, [(o.organ, o.stage) for o in acute.organs]) == (2, [("skin", 3), ("lower-gi", 1)])
+    assert (chronic.severity, chronic.criteria) == ("mild", "NIH 2014")
+    assert aml.relapses[0].hla_loss is True
+    assert case.regimens[0].drug_classes == ["vinca alkaloids", "platinum compounds"]
+    ae = case.adverse_events[0]
+    assert (ae.grade, ae.grade_range, ae.recorded, ae.expected) == (None, "I-II", "2020-04-20", True)
+    (result,) = list(map_tables(root))
+    assert result.ok, result.report.to_text()
+
+
+def test_issue8_columns_report_bad_cells_at_file_row_column(tmp_path: Path) -> None:
+    root = _issue8_extract(tmp_path / "x")
+    _write(root, "gvhd.csv", "patient_id,hsct_id,kind,onset,organs\nP1,haplo,acute,D+25,skin3\n")
+    _write(root, "metastases.csv", "patient_id,diagnosis_id,site\nP1,nb,\n")
+    _write(root, "patients.csv", "patient_id,sex,last_contact,vital_status\nP1,female,2024-13-01,maybe\n")
+    (result,) = list(map_tables(root))
+    text = result.report.to_text()
+    assert not result.ok
+    assert "gvhd.csv:2:organs: expected organ:stage pairs such as skin:3|liver:1" in text
+    assert "metastases.csv:2:site: expected a metastatic site" in text
+    assert "patients.csv:2:last_contact: expected a date" in text
+    # a cell that parses but breaks the case model is traced back to its cell too
+    root = _issue8_extract(tmp_path / "y")
+    _write(root, "patients.csv", "patient_id,sex,vital_status\nP1,female,maybe\n")
+    (result,) = list(map_tables(root))
+    assert "patients.csv:2:vital_status: Input should be 'alive', 'dead' or 'unknown'" in result.report.to_text()

@@ -39,6 +39,17 @@ Description: "Own codes from terminology table(s) conditions (code = table key).
 * #"therapy-related acute myeloid leukemia" "Therapy-related acute myeloid leukemia"
 * #neuroblastoma "Neuroblastoma"
 * #"therapy-related myeloid neoplasm" "Therapy-related myeloid neoplasm"
+* #"ewing sarcoma" "Ewing sarcoma"
+* #osteosarcoma "Osteosarcoma"
+* #rhabdomyosarcoma "Rhabdomyosarcoma"
+* #nephroblastoma "Nephroblastoma (Wilms tumour)"
+* #retinoblastoma "Retinoblastoma"
+* #medulloblastoma "Medulloblastoma"
+* #"t-cell acute lymphoblastic leukemia" "T-cell acute lymphoblastic leukemia"
+* #"germ cell tumor" "Malignant germ cell tumour"
+* #glioma "Glioma"
+* #ependymoma "Ependymoma"
+* #"atypical teratoid rhabdoid tumor" "Atypical teratoid/rhabdoid tumour"
 
 CodeSystem: FhirOncoDeathCausesCodes
 Id: death-causes
@@ -271,6 +282,7 @@ Description: "Own codes from terminology table(s) regimen_terms (code = table ke
 * #category-premedication "Premedication"
 * #category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * #category-not-stated "Regimen category not stated"
+* #category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 * #intensity-mac "Myeloablative conditioning"
 * #intensity-ric "Reduced-intensity conditioning"
 * #intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -309,6 +321,10 @@ Description: "Own codes from terminology table(s) responses (code = table key)."
 * #remission "Remission"
 * #relapse "Relapse"
 * #not-evaluable "Not evaluable"
+* #chr "Complete hematologic response"
+* #ccyr "Complete cytogenetic response"
+* #mmr "Major molecular response"
+* #dmr "Deep molecular response"
 
 CodeSystem: FhirOncoRiskGroupsCodes
 Id: risk-groups
@@ -529,6 +545,8 @@ Description: "Codes of terminology table body_sites: anatomical sites of disease
 * http://snomed.info/sct#23451007 "Adrenal structure"
 * https://fhir-onco.org/fhir/CodeSystem/body-sites#extramedullary "Extramedullary (relapse site category)"
 * https://fhir-onco.org/fhir/CodeSystem/body-sites#combined "Combined bone marrow and extramedullary (relapse site category)"
+* http://snomed.info/sct#113305005 "Cerebellum"
+* http://snomed.info/sct#71341001 "Femur"
 
 ValueSet: FhirOncoConditions
 Id: conditions
@@ -548,6 +566,28 @@ Description: "Codes of terminology table conditions: primary and secondary cance
 * http://snomed.info/sct#109995007 "Myelodysplastic syndrome"
 * http://hl7.org/fhir/sid/icd-10#D46.9 "Myelodysplastic syndrome, unspecified"
 * https://fhir-onco.org/fhir/CodeSystem/conditions#"therapy-related myeloid neoplasm" "Therapy-related myeloid neoplasm"
+* http://hl7.org/fhir/sid/icd-10#C81.9 "Hodgkin lymphoma, unspecified"
+* http://hl7.org/fhir/sid/icd-10#C85.9 "Non-Hodgkin lymphoma, unspecified"
+* http://hl7.org/fhir/sid/icd-10#C83.3 "Diffuse large B-cell lymphoma"
+* http://hl7.org/fhir/sid/icd-10#C83.7 "Burkitt lymphoma"
+* http://hl7.org/fhir/sid/icd-10#C92.1 "Chronic myeloid leukaemia [CML], BCR/ABL-positive"
+* http://hl7.org/fhir/sid/icd-10#C91.1 "Chronic lymphocytic leukaemia of B-cell type"
+* http://hl7.org/fhir/sid/icd-10#C92.4 "Acute promyelocytic leukaemia [PML]"
+* http://hl7.org/fhir/sid/icd-10#C93.1 "Chronic myelomonocytic leukaemia"
+* http://hl7.org/fhir/sid/icd-10#C93.3 "Juvenile myelomonocytic leukaemia"
+* http://hl7.org/fhir/sid/icd-10#C22.2 "Malignant neoplasm: Hepatoblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"ewing sarcoma" "Ewing sarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#osteosarcoma "Osteosarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#rhabdomyosarcoma "Rhabdomyosarcoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#nephroblastoma "Nephroblastoma (Wilms tumour)"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#retinoblastoma "Retinoblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#medulloblastoma "Medulloblastoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"t-cell acute lymphoblastic leukemia" "T-cell acute lymphoblastic leukemia"
+* http://hl7.org/fhir/sid/icd-10#D61.9 "Aplastic anaemia, unspecified"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"germ cell tumor" "Malignant germ cell tumour"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#glioma "Glioma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#ependymoma "Ependymoma"
+* https://fhir-onco.org/fhir/CodeSystem/conditions#"atypical teratoid rhabdoid tumor" "Atypical teratoid/rhabdoid tumour"
 
 ValueSet: FhirOncoCtcaeGrades
 Id: ctcae-grades
@@ -3939,6 +3979,9 @@ Description: "Codes of terminology table findings: genomic / cytogenetic finding
 * http://www.genenames.org#HGNC:13176 "IKZF1"
 * http://www.genenames.org#HGNC:1633 "CD19"
 * http://www.genenames.org#HGNC:427 "ALK"
+* http://www.genenames.org#HGNC:3508 "EWSR1"
+* http://www.genenames.org#HGNC:3749 "FLI1"
+* http://www.genenames.org#HGNC:14281 "CRLF2"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-monosomy-7 "Monosomy 7"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-del-17p "del(17p)"
 * https://fhir-onco.org/fhir/CodeSystem/findings#cyto-t-4-14 "t(4;14)"
@@ -4161,6 +4204,7 @@ Description: "Codes of terminology table morphology: histology as clinicians wri
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9865/3 "Acute myeloid leukemia with t(6;9)(p23;q34); DEK-NUP214"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9869/3 "Acute myeloid leukemia with inv(3)(q21q26.2) or t(3;3)(q21;q26.2); RPN1-EVI1"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9911/3 "Acute myeloid leukemia (megakaryoblastic) with t(1;22)(p13;q13); RBM15-MKL1"
+* http://terminology.hl7.org/CodeSystem/icd-o-3#9912/3 "Acute myeloid leukemia with BCR-ABL1"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9877/3 "Acute myeloid leukemia with mutated NPM1"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9878/3 "Acute myeloid leukemia with biallelic mutation of CEBPA"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9879/3 "Acute myeloid leukemia with mutated RUNX1"
@@ -4176,6 +4220,7 @@ Description: "Codes of terminology table morphology: histology as clinicians wri
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9835/3 "Precursor cell lymphoblastic leukemia, NOS"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9811/3 "B lymphoblastic leukemia/lymphoma, NOS"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9812/3 "B lymphoblastic leukemia/lymphoma with t(9;22)(q34;q11.2); BCR-ABL1"
+* http://terminology.hl7.org/CodeSystem/icd-o-3#9819/3 "B lymphoblastic leukemia/lymphoma, BCR-ABL1-like"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9813/3 "B lymphoblastic leukemia/lymphoma with t(v;11q23); MLL rearranged"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9814/3 "B lymphoblastic leukemia/lymphoma with t(12;21)(p13;q22); TEL-AML1 (ETV6-RUNX1)"
 * http://terminology.hl7.org/CodeSystem/icd-o-3#9815/3 "B lymphoblastic leukemia/lymphoma with hyperdiploidy"
@@ -4319,8 +4364,10 @@ Title: "transplant and radiotherapy procedures (Procedure.code)."
 Description: "Codes of terminology table procedures: transplant and radiotherapy procedures (Procedure.code)."
 * ^url = "https://fhir-onco.org/fhir/ValueSet/procedures"
 * ^experimental = false
-* https://fhir-onco.org/fhir/CodeSystem/procedures#allogeneic-hsct "Allogeneic hematopoietic stem cell transplantation"
+* http://snomed.info/sct#174241000112100 "Transplantation of allogeneic hematopoietic stem cell"
 * http://snomed.info/sct#234336002 "Hemopoietic stem cell transplant"
+* https://fhir-onco.org/fhir/CodeSystem/procedures#allogeneic-hsct "Allogeneic hematopoietic stem cell transplantation"
+* http://snomed.info/sct#709115004 "Transplantation of autologous hematopoietic stem cell"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#autologous-hsct "Autologous hematopoietic stem cell transplantation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#haploidentical-hsct "Haploidentical hematopoietic stem cell transplantation"
 * https://fhir-onco.org/fhir/CodeSystem/procedures#total-body-irradiation "Total body irradiation"
@@ -4362,6 +4409,7 @@ Description: "Codes of terminology table regimen_terms: regimen categories, cond
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-mac "Myeloablative conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-ric "Reduced-intensity conditioning"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#intensity-reduced-toxicity-mac "Reduced-toxicity myeloablative conditioning"
@@ -4408,6 +4456,7 @@ Description: "Codes of terminology table regimen_terms (keys category-*): regime
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-premedication "Premedication"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-intrathecal-prophylaxis "Intrathecal CNS prophylaxis"
 * https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-not-stated "Regimen category not stated"
+* https://fhir-onco.org/fhir/CodeSystem/regimen-terms#category-chemoradiotherapy "Chemoradiotherapy (drugs given with radiotherapy)"
 
 ValueSet: FhirOncoRegimenTermsIntensity
 Id: regimen-terms-intensity
@@ -4477,6 +4526,10 @@ Description: "Codes of terminology table responses: response / disease-status va
 * https://fhir-onco.org/fhir/CodeSystem/responses#relapse "Relapse"
 * https://fhir-onco.org/fhir/CodeSystem/responses#not-evaluable "Not evaluable"
 * http://snomed.info/sct#709137006 "Patient condition undetermined (finding)"
+* https://fhir-onco.org/fhir/CodeSystem/responses#chr "Complete hematologic response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#ccyr "Complete cytogenetic response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#mmr "Major molecular response"
+* https://fhir-onco.org/fhir/CodeSystem/responses#dmr "Deep molecular response"
 
 ValueSet: FhirOncoRiskGroups
 Id: risk-groups
@@ -4606,3 +4659,7 @@ Description: "Codes of terminology table units: units of measure for doses, radi
 * http://unitsofmeasure.org#h "hour"
 * http://unitsofmeasure.org#a "year"
 * http://unitsofmeasure.org#mo "month"
+* http://unitsofmeasure.org#mg/d "milligram per day"
+* http://unitsofmeasure.org#[iU]/kg "international unit per kilogram"
+* http://unitsofmeasure.org#U/kg "unit per kilogram"
+* http://unitsofmeasure.org#mL/kg "milliliter per kilogram"
