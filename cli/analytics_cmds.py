@@ -163,6 +163,18 @@ def _reading(input_: Path | None, run: Any) -> Any:
         raise _fail(f"{input_ or 'server data'}: internal error while reading ({type(exc).__name__})") from None
 
 
+class _Counted:
+    """Passes one patient's tables at a time on, counting the patients."""
+
+    def __init__(self, rows: Iterator[dict[str, list[dict[str, Any]]]]):
+        self.rows, self.n = rows, 0
+
+    def __iter__(self) -> Iterator[dict[str, list[dict[str, Any]]]]:
+        for one in self.rows:
+            self.n += len(one["patients"])
+            yield one
+
+
 def _warn_skipped(stats: Any) -> None:
     for line in stats.skipped:
         common.echo(f"warning: skipped {line}", err=True)
@@ -207,8 +219,7 @@ def report_command(
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics import compare
     from fhir_onco.analytics.cases import ReadStats
-    from fhir_onco.analytics.flatten import flatten_cases
-    from fhir_onco.analytics.report import REPORT_TABLES, patient_tables, stream_report
+    from fhir_onco.analytics.report import patient_tables, stream_report
 
     if as_json:
         if fmt not in (ReportFormat.table, ReportFormat.json):
@@ -231,22 +242,25 @@ def report_command(
     options: dict[str, Any] = {"index": index.value, "age_bands": bands, "landmarks_months": marks}
     stats = ReadStats()
     try:
-        if by:  # group comparisons test on every patient's values: the rows are held (not the resources)
-            tables = _reading(input_, lambda: flatten_cases(_cases(input_, server, bulk, allow_text_only, stats),
-                                                             REPORT_TABLES))
-            if where:
-                tables = compare.where(tables, where)
-            n = len(tables["patients"])
-            result = compare.grouped_report(tables, by, **options)[0] if n else None
-        else:  # one patient at a time: memory holds the counters, not the rows
-            def kept(rows: Iterator[dict[str, list[dict[str, Any]]]]) -> Iterator[dict[str, list[dict[str, Any]]]]:
-                for one in rows:
-                    one = compare.where(one, where) if where else one
-                    if one["patients"]:
-                        yield one
+        def kept(rows: Iterator[dict[str, list[dict[str, Any]]]]) -> Iterator[dict[str, list[dict[str, Any]]]]:
+            for one in rows:
+                one = compare.where(one, where) if where else one
+                if one["patients"]:
+                    yield one
 
-            result = _reading(input_, lambda: stream_report(
-                kept(patient_tables(_cases(input_, server, bulk, allow_text_only, stats))), **options))
+        patients = kept(patient_tables(_cases(input_, server, bulk, allow_text_only, stats)))
+        if by:  # one patient at a time too: an aggregate for the total and one per group
+            counted = _Counted(patients)
+            try:
+                result = _reading(input_, lambda: compare.stream_grouped_report(counted, by, **options)[0])
+            except compare.FieldError:
+                if not counted.n:
+                    result = None  # no patients at all: said below, not as "fewer than two groups"
+                else:
+                    raise
+            n = counted.n
+        else:  # one patient at a time: memory holds the counters, not the rows
+            result = _reading(input_, lambda: stream_report(patients, **options))
             n = result.n_patients
     except compare.FieldError as exc:
         raise _fail(str(exc), 2) from None

@@ -17,11 +17,11 @@ Gray's test, which neither has (:mod:`.gray`, checked against R cmprsk).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .flatten import TABLES
-from .report import CohortReport, ReportTable, cohort_report
+from .report import CohortAggregate, CohortReport, ReportTable
 from .values import Json
 
 NO_VALUE = "not recorded"
@@ -125,32 +125,50 @@ _CONTINUOUS = "median (range)"  # items ending so ('lines, median (range)') have
 
 def grouped_report(tables: dict[str, list[Json]], by: str, **options: Any) -> tuple[CohortReport, list[str]]:
     """The report's tables with a column block per group of `by`, the total and a p-value."""
+    return stream_grouped_report([tables], by, **options)
+
+
+def stream_grouped_report(patients: Iterable[dict[str, list[Json]]], by: str,
+                          **options: Any) -> tuple[CohortReport, list[str]]:
+    """:func:`grouped_report` from one patient's tables at a time (:func:`.report.patient_tables`):
+    a :class:`.report.CohortAggregate` for the total and one per group, so memory holds their
+    counters and per-patient numbers (which the tests need), never the rows."""
     stats = _stats()
     table, column = resolve_field(by)
-    values = patient_values(tables, by)
-    displays = _displays(tables, table, column)
-    everyone = [r["patient_id"] for r in tables["patients"]]
-    groups = sorted({values[p] for p in everyone if p in values})
+    total = CohortAggregate(**options)
+    per_group: dict[str, CohortAggregate] = {}
+    displays: dict[str, str] = {}
+    for tables in patients:
+        total.add(tables)
+        values = patient_values(tables, by)
+        displays |= _displays(tables, table, column)
+        members: dict[str, set[str]] = {}
+        for r in tables["patients"]:
+            if r["patient_id"] in values:
+                members.setdefault(values[r["patient_id"]], set()).add(r["patient_id"])
+        for g, pids in members.items():
+            agg = per_group.setdefault(g, CohortAggregate(**options))
+            agg.add(tables if len(members) == 1 and len(pids) == len(tables["patients"]) else subset(tables, pids))
+    groups = sorted(per_group)
     if len(groups) < 2:
         raise FieldError(f"--by {by}: fewer than two groups in the data ({', '.join(groups) or 'no values'})")
-    total = cohort_report(tables, **options)
-    members = {g: {p for p in everyone if values.get(p) == g} for g in groups}
-    per_group = {g: cohort_report(subset(tables, members[g]), **options) for g in groups}
+    report = total.report()
+    reports = {g: per_group[g].report() for g in groups}
     names = {g: displays.get(g, g) for g in groups}
-    out_tables = [_merge(t, {g: r.table(t.name) for g, r in per_group.items()},
-                         {g: r.n_patients for g, r in per_group.items()}, total.n_patients, names, stats)
-                  for t in total.tables]
-    missing = len(everyone) - sum(len(m) for m in members.values())
-    notes = [f"groups by {table}.{column}: " + ", ".join(f"{names[g]} (n={len(members[g])})" for g in groups)]
+    out_tables = [_merge(t, {g: _part(r, t) for g, r in reports.items()},
+                         {g: r.n_patients for g, r in reports.items()}, report.n_patients, names, stats)
+                  for t in report.tables]
+    missing = report.n_patients - sum(r.n_patients for r in reports.values())
+    notes = [f"groups by {table}.{column}: " + ", ".join(f"{names[g]} (n={reports[g].n_patients})" for g in groups)]
     if missing:
         notes.append(f"{missing} patient(s) without a {column} value are in the total only")
     for t in out_tables:
         t.notes[:0] = notes
-    definitions = total.definitions | {"p-value": "counts: Fisher's exact test (2 groups) or chi-square (more); "
+    definitions = report.definitions | {"p-value": "counts: Fisher's exact test (2 groups) or chi-square (more); "
                                        "medians: Mann-Whitney U (2 groups) or Kruskal-Wallis; survival: log-rank; "
                                        "cumulative incidence: Gray's test (K-sample, rho=0, as R cmprsk); "
                                        "two-sided, from scipy / lifelines / fhir_onco.analytics.gray"}
-    return CohortReport(total.n_patients, total.index_rule, out_tables, definitions), groups
+    return CohortReport(report.n_patients, report.index_rule, out_tables, definitions), groups
 
 
 def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, int], n: int,
@@ -190,6 +208,12 @@ def _merge(total: ReportTable, parts: dict[str, ReportTable], sizes: dict[str, i
     return out
 
 
+def _part(report: CohortReport, total: ReportTable) -> ReportTable:
+    """A group's table; empty when the group has none (no transplanted patient: no transplant tables)."""
+    return next((t for t in report.tables if t.name == total.name),
+                ReportTable(total.name, total.title, total.columns, key_column=total.key_column))
+
+
 def _col(kind: str, group: str) -> str:
     """n_MAC, n_MAC_percent, value_MAC; the total: n_total, n_total_percent, value_total."""
     name = group or "total"
@@ -199,7 +223,7 @@ def _col(kind: str, group: str) -> str:
 def _continuous_cells(row: Json, sample_key: str, parts: dict[str, ReportTable], names: dict[str, str],
                       stats: Any) -> Json:
     cells: Json = {}
-    samples = {g: list(t.samples.get(sample_key, {}).values()) for g, t in parts.items()}
+    samples = {g: list(t.samples.get(sample_key, ())) for g, t in parts.items()}
     for g, values in samples.items():
         cells[_col("n", names[g])] = len(values)
         cells[_col("value", names[g])] = _median_range(values)
@@ -221,7 +245,7 @@ def _survival_cells(row: Json, endpoint: str, total: ReportTable, parts: dict[st
         r = index[g].get((endpoint,))
         cells[_col("value", names[g])] = _km_text(r) if r else None
     cells[_col("value", "")] = _km_text(row)
-    data = {g: list(t.samples.get(endpoint, {}).values()) for g, t in parts.items()}
+    data = {g: list(t.samples.get(endpoint, ())) for g, t in parts.items()}
     if row.get("method") == "Aalen-Johansen":
         cells["p_value"], cells["test"] = _gray(data)
         return cells

@@ -28,14 +28,13 @@ import io
 import json
 import math
 import statistics
-import sys
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from fhir_onco.files import write_private_text
 
@@ -43,7 +42,7 @@ from .cases import ReadCase
 from .flatten import TABLES, case_rows, flatten_all, sort_rows
 from .km import KaplanMeier, kaplan_meier, reverse_kaplan_meier
 from .reader import ResourceStore
-from .transplant import TransplantFacts, outcome_table, transplant_facts, transplant_table
+from .transplant import TransplantAggregate, transplant_facts
 from .values import Json, Labels, point
 
 IndexRule = Literal["auto", "best-response-regimen", "first-regimen", "hsct", "diagnosis"]
@@ -76,9 +75,9 @@ class ReportTable:
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     key_column: str | None = None  # machine key (CSV/JSON); the text shows the label column instead
-    # Per-patient values behind a row that is not a count (row key -> patient id -> value): ages,
+    # Per-patient values behind a row that is not a count (row key -> one value per patient): ages,
     # prior lines, (months, event) of a survival endpoint. Group comparisons test on them.
-    samples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    samples: dict[str, Sequence[Any]] = field(default_factory=dict)
 
     def add(self, **row: Any) -> None:
         self.rows.append({c: row.get(c) for c in self.columns})
@@ -358,67 +357,13 @@ _HSCT_FIRST = "HSCT (first, any time)"
 _AE_COUNTS = ("any_grade", *(f"grade_ge_{g}" for g in AE_GRADES[1:-1]), "grade_5", "ungraded")
 
 
-class _Row(Mapping[str, Any]):
-    """A flattened row kept after the pass, read-only and compact: the values in a tuple (strings
-    interned, so a category is stored once however many patients have it), the column names shared
-    by every row of the table. A dict of 20 columns takes ~1.2 kB, this ~0.25 kB."""
-
-    __slots__ = ("_index", "_values")
-
-    def __init__(self, index: dict[str, int], values: tuple[Any, ...]):
-        self._index, self._values = index, values
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any]) -> _Row:
-        if isinstance(row, _Row):
-            return row
-        key = tuple(row)
-        index = _ROW_INDEXES.setdefault(key, {k: i for i, k in enumerate(key)})
-        return cls(index, tuple(sys.intern(v) if type(v) is str else v for v in row.values()))
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[self._index[key]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-_ROW_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
-
-
-class _Retained:
-    """What the transplant tables read after the pass: the transplanted patients' facts and their
-    engraftment and adverse-event rows (so memory grows with transplanted patients only, each
-    row kept as a compact :class:`_Row`)."""
-
-    TABLES = ("engraftment", "adverse_events")
-
-    def __init__(self, dec: Labels):
-        self.dec = dec
-        self.facts: list[PatientFacts] = []
-        self.by: dict[str, dict[str, list[Json]]] = {n: {} for n in self.TABLES}
-
-    def keep(self, c: _Cohort, f: PatientFacts) -> None:
-        f.row = _Row.of(f.row)  # type: ignore[assignment]
-        self.facts.append(f)
-        for name in self.TABLES:
-            rows = c.rows(name, f.patient_id)
-            if rows:
-                self.by[name][f.patient_id] = [_Row.of(r) for r in rows]  # type: ignore[misc]
-
-    def rows(self, table: str, pid: str) -> list[Json]:
-        return self.by[table].get(pid, [])
-
-
 class CohortAggregate:
     """The report's figures, accumulated patient by patient (:meth:`add`), then tabled (:meth:`report`).
 
     Holds counters, an age, a number of prior lines and two survival times per patient (compact
-    arrays), and the transplanted patients' facts for the transplant tables; with ``keep_samples``
-    also the per-patient values group comparisons test on. Never the rows themselves.
+    arrays), and for the transplant tables counters and seven days per transplanted patient
+    (:class:`.transplant.TransplantAggregate`); with ``keep_samples`` also the per-patient values
+    group comparisons test on. Never the rows themselves.
     """
 
     def __init__(self, *, index: str = "auto", age_bands: Sequence[int] = (),
@@ -432,7 +377,6 @@ class CohortAggregate:
         self.n = 0
         self.sex: Counter[str] = Counter()
         self.ages: list[int] = []
-        self.age_of: dict[str, int] = {}
         self.diagnosis: Counter[str] = Counter()
         self.stages: dict[str, Counter[str]] = defaultdict(Counter)
         self.findings: dict[str, Counter[str]] = defaultdict(Counter)
@@ -440,7 +384,6 @@ class CohortAggregate:
         self.risk: Counter[str] = Counter()
         self.paraprotein: Counter[str] = Counter()
         self.lines: list[int] = []
-        self.line_of: dict[str, int] = {}
         self.prior_drugs: Counter[str] = Counter()
         self.prior_hscts: Counter[str] = Counter()
         self.stated_for = 0
@@ -456,11 +399,8 @@ class CohortAggregate:
         self.cause_labels: dict[str, str] = {}
         self.os_times, self.os_events = array("d"), bytearray()
         self.pfs_times, self.pfs_events = array("d"), bytearray()
-        self.os_of: dict[str, tuple[float, bool]] = {}
-        self.pfs_of: dict[str, tuple[float, bool]] = {}
         self.excluded = self.alive = self.alive_stated = 0
-        self.hsct_facts: list[TransplantFacts] = []
-        self.retained = _Retained(self.dec)
+        self.transplant = TransplantAggregate(self.dec, keep_samples)
 
     # ---- accumulate ----
     def add(self, tables: dict[str, list[Json]]) -> None:
@@ -470,13 +410,7 @@ class CohortAggregate:
             self._add(c, f)
         hsct = transplant_facts(c)
         if hsct:
-            for x in hsct:
-                x.hsct = _Row.of(x.hsct)  # type: ignore[assignment]
-            self.hsct_facts += hsct
-            transplanted = {x.patient_id for x in hsct}
-            for f in c.facts:
-                if f.patient_id in transplanted:
-                    self.retained.keep(c, f)
+            self.transplant.add(c, hsct)
 
     def _add(self, c: _Cohort, f: PatientFacts) -> None:
         self.n += 1
@@ -486,8 +420,6 @@ class CohortAggregate:
         age = c.age_at(f)
         if age is not None:
             self.ages.append(age)
-            if self.keep_samples:
-                self.age_of[pid] = age
         dx = _first_value(c.rows("diagnoses", pid), "condition_display", "primary")
         if dx is not None:
             self.diagnosis[dx] += 1
@@ -555,8 +487,6 @@ class CohortAggregate:
 
     def _line(self, pid: str, lines: int) -> None:
         self.lines.append(lines)
-        if self.keep_samples:
-            self.line_of[pid] = lines
 
     def _add_adverse_events(self, c: _Cohort, pid: str) -> None:
         worst: dict[str, int | None] = {}  # term -> the patient's highest grade
@@ -592,8 +522,6 @@ class CohortAggregate:
         self.os_events.append(os_point[1])
         self.pfs_times.append(pfs_point[0])
         self.pfs_events.append(pfs_point[1])
-        if self.keep_samples:
-            self.os_of[f.patient_id], self.pfs_of[f.patient_id] = os_point, pfs_point
         if not dead:
             self.alive += 1
             self.alive_stated += f.last_contact is not None
@@ -603,10 +531,7 @@ class CohortAggregate:
         n = self.n
         tables = [self._baseline(n), self._best_response(n), self._adverse_events(n), self._deaths(n),
                   self._survival()]
-        if self.hsct_facts:
-            retained = cast("_Cohort", self.retained)  # transplant_table reads facts, rows and dec only
-            tables += [transplant_table(retained, self.hsct_facts, ReportTable),
-                       outcome_table(self.hsct_facts, ReportTable)]
+        tables += self.transplant.tables(ReportTable)
         return CohortReport(n, self.index, tables, _DEFINITIONS | {"index": _INDEX_TEXT[self.index]})
 
     def _baseline(self, n: int) -> ReportTable:
@@ -622,7 +547,8 @@ class CohortAggregate:
 
         counts("Sex", self.sex)
         ages = self.ages
-        t.samples["Age at index, years|median (range)"] = self.age_of
+        if self.keep_samples:
+            t.samples["Age at index, years|median (range)"] = self.ages
         if ages:
             t.add(section="Age at index, years", item="median (range)", n=len(ages), percent=pct(len(ages), n),
                   value=f"{_num(statistics.median(ages))} ({min(ages)}-{max(ages)})")
@@ -675,7 +601,8 @@ class CohortAggregate:
         lines = self.lines
         if not lines or not (any(lines) or self.prior_drugs or self.prior_hscts):
             return
-        t.samples["Prior therapy (before index)|lines, median (range)"] = self.line_of
+        if self.keep_samples:
+            t.samples["Prior therapy (before index)|lines, median (range)"] = self.lines
         t.add(section="Prior therapy (before index)", item="lines, median (range)", n=len(lines),
               percent=pct(len(lines), n), value=f"{_num(statistics.median(lines))} ({min(lines)}-{max(lines)})")
         if self.stated_for:
@@ -739,7 +666,10 @@ class CohortAggregate:
         for m in landmarks:
             cols += [f"at_{_num(m)}m_percent", f"at_{_num(m)}m_ci_lower", f"at_{_num(m)}m_ci_upper"]
         t = ReportTable("survival", "Survival (Kaplan-Meier, months from the index date)", cols)
-        t.samples |= {"OS": self.os_of, "PFS": self.pfs_of}
+        if self.keep_samples:  # built here, from the arrays, only for the group comparisons
+            t.samples |= {name: [(m, bool(e)) for m, e in zip(times, events, strict=True)]
+                          for name, times, events in (("OS", self.os_times, self.os_events),
+                                                      ("PFS", self.pfs_times, self.pfs_events))}
         excluded = self.excluded
         for name, times, events in (("OS", self.os_times, self.os_events), ("PFS", self.pfs_times, self.pfs_events)):
             km = kaplan_meier(list(times), [bool(e) for e in events]) if times else None

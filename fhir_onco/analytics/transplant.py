@@ -20,7 +20,7 @@ times count in days from it (day 0). Definitions (also in docs/analytics.md):
   records engraftment at all).
 * **NRM** - death without relapse before it. Cumulative incidences (relapse with NRM competing,
   NRM with relapse competing, acute GVHD II-IV and chronic GVHD with death or relapse before them
-  competing) are Aalen-Johansen estimates from lifelines (extra ``[stats]``); OS, EFS (relapse or
+  competing) are Aalen-Johansen estimates (:func:`.km.aalen_johansen`, ties as R cmprsk); OS, EFS (relapse or
   death) and GRFS (acute GVHD III-IV, chronic GVHD of moderate or severe NIH severity - any chronic
   GVHD when the severity is not recorded -, relapse or death) are Kaplan-Meier.
 * **Time windows** - adverse events, GVHD, relapses and deaths by onset: before day 0, day 0 to
@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from .km import kaplan_meier
-from .values import Json, point
+from .km import aalen_johansen, incidence_at, kaplan_meier
+from .values import Json, Labels, point
 
 if TYPE_CHECKING:
     from .report import ReportTable, _Cohort
@@ -212,144 +214,304 @@ def _windows(c: _Cohort, t: TransplantFacts, day: Callable[[Any], float | None])
     put("Death", t.death_day)
 
 
-def transplant_table(c: _Cohort, facts: list[TransplantFacts], make: Callable[..., ReportTable]) -> ReportTable:
-    t = make("transplant", "Transplant (first allogeneic HSCT, else first HSCT)",
-             ["section", "item", "n", "percent", "value"])
-    n = len(facts)
-    lab = c.dec
-
-    def pct(k: int, d: int = n) -> float | None:
-        return round(100 * k / d, 1) if d else None
-
-    def counts(section: str, values: dict[str, str | None], missing: bool = True) -> None:
-        counter = Counter(v for v in values.values() if v)
-        for item, k in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
-            t.add(section=section, item=item, n=k, percent=pct(k))
-        if missing and n - counter.total() and counter:
-            t.add(section=section, item="not recorded", n=n - counter.total(), percent=pct(n - counter.total()))
-
-    def median(section: str, values: dict[str, float], item: str = "median (range)") -> None:
-        if not values:
-            return
-        v = list(values.values())
-        t.samples[f"{section}|{item}"] = values
-        t.add(section=section, item=item, n=len(v), percent=pct(len(v)),
-              value=f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")
-
-    def flag(section: str, item: str, who: Iterable[str], among: int = n) -> None:
-        k = len(set(who))
-        t.add(section=section, item=item, n=k, percent=pct(k, among))
-
-    t.add(section="Patients", item="transplanted", n=n, percent=pct(n))
-    hs = {x.patient_id: x.hsct for x in facts}
-    counts("HSCT type", {p: h["type"] for p, h in hs.items()})
-    counts("Donor", {p: lab.label_of_key("hsct", h["donor_match"], "donor-") for p, h in hs.items()})
-    counts("HLA match", {p: h["hla_match"] for p, h in hs.items() if h["type"] == "allogeneic"}, missing=False)
-    counts("Graft source", {p: lab.label_of_key("hsct", h["graft_source"], "graft-") for p, h in hs.items()})
-    counts("Graft manipulation", {p: "; ".join(lab.label_of_key("hsct", m, "manipulation-") or m
-                                                for m in h["manipulations"].split("|")) if h["manipulations"]
-                                  else "none recorded" for p, h in hs.items()}, missing=False)
-    median("CD34+ dose, 10^6/kg", {p: h["cd34_dose"] for p, h in hs.items() if h["cd34_dose"] is not None})
-    counts("Conditioning intensity", {p: lab.label_of_key("regimen_terms", h["conditioning_intensity"], "intensity-")
-                                      for p, h in hs.items()})
-    agents = Counter(a for h in hs.values() for a in set((h["conditioning_agents"] or "").split("|")) if a)
-    for agent, k in sorted(agents.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(section="Conditioning agents", item=lab.label_of_key("drugs", agent), n=k, percent=pct(k))
-    gvhd = Counter(a for h in hs.values() for a in set((h["gvhd_prophylaxis_agents"] or "").split("|")) if a)
-    for agent, k in sorted(gvhd.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(section="GVHD prophylaxis", item=lab.label_of_key("drugs", agent), n=k, percent=pct(k))
-
-    _engraftment_rows(c, facts, t, median, flag)
-    allo = [x for x in facts if x.hsct["type"] == "allogeneic"]
-    if allo:
-        _gvhd_rows(c, allo, t, flag, median)
-    relapsed = [x.patient_id for x in facts if x.relapse_day is not None]
-    flag("Outcomes after HSCT", "relapse / progression", relapsed)
-    flag("Outcomes after HSCT", "HLA-loss relapse", [x.patient_id for x in facts if x.hla_loss])
-    for limit, label in ((100, "non-relapse death by day +100"), (365, "non-relapse death by 1 year")):
-        flag("Outcomes after HSCT", label, [x.patient_id for x in facts if _nrm(x) and x.death_day <= limit])
-    flag("Outcomes after HSCT", "non-relapse death, any time", [x.patient_id for x in facts if _nrm(x)])
-    flag("Outcomes after HSCT", "death, any cause", [x.patient_id for x in facts if x.death_day is not None])
-    causes = Counter(lab.label_of_key("death_causes", f.row["death_cause"]) or "cause not recorded"
-                     for f in c.facts if f.patient_id in hs and f.death_date is not None)
-    for cause, k in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add(section="Causes of death after HSCT", item=cause, n=k, percent=pct(k))
-
-    # adverse events, GVHD, relapses and deaths by time window around day 0
-    labels = sorted({label for x in facts for label in x.windows},
-                    key=lambda s: (s not in (ACUTE, CHRONIC, "Relapse", "Death"), s))
-    for label in labels:
-        for window in WINDOWS:
-            who = [x.patient_id for x in facts if window in x.windows.get(label, ())]
-            if who:
-                flag(f"By time window: {label}", window, who)
-    t.notes.append("percent of transplanted patients; GVHD of allogeneic ones; definitions in docs/analytics.md")
-    return t
+GRFS = "GRFS (aGVHD III-IV, moderate-severe cGVHD, relapse, death)"
 
 
-def _engraftment_rows(c: _Cohort, facts: list[TransplantFacts], t: ReportTable, median: Any, flag: Any) -> None:
-    engraft = {kind: {x.patient_id: float(e["day"]) for x in facts for e in c.rows("engraftment", x.patient_id)
-                      if e["hsct_id"] == x.hsct["id"] and e["kind"] == kind and e["day"] is not None}
-               for kind in ("neutrophil", "platelet")}
-    median("Neutrophil engraftment, day", engraft["neutrophil"])
-    median("Platelet engraftment, day", engraft["platelet"])
-    recorded = [x for x in facts if x.graft_failure]
-    for kind in ("primary", "secondary"):
-        who = [x.patient_id for x in recorded if x.graft_failure == kind]
-        if recorded:
-            flag("Engraftment", f"{kind.capitalize()} graft failure", who)
-    if engraft["neutrophil"]:
-        at_risk = [x for x in facts if not x.graft_failure and (x.death_day is None or x.death_day >= 28)]
-        failed = [x.patient_id for x in at_risk if x.patient_id not in engraft["neutrophil"]]
-        flag("Engraftment", "graft failure (no neutrophil engraftment, alive at day +28)", failed)
+# Per transplanted patient, the days the outcome table needs (NaN = none), in this order.
+_DAYS = ("last", "death", "relapse", "agvhd2", "agvhd3", "cgvhd", "cgvhd_severe")
+_COUNTED = ("HSCT type", "Donor", "HLA match", "Graft source", "Graft manipulation", "Conditioning intensity")
 
 
-def _gvhd_rows(c: _Cohort, allo: list[TransplantFacts], t: ReportTable, flag: Any, median: Any) -> None:
-    section = "GVHD (allogeneic)"
-    among = len(allo)
-    acute = [x for x in allo if x.agvhd_any_day is not None]
-    flag(section, f"{ACUTE}, any grade", [x.patient_id for x in acute], among)
-    for grade in (1, 2, 3, 4):
-        flag(section, acute_label(grade), [x.patient_id for x in acute if x.agvhd_grade == grade], among)
-    ungraded = [x.patient_id for x in acute if x.agvhd_grade is None]
-    if ungraded:
-        flag(section, f"{ACUTE}, grade not recorded", ungraded, among)
-    flag(section, f"{ACUTE} grade II-IV", [x.patient_id for x in allo if 2 in x.agvhd_day], among)
-    flag(section, f"{ACUTE} grade III-IV", [x.patient_id for x in allo if 3 in x.agvhd_day], among)
-    median(section, {x.patient_id: x.agvhd_day[2] for x in allo if 2 in x.agvhd_day},
-           f"{ACUTE} grade II-IV, day of onset, median (range)")
-    chronic = [x for x in allo if x.cgvhd_day is not None]
-    flag(section, CHRONIC, [x.patient_id for x in chronic], among)
-    if any(x.cgvhd_severity for x in chronic):
-        for severity in SEVERITIES:
-            flag(section, chronic_label(severity), [x.patient_id for x in chronic if x.cgvhd_severity == severity],
-                 among)
-        flag(section, f"{CHRONIC}, moderate-severe",
-             [x.patient_id for x in chronic if x.cgvhd_severity in ("moderate", "severe")], among)
-        unknown = [x.patient_id for x in chronic if x.cgvhd_severity is None]
-        if unknown:
-            flag(section, f"{CHRONIC}, severity not recorded", unknown, among)
-    for kind, who in ((ACUTE, acute), (CHRONIC, chronic)):
-        organs = Counter(o for x in who for o in x.agvhd_organs if kind == ACUTE) + Counter(
-            o for x in who for o in x.cgvhd_organs if kind == CHRONIC)
-        for organ, k in sorted(organs.items(), key=lambda kv: (-kv[1], _organ_label(c, kv[0]))):
-            t.add(section=f"{kind} organ involvement", item=_organ_label(c, organ), n=k,
-                  percent=round(100 * k / among, 1))
-    sources = Counter(x.gvhd_source for x in allo if x.gvhd_source and x.gvhd_source != "graded")
-    if sources["ae-ctcae"]:
-        t.notes.append(f"acute GVHD graded by CTCAE (no overall MAGIC grade recorded) for {sources['ae-ctcae']} "
-                       "patient(s)")
-    if sources.total():
-        t.notes.append(f"GVHD read from adverse events (no graded GVHD episode recorded) for {sources.total()} "
-                       "patient(s)")
+class TransplantAggregate:
+    """The transplant tables' figures, accumulated patient by patient: counters per table cell,
+    the numbers behind the medians, and seven days per transplanted patient (arrays of floats) for
+    the outcome table. Nothing else of a patient is kept; with ``keep_samples`` the tables carry
+    those numbers as the per-patient samples that group comparisons test on."""
+
+    def __init__(self, dec: Labels, keep_samples: bool = True):
+        self.dec, self.keep_samples = dec, keep_samples
+        self.n = self.allo = 0
+        self.counted: dict[str, Counter[str]] = {s: Counter() for s in _COUNTED}
+        self.conditioning: Counter[str] = Counter()
+        self.prophylaxis: Counter[str] = Counter()
+        self.numbers = {k: array("d") for k in ("cd34", "neutrophil", "platelet", "agvhd2")}
+        self.flags: Counter[str] = Counter()  # patients per yes/no item (keys below)
+        self.graft_failure: Counter[str] = Counter()  # as recorded: primary / secondary
+        self.acute_grade: Counter[int | None] = Counter()
+        self.chronic_severity: Counter[str | None] = Counter()
+        self.organs = {ACUTE: Counter[str](), CHRONIC: Counter[str]()}
+        self.sources: Counter[str] = Counter()
+        self.causes: Counter[str] = Counter()
+        self.windows: Counter[tuple[str, str]] = Counter()
+        self.days = {k: array("d") for k in _DAYS}
+        self.allogeneic = bytearray()
+
+    def add(self, c: _Cohort, facts: list[TransplantFacts]) -> None:
+        """The transplanted patients of a cohort (usually one patient) and their rows in it."""
+        lab = c.dec
+        patients = {f.patient_id: f for f in c.facts}
+        for x in facts:
+            pid, h = x.patient_id, x.hsct
+            allo = h["type"] == "allogeneic"
+            self.n += 1
+            values = {"HSCT type": h["type"], "Donor": lab.label_of_key("hsct", h["donor_match"], "donor-"),
+                      "HLA match": h["hla_match"] if allo else None,
+                      "Graft source": lab.label_of_key("hsct", h["graft_source"], "graft-"),
+                      "Graft manipulation": "; ".join(lab.label_of_key("hsct", m, "manipulation-") or m
+                                                      for m in h["manipulations"].split("|"))
+                      if h["manipulations"] else "none recorded",
+                      "Conditioning intensity": lab.label_of_key("regimen_terms", h["conditioning_intensity"],
+                                                                 "intensity-")}
+            for section, value in values.items():
+                if value:
+                    self.counted[section][sys.intern(value)] += 1
+            if h["cd34_dose"] is not None:
+                self.numbers["cd34"].append(float(h["cd34_dose"]))
+            self.conditioning.update(a for a in set((h["conditioning_agents"] or "").split("|")) if a)
+            self.prophylaxis.update(a for a in set((h["gvhd_prophylaxis_agents"] or "").split("|")) if a)
+            engrafted: dict[str, float] = {}
+            for e in c.rows("engraftment", pid):
+                if e["hsct_id"] == h["id"] and e["kind"] in ("neutrophil", "platelet") and e["day"] is not None:
+                    engrafted[e["kind"]] = float(e["day"])  # the last one, as the rows are sorted
+            for kind, day in sorted(engrafted.items()):
+                self.numbers[kind].append(day)
+            if x.graft_failure:
+                self.graft_failure[x.graft_failure] += 1
+            elif (x.death_day is None or x.death_day >= 28) and "neutrophil" not in engrafted:
+                self.flags["no neutrophil engraftment"] += 1
+            if allo:
+                self._add_gvhd(x)
+            self.flags["relapse"] += x.relapse_day is not None
+            self.flags["hla loss"] += x.hla_loss
+            if _nrm(x):
+                assert x.death_day is not None
+                self.flags["nrm"] += 1
+                self.flags["nrm 100"] += x.death_day <= 100
+                self.flags["nrm 365"] += x.death_day <= 365
+            self.flags["death"] += x.death_day is not None
+            f = patients.get(pid)
+            if f is not None and f.death_date is not None:
+                self.causes[lab.label_of_key("death_causes", f.row["death_cause"]) or "cause not recorded"] += 1
+            self.windows.update((sys.intern(label), w) for label, ws in x.windows.items() for w in ws)
+            days = (x.last_day, x.death_day, x.relapse_day, x.agvhd_day.get(2), x.agvhd_day.get(3), x.cgvhd_day,
+                    x.cgvhd_severe_day)
+            for key, day in zip(_DAYS, days, strict=True):
+                self.days[key].append(math.nan if day is None else day)
+            self.allogeneic.append(allo)
+
+    def _add_gvhd(self, x: TransplantFacts) -> None:
+        self.allo += 1
+        if x.agvhd_any_day is not None:
+            self.flags["acute"] += 1
+            self.acute_grade[x.agvhd_grade] += 1
+            self.organs[ACUTE].update(x.agvhd_organs)
+        if 2 in x.agvhd_day:
+            self.flags["acute II-IV"] += 1
+            self.numbers["agvhd2"].append(x.agvhd_day[2])
+        self.flags["acute III-IV"] += 3 in x.agvhd_day
+        if x.cgvhd_day is not None:
+            self.flags["chronic"] += 1
+            self.chronic_severity[x.cgvhd_severity] += 1
+            self.organs[CHRONIC].update(x.cgvhd_organs)
+        if x.gvhd_source and x.gvhd_source != "graded":
+            self.sources[x.gvhd_source] += 1
+
+    # ---- tables ----
+    def tables(self, make: Callable[..., ReportTable]) -> list[ReportTable]:
+        return [self.transplant_table(make), self.outcome_table(make)] if self.n else []
+
+    def transplant_table(self, make: Callable[..., ReportTable]) -> ReportTable:
+        t = make("transplant", "Transplant (first allogeneic HSCT, else first HSCT)",
+                 ["section", "item", "n", "percent", "value"])
+        n, lab = self.n, self.dec
+
+        def pct(k: int, d: int = n) -> float | None:
+            return round(100 * k / d, 1) if d else None
+
+        def counts(section: str, missing: bool = True) -> None:
+            counter = self.counted[section]
+            for item, k in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
+                t.add(section=section, item=item, n=k, percent=pct(k))
+            if missing and n - counter.total() and counter:
+                t.add(section=section, item="not recorded", n=n - counter.total(), percent=pct(n - counter.total()))
+
+        def median(section: str, key: str, item: str = "median (range)") -> None:
+            v = self.numbers[key]
+            if not v:
+                return
+            if self.keep_samples:
+                t.samples[f"{section}|{item}"] = v
+            t.add(section=section, item=item, n=len(v), percent=pct(len(v)),
+                  value=f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")
+
+        def flag(section: str, item: str, k: int, among: int = n) -> None:
+            t.add(section=section, item=item, n=k, percent=pct(k, among))
+
+        t.add(section="Patients", item="transplanted", n=n, percent=pct(n))
+        counts("HSCT type")
+        counts("Donor")
+        counts("HLA match", missing=False)
+        counts("Graft source")
+        counts("Graft manipulation", missing=False)
+        median("CD34+ dose, 10^6/kg", "cd34")
+        counts("Conditioning intensity")
+        for section, agents in (("Conditioning agents", self.conditioning), ("GVHD prophylaxis", self.prophylaxis)):
+            for agent, k in sorted(agents.items(), key=lambda kv: (-kv[1], kv[0])):
+                t.add(section=section, item=lab.label_of_key("drugs", agent), n=k, percent=pct(k))
+
+        median("Neutrophil engraftment, day", "neutrophil")
+        median("Platelet engraftment, day", "platelet")
+        if self.graft_failure:
+            for kind in ("primary", "secondary"):
+                flag("Engraftment", f"{kind.capitalize()} graft failure", self.graft_failure[kind])
+        if self.numbers["neutrophil"]:
+            flag("Engraftment", "graft failure (no neutrophil engraftment, alive at day +28)",
+                 self.flags["no neutrophil engraftment"])
+        if self.allo:
+            self._gvhd_rows(t, median)
+        section = "Outcomes after HSCT"
+        flag(section, "relapse / progression", self.flags["relapse"])
+        flag(section, "HLA-loss relapse", self.flags["hla loss"])
+        flag(section, "non-relapse death by day +100", self.flags["nrm 100"])
+        flag(section, "non-relapse death by 1 year", self.flags["nrm 365"])
+        flag(section, "non-relapse death, any time", self.flags["nrm"])
+        flag(section, "death, any cause", self.flags["death"])
+        for cause, k in sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0])):
+            t.add(section="Causes of death after HSCT", item=cause, n=k, percent=pct(k))
+
+        # adverse events, GVHD, relapses and deaths by time window around day 0
+        labels = sorted({label for label, _ in self.windows},
+                        key=lambda s: (s not in (ACUTE, CHRONIC, "Relapse", "Death"), s))
+        for label in labels:
+            for window in WINDOWS:
+                if self.windows[(label, window)]:
+                    flag(f"By time window: {label}", window, self.windows[(label, window)])
+        t.notes.append("percent of transplanted patients; GVHD of allogeneic ones; definitions in docs/analytics.md")
+        return t
+
+    def _gvhd_rows(self, t: ReportTable, median: Callable[..., None]) -> None:
+        section, among = "GVHD (allogeneic)", self.allo
+
+        def flag(item: str, k: int) -> None:
+            t.add(section=section, item=item, n=k, percent=round(100 * k / among, 1))
+
+        flag(f"{ACUTE}, any grade", self.flags["acute"])
+        for grade in (1, 2, 3, 4):
+            flag(acute_label(grade), self.acute_grade[grade])
+        if self.acute_grade[None]:
+            flag(f"{ACUTE}, grade not recorded", self.acute_grade[None])
+        flag(f"{ACUTE} grade II-IV", self.flags["acute II-IV"])
+        flag(f"{ACUTE} grade III-IV", self.flags["acute III-IV"])
+        median(section, "agvhd2", f"{ACUTE} grade II-IV, day of onset, median (range)")
+        flag(CHRONIC, self.flags["chronic"])
+        severity = self.chronic_severity
+        if any(severity[s] for s in SEVERITIES):
+            for s in SEVERITIES:
+                flag(chronic_label(s), severity[s])
+            flag(f"{CHRONIC}, moderate-severe", severity["moderate"] + severity["severe"])
+            if severity[None]:
+                flag(f"{CHRONIC}, severity not recorded", severity[None])
+        for kind in (ACUTE, CHRONIC):
+            labelled = {organ: _organ_label(self.dec, organ) for organ in self.organs[kind]}
+            for organ, k in sorted(self.organs[kind].items(), key=lambda kv: (-kv[1], labelled[kv[0]])):
+                t.add(section=f"{kind} organ involvement", item=labelled[organ], n=k,
+                      percent=round(100 * k / among, 1))
+        if self.sources["ae-ctcae"]:
+            t.notes.append(f"acute GVHD graded by CTCAE (no overall MAGIC grade recorded) for "
+                           f"{self.sources['ae-ctcae']} patient(s)")
+        if self.sources.total():
+            t.notes.append(f"GVHD read from adverse events (no graded GVHD episode recorded) for "
+                           f"{self.sources.total()} patient(s)")
+
+    def outcome_table(self, make: Callable[..., ReportTable]) -> ReportTable:
+        cols = ["endpoint", "method", "n", "events"]
+        for d in LANDMARK_DAYS:
+            cols += [f"at_{_label(d)}_percent", f"at_{_label(d)}_ci_lower", f"at_{_label(d)}_ci_upper"]
+        t = make("transplant_outcomes", "Outcomes from day 0 of the HSCT (percent at day +100, 1 and 2 years)", cols)
+        days = {k: [None if math.isnan(v) else v for v in a] for k, a in self.days.items()}
+        last = days["last"]
+        usable = [i for i, d in enumerate(last) if d is not None and d >= 0]
+
+        def first(*values: float | None) -> float | None:
+            return min((d for d in values if d is not None), default=None)
+
+        def km_row(name: str, event_day: Callable[[int], float | None]) -> None:
+            data: list[tuple[float, Any]] = []
+            for i in usable:
+                e = event_day(i)
+                data.append((e, True) if e is not None else (last[i], False))  # type: ignore[arg-type]
+            if self.keep_samples:
+                t.samples[name] = data
+            km = kaplan_meier([d for d, _ in data], [e for _, e in data])
+            row: Json = {"endpoint": name, "method": "Kaplan-Meier", "n": km.n, "events": km.events}
+            follow = _known_until([(d, 1 if e else 0) for d, e in data])
+            for d in LANDMARK_DAYS:
+                if follow >= d:
+                    s, lo, hi = km.survival_at(d)
+                    row |= {f"at_{_label(d)}_percent": _r(s), f"at_{_label(d)}_ci_lower": _r(lo),
+                            f"at_{_label(d)}_ci_upper": _r(hi)}
+            t.add(**row)
+
+        death, relapse = days["death"], days["relapse"]
+        km_row("OS", lambda i: death[i])
+        km_row("EFS (relapse or death)", lambda i: first(relapse[i], death[i]))
+        km_row(GRFS, lambda i: first(days["agvhd3"][i], days["cgvhd_severe"][i], relapse[i], death[i]))
+
+        def cif_row(name: str, among: list[int], outcome: Callable[[int], tuple[float, int]]) -> None:
+            data = [outcome(i) for i in among]
+            if self.keep_samples:
+                t.samples[name] = data
+            t.add(**_aalen_johansen(name, data))
+
+        def relapse_vs_nrm(i: int) -> tuple[float, int]:
+            r, d = relapse[i], death[i]
+            if r is not None and (d is None or r <= d):
+                return r, 1
+            if d is not None:
+                return d, 2
+            return last[i] or 0.0, 0
+
+        cif_row("relapse (NRM competing)", usable, relapse_vs_nrm)
+        cif_row("NRM (relapse competing)", usable, lambda i: (relapse_vs_nrm(i)[0], (0, 2, 1)[relapse_vs_nrm(i)[1]]))
+        allo = [i for i in usable if self.allogeneic[i]]
+        if allo:
+            def competing(event: float | None, i: int) -> tuple[float, int]:
+                other = first(relapse[i], death[i])
+                if event is not None and (other is None or event <= other):
+                    return event, 1
+                return (other, 2) if other is not None else (last[i] or 0.0, 0)
+
+            cif_row(f"{ACUTE} II-IV (death or relapse competing)", allo, lambda i: competing(days["agvhd2"][i], i))
+            cif_row(f"{CHRONIC} (death or relapse competing)", allo, lambda i: competing(days["cgvhd"][i], i))
+        t.notes.append("Kaplan-Meier: our estimator (log-log CI); cumulative incidence: our Aalen-Johansen "
+                       "estimator (tied times taken as they are; variance as lifelines, log-log CI); between "
+                       "groups: log-rank (Kaplan-Meier rows), Gray's test (cumulative incidence rows)")
+        return t
 
 
-def _organ_label(c: _Cohort, organ: str) -> str:
+def _aalen_johansen(name: str, data: list[tuple[float, int]]) -> Json:
+    row: Json = {"endpoint": name, "method": "Aalen-Johansen", "n": len(data),
+                 "events": sum(1 for _, e in data if e == 1)}
+    if not data or not any(e == 1 for _, e in data):
+        return row
+    steps = aalen_johansen([max(d, 0.0) for d, _ in data], [e for _, e in data])
+    follow = _known_until(data)
+    for day in LANDMARK_DAYS:
+        at = incidence_at(steps, day) if follow >= day else None
+        if at is None:
+            continue
+        row[f"at_{_label(day)}_percent"] = _r(at.incidence)
+        row[f"at_{_label(day)}_ci_lower"] = _r(at.lower)
+        row[f"at_{_label(day)}_ci_upper"] = _r(at.upper)
+    return row
+
+
+def _organ_label(dec: Labels, organ: str) -> str:
     """'lower-gi' -> 'Lower gastrointestinal tract' (gvhd table), else a body site's display."""
-    concept = c.dec.terminology["gvhd"].find(f"organ-{organ}")
+    concept = dec.terminology["gvhd"].find(f"organ-{organ}")
     if concept is not None:
         return concept.display
-    return c.dec.label_of_key("body_sites", organ) or organ
+    return dec.label_of_key("body_sites", organ) or organ
 
 
 def _names_hla_loss(note: str | None) -> bool:
@@ -360,108 +522,6 @@ def _names_hla_loss(note: str | None) -> bool:
 
 def _nrm(x: TransplantFacts) -> bool:
     return x.death_day is not None and (x.relapse_day is None or x.relapse_day > x.death_day)
-
-
-GRFS = "GRFS (aGVHD III-IV, moderate-severe cGVHD, relapse, death)"
-
-
-def outcome_table(facts: list[TransplantFacts], make: Callable[..., ReportTable]) -> ReportTable:
-    cols = ["endpoint", "method", "n", "events"]
-    for d in LANDMARK_DAYS:
-        cols += [f"at_{_label(d)}_percent", f"at_{_label(d)}_ci_lower", f"at_{_label(d)}_ci_upper"]
-    t = make("transplant_outcomes", "Outcomes from day 0 of the HSCT (percent at day +100, 1 and 2 years)", cols)
-    usable = [x for x in facts if x.last_day is not None and x.last_day >= 0]
-
-    def km_row(name: str, event_day: Callable[[TransplantFacts], float | None]) -> None:
-        data = {}
-        for x in usable:
-            e = event_day(x)
-            data[x.patient_id] = (e, True) if e is not None else (x.last_day, False)
-        t.samples[name] = data
-        km = kaplan_meier([d for d, _ in data.values()], [e for _, e in data.values()])
-        row: Json = {"endpoint": name, "method": "Kaplan-Meier", "n": km.n, "events": km.events}
-        follow = _known_until([(d, 1 if e else 0) for d, e in data.values()])
-        for d in LANDMARK_DAYS:
-            if follow >= d:
-                s, lo, hi = km.survival_at(d)
-                row |= {f"at_{_label(d)}_percent": _r(s), f"at_{_label(d)}_ci_lower": _r(lo),
-                        f"at_{_label(d)}_ci_upper": _r(hi)}
-        t.add(**row)
-
-    def first(*days: float | None) -> float | None:
-        return min((d for d in days if d is not None), default=None)
-
-    km_row("OS", lambda x: x.death_day)
-    km_row("EFS (relapse or death)", lambda x: first(x.relapse_day, x.death_day))
-    km_row(GRFS, lambda x: first(x.agvhd_day.get(3), x.cgvhd_severe_day, x.relapse_day, x.death_day))
-    try:
-        import lifelines  # noqa: F401
-    except ImportError:
-        t.notes.append("cumulative incidences (relapse, NRM, acute and chronic GVHD) need the [stats] extra "
-                       "(lifelines)")
-        return t
-
-    def cif_row(name: str, outcome: Callable[[TransplantFacts], tuple[float, int]]) -> None:
-        data = {x.patient_id: outcome(x) for x in usable}
-        t.samples[name] = data
-        t.add(**_aalen_johansen(name, list(data.values())))
-
-    def relapse_vs_nrm(x: TransplantFacts) -> tuple[float, int]:
-        if x.relapse_day is not None and (x.death_day is None or x.relapse_day <= x.death_day):
-            return x.relapse_day, 1
-        if x.death_day is not None:
-            return x.death_day, 2
-        return x.last_day or 0.0, 0
-
-    cif_row("relapse (NRM competing)", relapse_vs_nrm)
-    cif_row("NRM (relapse competing)", lambda x: {1: (relapse_vs_nrm(x)[0], 2), 2: (relapse_vs_nrm(x)[0], 1)}.get(
-        relapse_vs_nrm(x)[1], (relapse_vs_nrm(x)[0], 0)))
-    allo = [x for x in usable if x.hsct["type"] == "allogeneic"]
-    if allo:
-        def competing(event: float | None, x: TransplantFacts) -> tuple[float, int]:
-            other = first(x.relapse_day, x.death_day)
-            if event is not None and (other is None or event <= other):
-                return event, 1
-            return (other, 2) if other is not None else (x.last_day or 0.0, 0)
-
-        for name, event in ((f"{ACUTE} II-IV (death or relapse competing)", lambda x: x.agvhd_day.get(2)),
-                            (f"{CHRONIC} (death or relapse competing)", lambda x: x.cgvhd_day)):
-            data = {x.patient_id: competing(event(x), x) for x in allo}
-            t.samples[name] = data
-            t.add(**_aalen_johansen(name, list(data.values())))
-    t.notes.append("Kaplan-Meier: our estimator (log-log CI); cumulative incidence: lifelines AalenJohansenFitter "
-                   "(tied times jittered with a fixed seed, as lifelines requires); between groups: log-rank "
-                   "(Kaplan-Meier rows), Gray's test (cumulative incidence rows)")
-    return t
-
-
-def _aalen_johansen(name: str, data: list[tuple[float, int]]) -> Json:
-    import warnings
-
-    from lifelines import AalenJohansenFitter
-
-    row: Json = {"endpoint": name, "method": "Aalen-Johansen", "n": len(data),
-                 "events": sum(1 for _, e in data if e == 1)}
-    if not data or not any(e == 1 for _, e in data):
-        return row
-    ajf = AalenJohansenFitter(calculate_variance=True, seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tie-jitter notice
-        ajf.fit([max(d, 0.0) for d, _ in data], [e for _, e in data], event_of_interest=1)
-    cif = ajf.cumulative_density_.iloc[:, 0]
-    ci = ajf.confidence_interval_cumulative_density_
-    follow = _known_until(data)
-    for day in LANDMARK_DAYS:
-        if follow < day:
-            continue
-        upto = cif.index[cif.index <= day]
-        if len(upto) == 0:
-            continue
-        at = upto[-1]
-        row[f"at_{_label(day)}_percent"] = _r(float(cif.loc[at]))
-        row[f"at_{_label(day)}_ci_lower"] = _r(float(ci.loc[at].iloc[0]))
-        row[f"at_{_label(day)}_ci_upper"] = _r(float(ci.loc[at].iloc[1]))
-    return row
 
 
 def _known_until(data: list[tuple[float, int]]) -> float:

@@ -64,15 +64,16 @@ def test_streamed_report_equals_the_whole_table_report(all_bundles: list[dict[st
     assert all(not s for t in streamed.tables if t.name in ("baseline", "survival") for s in t.samples.values())
 
 
-def test_aggregate_keeps_rows_of_transplanted_patients_only(all_bundles: list[dict[str, Any]]) -> None:
+def test_aggregate_keeps_numbers_not_rows_of_transplanted_patients(all_bundles: list[dict[str, Any]]) -> None:
     agg = CohortAggregate(keep_samples=False)
     for tables in patient_tables(rc for store in iter_patients(all_bundles) for rc in read_cases(store)):
         agg.add(tables)
-    transplanted = {x.patient_id for x in agg.hsct_facts}
-    assert transplanted and agg.n > len(transplanted)
-    assert {f.patient_id for f in agg.retained.facts} == transplanted
-    assert agg.retained.by["adverse_events"] and set(agg.retained.by["adverse_events"]) <= transplanted
-    assert len(agg.os_times) == len(agg.os_events) and not agg.os_of
+    tx = agg.transplant
+    assert tx.n and agg.n > tx.n
+    # per transplanted patient: seven days and a flag, nothing that grows with their rows; no ids
+    assert {len(a) for a in tx.days.values()} == {tx.n} and len(tx.allogeneic) == tx.n
+    assert not any(hasattr(agg, name) for name in ("retained", "hsct_facts", "os_of", "age_of"))
+    assert len(agg.os_times) == len(agg.os_events) == agg.n - agg.excluded
 
 
 def test_iter_patients_regroups_in_id_order_and_keeps_the_last_copy(tmp_path: Path) -> None:
@@ -160,3 +161,22 @@ def test_cli_errors_while_streaming_keep_their_exit_codes(tmp_path: Path) -> Non
     # a malformed --where met while the patients stream is still a usage error
     result = runner.invoke(app, ["-q", "report", "--input", str(GOLDEN), "--where", "condition"])
     assert result.exit_code == 2 and "expected FIELD=VALUE" in result.output, result.output
+
+
+@pytest.mark.parametrize("by", ["sex", "condition"])
+def test_cli_report_by_streams_per_group_with_the_whole_table_figures(all_bundles: list[dict[str, Any]],
+                                                                       tmp_path: Path, by: str) -> None:
+    pytest.importorskip("scipy")
+    pytest.importorskip("lifelines")
+    from fhir_onco.analytics import compare
+    from fhir_onco.analytics.flatten import flatten_all
+    from fhir_onco.analytics.report import REPORT_TABLES
+
+    ndjson_dir = _write_ndjson(all_bundles, tmp_path / "ndjson")
+    result = CliRunner().invoke(app, ["-q", "report", "--input", str(ndjson_dir), "-f", "json", "--by", by])
+    assert result.exit_code == 0, result.output
+    whole, groups = compare.grouped_report(flatten_all(ResourceStore().extend(all_bundles), names=REPORT_TABLES), by)
+    assert len(groups) >= 2
+    assert result.stdout == whole.to_json()
+    streamed = json.loads(result.stdout)
+    assert any(r.get("test") for t in streamed["tables"].values() for r in t["rows"])  # p-values were computed
