@@ -23,7 +23,7 @@ REGIMENS = [{"id": "cond", "name": "Cond", "category": "conditioning", "start": 
 def test_procedure_donor_graft_and_links(map_case) -> None:
     m = map_case(case_data(diagnoses=[{"condition": "B-ALL"}], regimens=REGIMENS, hsct=[ALLO]))
     proc = m.one("Procedure", "onco-hsct")
-    assert [c["code"] for c in proc["code"]["coding"]] == ["174241000112100", "234336002", "allogeneic-hsct"]  # SNOMED first
+    assert [c["code"] for c in proc["code"]["coding"]] == ["174241000112100", "234336002", "allogeneic-hsct"]
     assert proc["performedDateTime"] == "2021-12-15"
     donor = {e["url"]: e for e in ext(proc, "hsct-donor")[0]["extension"]}
     assert codes(donor["relation"]["valueCodeableConcept"]) == {(ROLE, "MTH")}
