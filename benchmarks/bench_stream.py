@@ -13,8 +13,10 @@ dates, stages, responses, adverse-event grades, deaths) are written again under 
 patient: string templating, so a million patients take minutes to write, not hours to map.
 `map-tables` reads a registry extract of benchmarks/workloads.py (registry-light).
 
-Each command runs in a fresh process (`python -m fhir_onco ...`); peak RSS comes from the OS
-(wait4 rusage: the largest resident set of that process), wall time is the clock. Prints one line
+Each command runs in a fresh process (`python -m fhir_onco ...`) started by a small launcher;
+peak RSS comes from the OS (the launcher's wait4 rusage: the largest resident set of the command or
+one of its workers; ~11 MB is the floor, the launcher's own size, which a child's figure includes),
+wall time is the clock. Prints one line
 per command and size, then the wall time per 1,000 patients (linear in N when that stays flat).
 """
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -129,15 +130,27 @@ def generate(n: int, directory: Path) -> int:
     return written
 
 
+# Linux counts the peak RSS of a process that forks and execs a command into that command's
+# ru_maxrss: started from this script after it generated a large input, `/bin/true` reports this
+# script's size. So the command starts from a small launcher, and the launcher's wait4 is the figure.
+_LAUNCHER = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL); "
+    "_, st, u = os.wait4(p.pid, 0); open(sys.argv[1], 'w').write(f'{os.waitstatus_to_exitcode(st)} {u.ru_maxrss}')"
+)
+
+
 def measure(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of a command in a fresh process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if status != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
+    """(wall seconds, peak RSS MB) of a command in a fresh process: the largest of the command's
+    process and its workers, never this script's own memory."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rusage") as figures:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, figures.name, *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - t0
+        code, maxrss_kb = (int(x) for x in (figures.read().split() or ["1", "0"]))
+    if proc.returncode != 0 or code != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return wall, maxrss_kb / 1024
 
 
 def run(n: int, keep: Path | None, map_tables: bool, commands: list[str]) -> list[dict[str, object]]:
