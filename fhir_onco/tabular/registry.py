@@ -501,21 +501,21 @@ class RegistryReader(TabularReader):
 
     @staticmethod
     def _stage(r: RowReader) -> dict[str, Any]:
-        st: dict[str, Any] = {}
-        put(st, "id", r.local_id("stage_id", field="id"))
-        system = r.get("system", field="system", required=True, what="a staging system")
-        st["system"] = system.lower() if system else None
-        st["value"] = r.get("value", field="value", required=True, what="a stage")
-        put(st, "date", r.get("date", d.date, field="date"))
-        return st
+        return RegistryReader._system_value(r, "stage_id", "a staging system", "a stage")
 
     @staticmethod
     def _risk_group(r: RowReader) -> dict[str, Any]:
+        return RegistryReader._system_value(r, "risk_group_id", "a risk-group system", "a risk group")
+
+    @staticmethod
+    def _system_value(r: RowReader, id_column: str, system_what: str, value_what: str) -> dict[str, Any]:
+        """A stage or a risk group: the same columns (id, system, value, date), named in errors as
+        what they are."""
         x: dict[str, Any] = {}
-        put(x, "id", r.local_id("risk_group_id", field="id"))
-        system = r.get("system", field="system", required=True, what="a risk-group system")
+        put(x, "id", r.local_id(id_column, field="id"))
+        system = r.get("system", field="system", required=True, what=system_what)
         x["system"] = system.lower() if system else None
-        x["value"] = r.get("value", field="value", required=True, what="a risk group")
+        x["value"] = r.get("value", field="value", required=True, what=value_what)
         put(x, "date", r.get("date", d.date, field="date"))
         return x
 
