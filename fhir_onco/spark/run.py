@@ -43,7 +43,11 @@ class SparkRun:
         return len(self.file_report.errors)
 
 
-PARTITION_INPUT_BYTES = 16 * 1024 * 1024  # input per partition by default (~10k patients of a typical extract)
+# Input per partition by default: ~5k patients of a dense registry extract (~400 bytes of CSV a
+# patient), a few hundred patients of case files. A task sorts its partition in its Python worker
+# (PySpark spills only past spark.python.worker.memory, 512 MB), so the partition's size is what sets
+# an executor's memory: at 16 MB (40k patients) a worker reached 416 MB at 100k patients.
+PARTITION_INPUT_BYTES = 2 * 1024 * 1024
 
 
 def start_run(spark: Any, output: str | Path, partitions: int | None, input_bytes: int = 0) -> RunPlan:
@@ -51,8 +55,12 @@ def start_run(spark: Any, output: str | Path, partitions: int | None, input_byte
     with it an executor's memory) stays the same whatever the number of patients."""
     out = Path(output).absolute()  # executors may not share the driver's working directory
     prepare_output(out)
-    n = partitions or max(2, 2 * spark.sparkContext.defaultParallelism, -(-input_bytes // PARTITION_INPUT_BYTES))
-    return RunPlan(out, n)
+    return RunPlan(out, partitions or default_partitions(spark.sparkContext.defaultParallelism, input_bytes))
+
+
+def default_partitions(cores: int, input_bytes: int) -> int:
+    """Twice the cores (so a slow task does not idle the others), and one per PARTITION_INPUT_BYTES of input."""
+    return max(2, 2 * cores, -(-input_bytes // PARTITION_INPUT_BYTES))
 
 
 def finish_run(spark: Any, plan: RunPlan, written: Any, discovery: Report, *, request: str,
