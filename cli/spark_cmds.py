@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
 from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
 
 from .registry_cmds import LayoutChoice
@@ -29,6 +30,15 @@ ExportTo = Annotated[Path | None, typer.Option(
     "--export", help="Also write the analysis tables of the mapped patients as parquet into this directory.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
 SHOWN_ISSUES = 20  # the rest are in the error table; a million lines on a terminal help nobody
+
+
+def _check_paths(inputs: list[Path], output: Path, export_to: Path | None) -> None:
+    """As in every command: a missing input or an unusable output directory is a usage error (exit 2),
+    found before Spark (and its JVM) starts."""
+    common.check_inputs(inputs)
+    common.check_output_dir(output)
+    if export_to is not None:
+        common.check_output_dir(export_to, "--export")
 
 
 def _session(master: str | None) -> Any:
@@ -99,6 +109,7 @@ def spark_map_tables_command(
     options: dict[str, Any] = {"encoding": encoding, "regimen_category": regimen_category}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
+    _check_paths([directory], output, export_to)
     spark = _session(master)
     try:
         run = map_tables_spark(spark, directory, output, layout.value, partitions=partitions,
@@ -124,6 +135,7 @@ def spark_map_command(
     """Map case files on Spark to Bulk Data NDJSON (the same resources as `map -f ndjson`)."""
     from fhir_onco.spark.cases import map_cases_spark
 
+    _check_paths(cases, output, export_to)
     spark = _session(master)
     run = map_cases_spark(spark, cases, output, partitions=partitions, allow_text_only=allow_text_only)
     _finish(spark, run, export_to, as_json)
@@ -141,6 +153,7 @@ def spark_export_command(
     """The analysis tables of `export` as parquet, computed on Spark."""
     from fhir_onco.spark.analytics import write_export
 
+    _check_paths([input_dir], output, None)
     spark = _session(master)
     counts = write_export(spark, input_dir, output, partitions=partitions)
     for name, n in counts.items():

@@ -98,3 +98,26 @@ def write_export(spark: Any, directory: str | Path, output: str | Path, names: I
         frame.write.mode("overwrite").parquet(str(Path(output).absolute() / f"{name}.parquet"))
     rows.unpersist()
     return {name: int(counts.get(name, 0)) for name in frames}
+
+
+def adverse_event_counts(frames: dict[str, Any]) -> Any:
+    """The counts of the report's adverse-event table, computed on Spark from :func:`export_dataframes`.
+
+    As ``fhir-onco report`` counts them: each patient once per CTCAE term (``?`` when the term is missing)
+    at the highest grade recorded (ungraded only when no grade was); per term the patients at any grade,
+    at grade >= 2, 3, 4, exactly 5, and ungraded. One row per term, ordered as the report's table (most
+    patients first); the labels and percentages of the report are left to the analyst.
+    """
+    from pyspark.sql import functions as F
+
+    from fhir_onco.analytics.report import AE_GRADES
+
+    worst = (frames["adverse_events"]
+             .withColumn("term", F.when(F.col("term").isNull() | (F.col("term") == ""), F.lit("?"))
+                         .otherwise(F.col("term")))
+             .groupBy("patient_id", "term").agg(F.max("grade").alias("worst")))
+    counts = [F.count(F.lit(1)).alias("any_grade")]
+    counts += [F.sum(F.when(F.col("worst") >= g, 1).otherwise(0)).alias(f"grade_ge_{g}") for g in AE_GRADES[1:-1]]
+    counts += [F.sum(F.when(F.col("worst") == AE_GRADES[-1], 1).otherwise(0)).alias(f"grade_{AE_GRADES[-1]}"),
+               F.sum(F.when(F.col("worst").isNull(), 1).otherwise(0)).alias("ungraded")]
+    return worst.groupBy("term").agg(*counts).orderBy(F.desc("any_grade"), "term")

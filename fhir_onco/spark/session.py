@@ -7,6 +7,7 @@ PySpark is an optional extra (``pip install 'fhir-onco[spark]'``); it runs the J
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,23 +38,39 @@ def find_java() -> Path | None:
 
 
 def java_major_version(java: Path) -> int | None:
-    """17 for 'openjdk version "17.0.15"' (java -version prints to stderr)."""
+    """17 for 'openjdk version "17.0.15"' (java -version prints to stderr); None when it cannot be told."""
     try:
         out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    for token in (out.stderr + out.stdout).replace('"', " ").split():
-        head = token.split(".")[0]
-        if head.isdigit() and "." in token:
-            return int(head)
-    return None
+    return parse_java_version(out.stderr + out.stdout)
+
+
+def parse_java_version(text: str) -> int | None:
+    """The major version in ``java -version`` output: 'version "17.0.15"' and 'version "17"' give 17,
+    the old scheme 'version "1.8.0_392"' gives 8."""
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if found is None:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2)) if major == 1 and found.group(2) else major
+
+
+MIN_JAVA = 17  # Spark 4 runs on Java 17 and 21
 
 
 def require_java() -> Path:
+    """The java Spark will start; a clear error when there is none, or when it is older than Spark 4 runs on
+    (the JVM would otherwise die at start with an UnsupportedClassVersionError in Spark's own log)."""
     java = find_java()
     if java is None:
         raise SparkUnavailableError(
             "Spark needs a Java runtime (17 or 21): set JAVA_HOME or put java on the PATH "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)")
+    version = java_major_version(java)
+    if version is not None and version < MIN_JAVA:
+        raise SparkUnavailableError(
+            f"Spark 4 needs Java 17 or 21, but {java} is Java {version}: set JAVA_HOME to a newer one "
             "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)")
     return java
 

@@ -160,3 +160,24 @@ def test_cli_spark_bad_extract_is_located_not_a_traceback(spark: Any, tmp_path: 
     assert result.exit_code == 1
     assert "patients.csv:1:patient_id: expected a column 'patient_id'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_report_style_counts_on_spark_equal_the_report(spark: Any, tmp_path: Path) -> None:
+    """The report's adverse-event counts computed on the cluster's DataFrames are the numbers
+    `fhir-onco report` prints for the same data (patients once per term at their highest grade)."""
+    from fhir_onco.spark.analytics import adverse_event_counts
+
+    run = map_cases_spark(spark, sorted((ROOT / "examples").glob("*.yaml")), tmp_path / "spark", partitions=3)
+    assert run.failed == 0
+    result = CliRunner().invoke(app, ["-q", "report", "--input", str(run.output), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    frames = export_dataframes(spark, run.output)
+    assert frames["patients"].count() == report["n_patients"] == run.written
+    columns = report["tables"]["adverse_events"]["columns"]
+    counted = [c for c in columns if c == "any_grade" or (c.startswith("grade_") and not c.endswith("_percent"))
+               or c == "ungraded"]
+    expected = sorted(tuple(row[c] for c in ["term", *counted]) for row in report["tables"]["adverse_events"]["rows"])
+    got = sorted(tuple(row[c] for c in ["term", *counted]) for row in adverse_event_counts(frames).collect())
+    assert got == expected
+    assert len(expected) >= 5 and any(row[counted.index("grade_ge_3") + 1] for row in expected)
