@@ -181,3 +181,29 @@ def test_report_style_counts_on_spark_equal_the_report(spark: Any, tmp_path: Pat
     got = sorted(tuple(row[c] for c in ["term", *counted]) for row in adverse_event_counts(frames).collect())
     assert got == expected
     assert len(expected) >= 5 and any(row[counted.index("grade_ge_3") + 1] for row in expected)
+
+
+def test_spark_submit_of_the_cli_as_the_readme_says(spark: Any, tmp_path: Path) -> None:
+    """The cluster recipe of docs/spark.md, run with a local master: spark-submit starts the JVM and runs
+    fhir_onco/__main__.py as the application; the CLI takes the submitted master (no --master given)
+    and writes what map-tables writes."""
+    import os
+    import subprocess
+    import sys
+
+    import pyspark
+
+    import fhir_onco
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    main = Path(fhir_onco.__file__).parent / "__main__.py"
+    done = subprocess.run([str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(main),
+                           "spark", "map-tables", str(REGISTRY), "-o", str(tmp_path / "out"), "--partitions", "2",
+                           "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert (summary["written"], summary["failed"]) == (3, 0)
+    expected = _tables_reference(REGISTRY, tmp_path / "single")[0]
+    files = {t: b"".join(p.read_bytes() for p in manifest_files(tmp_path / "out", t)) for t in expected}
+    assert files == expected
