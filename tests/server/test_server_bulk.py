@@ -102,7 +102,8 @@ def test_patient_and_group_exports_lose_no_adverse_events(client: FhirClient, ru
     wanted = members if level == "group" else sorted(pushed)
     assert refs([r for r in got if not is_manifest(r)]) == set().union(*(pushed[p] for p in wanted))
     assert sum(r["resourceType"] == "AdverseEvent" for r in got) == len(wanted)  # none twice
-    assert any(n.startswith("AdverseEvent") and "system-level $export" in n for n in stats.notes), stats.notes
+    if "AdverseEvent" not in client.server_info().search_types:  # sekmet: its compartment export leaves AEs out
+        assert any(n.startswith("AdverseEvent") and "system-level $export" in n for n in stats.notes), stats.notes
 
 
 def test_export_patients_regroups_per_patient(client: FhirClient, run_key: str, tmp_path: Path) -> None:

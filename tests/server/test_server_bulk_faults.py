@@ -5,6 +5,7 @@ $export to fetch them from. The happy path runs against the real server (test_se
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -164,3 +165,35 @@ def test_a_group_export_that_does_return_an_unindexed_type_is_not_supplemented(f
                                 stats=stats))
     assert [r["id"] for r in got] == ["p1", "ae1"] and stats.notes == []
     assert not any("$export" in c.request.url and "Group" not in c.request.url for c in responses.calls)
+
+
+class _CountingRaw(io.RawIOBase):
+    """A response body that records how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        chunk = self.data[self.pos:self.pos + len(buf)]
+        buf[:len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+@responses.activate
+def test_export_files_are_streamed_not_read_whole(fc: FhirClient) -> None:
+    """The first resource of a 4 MB file comes after one 64 KiB chunk: nothing holds a whole file."""
+    responses.get(f"{BASE}/metadata", json=caps())
+    kick_off()
+    responses.get(STATUS, json=manifest("Observation"))
+    data = ndjson(*({"resourceType": "Observation", "id": f"o{i}", "subject": {"reference": "Patient/p1"}}
+                    for i in range(50_000))).encode()
+    body = _CountingRaw(data)
+    responses.get(f"{BASE}/files/Observation.ndjson", body=io.BufferedReader(body))
+    stream = export_resources(fc)
+    assert next(stream)["id"] == "o0"
+    assert body.pos <= 1 << 17 < len(data)
+    assert sum(1 for _ in stream) == 49_999 and body.pos == len(data)
