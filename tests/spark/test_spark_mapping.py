@@ -150,6 +150,16 @@ def test_cli_spark_map_tables(spark: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 patients (899 resources) written" in result.output
     assert (tmp_path / "out" / "manifest.json").is_file() and (tmp_path / "tables" / "patients.parquet").is_dir()
+    # `spark export` of the output: the same tables as --export wrote
+    result = runner.invoke(app, ["spark", "export", "--input", str(tmp_path / "out"), "-o", str(tmp_path / "again"),
+                                 "--master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    assert "patients: 3 rows" in result.output
+    for name in ("patients", "drugs", "adverse_events"):
+        def rows(directory: str, name: str = name) -> list[Any]:
+            return sorted(map(tuple, spark.read.parquet(str(tmp_path / directory / f"{name}.parquet")).collect()),
+                          key=repr)
+        assert rows("again") == rows("tables") and rows("tables"), name
 
 
 def test_cli_spark_bad_extract_is_located_not_a_traceback(spark: Any, tmp_path: Path) -> None:
