@@ -118,17 +118,20 @@ def test_case_files_and_ndjson_cases_same_as_map(spark: Any, tmp_path: Path) -> 
              for p in yamls[:2]]
     lines += ["{not json", json.dumps({"patient": {"sex": "male"}, "diagnoses": "none"}), ""]
     cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    inputs = [*yamls, cases]
+    as_json = tmp_path / "case.json"  # a JSON case file, as `map` takes it
+    as_json.write_text(json.dumps(yaml.safe_load(yamls[2].read_text(encoding="utf-8")), default=str),
+                       encoding="utf-8")
+    inputs = [*yamls, as_json, cases]
 
     def single() -> Any:
-        for p in yamls:
+        for p in [*yamls, as_json]:
             yield map_file(p)
         yield from map_ndjson_cases(cases)
 
     expected = _reference(single(), tmp_path / "single")
     run = map_cases_spark(spark, inputs, tmp_path / "spark", partitions=3)
     assert _spark_result(run) == expected
-    assert expected[2:] == (5, 2)
+    assert expected[2:] == (6, 2)
     assert any(r.location.startswith(f"{cases}:3: ") for r in run.errors.collect())
 
 
