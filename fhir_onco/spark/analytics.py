@@ -34,24 +34,27 @@ def table_schema(name: str) -> str:
     return ", ".join(f"`{column}` {_SPARK_TYPES[kind]}" for column, kind in TABLES[name].columns)
 
 
-def _keyed(types: frozenset[str], line: str) -> Iterator[tuple[str, str]]:
+def _keyed(types: frozenset[str], item: tuple[str, int]) -> Iterator[tuple[str, tuple[int, str]]]:
+    """(patient, (place in the input, line)) for a resource of the wanted types that names its patient."""
+    line, place = item
     if not line.strip():
         return
     resource = json.loads(line)
     if isinstance(resource, dict) and resource.get("resourceType") in types:
         patient = subject_id(resource)
         if patient is not None:
-            yield patient, line
+            yield patient, (place, line)
 
 
-def _flatten_partition(types: frozenset[str], names: list[str],
-                       groups: Iterator[tuple[str, Iterable[str]]]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+def _flatten_partition(types: frozenset[str], names: list[str], groups: Iterator[tuple[str, Iterable[tuple[int, str]]]]
+                       ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     from fhir_onco.analytics.values import Labels
 
     labels = Labels()  # one per partition: its lookups are memoised
     for _, lines in groups:
-        # Sorted so a Type/id repeated in the input resolves the same way however the shuffle ordered it.
-        store = ResourceStore(types).extend(json.loads(line) for line in sorted(lines))
+        # In input order (the shuffle mixes it), so a Type/id repeated in the input keeps its last copy, as the
+        # single-process export does, whatever the partitioning.
+        store = ResourceStore(types).extend(json.loads(line) for _, line in sorted(lines))
         for name, rows in flatten_all(store, labels, names).items():
             columns = TABLES[name].column_names
             for row in rows:
@@ -75,8 +78,9 @@ def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
     n = partitions or max(2, 2 * sc.defaultParallelism)
     if not files:
         return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
-    lines = sc.textFile(",".join(str(p.absolute()) for p in files))
-    rows = (lines.flatMap(lambda line: _keyed(types, line))
+    # zipWithIndex numbers the lines in input order: files as listed, then line by line
+    lines = sc.textFile(",".join(str(p.absolute()) for p in files)).zipWithIndex()
+    rows = (lines.flatMap(lambda item: _keyed(types, item))
             .groupByKey(n)
             .mapPartitions(lambda groups: _flatten_partition(types, wanted, groups))
             .persist(StorageLevel.MEMORY_AND_DISK))
