@@ -51,10 +51,20 @@ def _session(master: str | None) -> Any:
         raise typer.Exit(1) from None
 
 
-def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None:
-    """Print file-level findings, the first patient issues and the summary; exit 1 on any error."""
+def _export(spark: Any, input_dir: Path, output: Path, partitions: int | None = None) -> dict[str, int]:
+    """write_export; a line that is not JSON is exit 1 with its file:line, as in `fhir-onco export`."""
+    from fhir_onco.analytics.reader import InputError
     from fhir_onco.spark.analytics import write_export
 
+    try:
+        return write_export(spark, input_dir, output, partitions=partitions)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None:
+    """Print file-level findings, the first patient issues and the summary; exit 1 on any error."""
     if not as_json:
         for issue in run.file_report:
             typer.echo(issue.to_text(), err=True)
@@ -67,7 +77,7 @@ def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None
             typer.echo(f"{row.severity.upper()} {row.location}: {row.message}{rule}", err=True)
         if total_issues > len(shown):
             typer.echo(f"... {total_issues - len(shown)} more in {run.output / 'errors.parquet'}", err=True)
-    tables = write_export(spark, run.output, export_to) if export_to is not None else None
+    tables = _export(spark, run.output, export_to) if export_to is not None else None
     if as_json:
         summary: dict[str, Any] = {"written": run.written, "failed": run.failed, "resources": dict(sorted(
             run.counts.items())), "patient_issues": total_issues, "file_issues": run.file_report.to_operation_outcome(),
@@ -151,11 +161,9 @@ def spark_export_command(
     partitions: Partitions = None,
 ) -> None:
     """The analysis tables of `export` as parquet, computed on Spark."""
-    from fhir_onco.spark.analytics import write_export
-
     _check_paths([input_dir], output, None)
     spark = _session(master)
-    counts = write_export(spark, input_dir, output, partitions=partitions)
+    counts = _export(spark, input_dir, output, partitions)
     for name, n in counts.items():
         typer.echo(f"{name}: {n} rows")
     typer.echo(f"{len(counts)} tables written to {output}")

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from fhir_onco.analytics.flatten import TABLES, flatten_all
-from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, subject_id
+from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, ResourceStore, subject_id
 
 from .output import MANIFEST
 
 # Dates stay ISO text as recorded (a partial date stays "2021-12"), as in the CSV export.
 _SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "STRING"}
+_UNREADABLE = "\x00unreadable"  # the row kind of a line that is not JSON (never a table name)
+Place = tuple[int, int]  # (file number, line index): the order of the input
 
 
 def ndjson_inputs(directory: str | Path) -> list[Path]:
@@ -34,24 +36,37 @@ def table_schema(name: str) -> str:
     return ", ".join(f"`{column}` {_SPARK_TYPES[kind]}" for column, kind in TABLES[name].columns)
 
 
-def _keyed(types: frozenset[str], item: tuple[str, int]) -> Iterator[tuple[str, tuple[int, str]]]:
-    """(patient, (place in the input, line)) for a resource of the wanted types that names its patient."""
-    line, place = item
+def _keyed(types: frozenset[str], paths: list[str], item: tuple[Place, str]
+           ) -> Iterator[tuple[str | None, tuple[Place, str]]]:
+    """(patient, (place in the input, line)) for a resource of the wanted types that names its patient;
+    (None, (place, message)) for a line that is not JSON, located as the single-process export does."""
+    from fhir_onco.documents import DocumentError, parse_json
+
+    place, line = item
     if not line.strip():
         return
-    resource = json.loads(line)
+    try:
+        resource = parse_json(line.removeprefix("\ufeff"), f"{paths[place[0]]}:{place[1] + 1}", ndjson_line=True)
+    except DocumentError as exc:
+        yield None, (place, str(exc))
+        return
     if isinstance(resource, dict) and resource.get("resourceType") in types:
         patient = subject_id(resource)
         if patient is not None:
             yield patient, (place, line)
 
 
-def _flatten_partition(types: frozenset[str], names: list[str], groups: Iterator[tuple[str, Iterable[tuple[int, str]]]]
+def _flatten_partition(types: frozenset[str], names: list[str],
+                       groups: Iterator[tuple[str | None, Iterable[tuple[Place, str]]]]
                        ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     from fhir_onco.analytics.values import Labels
 
     labels = Labels()  # one per partition: its lookups are memoised
-    for _, lines in groups:
+    for patient, lines in groups:
+        if patient is None:
+            for place, message in lines:
+                yield _UNREADABLE, (place, message)
+            continue
         # In input order (the shuffle mixes it), so a Type/id repeated in the input keeps its last copy, as the
         # single-process export does, whatever the partitioning.
         store = ResourceStore(types).extend(json.loads(line) for _, line in sorted(lines))
@@ -78,12 +93,20 @@ def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
     n = partitions or max(2, 2 * sc.defaultParallelism)
     if not files:
         return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
-    # zipWithIndex numbers the lines in input order: files as listed, then line by line
-    lines = sc.textFile(",".join(str(p.absolute()) for p in files)).zipWithIndex()
-    rows = (lines.flatMap(lambda item: _keyed(types, item))
+    paths = [str(p) for p in files]
+    # Each line numbered in its file (zipWithIndex starts no job for a one-partition file), so the rows keep
+    # the input's order and a bad line is located as file:line.
+    lines = sc.union([sc.textFile(str(p.absolute())).zipWithIndex().map(lambda li, i=i: ((i, li[1]), li[0]))
+                      for i, p in enumerate(files)])
+    rows = (lines.flatMap(lambda item: _keyed(types, paths, item))
             .groupByKey(n)
             .mapPartitions(lambda groups: _flatten_partition(types, wanted, groups))
             .persist(StorageLevel.MEMORY_AND_DISK))
+    bad = rows.filter(lambda r: r[0] == _UNREADABLE).map(lambda r: r[1]).takeOrdered(2)
+    if bad:
+        rows.unpersist()
+        more = " (and more lines like it)" if len(bad) > 1 else ""
+        raise InputError(f"{bad[0][1]}{more}")
     out: dict[str, Any] = {}
     for name in wanted:
         columns = TABLES[name].column_names

@@ -240,3 +240,19 @@ def test_spark_submit_of_the_cli_as_the_readme_says(spark: Any, tmp_path: Path) 
     expected = _tables_reference(REGISTRY, tmp_path / "single")[0]
     files = {t: b"".join(p.read_bytes() for p in manifest_files(tmp_path / "out", t)) for t in expected}
     assert files == expected
+
+
+def test_spark_export_of_a_bad_line_is_located_as_export_does(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "x.ndjson").write_text('{"resourceType": "Patient", "id": "a"}\n\n{"resourceType": "Patient", "id": "b"}\n'
+                                  'not json\n{"resourceType": "Patient", "id": "c", "id": "d"}\n', encoding="utf-8")
+    runner = CliRunner()
+    single = runner.invoke(app, ["-q", "export", "--input", str(src), "-o", str(tmp_path / "single")])
+    on_spark = runner.invoke(app, ["spark", "export", "--input", str(src), "-o", str(tmp_path / "spark"),
+                                   "--master", "local[2]"])
+    assert single.exit_code == on_spark.exit_code == 1, on_spark.output
+    expected = f"error: {src / 'x.ndjson'}:4: column 1: not valid JSON"
+    assert expected in single.output and expected in on_spark.output
+    assert "and more lines like it" in on_spark.output  # line 5: a duplicate key
+    assert "Traceback" not in on_spark.output
