@@ -84,6 +84,10 @@ def submitted_master() -> str | None:
     return SparkConf().get("spark.master", None)
 
 
+# Hadoop's umask for the files Spark writes (parquet): owner-only, like every file fhir-onco writes.
+PRIVATE_FILES = "spark.hadoop.fs.permissions.umask-mode"
+
+
 def local_session(master: str | None = "local[2]", *, app_name: str = "fhir-onco",
                   conf: dict[str, str] | None = None) -> Any:
     """A SparkSession (``local[N]`` on a laptop, or a cluster master URL); reuses a running one.
@@ -107,8 +111,13 @@ def local_session(master: str | None = "local[2]", *, app_name: str = "fhir-onco
         # Workers must run the interpreter that has fhir-onco installed (a venv), not the PATH's python3;
         # PySpark reads this variable when the context starts.
         os.environ["PYSPARK_PYTHON"] = sys.executable
-    for key, value in (conf or {}).items():
+    conf = {PRIVATE_FILES: "077", **(conf or {})}
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    # Parquet written by Spark (the error table, the export tables: patient data) is created owner-only, as
+    # every file fhir-onco writes; also on a session that was already running (the builder's conf is ignored).
+    session.sparkContext._jsc.hadoopConfiguration().set(PRIVATE_FILES.removeprefix("spark.hadoop."),
+                                                         conf[PRIVATE_FILES])
     return session

@@ -173,6 +173,10 @@ def test_cli_spark_map_tables(spark: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 patients (899 resources) written" in result.output
     assert (tmp_path / "out" / "manifest.json").is_file() and (tmp_path / "tables" / "patients.parquet").is_dir()
+    # patient data only in owner-only files, as everywhere else (Spark's parquet too, whatever the umask)
+    files = [p for d in ("out", "tables") for p in (tmp_path / d).rglob("*") if p.is_file()]
+    assert len(files) > 30
+    assert not [(str(p), oct(p.stat().st_mode & 0o777)) for p in files if p.stat().st_mode & 0o077]
     # `spark export` of the output: the same tables as --export wrote
     result = runner.invoke(app, ["spark", "export", "--input", str(tmp_path / "out"), "-o", str(tmp_path / "again"),
                                  "--master", "local[2]"])
