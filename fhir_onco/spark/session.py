@@ -29,10 +29,12 @@ def require_pyspark() -> Any:
 
 
 def find_java() -> Path | None:
-    """The java executable Spark will use: $JAVA_HOME/bin/java, else java on the PATH."""
+    """The java executable Spark will use: $JAVA_HOME/bin/java when JAVA_HOME is set (Spark's launcher then
+    takes nothing else, so a JAVA_HOME without bin/java means no java), else java on the PATH."""
     home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").is_file():
-        return Path(home) / "bin" / "java"
+    if home:
+        java = Path(home) / "bin" / "java"
+        return java if java.is_file() else None
     found = shutil.which("java")
     return Path(found) if found else None
 
@@ -63,6 +65,11 @@ def require_java() -> Path:
     """The java Spark will start; a clear error when there is none, or when it is older than Spark 4 runs on
     (the JVM would otherwise die at start with an UnsupportedClassVersionError in Spark's own log)."""
     java = find_java()
+    home = os.environ.get("JAVA_HOME")
+    if java is None and home:
+        raise SparkUnavailableError(
+            f"JAVA_HOME is set to {home}, which has no bin/java, and Spark uses JAVA_HOME whenever it is set: "
+            "point it at a Java 17 or 21, or unset it to use java on the PATH")
     if java is None:
         raise SparkUnavailableError(
             "Spark needs a Java runtime (17 or 21): set JAVA_HOME or put java on the PATH "

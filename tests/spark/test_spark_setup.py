@@ -88,3 +88,12 @@ def test_test_setup_without_java_and_without_root_skips_with_the_reason(monkeypa
                                         "root")
     monkeypatch.setattr(conftest.shutil, "which", lambda name: None)
     assert "no apt-get to install openjdk-17-jre-headless" in (conftest._install_java() or "")
+
+
+def test_a_java_home_without_java_is_named_not_bypassed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Spark's launcher runs $JAVA_HOME/bin/java whenever JAVA_HOME is set, so a java on the PATH does not
+    help: say what is wrong with JAVA_HOME instead of letting the JVM start fail."""
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    assert session.find_java() is None
+    with pytest.raises(session.SparkUnavailableError, match=r"JAVA_HOME is set to .*no-jdk.*unset it"):
+        session.require_java()
