@@ -34,6 +34,9 @@ ServerOpt = Annotated[str | None, typer.Option(
 BulkOpt = Annotated[bool, typer.Option(
     "--bulk", help="With --server: read through a Bulk Data $export (streamed, regrouped per patient on disk; "
     "searches when the server has no $export).")]
+GroupOpt = Annotated[str | None, typer.Option(
+    "--group", help="With --server --bulk: only this Group's patients (a Group-level $export; types the server "
+    "leaves out of it are fetched from a system-level $export and said so).", show_default=False)]
 
 
 class ReportFormat(StrEnum):
@@ -96,18 +99,26 @@ def _load(input_: Path | None, server: str | None, types: tuple[str, ...],
         raise
 
 
-def _bulk_stores(server: str) -> Iterator[ResourceStore]:
-    """One store per patient from a server's Bulk Data export, streamed (see fhir_onco.server.bulk)."""
+def _bulk_stores(server: str, group: str | None = None) -> Iterator[ResourceStore]:
+    """One store per patient from a server's Bulk Data export (system level, or a Group's), streamed
+    (see fhir_onco.server.bulk); the export's notes (what it fell back on or could not fetch) go to stderr."""
     from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore
     from fhir_onco.server.bulk import ExportRequest, ExportStats, export_patients
     from fhir_onco.server.client import FhirClient
 
     stats = ExportStats()
     with FhirClient(server) as client:
-        for _, resources in export_patients(client, ExportRequest(types=CLINICAL_TYPES), stats=stats):
+        request = ExportRequest("group", group=group, types=CLINICAL_TYPES) if group else ExportRequest(
+            types=CLINICAL_TYPES)
+        for _, resources in export_patients(client, request, stats=stats):
             yield ResourceStore(frozenset(CLINICAL_TYPES)).extend(resources)
     for note in stats.notes:
         typer.echo(f"note: {note}", err=True)
+
+
+def _check_group(group: str | None, server: str | None, bulk: bool) -> None:
+    if group is not None and (server is None or not bulk):
+        raise _fail("--group names a Group on the server: give it with --server URL --bulk", 2)
 
 
 def _input_resources(input_: Path, allow_text_only: bool) -> Iterator[Any]:
@@ -120,14 +131,14 @@ def _input_resources(input_: Path, allow_text_only: bool) -> Iterator[Any]:
 
 
 def _patient_stores(input_: Path | None, server: str | None, bulk: bool,
-                    allow_text_only: bool) -> Iterator[ResourceStore]:
+                    allow_text_only: bool, group: str | None = None) -> Iterator[ResourceStore]:
     """Each patient's resources, one patient at a time in patient id order, from any source: the input
     or the server's searches are regrouped per patient through an on-disk index (a Bulk Data export
     too, in fhir_onco.server.bulk), so memory holds one patient, never the whole input."""
     from fhir_onco.analytics.reader import CLINICAL_TYPES, iter_patients, iter_server
 
     if server is not None and bulk:
-        yield from _bulk_stores(server)
+        yield from _bulk_stores(server, group)
     elif server is not None:
         yield from iter_patients(iter_server(server, CLINICAL_TYPES), CLINICAL_TYPES)
     else:
@@ -136,11 +147,11 @@ def _patient_stores(input_: Path | None, server: str | None, bulk: bool,
 
 
 def _cases(input_: Path | None, server: str | None, bulk: bool, allow_text_only: bool,
-           stats: Any) -> Iterator[Any]:
+           stats: Any, group: str | None = None) -> Iterator[Any]:
     """The case of each patient, read back from FHIR one patient at a time."""
     from fhir_onco.analytics.cases import read_cases
 
-    for store in _patient_stores(input_, server, bulk, allow_text_only):
+    for store in _patient_stores(input_, server, bulk, allow_text_only, group):
         yield from read_cases(store, stats=stats)
 
 
@@ -215,6 +226,7 @@ def report_command(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     allow_text_only: AllowTextOpt = False,
     bulk: BulkOpt = False,
+    group: GroupOpt = None,
 ) -> None:
     """Cohort tables from FHIR data: baseline, best response with ORR, AEs by grade, deaths, KM PFS/OS."""
     from fhir_onco.analytics import compare
@@ -226,6 +238,7 @@ def report_command(
             raise _fail("--json means --format json; give one of them", 2)
         fmt = ReportFormat.json
     input_, server = _source(input_, server)
+    _check_group(group, server, bulk)
     if output is not None:
         if fmt is ReportFormat.csv:
             common.check_output_dir(output)
@@ -248,7 +261,7 @@ def report_command(
                 if one["patients"]:
                     yield one
 
-        patients = kept(patient_tables(_cases(input_, server, bulk, allow_text_only, stats)))
+        patients = kept(patient_tables(_cases(input_, server, bulk, allow_text_only, stats, group)))
         if by:  # one patient at a time too: an aggregate for the total and one per group
             counted = _Counted(patients)
             try:
@@ -293,12 +306,14 @@ def export_command(
         "--tables", help="Only these tables, comma separated (default: all).", show_default=False)] = None,
     allow_text_only: AllowTextOpt = False,
     bulk: BulkOpt = False,
+    group: GroupOpt = None,
 ) -> None:
     """Flattened analysis tables, one file per clinical domain, for pandas / R users."""
     from fhir_onco.analytics.export import MissingDependencyError, require_pyarrow
     from fhir_onco.analytics.flatten import TABLES
 
     input_, server = _source(input_, server)
+    _check_group(group, server, bulk)
     names = [t.strip() for t in tables.split(",")] if tables else list(TABLES)
     unknown = [t for t in names if t not in TABLES]
     if unknown:
@@ -309,19 +324,20 @@ def export_command(
         except MissingDependencyError as exc:
             raise _fail(str(exc), 2) from None
     common.check_output_dir(output)
-    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only, bulk)
+    counts = _stream_export(input_, server, names, output, fmt.value, allow_text_only, bulk, group)
     summary = ", ".join(f"{n} {k}" for n, k in counts.items())
     common.echo(f"{len(counts)} {fmt.value} tables written to {output} (rows: {summary})", err=True, info=True)
 
 
 def _stream_export(input_: Path | None, server: str | None, names: list[str], output: Path,
-                   fmt: str, allow_text_only: bool = False, bulk: bool = False) -> dict[str, int]:
+                   fmt: str, allow_text_only: bool = False, bulk: bool = False,
+                   group: str | None = None) -> dict[str, int]:
     """Cases are read and their rows written one patient at a time, whatever the source."""
     from fhir_onco.analytics.cases import ReadStats
     from fhir_onco.analytics.export import stream_tables
 
     stats = ReadStats()
-    counts = _reading(input_, lambda: stream_tables(_cases(input_, server, bulk, allow_text_only, stats), output,
+    counts = _reading(input_, lambda: stream_tables(_cases(input_, server, bulk, allow_text_only, stats, group), output,
                                                     fmt, names, unique=True))  # type: ignore[arg-type]
     _warn_skipped(stats)
     return counts  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fhir_onco.cli import common
 from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
 
 from .registry_cmds import LayoutChoice
@@ -31,6 +32,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
 SHOWN_ISSUES = 20  # the rest are in the error table; a million lines on a terminal help nobody
 
 
+def _check_paths(inputs: list[Path], output: Path, export_to: Path | None) -> None:
+    """As in every command: a missing input or an unusable output directory is a usage error (exit 2),
+    found before Spark (and its JVM) starts."""
+    common.check_inputs(inputs)
+    common.check_output_dir(output)
+    if export_to is not None:
+        common.check_output_dir(export_to, "--export")
+
+
 def _session(master: str | None) -> Any:
     from fhir_onco.spark import SparkUnavailableError, local_session
 
@@ -41,10 +51,20 @@ def _session(master: str | None) -> Any:
         raise typer.Exit(1) from None
 
 
-def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None:
-    """Print file-level findings, the first patient issues and the summary; exit 1 on any error."""
+def _export(spark: Any, input_dir: Path, output: Path, partitions: int | None = None) -> dict[str, int]:
+    """write_export; a line that is not JSON is exit 1 with its file:line, as in `fhir-onco export`."""
+    from fhir_onco.analytics.reader import InputError
     from fhir_onco.spark.analytics import write_export
 
+    try:
+        return write_export(spark, input_dir, output, partitions=partitions)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None:
+    """Print file-level findings, the first patient issues and the summary; exit 1 on any error."""
     if not as_json:
         for issue in run.file_report:
             typer.echo(issue.to_text(), err=True)
@@ -57,7 +77,7 @@ def _finish(spark: Any, run: Any, export_to: Path | None, as_json: bool) -> None
             typer.echo(f"{row.severity.upper()} {row.location}: {row.message}{rule}", err=True)
         if total_issues > len(shown):
             typer.echo(f"... {total_issues - len(shown)} more in {run.output / 'errors.parquet'}", err=True)
-    tables = write_export(spark, run.output, export_to) if export_to is not None else None
+    tables = _export(spark, run.output, export_to) if export_to is not None else None
     if as_json:
         summary: dict[str, Any] = {"written": run.written, "failed": run.failed, "resources": dict(sorted(
             run.counts.items())), "patient_issues": total_issues, "file_issues": run.file_report.to_operation_outcome(),
@@ -99,6 +119,7 @@ def spark_map_tables_command(
     options: dict[str, Any] = {"encoding": encoding, "regimen_category": regimen_category}
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
+    _check_paths([directory], output, export_to)
     spark = _session(master)
     try:
         run = map_tables_spark(spark, directory, output, layout.value, partitions=partitions,
@@ -124,6 +145,7 @@ def spark_map_command(
     """Map case files on Spark to Bulk Data NDJSON (the same resources as `map -f ndjson`)."""
     from fhir_onco.spark.cases import map_cases_spark
 
+    _check_paths(cases, output, export_to)
     spark = _session(master)
     run = map_cases_spark(spark, cases, output, partitions=partitions, allow_text_only=allow_text_only)
     _finish(spark, run, export_to, as_json)
@@ -139,10 +161,9 @@ def spark_export_command(
     partitions: Partitions = None,
 ) -> None:
     """The analysis tables of `export` as parquet, computed on Spark."""
-    from fhir_onco.spark.analytics import write_export
-
+    _check_paths([input_dir], output, None)
     spark = _session(master)
-    counts = write_export(spark, input_dir, output, partitions=partitions)
+    counts = _export(spark, input_dir, output, partitions)
     for name, n in counts.items():
         typer.echo(f"{name}: {n} rows")
     typer.echo(f"{len(counts)} tables written to {output}")

@@ -133,6 +133,10 @@ COMMANDS_WITH_AN_INPUT = [
     ["push", "{missing}", "--server", "http://127.0.0.1:9/fhir"],
     ["sync", "{missing}", "--server", "http://127.0.0.1:9/fhir"],
     ["deidentify", "{missing}", "-o", "{tmp}/o"],
+    # checked before Spark starts, so these need neither PySpark's JVM nor Java
+    ["spark", "map-tables", "{missing}", "-o", "{tmp}/o"],
+    ["spark", "map", "{missing}", "-o", "{tmp}/o"],
+    ["spark", "export", "--input", "{missing}", "-o", "{tmp}/o"],
 ]
 
 
@@ -140,7 +144,7 @@ def _fill(args: list[str], tmp_path: Path) -> list[str]:
     return [a.format(missing=tmp_path / "absent.yaml", tmp=tmp_path) for a in args]
 
 
-@pytest.mark.parametrize("args", COMMANDS_WITH_AN_INPUT, ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize("args", COMMANDS_WITH_AN_INPUT, ids=lambda a: " ".join(a[:3]))
 def test_a_missing_input_is_exit_2_in_every_command(args: list[str], tmp_path: Path) -> None:
     result = runner.invoke(app, _fill(args, tmp_path))
     assert result.exit_code == 2, result.output
@@ -149,7 +153,8 @@ def test_a_missing_input_is_exit_2_in_every_command(args: list[str], tmp_path: P
 
 
 @pytest.mark.parametrize("command", [["map", str(SEED000)], ["map-tables", str(EXAMPLES / "registry")],
-                                     ["export", "--input", str(EXAMPLES / "golden")]])
+                                     ["export", "--input", str(EXAMPLES / "golden")],
+                                     ["spark", "map-tables", str(EXAMPLES / "registry")]])
 def test_output_naming_a_file_or_an_unwritable_place_is_exit_2(command: list[str], tmp_path: Path) -> None:
     existing = tmp_path / "a-file"
     existing.write_text("x", encoding="utf-8")

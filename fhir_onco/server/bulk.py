@@ -306,15 +306,80 @@ def export_resources(
             client, level, group=group, types=types, since=since, stats=stats, page_size=req.page_size
         )
         return
-    status_url = kick_off(client, level, group=group, types=types, since=since)
+    unindexed = _compartment_gaps(client, level, types)
+    returned: set[str] = set()  # the unindexed types the compartment export did return after all
+    members: set[str] = set()  # a Group export's patients
+    for res in _one_export(client, req, level, stats, on_progress):
+        if res["resourceType"] in unindexed:
+            returned.add(res["resourceType"])
+        if level == "group" and unindexed and res["resourceType"] == "Patient":
+            members.add(str(res["id"]))
+        yield res
+    missing = tuple(t for t in unindexed if t not in returned)
+    if not missing:
+        return
+    gap = ", ".join(missing)
+    if "system" not in info.export_levels:
+        stats.notes.append(
+            f"not exported: {gap} (the server does not index these types, so its {level}-level $export leaves "
+            "them out, and it offers no system-level $export to fetch them from)"
+        )
+        return
+    whose = "the Group's patients" if level == "group" else "every patient"
+    stats.notes.append(
+        f"{gap}: not in the server's {level}-level $export (the server does not index these types); "
+        f"fetched from a system-level $export, kept for {whose}"
+    )
+    if level == "group":
+        members.update(_group_members(client, group or ""))
+    system = ExportRequest("system", types=missing, since=since, timeout=req.timeout)
+    for res in _one_export(client, system, "system", ExportStats(), on_progress):
+        pid = patient_of(res)
+        if pid is not None and (level != "group" or pid in members):
+            stats.count(res["resourceType"])
+            yield res
+
+
+def _one_export(
+    client: FhirClient,
+    req: ExportRequest,
+    level: Level,
+    stats: ExportStats,
+    on_progress: Callable[[str], None] | None,
+) -> Iterator[dict[str, Any]]:
+    """Kick off, wait for the manifest, stream it, and tell the server we are done."""
+    status_url = kick_off(client, level, group=req.group, types=req.types, since=req.since)
     try:
         manifest = wait_for_manifest(client, status_url, timeout=req.timeout, on_progress=on_progress, stats=stats)
-        yield from stream_manifest(client, manifest, types=types, stats=stats)
+        yield from stream_manifest(client, manifest, types=req.types, stats=stats)
     finally:
         try:
             client.request("DELETE", status_url, fhir=False)
         except (HttpError, ServerIOError):
             log.info("could not delete the finished export (the server will expire it)")
+
+
+def _compartment_gaps(client: FhirClient, level: Level, types: Sequence[str]) -> tuple[str, ...]:
+    """Types asked for that a Patient- or Group-level export may silently leave out: the ones the server
+    does not index for search (it finds a patient's compartment through that index; sekmet-fhir's
+    AdverseEvent). Empty for a system-level export, or when the server lists no searchable types."""
+    if level == "system":
+        return ()
+    searchable = client.server_info().search_types
+    if not searchable:
+        return ()
+    return tuple(t for t in (types or DEFAULT_TYPES) if t != "Patient" and t not in searchable)
+
+
+def _group_members(client: FhirClient, group: str) -> set[str]:
+    """The Patient ids a Group lists as members (``entity`` references)."""
+    found = client.read("Group", group)
+    out: set[str] = set()
+    for member in (found or {}).get("member") or []:
+        ref = str((member.get("entity") or {}).get("reference") or "") if isinstance(member, dict) else ""
+        if ref.startswith("Patient/") or "/Patient/" in ref:
+            out.add(ref.rsplit("/", 1)[-1])
+    return out
 
 
 # ---------------------------------------------------------------------------- per-patient regrouping

@@ -180,14 +180,20 @@ def iter_ndjson(files: Sequence[Path], workdir: Path | None = None) -> Iterator[
     """Regroup NDJSON files per patient (on disk) and yield one transaction bundle per patient.
 
     A line that is not a FHIR resource, or a resource that belongs to no patient, is an input error
-    located at ``file:line``; a patient's resources are pushed only if all of them are sound.
+    located at ``file:line``. Never half a patient: a patient is pushed only if every line of it could
+    be read. A bad line that still names its patient (JSON with a ``subject``/``patient`` reference, or a
+    Patient's id) holds back that patient only; a line that cannot be read at all could be anyone's, so
+    then no patient of these files is pushed (sync would otherwise delete on the server what the
+    unreadable line holds). Files are read whole before the first patient is yielded.
     """
-    from .bulk import PatientIndex
+    from .bulk import PatientIndex, patient_of
 
     label = str(files[0].parent if len({f.parent for f in files}) == 1 else files[0]) if files else "?"
     from fhir_onco.documents import DocumentError
     from fhir_onco.documents import iter_ndjson as read_ndjson_lines
 
+    unreadable: list[str] = []  # lines no patient can be told for
+    held_back: dict[str, str] = {}  # patient id -> the first bad line that names it
     with PatientIndex(workdir) as index:
         for path in files:
             try:
@@ -195,21 +201,40 @@ def iter_ndjson(files: Sequence[Path], workdir: Path | None = None) -> Iterator[
                 for lineno, res in read_ndjson_lines(path):
                     where = f"{path}:{lineno}"
                     if isinstance(res, DocumentError):
+                        unreadable.append(where)
                         yield InputError(str(res))
                         continue
                     if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str) or not res.get("id"):
+                        owner = patient_of(res) if isinstance(res, dict) else None
+                        if owner is None:
+                            unreadable.append(where)
+                        else:
+                            held_back.setdefault(owner, where)
                         yield InputError(f"{where}: not a FHIR resource with a resourceType and an id")
                         continue
                     index.add(res, where)
             except DocumentError as e:
+                unreadable.append(str(path))
                 yield InputError(str(e))
         for res_source in index.unlinked_with_source():
             res, where = res_source
             yield InputError(
                 f"{where}: {res['resourceType']}/{res['id']} refers to no Patient (subject/patient); not pushed"
             )
+        if unreadable:
+            more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+            yield InputError(
+                f"{label}: no patient of these NDJSON files pushed: the line at {unreadable[0]}{more} cannot be "
+                "read, so it cannot be told whose it is, and a patient must not be written without it; fix or "
+                "remove it and run again"
+            )
+            return
         for pid, resources, _sources in index.patients():
             source = f"{label} (NDJSON, Patient/{pid})"
+            if pid in held_back:
+                yield InputError(f"{source}: not pushed: its line at {held_back[pid]} is not a FHIR resource with "
+                                 "a resourceType and an id, and the patient must not be written without it")
+                continue
             bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
             try:
                 yield from_bundle(bundle, source)

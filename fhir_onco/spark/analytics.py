@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from fhir_onco.analytics.flatten import TABLES, flatten_all
-from fhir_onco.analytics.reader import CLINICAL_TYPES, ResourceStore, subject_id
+from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, ResourceStore, subject_id
 
 from .output import MANIFEST
 
 # Dates stay ISO text as recorded (a partial date stays "2021-12"), as in the CSV export.
 _SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "STRING"}
+_UNREADABLE = "\x00unreadable"  # the row kind of a line that is not JSON (never a table name)
+Place = tuple[int, int]  # (file number, line index): the order of the input
 
 
 def ndjson_inputs(directory: str | Path) -> list[Path]:
@@ -34,24 +36,40 @@ def table_schema(name: str) -> str:
     return ", ".join(f"`{column}` {_SPARK_TYPES[kind]}" for column, kind in TABLES[name].columns)
 
 
-def _keyed(types: frozenset[str], line: str) -> Iterator[tuple[str, str]]:
+def _keyed(types: frozenset[str], paths: list[str], item: tuple[Place, str]
+           ) -> Iterator[tuple[str | None, tuple[Place, str]]]:
+    """(patient, (place in the input, line)) for a resource of the wanted types that names its patient;
+    (None, (place, message)) for a line that is not JSON, located as the single-process export does."""
+    from fhir_onco.documents import DocumentError, parse_json
+
+    place, line = item
     if not line.strip():
         return
-    resource = json.loads(line)
+    try:
+        resource = parse_json(line.removeprefix("\ufeff"), f"{paths[place[0]]}:{place[1] + 1}", ndjson_line=True)
+    except DocumentError as exc:
+        yield None, (place, str(exc))
+        return
     if isinstance(resource, dict) and resource.get("resourceType") in types:
         patient = subject_id(resource)
         if patient is not None:
-            yield patient, line
+            yield patient, (place, line)
 
 
 def _flatten_partition(types: frozenset[str], names: list[str],
-                       groups: Iterator[tuple[str, Iterable[str]]]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+                       groups: Iterator[tuple[str | None, Iterable[tuple[Place, str]]]]
+                       ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     from fhir_onco.analytics.values import Labels
 
     labels = Labels()  # one per partition: its lookups are memoised
-    for _, lines in groups:
-        # Sorted so a Type/id repeated in the input resolves the same way however the shuffle ordered it.
-        store = ResourceStore(types).extend(json.loads(line) for line in sorted(lines))
+    for patient, lines in groups:
+        if patient is None:
+            for place, message in lines:
+                yield _UNREADABLE, (place, message)
+            continue
+        # In input order (the shuffle mixes it), so a Type/id repeated in the input keeps its last copy, as the
+        # single-process export does, whatever the partitioning.
+        store = ResourceStore(types).extend(json.loads(line) for _, line in sorted(lines))
         for name, rows in flatten_all(store, labels, names).items():
             columns = TABLES[name].column_names
             for row in rows:
@@ -75,11 +93,20 @@ def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
     n = partitions or max(2, 2 * sc.defaultParallelism)
     if not files:
         return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
-    lines = sc.textFile(",".join(str(p.absolute()) for p in files))
-    rows = (lines.flatMap(lambda line: _keyed(types, line))
+    paths = [str(p) for p in files]
+    # Each line numbered in its file (zipWithIndex starts no job for a one-partition file), so the rows keep
+    # the input's order and a bad line is located as file:line.
+    lines = sc.union([sc.textFile(str(p.absolute())).zipWithIndex().map(lambda li, i=i: ((i, li[1]), li[0]))
+                      for i, p in enumerate(files)])
+    rows = (lines.flatMap(lambda item: _keyed(types, paths, item))
             .groupByKey(n)
             .mapPartitions(lambda groups: _flatten_partition(types, wanted, groups))
             .persist(StorageLevel.MEMORY_AND_DISK))
+    bad = rows.filter(lambda r: r[0] == _UNREADABLE).map(lambda r: r[1]).takeOrdered(2)
+    if bad:
+        rows.unpersist()
+        more = " (and more lines like it)" if len(bad) > 1 else ""
+        raise InputError(f"{bad[0][1]}{more}")
     out: dict[str, Any] = {}
     for name in wanted:
         columns = TABLES[name].column_names
@@ -98,3 +125,26 @@ def write_export(spark: Any, directory: str | Path, output: str | Path, names: I
         frame.write.mode("overwrite").parquet(str(Path(output).absolute() / f"{name}.parquet"))
     rows.unpersist()
     return {name: int(counts.get(name, 0)) for name in frames}
+
+
+def adverse_event_counts(frames: dict[str, Any]) -> Any:
+    """The counts of the report's adverse-event table, computed on Spark from :func:`export_dataframes`.
+
+    As ``fhir-onco report`` counts them: each patient once per CTCAE term (``?`` when the term is missing)
+    at the highest grade recorded (ungraded only when no grade was); per term the patients at any grade,
+    at grade >= 2, 3, 4, exactly 5, and ungraded. One row per term, ordered as the report's table (most
+    patients first); the labels and percentages of the report are left to the analyst.
+    """
+    from pyspark.sql import functions as F
+
+    from fhir_onco.analytics.report import AE_GRADES
+
+    worst = (frames["adverse_events"]
+             .withColumn("term", F.when(F.col("term").isNull() | (F.col("term") == ""), F.lit("?"))
+                         .otherwise(F.col("term")))
+             .groupBy("patient_id", "term").agg(F.max("grade").alias("worst")))
+    counts = [F.count(F.lit(1)).alias("any_grade")]
+    counts += [F.sum(F.when(F.col("worst") >= g, 1).otherwise(0)).alias(f"grade_ge_{g}") for g in AE_GRADES[1:-1]]
+    counts += [F.sum(F.when(F.col("worst") == AE_GRADES[-1], 1).otherwise(0)).alias(f"grade_{AE_GRADES[-1]}"),
+               F.sum(F.when(F.col("worst").isNull(), 1).otherwise(0)).alias("ungraded")]
+    return worst.groupBy("term").agg(*counts).orderBy(F.desc("any_grade"), "term")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fhir_onco.files import write_private_text
 from fhir_onco.pipeline import NdjsonWriter, PatientResult
 from fhir_onco.validation.report import Issue, Report
 
@@ -120,7 +121,7 @@ def write_manifest(output: Path, summaries: list[PartitionSummary], request: str
         "output": entries,
         "error": errors,
     }
-    (output / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_private_text(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 

@@ -159,3 +159,9 @@ def test_sync_then_pull_as_case_round_trips(
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert load_case(out) == load_case(original)
+    # --bulk, without the state: the system-level $export brings every type back (AEs included)
+    res = runner.invoke(cli, ["pull", "--server", fhir_base_url, "--patient", key, "--format", "case", "--bulk",
+                              "-o", str(tmp_path / "bulk.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "via bulk" in res.output
+    assert load_case(tmp_path / "bulk.yaml") == load_case(original)

@@ -118,17 +118,20 @@ def test_case_files_and_ndjson_cases_same_as_map(spark: Any, tmp_path: Path) -> 
              for p in yamls[:2]]
     lines += ["{not json", json.dumps({"patient": {"sex": "male"}, "diagnoses": "none"}), ""]
     cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    inputs = [*yamls, cases]
+    as_json = tmp_path / "case.json"  # a JSON case file, as `map` takes it
+    as_json.write_text(json.dumps(yaml.safe_load(yamls[2].read_text(encoding="utf-8")), default=str),
+                       encoding="utf-8")
+    inputs = [*yamls, as_json, cases]
 
     def single() -> Any:
-        for p in yamls:
+        for p in [*yamls, as_json]:
             yield map_file(p)
         yield from map_ndjson_cases(cases)
 
     expected = _reference(single(), tmp_path / "single")
     run = map_cases_spark(spark, inputs, tmp_path / "spark", partitions=3)
     assert _spark_result(run) == expected
-    assert expected[2:] == (5, 2)
+    assert expected[2:] == (6, 2)
     assert any(r.location.startswith(f"{cases}:3: ") for r in run.errors.collect())
 
 
@@ -143,6 +146,26 @@ def test_export_tables_same_as_single_process_export(spark: Any, tmp_path: Path)
     assert len(expected["drugs"]) > 20 and len(expected["adverse_events"]) > 3
 
 
+def test_export_keeps_the_last_copy_of_a_repeated_resource_as_the_single_process(spark: Any, tmp_path: Path) -> None:
+    """A Type/id met twice (an export plus a later delta) resolves to its last copy in input order, as
+    `export --input` resolves it - not to whichever copy the shuffle or a sort put last."""
+    run = map_tables_spark(spark, REGISTRY, tmp_path / "spark", partitions=2)
+    src = tmp_path / "bulk"
+    src.mkdir()
+    for rtype in sorted({e["type"] for e in run.manifest["output"]}):
+        (src / f"{rtype}.ndjson").write_bytes(b"".join(p.read_bytes() for p in manifest_files(run.output, rtype)))
+    patient = json.loads((src / "Patient.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    flipped = "female" if patient.get("gender") != "female" else "male"
+    # id first, so this later copy sorts before the original line: a plain sort would keep the original
+    later = {"id": patient["id"], **{k: v for k, v in patient.items() if k != "id"}, "gender": flipped}
+    (src / "zz-later.ndjson").write_text(json.dumps(later) + "\n", encoding="utf-8")
+    expected = flatten_cases(rc for store in iter_patients(iter_input(src)) for rc in read_cases(store))
+    assert {r["patient_id"]: r["sex"] for r in expected["patients"]}[patient["id"]] == flipped
+    frames = export_dataframes(spark, src, partitions=3)
+    for name, frame in frames.items():
+        assert [row.asDict() for row in frame.collect()] == expected[name], name
+
+
 def test_cli_spark_map_tables(spark: Any, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["spark", "map-tables", str(REGISTRY), "-o", str(tmp_path / "out"),
@@ -150,6 +173,20 @@ def test_cli_spark_map_tables(spark: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "3 patients (899 resources) written" in result.output
     assert (tmp_path / "out" / "manifest.json").is_file() and (tmp_path / "tables" / "patients.parquet").is_dir()
+    # patient data only in owner-only files, as everywhere else (Spark's parquet too, whatever the umask)
+    files = [p for d in ("out", "tables") for p in (tmp_path / d).rglob("*") if p.is_file()]
+    assert len(files) > 30
+    assert not [(str(p), oct(p.stat().st_mode & 0o777)) for p in files if p.stat().st_mode & 0o077]
+    # `spark export` of the output: the same tables as --export wrote
+    result = runner.invoke(app, ["spark", "export", "--input", str(tmp_path / "out"), "-o", str(tmp_path / "again"),
+                                 "--master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    assert "patients: 3 rows" in result.output
+    for name in ("patients", "drugs", "adverse_events"):
+        def rows(directory: str, name: str = name) -> list[Any]:
+            return sorted(map(tuple, spark.read.parquet(str(tmp_path / directory / f"{name}.parquet")).collect()),
+                          key=repr)
+        assert rows("again") == rows("tables") and rows("tables"), name
 
 
 def test_cli_spark_bad_extract_is_located_not_a_traceback(spark: Any, tmp_path: Path) -> None:
@@ -160,3 +197,66 @@ def test_cli_spark_bad_extract_is_located_not_a_traceback(spark: Any, tmp_path: 
     assert result.exit_code == 1
     assert "patients.csv:1:patient_id: expected a column 'patient_id'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_report_style_counts_on_spark_equal_the_report(spark: Any, tmp_path: Path) -> None:
+    """The report's adverse-event counts computed on the cluster's DataFrames are the numbers
+    `fhir-onco report` prints for the same data (patients once per term at their highest grade)."""
+    from fhir_onco.spark.analytics import adverse_event_counts
+
+    run = map_cases_spark(spark, sorted((ROOT / "examples").glob("*.yaml")), tmp_path / "spark", partitions=3)
+    assert run.failed == 0
+    result = CliRunner().invoke(app, ["-q", "report", "--input", str(run.output), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    frames = export_dataframes(spark, run.output)
+    assert frames["patients"].count() == report["n_patients"] == run.written
+    columns = report["tables"]["adverse_events"]["columns"]
+    counted = [c for c in columns if c == "any_grade" or (c.startswith("grade_") and not c.endswith("_percent"))
+               or c == "ungraded"]
+    expected = sorted(tuple(row[c] for c in ["term", *counted]) for row in report["tables"]["adverse_events"]["rows"])
+    got = sorted(tuple(row[c] for c in ["term", *counted]) for row in adverse_event_counts(frames).collect())
+    assert got == expected
+    assert len(expected) >= 5 and any(row[counted.index("grade_ge_3") + 1] for row in expected)
+
+
+def test_spark_submit_of_the_cli_as_the_readme_says(spark: Any, tmp_path: Path) -> None:
+    """The cluster recipe of docs/spark.md, run with a local master: spark-submit starts the JVM and runs
+    fhir_onco/__main__.py as the application; the CLI takes the submitted master (no --master given)
+    and writes what map-tables writes."""
+    import os
+    import subprocess
+    import sys
+
+    import pyspark
+
+    import fhir_onco
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    main = Path(fhir_onco.__file__).parent / "__main__.py"
+    done = subprocess.run([str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(main),
+                           "spark", "map-tables", str(REGISTRY), "-o", str(tmp_path / "out"), "--partitions", "2",
+                           "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert (summary["written"], summary["failed"]) == (3, 0)
+    expected = _tables_reference(REGISTRY, tmp_path / "single")[0]
+    files = {t: b"".join(p.read_bytes() for p in manifest_files(tmp_path / "out", t)) for t in expected}
+    assert files == expected
+
+
+def test_spark_export_of_a_bad_line_is_located_as_export_does(spark: Any, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "x.ndjson").write_text('{"resourceType": "Patient", "id": "a"}\n\n{"resourceType": "Patient", "id": "b"}\n'
+                                  'not json\n{"resourceType": "Patient", "id": "c", "id": "d"}\n', encoding="utf-8")
+    runner = CliRunner()
+    single = runner.invoke(app, ["-q", "export", "--input", str(src), "-o", str(tmp_path / "single")])
+    on_spark = runner.invoke(app, ["spark", "export", "--input", str(src), "-o", str(tmp_path / "spark"),
+                                   "--master", "local[2]"])
+    assert single.exit_code == on_spark.exit_code == 1, on_spark.output
+    expected = f"error: {src / 'x.ndjson'}:4: column 1: not valid JSON"
+    assert expected in single.output and expected in on_spark.output
+    assert "and more lines like it" in on_spark.output  # line 5: a duplicate key
+    assert "Traceback" not in on_spark.output
