@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fhir_onco.validation.report import Report
@@ -32,7 +32,10 @@ def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from iter_references(item, f"{path}[{i}]")
 
 
-def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = None) -> Report:
+def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = None, *,
+                 compact: Sequence[bytes | None] | None = None) -> Report:
+    """``compact``: each entry resource's ``builders.compact`` bytes, in entry order (optional: the
+    reference scan serialises each resource itself otherwise)."""
     report = report if report is not None else Report()
     where = f"{source}: Bundle"
     if bundle.get("resourceType") != "Bundle":
@@ -77,7 +80,8 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
 
         # locations are built only for an entry with an unresolved reference: building a path
         # string for every element of every resource cost more than the check itself
-        if all(resolves(ref) for ref in _references(resource)):
+        raw = compact[i] if compact is not None and i < len(compact) else None
+        if all(resolves(ref) for ref in _references(resource, raw)):
             continue
         for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
             if not resolves(ref):
@@ -122,7 +126,7 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-def _references(resource: Any) -> Iterable[str]:
+def _references(resource: Any, raw: bytes | None = None) -> Iterable[str]:
     """Every Reference.reference string below resource (as iter_references, without locations).
 
     Read from the resource's compact JSON (orjson, C) where that is exact: inside a JSON string
@@ -131,7 +135,7 @@ def _references(resource: Any) -> Iterable[str]:
     match not preceded by `{`/`,`, a value orjson refuses) takes the walk below."""
     if orjson is not None and type(resource) is dict:
         try:
-            text = orjson.dumps(resource).decode("utf-8")
+            text = (raw if raw is not None else orjson.dumps(resource)).decode("utf-8")
         except (TypeError, ValueError):
             text = None
         if text is not None and '"contained":' not in text:

@@ -443,17 +443,50 @@ class Compiler:
     # ------------------------------------------------------------------ delegated to the interpreter
 
     def _reference(self, node: Node) -> Check:
+        """validator._reference for the common case - a relative or urn reference that resolves
+        inside the bundle to a resource with a string resourceType - with the element's allowed
+        targets bound in; anything else (contained '#', unresolved, external, no bundle) is
+        delegated to the interpreter."""
         v = self.v
         sub = self._sub
+        tref = node.type_for("Reference")
+        targets = tref.targets if tref is not None else ()
+        allowed = v.allowed_targets(targets) if targets else None
+        any_type = allowed is not None and "Resource" in allowed
+        core = self.vm.CORE
+        declares = self.vm._declares
 
-        def reference(item: dict[str, Any], ctx: _Ctx) -> bool:
-            if ctx.tainted < _BUNDLE:
-                ctx.tainted = _BUNDLE
+        def delegated(item: dict[str, Any], ctx: _Ctx) -> bool:
             s = sub(ctx)
             s.tainted = ctx.tainted
             v._reference(item, node, "", s)
             ctx.tainted = s.tainted
             return not s.issues
+
+        def reference(item: dict[str, Any], ctx: _Ctx) -> bool:
+            if ctx.tainted < _BUNDLE:
+                ctx.tainted = _BUNDLE
+            ref = item.get("reference")
+            if type(ref) is not str:
+                return not isinstance(ref, str) or delegated(item, ctx)
+            bundle = ctx.bundle
+            if bundle is None or ref[:1] == "#":
+                return delegated(item, ctx)
+            target = bundle.resolve(ref)
+            if target is None:
+                return delegated(item, ctx)
+            rtype = target.get("resourceType")
+            if type(rtype) is not str:
+                return delegated(item, ctx)
+            declared = item.get("type")
+            if isinstance(declared, str) and declared != rtype:
+                return False
+            if allowed is None or any_type:
+                return True
+            profs = allowed.get(rtype)
+            if profs is None:
+                return False
+            return not profs or core + rtype in targets or any(declares(target, p) for p in profs)
         return reference
 
     def _interpreted(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:

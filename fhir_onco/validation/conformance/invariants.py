@@ -543,11 +543,100 @@ def _all_profiled(bundle: dict[str, Any]) -> bool | None:
     return True
 
 
+def _absent(obj: dict[str, Any], name: str) -> bool | None:
+    """name.empty() for a non-primitive element; None (ask fhirpathpy) for an unusual value."""
+    if "_" + name in obj:
+        return None
+    v = obj.get(name, _MISSING)
+    if v is _MISSING:
+        return True
+    if (type(v) is dict or type(v) is list) and v:
+        return False
+    return None
+
+
+_MISSING = object()
+
+
+def _mrd_range(obs: dict[str, Any]) -> bool | None:
+    """onco-mrd-range: `value.ofType(Quantity).value.empty() or (value.ofType(Quantity).value >= 0
+    and value.ofType(Quantity).value <= 100)` on an Observation."""
+    if "_valueQuantity" in obs:
+        return None
+    q = obs.get("valueQuantity", _MISSING)
+    if q is _MISSING:
+        return True
+    if type(q) is not dict or "_value" in q:
+        return None
+    v = q.get("value", _MISSING)
+    if v is _MISSING:
+        return True
+    if type(v) is not int and type(v) is not float:
+        return None
+    return 0 <= v <= 100
+
+
+_GRADE_URL = "http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade"
+_GRADE_ZERO = {("http://hl7.org/fhir/us/ctcae/CodeSystem/ctcae-grade-code-system", "0"),
+               ("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl", "C75533")}
+
+
+def _ae_grade_zero(ae: dict[str, Any]) -> bool | None:
+    """onco-ae-grade-zero: a CTCAE grade 0 (either coding) implies no seriousness, no suspectEntity."""
+    exts = ae.get("extension", _MISSING)
+    if exts is _MISSING:
+        return True
+    if type(exts) is not list or "_extension" in ae:
+        return None
+    zero = False
+    for e in exts:
+        if type(e) is not dict or type(e.get("url")) is not str:
+            return None
+        if e["url"] != _GRADE_URL:
+            continue
+        values = [k for k in e if k.startswith("value") or k.startswith("_value")]
+        if not values:
+            continue
+        if values != ["valueCodeableConcept"]:
+            return None
+        cc = e["valueCodeableConcept"]
+        if type(cc) is not dict or "_coding" in cc:
+            return None
+        codings = cc.get("coding", [])
+        if type(codings) is not list:
+            return None
+        for c in codings:
+            if type(c) is not dict or "_system" in c or "_code" in c:
+                return None
+            system, code = c.get("system"), c.get("code")
+            if (system is not None and type(system) is not str) or (code is not None and type(code) is not str):
+                return None
+            if (system, code) in _GRADE_ZERO:
+                zero = True
+    if not zero:
+        return True
+    seriousness, suspects = _absent(ae, "seriousness"), _absent(ae, "suspectEntity")
+    if seriousness is None or suspects is None:
+        return None
+    return seriousness and suspects
+
+
 # Our own invariants over whole bundles (profiles/input/fsh/profiles.fsh): fhirpathpy builds a node
 # for every element of the bundle to answer them. Exact expression -> function; a test compares.
 OWN_CHECKS: dict[str, SimpleCheck] = {
     "entry.resource.ofType(Patient).count() = 1": _one_patient,
     "entry.resource.all(meta.profile.exists())": _all_profiled,
+}
+# Our own invariants on single resources that fhirpathpy evaluated for every one of them (their
+# values contain per-patient references or numbers, so its result cache rarely hit):
+# (exact expression, base path) -> function answering None when unsure; a test compares.
+OWN_RESOURCE_CHECKS: dict[tuple[str, str], SimpleCheck] = {
+    ("value.ofType(Quantity).value.empty() or (value.ofType(Quantity).value >= 0 and "
+     "value.ofType(Quantity).value <= 100)", "Observation"): _mrd_range,
+    ("extension('http://hl7.org/fhir/us/ctcae/StructureDefinition/ctcae-grade').value.coding.where("
+     "(system = 'http://hl7.org/fhir/us/ctcae/CodeSystem/ctcae-grade-code-system' and code = '0') or "
+     "(system = 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl' and code = 'C75533')).exists() "
+     "implies (seriousness.empty() and suspectEntity.empty())", "AdverseEvent"): _ae_grade_zero,
 }
 
 
@@ -556,6 +645,9 @@ def simple_for(expression: str, base_path: str) -> SimpleCheck | None:
     text = expression.strip()
     if text in OWN_CHECKS and base_path == "Bundle":
         return OWN_CHECKS[text]
+    own = OWN_RESOURCE_CHECKS.get((text, base_path))
+    if own is not None:
+        return own
     if "(" in text.replace(".exists()", "").replace(".empty()", "").replace("extension('", ""):
         return None
     for joiner in (" or ", " and "):

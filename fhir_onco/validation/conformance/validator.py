@@ -859,16 +859,7 @@ class ConformanceValidator:
         tref = node.type_for("Reference")
         if tref is None or not tref.targets or rtype is None:
             return
-        allowed = self._allowed_targets.get(tref.targets)
-        if allowed is None:
-            allowed = {}
-            for t in tref.targets:
-                sd = self.defs.get(t)
-                tt = sd.type if sd is not None else t.rsplit("/", 1)[-1]
-                allowed.setdefault(tt, [])
-                if not t.startswith(CORE):
-                    allowed[tt].append(t)
-            self._allowed_targets[tref.targets] = allowed
+        allowed = self.allowed_targets(tref.targets)
         if "Resource" in allowed:
             return
         if rtype not in allowed:
@@ -883,6 +874,20 @@ class ConformanceValidator:
                 and not any(_declares(target, p) for p in profs)):
             self._err(ctx, f"{loc}.reference", f"the referenced {rtype} does not claim "
                       f"{' or '.join(profs)} in meta.profile", "reference-target", node)
+
+    def allowed_targets(self, targets: tuple[str, ...]) -> dict[str, list[str]]:
+        """Resource type -> the non-core profiles allowed for it, of a Reference's targetProfiles."""
+        allowed = self._allowed_targets.get(targets)
+        if allowed is None:
+            allowed = {}
+            for t in targets:
+                sd = self.defs.get(t)
+                tt = sd.type if sd is not None else t.rsplit("/", 1)[-1]
+                allowed.setdefault(tt, [])
+                if not t.startswith(CORE):
+                    allowed[tt].append(t)
+            self._allowed_targets[targets] = allowed
+        return allowed
 
     def _conforms(self, res: dict[str, Any], url: str, idx: _BundleIndex | None = None) -> bool:
         """Does res declare the profile in meta.profile and meet it? (cached per bundle)"""
