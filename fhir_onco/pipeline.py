@@ -23,7 +23,6 @@ from typing import IO, Any, Literal, TypeVar
 
 from fhir_onco.case import Case, CaseError, load_case, parse_case
 from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
-from fhir_onco.fhir.builders import compact as b_compact
 from fhir_onco.fhir.builders import dumps, dumps_line
 from fhir_onco.files import open_private, write_private_text
 from fhir_onco.mappings import MappingError, map_case_to_bundle
@@ -46,23 +45,19 @@ class Encoded:
     text: str | None = None  # the pretty-printed transaction Bundle
 
 
-def encode(bundle: dict[str, Any], how: OutputFormat, compact: list[bytes | None] | None = None) -> Encoded:
-    """Serialise a bundle for writing: NDJSON lines per resource type, or the Bundle file text.
-    ``compact``: the entry resources' ``builders.compact`` bytes (the bundle unchanged since)."""
+def encode(bundle: dict[str, Any], how: OutputFormat) -> Encoded:
+    """Serialise a bundle for writing: NDJSON lines per resource type, or the Bundle file text."""
     counts: Counter[str] = Counter()
     lines: dict[str, list[bytes]] = {}
     patient_id = None
-    entries = bundle.get("entry", [])
-    if compact is not None and len(compact) != len(entries):
-        compact = None
-    for i, entry in enumerate(entries):
+    for entry in bundle.get("entry", []):
         resource = entry["resource"]
         rtype = resource["resourceType"]
         counts[rtype] += 1
         if rtype == "Patient" and patient_id is None:
             patient_id = resource.get("id")
         if how == "ndjson":
-            lines.setdefault(rtype, []).append(dumps_line(resource, compact[i] if compact is not None else None))
+            lines.setdefault(rtype, []).append(dumps_line(resource))
     if how == "ndjson":
         return Encoded(dict(counts), patient_id, ndjson={k: b"".join(v) for k, v in lines.items()})
     return Encoded(dict(counts), patient_id, text=dumps(bundle))
@@ -80,9 +75,6 @@ class PatientResult:
     bundle: dict[str, Any] | None
     report: Report = field(default_factory=Report)
     encoded: Encoded | None = None
-    # the entry resources' compact JSON as validated (builders.compact), reused by encoded_as so each
-    # resource is serialised once; set it to None if you change the bundle before encoded_as
-    compact: list[bytes | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,7 +90,7 @@ class PatientResult:
         """This result with the bundle serialised (and dropped, so only bytes travel back)."""
         if how is None or self.bundle is None or not self.report.ok:
             return self
-        return PatientResult(self.source, None, self.report, encode(self.bundle, how, self.compact))
+        return PatientResult(self.source, None, self.report, encode(self.bundle, how))
 
 
 def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
@@ -106,17 +98,13 @@ def map_and_validate(case: Case, source: str, *, allow_text_only: bool = False,
     """Map one case to its transaction Bundle and validate it; errors come back in the report."""
     try:
         bundle, report = map_case_to_bundle(case, source=source, allow_text_only=allow_text_only)
-        # each resource serialised once: the reference check scans these bytes, the writer writes them
-        compact = [b_compact(e["resource"]) for e in bundle["entry"]]
         if validate:
-            report.extend(validate_bundle(bundle, source, profiles=profiles, compact=compact))
+            report.extend(validate_bundle(bundle, source, profiles=profiles))
     except MappingError as exc:
         return PatientResult(source, None, exc.report)
     except UNEXPECTED_ERRORS as exc:
         return PatientResult(source, None, internal_error(source, exc, "mapping"))
-    if not report.ok:
-        return PatientResult(source, None, report)
-    return PatientResult(source, bundle, report, compact=compact)
+    return PatientResult(source, bundle if report.ok else None, report)
 
 
 def map_file(path: str | Path, *, allow_text_only: bool = False, validate: bool = True,

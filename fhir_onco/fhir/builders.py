@@ -164,26 +164,9 @@ def _orjson(resource: Any, pretty: bool) -> bytes | None:
         out: bytes = orjson.dumps(resource, option=orjson.OPT_INDENT_2 if pretty else 0)
     except TypeError:  # integers beyond 64 bits, non-string keys: the stdlib handles them
         return None
-    return _exact(out)
-
-
-def _exact(out: bytes) -> bytes | None:
-    """orjson's bytes where they equal the stdlib's, else None."""
     if b"0.0000" in out or _SHORT_NEGATIVE_EXPONENT.search(out):
         return None
     return out
-
-
-def compact(resource: Any) -> bytes | None:
-    """orjson's compact bytes of a value (None where orjson refuses it), to be serialised once and
-    shared: ``check_bundle`` scans them for references, ``dumps_line(resource, compact=...)`` writes
-    them. Only valid while the value is unchanged."""
-    if orjson is None:
-        return None
-    try:
-        return orjson.dumps(resource)
-    except TypeError:
-        return None
 
 
 def dumps(resource: Json, *, pretty: bool = True) -> str:
@@ -196,10 +179,9 @@ def dumps(resource: Json, *, pretty: bool = True) -> str:
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
 
 
-def dumps_line(resource: Json, compact: bytes | None = None) -> bytes:
-    """One NDJSON line (compact UTF-8 JSON and a newline), the bytes ``dumps(pretty=False)`` gives.
-    ``compact``: ``compact(resource)`` taken earlier (the resource unchanged since), not redone."""
-    fast = _exact(compact) if compact is not None else _orjson(resource, False)
+def dumps_line(resource: Json) -> bytes:
+    """One NDJSON line (compact UTF-8 JSON and a newline), the bytes ``dumps(pretty=False)`` gives."""
+    fast = _orjson(resource, False)
     if fast is not None:
         return fast + b"\n"
     return (json.dumps(resource, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

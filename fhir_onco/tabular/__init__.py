@@ -67,9 +67,7 @@ def map_patient(patient: TabularPatient, *, allow_text_only: bool = False, valid
         return PatientResult(patient.source, None, patient.report)
     result = map_and_validate(patient.case, patient.source, allow_text_only=allow_text_only, validate=validate)
     report = Report([patient.locate(issue) for issue in (*patient.report, *result.report)])
-    if not report.ok:
-        return PatientResult(patient.source, None, report)
-    return PatientResult(patient.source, result.bundle, report, compact=result.compact)
+    return PatientResult(patient.source, result.bundle if report.ok else None, report)
 
 
 def _map_patient_job(patient: TabularPatient, *, allow_text_only: bool, validate: bool,

@@ -8,7 +8,6 @@ with ``profiles=False`` the same engine checks each resource against its base R4
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fhir_onco.validation.bundle import check_bundle, well_formed_entries
@@ -43,16 +42,14 @@ def validate_resource(resource: dict[str, Any], location: str = "resource", repo
     return report
 
 
-def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = True,
-                    compact: Sequence[bytes | None] | None = None) -> Report:
-    """All layers for one patient bundle. ``compact``: the entry resources' ``builders.compact``
-    bytes in entry order, when the caller has them (serialised once for checking and writing)."""
+def validate_bundle(bundle: dict[str, Any], source: str = "<bundle>", *, profiles: bool = True) -> Report:
+    """All layers for one patient bundle."""
     report = Report()
     if not isinstance(bundle, dict):
         report.error(f"{source}: (root)", "expected a Bundle: a JSON object", rule="bundle.shape",
                      code="structure")
         return report
-    check_bundle(bundle, source, report, compact=compact)
+    check_bundle(bundle, source, report)
     if bundle.get("resourceType") != "Bundle":
         return report
     engine = _engine()

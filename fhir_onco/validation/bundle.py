@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fhir_onco.validation.report import Report
@@ -32,10 +32,7 @@ def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from iter_references(item, f"{path}[{i}]")
 
 
-def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = None, *,
-                 compact: Sequence[bytes | None] | None = None) -> Report:
-    """``compact``: each entry resource's ``builders.compact`` bytes, in entry order (optional: the
-    reference scan serialises each resource itself otherwise)."""
+def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = None) -> Report:
     report = report if report is not None else Report()
     where = f"{source}: Bundle"
     if bundle.get("resourceType") != "Bundle":
@@ -80,8 +77,7 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
 
         # locations are built only for an entry with an unresolved reference: building a path
         # string for every element of every resource cost more than the check itself
-        raw = compact[i] if compact is not None and i < len(compact) else None
-        if all(resolves(ref) for ref in _references(resource, raw)):
+        if all(resolves(ref) for ref in _references(resource)):
             continue
         for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
             if not resolves(ref):
@@ -126,7 +122,7 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-def _references(resource: Any, raw: bytes | None = None) -> Iterable[str]:
+def _references(resource: Any) -> Iterable[str]:
     """Every Reference.reference string below resource (as iter_references, without locations).
 
     Read from the resource's compact JSON (orjson, C) where that is exact: inside a JSON string
@@ -135,7 +131,7 @@ def _references(resource: Any, raw: bytes | None = None) -> Iterable[str]:
     match not preceded by `{`/`,`, a value orjson refuses) takes the walk below."""
     if orjson is not None and type(resource) is dict:
         try:
-            text = (raw if raw is not None else orjson.dumps(resource)).decode("utf-8")
+            text = orjson.dumps(resource).decode("utf-8")
         except (TypeError, ValueError):
             text = None
         if text is not None and '"contained":' not in text:
