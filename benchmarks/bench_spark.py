@@ -123,7 +123,7 @@ def single_process(extract: Path, out: Path) -> dict[str, float]:
 
 
 def spark(extract: Path, out: Path, cores: int) -> dict[str, float]:
-    # The default partitioning (one partition per 2 MB of input), as a user runs it.
+    # The default partitioning (one partition per 1 MB of input), as a user runs it.
     return measure([*CLI, "spark", "map-tables", str(extract), "-o", str(out), "--master", f"local[{cores}]",
                     "--json"])
 

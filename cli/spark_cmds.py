@@ -24,7 +24,7 @@ Master = Annotated[str | None, typer.Option(
     "--master", help="Spark master: local[2], local[*], spark://host:7077, yarn ... (default: the one spark-submit "
     "was given, else local[*]).")]
 Partitions = Annotated[int | None, typer.Option(
-    "--partitions", min=1, help="Output partitions (default: twice the cores, and one per 2 MB of input so that an "
+    "--partitions", min=1, help="Output partitions (default: twice the cores, and one per 1 MB of input so that an "
     "executor's memory does not grow with the extract); the resources are the same whatever the number.")]
 ExportTo = Annotated[Path | None, typer.Option(
     "--export", help="Also write the analysis tables of the mapped patients as parquet into this directory.")]

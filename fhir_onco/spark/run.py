@@ -43,11 +43,12 @@ class SparkRun:
         return len(self.file_report.errors)
 
 
-# Input per partition by default: ~5k patients of a dense registry extract (~400 bytes of CSV a
-# patient), a few hundred patients of case files. A task sorts its partition in its Python worker
-# (PySpark spills only past spark.python.worker.memory, 512 MB), so the partition's size is what sets
-# an executor's memory: at 16 MB (40k patients) a worker reached 416 MB at 100k patients.
-PARTITION_INPUT_BYTES = 2 * 1024 * 1024
+# Input per partition by default: ~2,500 patients of a dense registry extract (~400 bytes of CSV a
+# patient), a hundred or so heavy case files. A task groups and sorts its whole partition in its
+# Python worker (PySpark spills only past spark.python.worker.memory, 512 MB), so the partition's size
+# sets an executor's memory, ~50-60 MB per 1 MB of CSV: measured at 100k patients, a worker reached
+# 416 MB with 16 MB partitions and 268 MB with 2 MB ones, 138 MB at 10k with 1 MB ones.
+PARTITION_INPUT_BYTES = 1024 * 1024
 
 
 def start_run(spark: Any, output: str | Path, partitions: int | None, input_bytes: int = 0) -> RunPlan:
