@@ -16,6 +16,7 @@ from fhir_onco.analytics.flatten import TABLES, flatten_all
 from fhir_onco.analytics.reader import CLINICAL_TYPES, InputError, ResourceStore, subject_id
 
 from .output import MANIFEST
+from .run import default_partitions, group_by_patient
 
 # Dates stay ISO text as recorded (a partial date stays "2021-12"), as in the CSV export.
 _SPARK_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "date": "STRING"}
@@ -90,16 +91,15 @@ def _export(spark: Any, directory: str | Path, names: Iterable[str] | None,
     types = frozenset(CLINICAL_TYPES)
     files = ndjson_inputs(directory)
     sc = spark.sparkContext
-    n = partitions or max(2, 2 * sc.defaultParallelism)
     if not files:
         return {name: spark.createDataFrame([], table_schema(name)) for name in wanted}, sc.emptyRDD()
+    n = partitions or default_partitions(sc.defaultParallelism, sum(p.stat().st_size for p in files))
     paths = [str(p) for p in files]
     # Each line numbered in its file (zipWithIndex starts no job for a one-partition file), so the rows keep
     # the input's order and a bad line is located as file:line.
     lines = sc.union([sc.textFile(str(p.absolute())).zipWithIndex().map(lambda li, i=i: ((i, li[1]), li[0]))
                       for i, p in enumerate(files)])
-    rows = (lines.flatMap(lambda item: _keyed(types, paths, item))
-            .groupByKey(n)
+    rows = (group_by_patient(lines.flatMap(lambda item: _keyed(types, paths, item)), n)
             .mapPartitions(lambda groups: _flatten_partition(types, wanted, groups))
             .persist(StorageLevel.MEMORY_AND_DISK))
     bad = rows.filter(lambda r: r[0] == _UNREADABLE).map(lambda r: r[1]).takeOrdered(2)

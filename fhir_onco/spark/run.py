@@ -3,7 +3,10 @@ and the end of the run (one job writes the partitions; the manifest and the erro
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +47,9 @@ class SparkRun:
 
 
 # Input per partition by default: ~2,500 patients of a dense registry extract (~400 bytes of CSV a
-# patient), a hundred or so heavy case files. A task groups and sorts its whole partition in its
-# Python worker (PySpark spills only past spark.python.worker.memory, 512 MB), so the partition's size
-# sets an executor's memory, ~50-60 MB per 1 MB of CSV: measured at 100k patients, a worker reached
-# 416 MB with 16 MB partitions and 268 MB with 2 MB ones, 138 MB at 10k with 1 MB ones.
+# patient), a hundred or so heavy case files. A task sorts and groups its whole partition in its
+# Python worker (see group_by_patient), so the partition's size, kept the same whatever N, bounds an
+# executor's memory: a worker held 142.5 MB at 10k and 148.5 MB at 100k patients.
 PARTITION_INPUT_BYTES = 1024 * 1024
 
 
@@ -62,6 +64,28 @@ def start_run(spark: Any, output: str | Path, partitions: int | None, input_byte
 def default_partitions(cores: int, input_bytes: int) -> int:
     """Twice the cores (so a slow task does not idle the others), and one per PARTITION_INPUT_BYTES of input."""
     return max(2, 2 * cores, -(-input_bytes // PARTITION_INPUT_BYTES))
+
+
+def group_by_patient(keyed: Any, partitions: int) -> Any:
+    """RDD of (patient or None, value) -> (patient or None, [values]), one group per patient.
+
+    Not groupByKey: PySpark combines map-side, so the task reading a file would hold every patient of
+    that file until it spills (a Python worker reached 268 MB at 100k patients). Values are shuffled as
+    they are read, sorted by patient within each partition (spilling past spark.python.worker.memory)
+    and grouped there: memory follows a partition's size, not N. None (findings without a patient)
+    sorts first.
+    """
+    return (keyed.repartitionAndSortWithinPartitions(partitions, keyfunc=_patient_order)
+            .mapPartitions(_groups))
+
+
+def _patient_order(patient: str | None) -> tuple[bool, str]:
+    return patient is not None, patient or ""  # None and str do not compare
+
+
+def _groups(items: Iterable[tuple[str | None, Any]]) -> Iterator[tuple[str | None, list[Any]]]:
+    for patient, group in itertools.groupby(items, key=operator.itemgetter(0)):
+        yield patient, [value for _, value in group]
 
 
 def finish_run(spark: Any, plan: RunPlan, written: Any, discovery: Report, *, request: str,

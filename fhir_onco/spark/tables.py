@@ -17,8 +17,6 @@ id) go to the error table like the patients' issues, and to ``SparkRun.file_repo
 from __future__ import annotations
 
 import copy
-import itertools
-import operator
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -29,7 +27,7 @@ from fhir_onco.tabular.store import Row
 from fhir_onco.validation.report import Report
 
 from .output import write_partition
-from .run import SparkRun, finish_run, start_run
+from .run import SparkRun, finish_run, group_by_patient, start_run
 
 FILE_LEVEL = 0  # order group of file-level findings (they come first, like in map-tables)
 PATIENTS = 1
@@ -44,17 +42,6 @@ def _read_table(reader_bc: Any, item: tuple[int, str]) -> Iterator[tuple[str | N
         yield patient, (index, Row(name, line, cells, extra))
     if len(reader.report):
         yield None, (index, list(reader.report))
-
-
-def _patient_order(patient: str | None) -> tuple[bool, str]:
-    """Sort key of a shuffled row: file findings (no patient) first; None and str do not compare."""
-    return patient is not None, patient or ""
-
-
-def _group_by_patient(items: Iterable[tuple[str | None, Any]]) -> Iterator[tuple[str | None, list[Any]]]:
-    """(patient, [values]) for a partition sorted by patient: one patient's rows in memory at a time."""
-    for patient, group in itertools.groupby(items, key=operator.itemgetter(0)):
-        yield patient, [value for _, value in group]
 
 
 def _place(driver_index: int, item: tuple[str | None, Iterable[Any]]) -> tuple[tuple[int, int, int], Any]:
@@ -111,15 +98,8 @@ def map_tables_spark(spark: Any, directory: str | Path, output: str | Path, layo
     run = start_run(spark, output, partitions, sum(t.path.stat().st_size for t in reader.files.values()))
     sc = spark.sparkContext
     reader_bc = sc.broadcast(reader)
-    # Not groupByKey: PySpark combines map-side, so the task reading a file would hold every patient's
-    # rows of that file until it spills (a Python worker reached 268 MB at 100k patients). Rows are
-    # shuffled as they are read, then sorted by patient within each partition (spilling past
-    # spark.python.worker.memory) and grouped there: memory follows a partition's size, not N.
-    grouped = (sc.parallelize(list(enumerate(names)), len(names))
-               .flatMap(partial(_read_table, reader_bc))
-               .repartitionAndSortWithinPartitions(run.partitions, keyfunc=_patient_order)
-               .mapPartitions(_group_by_patient)
-               .map(partial(_place, names.index(driver.spec.name))))
+    rows = sc.parallelize(list(enumerate(names)), len(names)).flatMap(partial(_read_table, reader_bc))
+    grouped = group_by_patient(rows, run.partitions).map(partial(_place, names.index(driver.spec.name)))
     ordered = grouped.sortByKey(numPartitions=run.partitions)
     written = ordered.mapPartitionsWithIndex(
         partial(_map_partition, reader_bc, str(run.output), allow_text_only, validate))
