@@ -46,6 +46,9 @@ class MappingContext:
     regimen_ends: dict[str, PartialDate] = field(default_factory=dict)
     undated: set[str] = field(default_factory=set)  # HSCT / regimen keys whose date the source does not give
     text_only: bool = False  # some term was kept as text only (flagged in the bundle)
+    # ids of this patient's resources: SHA-1 state after "<namespace><patient key>|" (see new_id)
+    _ids: b.IdFactory | None = field(default=None, init=False, repr=False)
+    _patient_ref: str | None = field(default=None, init=False, repr=False)
 
     # ---- identity -------------------------------------------------------------------------
     @property
@@ -59,10 +62,15 @@ class MappingContext:
 
     @property
     def patient_ref(self) -> b.Json:
-        return b.reference("Patient", self.patient_id)
+        if self._patient_ref is None:
+            self._patient_ref = f"Patient/{self.patient_id}"
+        return {"reference": self._patient_ref}
 
     def new_id(self, kind: str, key: str) -> str:
-        return b.resource_id(self.patient_key, kind, key)
+        """``b.resource_id(patient_key, kind, key)``, hashing the patient's part once per case."""
+        if self._ids is None:
+            self._ids = b.IdFactory(self.patient_key)
+        return self._ids(kind, key)
 
     def register(self, kind: str, local_id: str, rid: str) -> None:
         self.ids[(kind, local_id)] = rid
@@ -90,6 +98,13 @@ class MappingContext:
 
     def add(self, resource: b.Json) -> b.Json:
         resource = b.prune(resource)
+        self.resources.append(resource)
+        return resource
+
+    def add_clean(self, resource: b.Json) -> b.Json:
+        """Add a resource built without empty values (no None, "", [] or {} at any depth), so it
+        needs no `prune` walk. tests/mapping/test_no_empty_values.py maps every example, golden and
+        corpus case and fails on any empty value in the output, so a builder that emits one is caught."""
         self.resources.append(resource)
         return resource
 

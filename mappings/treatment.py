@@ -9,7 +9,7 @@ them in activity.outcomeReference, so the grouping can be read from either side.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fhir_onco.case import Drug, Regimen
 from fhir_onco.dates import DateError, PartialDate, shift
@@ -268,7 +268,19 @@ def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Do
 
 
 def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
-              day: int) -> PartialDate | None:
+              day: int, shared: _Shared | None = None) -> PartialDate | None:
+    """The date of day `day` of cycle `cycle`; with `shared`, a date found once is looked up (only
+    dates found are kept, so a date that cannot be placed is reported at each use, as before)."""
+    if shared is None:
+        return _find_day_date(ctx, rg, start, cycle, day)
+    found = shared.days.get((cycle, day))
+    if found is None and (found := _find_day_date(ctx, rg, start, cycle, day)) is not None:
+        shared.days[(cycle, day)] = found
+    return found
+
+
+def _find_day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
+                   day: int) -> PartialDate | None:
     if rg.hsct_relative is not None:
         anchor = ctx.hsct_dates.get(rg.hsct_relative)
         if anchor is None:
@@ -292,6 +304,15 @@ class _Shared:
     start: PartialDate | None
     intent: b.Json | None
     diagnosis: b.Json | None
+    # (cycle, day) -> its date, and date -> ISO text: the drugs of a regimen share their days
+    days: dict[tuple[int, int], PartialDate] = field(default_factory=dict)
+    isos: dict[PartialDate, str] = field(default_factory=dict)
+
+    def iso(self, value: PartialDate) -> str:
+        text = self.isos.get(value)
+        if text is None:
+            text = self.isos[value] = value.iso()
+        return text
 
 
 def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug: Drug, key_options: list[str],
@@ -315,70 +336,93 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     slots = ["course" if dose.cycle == 0 else f"c{dose.cycle}|d{dose.first_day}|{dose.slot}" for dose in doses]
     drug_key = next((k for k in key_options if not any(f"{k}|{s}" in taken for s in slots)), key_options[-1])
     taken.update(f"{drug_key}|{s}" for s in slots)
+    # What every administration of this drug has in common, built once and free of empty values
+    # (the administrations are added without a prune walk). These parts are shared by the
+    # administrations of one bundle: nothing downstream changes a mapped resource in place
+    # (tests/mapping/test_no_empty_values.py compares the bundle before and after validation).
+    route = b.prune(route) or None
+    med = b.prune(med) or None
+    stop_reason = b.prune(stop_reason) or None
+    dosage: b.Json = {"route": route} if route else {}
+    if drug.dose is not None:
+        dosage["rateQuantity" if drug.dose_basis == "per-day" else "dose"] = b.prune(
+            b.quantity(drug.dose, unit, drug.unit))
+    if drug.dose_basis == "course-total":
+        dosage["text"] = "course total"
+    has_dosage = "dose" in dosage or "rateQuantity" in dosage
+    regimen_ext = b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id))
+    tail: list[b.Json] = []  # extensions after the cycle / course one, before the stop day
+    if basis:  # mCODE puts it on the administration itself, not on dosage
+        tail.append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS, "valueCodeableConcept": b.prune(basis)})
+    if intent and (intent := b.prune(intent)):
+        tail.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
+    if drug.dose_basis != "per-dose":
+        tail.append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
+    after: list[b.Json] = []  # R4 mad-1: without a dose or a rate, route and unit travel in extensions
+    if not has_dosage:
+        if route:
+            after.append({"url": urls.EXT_ADMINISTRATION_ROUTE, "valueCodeableConcept": route})
+        if drug.unit:
+            after.append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
+    identifier = b.identifier_for(drug.id)
+    status = "not-done" if drug.status == "not-done" else "completed"
+    diagnosis = b.prune(shared.diagnosis) or None
+    note = [{"text": drug.note}] if drug.note else None
+    given = drug.status != "not-done"  # only what was given can be a suspected cause
+    meta = b.meta("onco-medication-administration")
+    subject = ctx.patient_ref
     for dose, slot in zip(doses, slots, strict=True):
         ma_id = ctx.new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
-        refs.append(b.reference("MedicationAdministration", ma_id))
-        dosage: b.Json = {"route": route}
-        if drug.dose is not None:
-            field = "rateQuantity" if drug.dose_basis == "per-day" else "dose"
-            dosage[field] = b.quantity(drug.dose, unit, drug.unit)
-        if drug.dose_basis == "course-total":
-            dosage["text"] = "course total"
+        refs.append({"reference": f"MedicationAdministration/{ma_id}"})
+        extensions = [regimen_ext,
+                      {"url": urls.EXT_CYCLE, "valuePositiveInt": dose.cycle} if dose.cycle else
+                      {"url": urls.EXT_COURSE_ADMINISTRATION, "valueBoolean": True}, *tail]
+        if dose.stopped and drug.stop_day is not None:
+            extensions.append({"url": urls.EXT_STOP_DAY, "valueInteger": drug.stop_day})
         ma: b.Json = {
             "resourceType": "MedicationAdministration",
             "id": ma_id,
-            "meta": b.meta("onco-medication-administration"),
-            "extension": [
-                b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id)),
-                b.extension(urls.EXT_CYCLE, valuePositiveInt=dose.cycle) if dose.cycle else
-                b.extension(urls.EXT_COURSE_ADMINISTRATION, valueBoolean=True),
-            ],
-            "identifier": b.identifier_for(drug.id),
-            "status": "stopped" if dose.stopped else ("not-done" if drug.status == "not-done"
-                                                      else "completed"),
-            "statusReason": [stop_reason] if dose.stopped and stop_reason else [],
-            "medicationCodeableConcept": med,
-            "subject": ctx.patient_ref,
+            "meta": meta,
+            "extension": extensions,
         }
-        if basis:  # mCODE puts it on the administration itself, not on dosage
-            ma["extension"].append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS,
-                                    "valueCodeableConcept": basis})
-        if intent:
-            ma["extension"].append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
-        if drug.dose_basis != "per-dose":
-            ma["extension"].append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
-        if dose.stopped and drug.stop_day is not None:
-            ma["extension"].append(b.extension(urls.EXT_STOP_DAY, valueInteger=drug.stop_day))
-        first = _day_date(ctx, rg, start, dose.cycle, dose.first_day) if dose.first_day else None
+        if identifier:
+            ma["identifier"] = identifier
+        if dose.stopped:
+            ma["status"] = "stopped"
+            if stop_reason:
+                ma["statusReason"] = [stop_reason]
+        else:
+            ma["status"] = status
+        if med:
+            ma["medicationCodeableConcept"] = med
+        ma["subject"] = subject
+        first = _day_date(ctx, rg, start, dose.cycle, dose.first_day, shared) if dose.first_day else None
         if dose.first_day == 0:  # whole regimen period
             period: b.Json = {}
             first = ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
             ctx.set_date(period, "end", rg.end, f"{path}", regimen=key)
-            ma["effectivePeriod"] = period
+            if period := b.prune(period):
+                ma["effectivePeriod"] = period
         elif first is None:
             ctx.error(path, "cannot date the administrations: the regimen start needs a full date")
             break
         elif dose.last_day != dose.first_day or drug.continuous:
-            last = _day_date(ctx, rg, start, dose.cycle, dose.last_day)
-            ma["effectivePeriod"] = {"start": first.iso(), "end": last.iso() if last else None}
+            last = _day_date(ctx, rg, start, dose.cycle, dose.last_day, shared)
+            ma["effectivePeriod"] = {"start": shared.iso(first), "end": shared.iso(last)} if last else \
+                {"start": shared.iso(first)}
         else:
-            ma["effectiveDateTime"] = first.iso()
-        if shared.diagnosis:
-            ma["reasonReference"] = [shared.diagnosis]
-        if "dose" in dosage or "rateQuantity" in dosage:
+            ma["effectiveDateTime"] = shared.iso(first)
+        if diagnosis:
+            ma["reasonReference"] = [diagnosis]
+        if has_dosage:
             ma["dosage"] = dosage
-        else:
-            # R4 mad-1: a dosage needs a dose or a rate. With the dose not stated, the route (and a
-            # unit written alone) travel in extensions instead of an invalid dosage.
-            if route:
-                ma["extension"].append({"url": urls.EXT_ADMINISTRATION_ROUTE, "valueCodeableConcept": route})
-            if drug.unit:
-                ma["extension"].append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
-        if drug.note:
-            ma["note"] = [{"text": drug.note}]
-        if drug.status != "not-done":  # only what was given can be a suspected cause
+        elif after:
+            extensions.extend(after)
+        if note:
+            ma["note"] = note
+        if given:
             ctx.administrations.setdefault(key, []).append((drug.drug, ma_id, first))
-        ctx.add(ma)
+        ctx.add_clean(ma)
     return refs
 
 

@@ -46,6 +46,25 @@ def resource_id(*parts: str) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+class IdFactory:
+    """``resource_id(first, *parts)`` for many ids that share their first part (one patient's key):
+    the SHA-1 of the namespace and that part is computed once and copied for each id."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, first: str):
+        self._base = sha1(_NAMESPACE_BYTES + first.encode("utf-8") + b"|")
+
+    def __call__(self, *parts: str) -> str:
+        h = self._base.copy()
+        h.update("|".join(parts).encode("utf-8"))
+        d = bytearray(h.digest()[:16])
+        d[6] = (d[6] & 0x0F) | 0x50
+        d[8] = (d[8] & 0x3F) | 0x80
+        x = d.hex()
+        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def reference(resource_type: str, rid: str, display: str | None = None) -> Json:
     ref: Json = {"reference": f"{resource_type}/{rid}"}
     if display:
