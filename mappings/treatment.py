@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from fhir_onco.case import Drug, Regimen
 from fhir_onco.dates import DateError, PartialDate, shift
@@ -143,69 +144,75 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     if rg.cycle_length_days:
         extensions.append(b.extension(urls.EXT_CYCLE_LENGTH, valueDuration={
             "value": rg.cycle_length_days, "unit": "d", "system": urls.UCUM, "code": "d"}))
-    if rg.intensity:
-        extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": ctx.cc(
-            "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-")})
-    intent = ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")
-    diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")
+    if rg.intensity and (intensity := b.prune(ctx.cc(
+            "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-"))):
+        extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": intensity})
+    intent = b.prune(ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")) or None
+    diagnosis = b.prune(ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")) or None
     if intent:
         extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
     if rg.hsct_relative and (hsct_id := ctx.ids.get(("hsct", rg.hsct_relative))):
         extensions.append(b.extension(urls.EXT_HSCT_RELATIVE, valueReference=b.reference("Procedure", hsct_id)))
-    stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
+    stop_reason = b.prune(ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")) or None
     if stop_reason:
         extensions.append({"url": urls.EXT_REGIMEN_STOP_REASON, "valueCodeableConcept": stop_reason})
     extensions.append(position(i))
+    # Built without empty values (added without a prune walk), in the key order of the resource.
     careplan: b.Json = {
         "resourceType": "CarePlan",
         "id": rid,
         "meta": b.meta("onco-regimen"),
         "extension": extensions,
-        "identifier": b.identifier_for(rg.id),
-        "partOf": [ref] if rg.part_of and (ref := ctx.ref_to(
-            "regimen", "CarePlan", rg.part_of, f"{path}.part_of")) else [],
-        "status": _CAREPLAN_STATUS[rg.status],
-        "intent": "order",
-        "category": [ctx.cc("regimen_terms", rg.category, f"{path}.category", "category-")],
-        "title": rg.name,
-        "subject": ctx.patient_ref,
-        "period": {},
-        "addresses": [diagnosis] if diagnosis else [],
-        "activity": [],
     }
-    ctx.set_date(careplan["period"], "start", rg.start, f"{path}.start", regimen=key)
-    end = ctx.set_date(careplan["period"], "end", rg.end, f"{path}.end", regimen=key)
+    if identifier := b.identifier_for(rg.id):
+        careplan["identifier"] = identifier
+    if rg.part_of and (ref := ctx.ref_to("regimen", "CarePlan", rg.part_of, f"{path}.part_of")):
+        careplan["partOf"] = [ref]
+    careplan["status"] = _CAREPLAN_STATUS[rg.status]
+    careplan["intent"] = "order"
+    if category := b.prune(ctx.cc("regimen_terms", rg.category, f"{path}.category", "category-")):
+        careplan["category"] = [category]
+    if rg.name:
+        careplan["title"] = rg.name
+    careplan["subject"] = ctx.patient_ref
+    period: b.Json = {}
+    ctx.set_date(period, "start", rg.start, f"{path}.start", regimen=key)
+    end = ctx.set_date(period, "end", rg.end, f"{path}.end", regimen=key)
     if end is None and start is not None and start.day and rg.cycles and rg.cycle_length_days:
-        careplan["period"]["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
-        careplan["period"]["_end"] = {"extension": [b.extension(urls.EXT_DERIVED_DATE, valueBoolean=True)]}
+        period["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
+        period["_end"] = {"extension": [b.extension(urls.EXT_DERIVED_DATE, valueBoolean=True)]}
+    if period := b.prune(period):
+        careplan["period"] = period
+    if diagnosis:
+        careplan["addresses"] = [diagnosis]
     if rg.note:
         careplan["note"] = [{"text": rg.note}]
-    ctx.add(careplan)  # filled in below: the dict is shared
-    careplan = ctx.resources[-1]
-    careplan.setdefault("activity", [])
+    activities: list[b.Json] = []
+    careplan["activity"] = activities  # filled in below; removed again when no drug is named
+    ctx.add_clean(careplan)
     # Per-regimen facts resolved once, so a bad term is reported once, not once per dose.
     shared = _Shared(careplan_id=rid, start=start, intent=intent,
                      diagnosis=diagnosis)
     taken: set[str] = set()  # administration keys of this regimen so far
     for j, drug in enumerate(rg.drugs):
-        drug_stop = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason", "stop-")
-        med = ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")
+        drug_stop = b.prune(ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason",
+                                   "stop-")) or None
+        med = b.prune(ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")) or None
         refs = _map_drug(ctx, rg, key, shared, drug, _drug_key_options(drug, j), taken, med,
                          f"{path}.drugs[{j}]", drug_stop or stop_reason)
-        activity: b.Json = {
-            "outcomeReference": refs,
-            "detail": {
-                "extension": [_schedule(drug)],
-                "kind": "MedicationRequest",
-                "status": _ACTIVITY_STATUS[drug.status],
-                "statusReason": drug_stop,
-                "productCodeableConcept": med,
-            },
-        }
-        careplan["activity"].append(b.prune(activity))
+        detail: b.Json = {}
+        if schedule := _schedule(drug):
+            detail["extension"] = [schedule]
+        detail["kind"] = "MedicationRequest"
+        detail["status"] = _ACTIVITY_STATUS[drug.status]
+        if drug_stop:
+            detail["statusReason"] = drug_stop
+        if med:
+            detail["productCodeableConcept"] = med
+        activities.append({"outcomeReference": refs, "detail": detail} if refs else {"detail": detail})
     for j, cls in enumerate(rg.drug_classes):
         # A class named without its drugs: what was planned/given is known only as a class (no doses).
-        careplan["activity"].append(b.prune({"detail": {
+        activities.append(b.prune({"detail": {
             "extension": [b.extension(urls.EXT_DRUG_CLASS_ONLY, valueBoolean=True)],
             "kind": "MedicationRequest",
             "status": "stopped" if rg.status == "stopped" else "completed" if rg.status == "completed"
@@ -231,11 +238,16 @@ def _schedule(drug: Drug) -> b.Json | None:
     return {"url": urls.EXT_DRUG_SCHEDULE, "extension": present} if present else None
 
 
+@lru_cache(maxsize=1024)  # a registry repeats the same few schedules ('1', '1-7', '1,8,15') in every patient
+def _schedule_days(cycles: str | None, total: int, days: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return tuple(parse_cycles(cycles, total)), tuple(parse_days(days)) if days else ()
+
+
 def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Dose]:
     total = rg.cycles or 1
     try:
-        cycles = parse_cycles(drug.cycles, total)
-        days = parse_days(drug.days) if drug.days else []
+        cycles, day_tuple = _schedule_days(drug.cycles, total, drug.days)
+        days = list(day_tuple)
     except ScheduleError as exc:
         ctx.error(path, str(exc))
         return []
@@ -341,8 +353,6 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     # administrations of one bundle: nothing downstream changes a mapped resource in place
     # (tests/mapping/test_no_empty_values.py compares the bundle before and after validation).
     route = b.prune(route) or None
-    med = b.prune(med) or None
-    stop_reason = b.prune(stop_reason) or None
     dosage: b.Json = {"route": route} if route else {}
     if drug.dose is not None:
         dosage["rateQuantity" if drug.dose_basis == "per-day" else "dose"] = b.prune(
@@ -354,7 +364,7 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     tail: list[b.Json] = []  # extensions after the cycle / course one, before the stop day
     if basis:  # mCODE puts it on the administration itself, not on dosage
         tail.append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS, "valueCodeableConcept": b.prune(basis)})
-    if intent and (intent := b.prune(intent)):
+    if intent:
         tail.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
     if drug.dose_basis != "per-dose":
         tail.append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
@@ -366,7 +376,7 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
             after.append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
     identifier = b.identifier_for(drug.id)
     status = "not-done" if drug.status == "not-done" else "completed"
-    diagnosis = b.prune(shared.diagnosis) or None
+    diagnosis = shared.diagnosis
     note = [{"text": drug.note}] if drug.note else None
     given = drug.status != "not-done"  # only what was given can be a suspected cause
     meta = b.meta("onco-medication-administration")

@@ -55,14 +55,17 @@ class IdFactory:
     def __init__(self, first: str):
         self._base = sha1(_NAMESPACE_BYTES + first.encode("utf-8") + b"|")
 
-    def __call__(self, *parts: str) -> str:
+    def __call__(self, rest: str) -> str:
+        """The id of ``first|rest`` (``rest``: the other parts joined with "|")."""
         h = self._base.copy()
-        h.update("|".join(parts).encode("utf-8"))
-        d = bytearray(h.digest()[:16])
-        d[6] = (d[6] & 0x0F) | 0x50
-        d[8] = (d[8] & 0x3F) | 0x80
-        x = d.hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        h.update(rest.encode("utf-8"))
+        # the hex of the first 16 bytes with version 5 (byte 6's high nibble) and the RFC 4122
+        # variant (byte 8's top bits 10), as in resource_id
+        x = h.hexdigest()
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def reference(resource_type: str, rid: str, display: str | None = None) -> Json:

@@ -19,7 +19,7 @@ def test_resource_id_is_uuid5() -> None:
         assert resource_id(*parts) == str(uuid.uuid5(NAMESPACE, "|".join(parts)))
         # a patient's ids hash its key once (mappings/context.py new_id): the same ids
         if len(parts) > 1:
-            assert IdFactory(parts[0])(*parts[1:]) == resource_id(*parts)
+            assert IdFactory(parts[0])("|".join(parts[1:])) == resource_id(*parts)
 
 
 def test_row_store_gives_cells_back(tmp_path) -> None:
