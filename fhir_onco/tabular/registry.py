@@ -350,8 +350,7 @@ def _ctcae_version(raw: str | None) -> str | None:
     return {"4.03": "4.03", "4.3": "4.03", "5": "5.0", "5.0": "5.0"}.get(s, s)
 
 
-def _pct(raw: str | None) -> float | None:
-    return d.number(raw, percent=True)
+_pct = d.percent
 
 
 def _organ_stages(raw: str | None) -> list[dict[str, Any]] | None:
