@@ -180,6 +180,23 @@ class RowReader:
             _PARSED[memo_key] = value
         return value  # type: ignore[no-any-return]
 
+    def put_cells(self, target: dict[str, Any], cells: tuple[tuple[str, str, Any], ...]) -> None:
+        """``put(target, key, self.get(column, parse, field=key))`` for each (key, column, parse), in
+        order: the optional cells of an item in one call instead of two per cell."""
+        access, fields, row = self.table.access, self.fields, self.row.cells
+        for key, column, parse in cells:
+            acc = access.get(column) or self.table.accessor(column)
+            fields[key] = acc[1]
+            raw = row.get(acc[0])
+            if not raw:
+                continue
+            s = raw.strip()
+            if not s or s.casefold() in d.NULLS:
+                continue
+            value = s if parse is d.text else self.get(column, parse)
+            if value is not None and value != []:
+                target[key] = value
+
     def local_id(self, key: str, *, field: str | None = None) -> str | None:
         value = self.get(key, field=field)
         if value is not None and not _LOCAL_ID.match(value):
