@@ -235,6 +235,7 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
     over-deep nesting and over-long or non-finite numbers with their line and column."""
 
     _depth = 0
+    no_aliases = False  # set by parse_yaml for a text with neither '&' nor '*'
     _SCALARS: ClassVar[dict[str, Any]] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # PyYAML hook
@@ -302,6 +303,7 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
         scalar_node, seq_node, map_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
         deepest = values = 0
         aliased = False
+        track = not self.no_aliases  # a text without '&' and '*' has no anchors, so no node is met twice
 
         def build(node: Any, depth: int) -> Any:
             nonlocal deepest, values, aliased
@@ -314,23 +316,27 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
                     raise _Fallback
                 return scalar(self, node)
             key = id(node)
-            if key in done:
-                aliased = True
-                return done[key]  # an alias: the same object, as the standard constructor gives
-            if key in building:
-                raise _Fallback  # a recursive structure
+            if track:
+                if key in done:
+                    aliased = True
+                    return done[key]  # an alias: the same object, as the standard constructor gives
+                if key in building:
+                    raise _Fallback  # a recursive structure
             if depth > deepest:
                 deepest = depth
             value: Any
             if kind is seq_node and tag == _SEQ_TAG:
-                building.add(key)
+                if track:
+                    building.add(key)
                 items = node.value
                 values += len(items)
                 value = [item.value if type(item) is scalar_node and item.tag == _STR_TAG else build(item, depth + 1)
                          for item in items]
-                building.discard(key)
+                if track:
+                    building.discard(key)
             elif kind is map_node and tag == _MAP_TAG:
-                building.add(key)
+                if track:
+                    building.add(key)
                 pairs = node.value
                 values += len(pairs)
                 value = {}
@@ -347,10 +353,12 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
                         value[k] = value_node.value
                     else:
                         value[k] = build(value_node, depth + 1)
-                building.discard(key)
+                if track:
+                    building.discard(key)
             else:
                 raise _Fallback
-            done[key] = value
+            if track:
+                done[key] = value
             return value
 
         data = build(root, 1)
@@ -407,6 +415,7 @@ DocumentLoader.add_constructor("tag:yaml.org,2002:map", DocumentLoader.construct
 def parse_yaml(text: str, source: str = "<yaml>") -> Any:
     """Safe YAML with the checks above."""
     loader = DocumentLoader(text)  # a SafeLoader; what yaml.load does, keeping the loader to ask
+    loader.no_aliases = "&" not in text and "*" not in text
     try:
         try:
             data = loader.get_single_data()

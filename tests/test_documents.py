@@ -87,3 +87,17 @@ def test_yaml_resolver_hooks_give_pyyaml_tags() -> None:
     ours, plain = yaml.compose(text, Loader=DocumentLoader), yaml.compose(text, Loader=Plain)
     assert tags(ours) == tags(plain)
     assert ("tag:yaml.org,2002:int", "1") in tags(ours) and ("tag:yaml.org,2002:str", "12") in tags(ours)
+
+
+def test_yaml_without_anchors_built_as_with_them() -> None:
+    """parse_yaml skips alias bookkeeping for a text without '&' and '*': same data as yaml.load."""
+    import yaml
+
+    from fhir_onco.documents import DocumentLoader
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text("utf-8-sig") for p in sorted(root.glob("examples/**/*.yaml"))]
+    plain = [t for t in texts if "&" not in t and "*" not in t]
+    assert len(plain) >= 3
+    for text in plain:
+        assert repr(parse_yaml(text)) == repr(yaml.load(text, Loader=DocumentLoader))
