@@ -393,9 +393,12 @@ DocumentLoader.yaml_implicit_resolvers = {
 }
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=2048)
 def _resolve(kind: Any, value: Any, implicit: Any) -> Any:
-    """PyYAML's implicit tag of a node (what ``BaseResolver.resolve`` answers for our loader)."""
+    """PyYAML's implicit tag of a node (what ``BaseResolver.resolve`` answers for our loader).
+
+    The memo keeps the scalar texts it is keyed by: 2,048 entries hold the field names and the common
+    values that make the hits, and bound what long free-text scalars can keep alive."""
     return yaml.resolver.BaseResolver.resolve(DocumentLoader, kind, value, implicit)  # type: ignore[arg-type]
 
 
