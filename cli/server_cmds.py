@@ -253,6 +253,8 @@ def push_command(
     items = expand_inputs(inputs)
     if not items:
         raise _usage("no input files (.json, .yaml, .yml, .ndjson) or CSV extracts found")
+    total = estimate_patients(items)
+    del items  # one path per file: not kept while pushing (iter_inputs lists them again)
     warnings = SpooledLines()  # skipped files, ignored columns: on disk, like the report
     with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
         stream: Iterable[Any] = iter_inputs(
@@ -268,7 +270,7 @@ def push_command(
             deid_bundles, deid_errors = _deidentify([b for b in loaded if not isinstance(b, InputError)], deidentify)
             stream = [*(b for b in loaded if isinstance(b, InputError)), *map(InputError, deid_errors), *deid_bundles]
         try:
-            with _progress(estimate_patients(items), "Pushing", as_json) as tick:
+            with _progress(total, "Pushing", as_json) as tick:
                 report = push(
                     client,
                     stream,
