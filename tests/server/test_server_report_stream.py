@@ -7,6 +7,7 @@ file (:mod:`fhir_onco.server.results`); ``--json`` is written from there a patie
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import shutil
@@ -81,8 +82,9 @@ def test_result_log_keeps_input_order_replaces_and_counts(monkeypatch: pytest.Mo
 
 
 def test_result_log_memory_does_not_grow_with_patients() -> None:
-    """Python-side memory after 2,000 results and after 20,000 more: the same within 256 KB
-    (SQLite's own cache is capped at results.CACHE_KIB; the benchmark measures whole processes)."""
+    """Python-side memory after 2,000 results and after 20,000 more: the same within 1 MB (a list of
+    the results would take ~10 MB; alone this grows a few KB, but tracemalloc sees the whole test
+    process. SQLite's own cache is capped at results.CACHE_KIB; the benchmark measures processes)."""
     log = ResultLog()
     try:
         def fill(start: int, n: int) -> None:
@@ -94,13 +96,15 @@ def test_result_log_memory_does_not_grow_with_patients() -> None:
                     log.lines("input_errors").append(f"/data/cases/{i}.yaml: bad")
 
         fill(0, 2000)
+        gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         fill(2000, 20000)
+        gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
         assert log.patients == 22000 and sum(1 for _ in log.results()) == 22000
-        assert grown < 256 * 1024, f"{grown} bytes more after 20,000 more patients"
+        assert grown < 1024 * 1024, f"{grown} bytes more after 20,000 more patients"
     finally:
         log.close()
 
