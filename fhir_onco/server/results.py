@@ -3,7 +3,7 @@
 A run over a million patients must not keep a million result lines (about 0.5 KB each) or a set
 of a million patient ids in memory. :class:`ResultLog` keeps them in a private temporary SQLite
 file instead (deleted on :meth:`ResultLog.close` or when the log is garbage collected; about
-0.35 KB of disk per patient), and only counters in memory. Results read back streaming, in the
+0.5 KB of disk per patient), and only counters in memory. Results read back streaming, in the
 order patients were first seen in the input; messages (input errors, warnings) likewise through
 :class:`SpooledLines`. Nothing of it is logged.
 """
