@@ -350,9 +350,9 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         (k for k in key_options if taken.isdisjoint([f"{k}|{s}" for s in slots])), key_options[-1])
     taken.update(f"{drug_key}|{s}" for s in slots)
     # What every administration of this drug has in common, built once and free of empty values
-    # (the administrations are added without a prune walk). These parts are shared by the
-    # administrations of one bundle: nothing downstream changes a mapped resource in place
-    # (tests/mapping/test_no_empty_values.py compares the bundle before and after validation).
+    # (the administrations are added without a prune walk). Each administration gets its own copy
+    # (`copier`), so a caller may change one resource in place without changing another
+    # (tests/mapping/test_no_empty_values.py: no object appears twice in a bundle).
     route = b.prune(route) or None
     dosage: b.Json = {"route": route} if route else {}
     if drug.dose is not None:
@@ -361,7 +361,7 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     if drug.dose_basis == "course-total":
         dosage["text"] = "course total"
     has_dosage = "dose" in dosage or "rateQuantity" in dosage
-    regimen_ext = b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id))
+    regimen_ref = b.reference("CarePlan", careplan_id)["reference"]
     tail: list[b.Json] = []  # extensions after the cycle / course one, before the stop day
     if basis:  # mCODE puts it on the administration itself, not on dosage
         tail.append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS, "valueCodeableConcept": b.prune(basis)})
@@ -380,8 +380,11 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     diagnosis = shared.diagnosis
     note = [{"text": drug.note}] if drug.note else None
     given = drug.status != "not-done"  # only what was given can be a suspected cause
-    meta = b.meta("onco-medication-administration")
-    subject = ctx.patient_ref
+    profile = b.meta("onco-medication-administration")["profile"][0]
+    subject = ctx.patient_ref["reference"]
+    # one copy of all the drug's shared parts per administration (a single C-level parse)
+    parts = b.copier({"tail": tail, "identifier": identifier, "stop_reason": stop_reason, "med": med,
+                      "diagnosis": diagnosis, "dosage": dosage, "after": after, "note": note})
     new_id, add = ctx.new_id, ctx.add_clean
     days, isos = shared.days, shared.isos
     given_list: list[tuple[str, str, PartialDate | None]] | None = None
@@ -389,28 +392,29 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         ma_id = new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
         refs.append({"reference": f"MedicationAdministration/{ma_id}"})
         cycle, first_day, last_day, _, stopped = dose
-        extensions = [regimen_ext,
+        part = parts()
+        extensions = [{"url": urls.EXT_REGIMEN, "valueReference": {"reference": regimen_ref}},
                       {"url": urls.EXT_CYCLE, "valuePositiveInt": cycle} if cycle else
-                      {"url": urls.EXT_COURSE_ADMINISTRATION, "valueBoolean": True}, *tail]
+                      {"url": urls.EXT_COURSE_ADMINISTRATION, "valueBoolean": True}, *part["tail"]]
         if stopped and drug.stop_day is not None:
             extensions.append({"url": urls.EXT_STOP_DAY, "valueInteger": drug.stop_day})
         ma: b.Json = {
             "resourceType": "MedicationAdministration",
             "id": ma_id,
-            "meta": meta,
+            "meta": {"profile": [profile]},
             "extension": extensions,
         }
         if identifier:
-            ma["identifier"] = identifier
+            ma["identifier"] = part["identifier"]
         if stopped:
             ma["status"] = "stopped"
             if stop_reason:
-                ma["statusReason"] = [stop_reason]
+                ma["statusReason"] = [part["stop_reason"]]
         else:
             ma["status"] = status
         if med:
-            ma["medicationCodeableConcept"] = med
-        ma["subject"] = subject
+            ma["medicationCodeableConcept"] = part["med"]
+        ma["subject"] = {"reference": subject}
         if first_day:
             first = days.get((cycle, first_day)) or _day_date(ctx, rg, start, cycle, first_day, shared)
         else:
@@ -431,13 +435,13 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         else:
             ma["effectiveDateTime"] = isos.get(first) or shared.iso(first)
         if diagnosis:
-            ma["reasonReference"] = [diagnosis]
+            ma["reasonReference"] = [part["diagnosis"]]
         if has_dosage:
-            ma["dosage"] = dosage
+            ma["dosage"] = part["dosage"]
         elif after:
-            extensions.extend(after)
+            extensions.extend(part["after"])
         if note:
-            ma["note"] = note
+            ma["note"] = part["note"]
         if given:
             if given_list is None:
                 given_list = ctx.administrations.setdefault(key, [])

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import lru_cache, partial
 from hashlib import sha1
 from typing import Any
 
@@ -118,6 +118,33 @@ def identifier_for(local_id: str | None) -> list[Json]:
 
 def meta(profile_name: str) -> Json:
     return {"profile": [urls.profile(profile_name)]}
+
+
+def copy_json(obj: Any) -> Any:
+    """A fresh copy of a JSON tree: its dicts and lists new, its scalars (immutable) kept.
+
+    Cheaper than `copy.deepcopy` (no memo, exact type tests); for parts built once and put into many
+    resources, so that no two places of a bundle are the same object."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: copy_json(v) if type(v) is dict or type(v) is list else v for k, v in obj.items()}
+    if kind is list:
+        return [copy_json(v) if type(v) is dict or type(v) is list else v for v in obj]
+    return obj
+
+
+def copier(obj: Any) -> Callable[[], Any]:
+    """A function that returns a fresh copy of `obj` at each call, for parts built once and put into
+    many resources. orjson parses its own text back in C, ~10x cheaper than `copy_json`; that is taken
+    only when the round trip gives back an equal tree (no NaN, tuple, int beyond 64 bits, ...)."""
+    if orjson is not None:
+        try:
+            text = orjson.dumps(obj)
+        except TypeError:
+            text = None
+        if text is not None and orjson.loads(text) == obj:
+            return partial(orjson.loads, text)
+    return partial(copy_json, obj)
 
 
 def prune(obj: Any) -> Any:
