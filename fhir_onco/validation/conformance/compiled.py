@@ -13,7 +13,7 @@ issues (so every message, location and rule still comes from one place).
 What the closures do not re-implement they delegate, value by value, to the interpreter (with a
 throwaway issue list): references, contained resources, FHIRPath invariants evaluated by
 fhirpathpy, the Observation result rule. Equal pure values at one element are accepted once (a
-bounded set of `repr`s per closure; a value whose check read its resource or bundle is never
+bounded set of marshal keys per closure; a value whose check read its resource or bundle is never
 cached there). tests/conformance/test_compiled.py proves "accepted" == "the interpreter finds no
 issue" on every corpus case, golden bundle and example, resource by resource.
 """
@@ -21,6 +21,7 @@ issue" on every corpus case, golden bundle and example, resource by resource.
 from __future__ import annotations
 
 import builtins
+import marshal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +175,7 @@ class Compiler:
         self.vm = vmod
         self._tables: dict[tuple[int, str | None], Check] = {}
         self._items: dict[tuple[int, str | None, bool, bool], Check] = {}
-        self._valid_sets: list[set[str]] = []
+        self._valid_sets: list[set[bytes]] = []
         self._remembered = 0
 
     def clear(self) -> None:
@@ -183,7 +184,7 @@ class Compiler:
         self._valid_sets.clear()
         self._remembered = 0
 
-    def _remember(self, valid: set[str], key: str) -> None:
+    def _remember(self, valid: set[bytes], key: bytes) -> None:
         if self._remembered >= _VALID_MAX:
             for s in self._valid_sets:
                 s.clear()
@@ -299,15 +300,19 @@ class Compiler:
         checked = self._checked(node, tcode, prim_ext, in_array)
         if prim_ext or tcode in RESOURCE_TYPES or tcode in PRIMITIVES:
             return checked  # the interpreter memoises objects only (and never these)
-        valid: set[str] = set()
+        valid: set[bytes] = set()
         self._valid_sets.append(valid)
         slot = len(self._valid_sets)
         remember = self._remember
+        dumps = marshal.dumps
 
         def memoised(item: Any, ctx: _Ctx) -> bool:
             if type(item) is not dict or ctx.shell:
                 return checked(item, ctx)
-            key = repr(item)
+            try:
+                key = dumps(item, 2)
+            except ValueError:  # not plain JSON data (a subclass, a Decimal): checked, not kept
+                return checked(item, ctx)
             if key in valid:
                 return True
             bundle = ctx.bundle

@@ -87,8 +87,8 @@ class _BundleIndex:
         self.conforms: dict[tuple[int, str], bool] = {}
         # verdicts of values whose checks resolved references: reusable inside this bundle only
         self.memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
-        # the same for the compiled checks (compiled.py): (closure slot, repr) of accepted values
-        self.valid: set[tuple[int, str]] = set()
+        # the same for the compiled checks (compiled.py): (closure slot, marshal key) of accepted values
+        self.valid: set[tuple[int, bytes]] = set()
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
