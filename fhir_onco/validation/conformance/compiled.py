@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import marshal
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -175,11 +176,14 @@ class Compiler:
         self.vm = vmod
         self._tables: dict[tuple[int, str | None], Check] = {}
         self._items: dict[tuple[int, str | None, bool, bool], Check] = {}
+        # id(table check) -> compiles it: tables not called yet (see _lazy_table)
+        self._pending: dict[int, Callable[[], None]] = {}
         self._valid_sets: list[set[bytes]] = []
         self._remembered = 0
 
     def clear(self) -> None:
         self._tables.clear()
+        self._pending.clear()
         self._items.clear()
         self._valid_sets.clear()
         self._remembered = 0
@@ -214,19 +218,47 @@ class Compiler:
         key = (id(node), tcode)
         fn = self._tables.get(key)
         if fn is None:
-            # a placeholder while compiling: recursive types (Extension.extension, Identifier.
-            # assigner -> Reference.identifier) call the finished closure through the cache
-            self._tables[key] = lambda obj, ctx: self._tables[key](obj, ctx)
-            fn = self._tables[key] = self._compile_table(node, tcode)
+            fn = self._tables[key] = self._lazy_table(node, tcode)
         return fn
 
-    def _compile_table(self, node: Node, tcode: str | None) -> Check:
+    def _lazy_table(self, node: Node, tcode: str | None) -> Check:
+        """A function that generates and compiles the table's check on its first call and then
+        becomes it (its code replaced: the callers that bound it call the real check directly).
+        Profiles reach hundreds of (element, type) tables that mapped data never uses; compiling
+        all of them up front cost ~1 CPU-s at start-up. Recursive types (Extension.extension,
+        Identifier.assigner -> Reference.identifier) bind the same function."""
+        gen = _Source()
+        stub: Any = None
+
+        def compile_now() -> None:
+            self._pending.pop(id(stub), None)
+            if stub.__code__ is stub_code:
+                stub.__code__ = self._compile_table(node, tcode, gen).__code__
+
+        def first(obj: dict[str, Any], ctx: _Ctx) -> bool:
+            compile_now()
+            return bool(stub(obj, ctx))
+
+        gen.ns["_first"] = first
+        stub = gen.build("def check(obj, ctx):\n    return _first(obj, ctx)\n", "check",
+                         f"{node.id} ({tcode or '-'})")
+        stub_code = stub.__code__
+        self._pending[id(stub)] = compile_now
+        return stub  # type: ignore[no-any-return]
+
+    def force(self, fn: Check) -> None:
+        """Compile a table's check now if it is still waiting for its first call (before forking
+        workers, who then share the compiled code)."""
+        compile_now = self._pending.get(id(fn))
+        if compile_now is not None:
+            compile_now()
+
+    def _compile_table(self, node: Node, tcode: str | None, gen: _Source) -> Check:
         """The table's check as generated Python source: the key dispatch a dict of key -> index
         and a tree of integer tests, primitive checks inlined (type test, compiled regex,
         maxLength), cardinalities as straight tests - fewer Python calls per element than
         closures calling closures."""
         tbl = self.v._table(node, tcode)
-        gen = _Source()
         index: dict[str, int] = {}
         leaves: list[list[str]] = []
         # keys in snapshot order, primitive extensions (`_x`, rare) last
@@ -265,9 +297,8 @@ class Compiler:
             return ["return False"]
         if child.is_array:
             if child.slicing is not None and not child.choice and not prim_ext:
-                sliced = gen.const(self._sliced(child, ct))
-                return ["if type(val) is not list or not val or not "
-                        f"{sliced}(val, ctx):", "    return False"]
+                return ["if type(val) is not list or not val:", "    return False",
+                        *self._sliced_source(gen, child, ct)]
             item = gen.const(self.item(child, ct, prim_ext, True))
             return ["if type(val) is not list or not val:", "    return False",
                     "for x in val:", f"    if not {item}(x, ctx):", "        return False"]
@@ -476,7 +507,10 @@ class Compiler:
 
     # ------------------------------------------------------------------ slices
 
-    def _sliced(self, node: Node, tcode: str | None) -> Callable[[list[Any], _Ctx], bool]:
+    def _sliced_source(self, gen: _Source, node: Node, tcode: str | None) -> list[str]:
+        """Lines checking the non-empty list `val` against the element's slices (as the
+        interpreter's _sliced decides): each item to its slice - by url for extensions - or to the
+        element itself, and each slice's cardinality (a maximum as soon as it is passed)."""
         slicing = node.slicing
         assert slicing is not None
         v = self.v
@@ -485,39 +519,42 @@ class Compiler:
             prepared = node.matchers = [[v._matcher(node, s) for s in node.slices],
                                         v._url_index(node) if v.shortcuts else None]
         matchers, by_url = prepared
-        closed = slicing.rules == "closed"
         base_item = self.item(node, tcode, False, True)
-        slice_items = [self.item(s, s.types[0].code if s.types else tcode, False, True)
-                       for s in node.slices]
-        bounds = [(s.min, s.max) for s in node.slices]
-        n_slices = len(node.slices)
-
-        def sliced(items: list[Any], ctx: _Ctx) -> bool:
-            counts = [0] * n_slices
-            for item in items:
-                hit = -1
-                if type(item) is dict:
-                    url = item.get("url")
-                    if by_url is not None and type(url) is str:
-                        hit = by_url.get(url, -1)
-                    else:
-                        for j, m in enumerate(matchers):
-                            if m(item, ctx):
-                                hit = j
-                                break
-                if hit < 0:
-                    if closed or not base_item(item, ctx):
-                        return False
-                else:
-                    counts[hit] += 1
-                    if not slice_items[hit](item, ctx):
-                        return False
-            for j, (mn, mx) in enumerate(bounds):
-                n = counts[j]
-                if n < mn or (mx is not None and n > mx):
-                    return False
-            return True
-        return sliced
+        slice_items = gen.const([self.item(s, s.types[0].code if s.types else tcode, False, True)
+                                 for s in node.slices])
+        maxima = gen.const([sys.maxsize if s.max is None else s.max for s in node.slices])
+        match = ["    for m in " + gen.const(matchers) + ":",
+                 "        if m(item, ctx):",
+                 "            break",
+                 "        hit += 1",
+                 "    else:",
+                 "        hit = -1"]
+        out = [f"counts = [0] * {len(node.slices)}",
+               "for item in val:",
+               "    hit = 0 if type(item) is dict else -1",
+               "    if hit == 0:"]
+        if by_url is not None:
+            out += ["        url = item.get('url')",
+                    "        if type(url) is str:",
+                    f"            hit = {gen.const(by_url)}.get(url, -1)",
+                    "        else:",
+                    *["        " + line for line in match]]
+        else:
+            out += ["    " + line for line in match]
+        out += ["    if hit < 0:",
+                *(["        return False"] if slicing.rules == "closed" else
+                  [f"        if not {gen.const(base_item)}(item, ctx):", "            return False"]),
+                "    else:",
+                "        n = counts[hit] + 1",
+                f"        if n > {maxima}[hit]:",
+                "            return False",
+                "        counts[hit] = n",
+                f"        if not {slice_items}[hit](item, ctx):",
+                "            return False"]
+        for j, s in enumerate(node.slices):
+            if s.min > 0:
+                out += [f"if counts[{j}] < {s.min}:", "    return False"]
+        return out
 
     # ------------------------------------------------------------------ delegated to the interpreter
 
@@ -533,7 +570,8 @@ class Compiler:
         allowed = v.allowed_targets(targets) if targets else None
         any_type = allowed is not None and "Resource" in allowed
         core = self.vm.CORE
-        declares = self.vm._declares
+        # core + rtype in targets, as a set of types
+        core_types = frozenset(t[len(core):] for t in targets if t.startswith(core))
 
         def delegated(item: dict[str, Any], ctx: _Ctx) -> bool:
             s = sub(ctx)
@@ -565,7 +603,17 @@ class Compiler:
             profs = allowed.get(rtype)
             if profs is None:
                 return False
-            return not profs or core + rtype in targets or any(declares(target, p) for p in profs)
+            if not profs or rtype in core_types:
+                return True
+            # the target claims one of the profiles (validator._declares, without a generator)
+            meta = target.get("meta")
+            if not isinstance(meta, dict):
+                return False
+            claimed = meta.get("profile") or ()
+            for p in profs:  # noqa: SIM110 - a loop: no generator frame per reference
+                if p in claimed:
+                    return True
+            return False
         return reference
 
     def _interpreted(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:
