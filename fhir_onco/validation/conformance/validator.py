@@ -212,7 +212,7 @@ class ConformanceValidator:
         for url in [*self.defs.profile_urls(), CORE + "Bundle"]:
             sd = self.defs.get(url)
             if sd is not None and sd.root is not None:
-                self._compiler.table(sd.root, None)
+                self._compiler.force(self._compiler.table(sd.root, None))
         ucum.check("mg")  # loads the unit table's codes
 
     def profiles(self) -> list[StructureDef]:
@@ -283,7 +283,8 @@ class ConformanceValidator:
         rt = res.get("resourceType")
         if loc is None:
             loc = rt if isinstance(rt, str) else "(root)"
-        if not isinstance(rt, str) or self.defs.base(rt) is None or self.defs.base(rt).kind != "resource":
+        base = self.defs.base(rt) if isinstance(rt, str) else None
+        if base is None or base.kind != "resource":
             issues.append(Issue(Severity.ERROR, loc, f"unknown or missing resourceType {rt!r}",
                                 "structure", "resourceType"))
             return
