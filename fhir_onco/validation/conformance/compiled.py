@@ -66,8 +66,19 @@ class _Source:
         return name
 
     def build(self, source: str, name: str, label: str) -> Any:
-        exec(compile(source, f"<compiled {label}>", "exec"), self.ns)  # our own generated source
+        # constants are named in the order they are met, so tables of the same shape (the
+        # CodeableConcepts, References, extensions of many elements) have the same source: it is
+        # compiled once, each table executing the code in its own namespace
+        code = _CODE.get(source)
+        if code is None:
+            if len(_CODE) >= 5_000:
+                _CODE.clear()
+            code = _CODE[source] = compile(source, f"<compiled {label}>", "exec")
+        exec(code, self.ns)  # our own generated source
         return self.ns[name]
+
+
+_CODE: dict[str, Any] = {}
 
 
 def _primitive_source(gen: _Source, tcode: str, var: str) -> list[str]:
