@@ -64,10 +64,33 @@ def byte_compile() -> None:
 
 
 def inputs(work: Path, workload: str, n: int) -> Path:
+    """The workload's inputs in ``work``, generated once: into a side folder renamed when complete, so
+    an interrupted generation (100k case files take minutes) is redone, never reused half-written."""
     where = work / f"{workload}-{n}"
     if not where.exists():
-        subprocess.run([sys.executable, __file__, "--generate", workload, str(n), str(where)], check=True)
+        partial = work / f"{workload}-{n}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(work / f"{workload}-{n}.partial-template", ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--generate", workload, str(n), str(partial)], check=True)
+        partial.rename(where)
+        print(f"# generated {where} in {time.perf_counter() - t0:.0f} s, {_size_mb(where):.0f} MB", flush=True)
     return where
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.iterdir()) / 1048576
+
+
+def _bigger_stack() -> None:
+    """Runs in the CLI's process before exec: Linux allows arguments up to a quarter of the stack
+    limit (8 MB -> 2 MB, at most 6 MB), and `map` with 100k case-file names passes ~2.5 MB of them."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    want = 256 * 1024 * 1024
+    if soft != resource.RLIM_INFINITY and soft < want and (hard == resource.RLIM_INFINITY or hard >= want):
+        resource.setrlimit(resource.RLIMIT_STACK, (want, hard))
 
 
 def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
@@ -76,13 +99,17 @@ def run(work: Path, workload: str, n: int, jobs: int) -> dict[str, object]:
     out = work / f"out-{workload}-{n}-j{jobs}-{os.getpid()}"  # own folder: runs may share --work
     shutil.rmtree(out, ignore_errors=True)
     args = [CLI, command]
-    if command == "map":
-        args += sorted(str(p) for p in src.glob("*.yaml"))
+    cwd = None
+    if command == "map":  # names relative to the inputs' folder: 100k absolute paths are over the limit
+        cwd = src
+        args += sorted(p.name for p in src.glob("*.yaml"))
     else:
         args += [str(src), "--regimen-category", "salvage"]
-    args += ["-o", str(out), "-f", "ndjson", "-j", str(jobs)]
+    args += ["-o", str(out.resolve()), "-f", "ndjson", "-j", str(jobs)]
     wall0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    big = sum(len(a) + 9 for a in args) > 1_000_000
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd,
+                            preexec_fn=_bigger_stack if big else None)  # this process runs no threads
     assert proc.stdout is not None
     tail = proc.stdout.read().decode("utf-8", "replace").strip().splitlines()[-1:]
     _, status, usage = os.wait4(proc.pid, 0)

@@ -4,6 +4,7 @@
     python benchmarks/bench_stream.py --n 100000 --map-tables          # + map-tables on a CSV extract
     python benchmarks/bench_stream.py --n 1000 --keep /tmp/in          # keep (and reuse) the input
     python benchmarks/bench_stream.py --n 100000 --only map-tables     # map-tables alone
+    python benchmarks/bench_stream.py --n 1000 --n 10000 --only map-tables-json --only validate-json
 
 The input is generated on the fly, never committed: Bulk-Data-style NDJSON, one file per resource
 type, so every patient's resources are spread over seven files and `export` / `report` must
@@ -11,7 +12,10 @@ regroup them (the hardest input for bounded memory). Forty-one template patients
 with an allogeneic HSCT, AML; each mapped once by fhir-onco, with varied sex, birth year, start
 dates, stages, responses, adverse-event grades, deaths) are written again under new ids per
 patient: string templating, so a million patients take minutes to write, not hours to map.
-`map-tables` reads a registry extract of benchmarks/workloads.py (registry-light).
+`map-tables` reads a registry extract of benchmarks/workloads.py (registry-light);
+`map-tables-json` is `map-tables -f ndjson --json -j 1` on the same extract (its JSON summary is
+streamed to stdout, issue 11), and `validate-json` is `validate --json` of N light case files
+(workloads cases-light, named on the command line).
 
 Each command runs in a fresh process (`python -m fhir_onco ...`) started by a small launcher;
 peak RSS comes from the OS (the launcher's wait4 rusage: the largest resident set of the command or
@@ -34,6 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # workloads imports benchmarks.bench_map
 
 from fhir_onco import map_case, parse_case
 from fhir_onco.pipeline import NdjsonWriter
@@ -139,7 +144,7 @@ _LAUNCHER = (
 )
 
 
-def measure(args: list[str]) -> tuple[float, float]:
+def measure(args: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of a command in a fresh process: the largest of the command's
     process and its workers, never this script's own memory."""
     with tempfile.NamedTemporaryFile("r", suffix=".rusage") as figures:
@@ -148,24 +153,28 @@ def measure(args: list[str]) -> tuple[float, float]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wall = time.perf_counter() - t0
         code, maxrss_kb = (int(x) for x in (figures.read().split() or ["1", "0"]))
-    if proc.returncode != 0 or code != 0:
+    if proc.returncode != 0 or code not in ok_codes:
         raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
     return wall, maxrss_kb / 1024
 
 
-def run(n: int, keep: Path | None, map_tables: bool, commands: list[str]) -> list[dict[str, object]]:
+CLI_PYTHON = [sys.executable]  # --cli-python: the Python whose fhir_onco runs the commands
+
+
+def run(n: int, keep: Path | None, map_tables: bool, commands: list[str],
+        extra: tuple[str, ...] = ()) -> list[dict[str, object]]:
     work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     src = keep / f"ndjson-{n}" if keep else work / "in"
-    cli = [sys.executable, "-m", "fhir_onco", "-q"]
+    cli = [CLI_PYTHON[0], "-m", "fhir_onco", "-q"]
     out: list[dict[str, object]] = []
     try:
         marker = src / ".complete"
-        if not marker.exists():
+        if commands and not marker.exists():
             t0 = time.perf_counter()
             resources = generate(n, src)
             marker.write_text(str(resources))
             print(f"# generated {n} patients, {resources} resources in {time.perf_counter() - t0:.0f} s", flush=True)
-        resources = int(marker.read_text())
+        resources = int(marker.read_text()) if commands else 0
         runs = {"export": [*cli, "export", "--input", str(src), "-o", str(work / "csv")],
                 "report": [*cli, "report", "--input", str(src), "-f", "json", "-o", str(work / "r.json")]}
         for name in commands:
@@ -186,6 +195,29 @@ def run(n: int, keep: Path | None, map_tables: bool, commands: list[str]) -> lis
             out.append({"command": "map-tables", "patients": n, "resources": None, "wall_s": round(wall, 1),
                         "peak_rss_mb": round(rss, 1)})
             print(_line(out[-1]), flush=True)
+        if "map-tables-json" in extra:
+            from workloads import registry_light
+
+            extract = work / "extract"
+            if not extract.exists():
+                registry_light(extract, n)
+            wall, rss = measure([*cli, "map-tables", str(extract), "-o", str(work / "mapped-json"), "-f", "ndjson",
+                                 "--json", "-j", "1"], ok_codes=(0, 1))
+            out.append({"command": "mt --json", "patients": n, "resources": None, "wall_s": round(wall, 1),
+                        "peak_rss_mb": round(rss, 1)})
+            print(_line(out[-1]), flush=True)
+        if "validate-json" in extra:
+            from workloads import cases_light
+
+            cases = work / "cases"
+            cases_light(cases, n)
+            files = sorted(str(p) for p in cases.glob("*.yaml"))
+            if len(files) != n:
+                raise SystemExit(f"expected {n} case files, found {len(files)}")
+            wall, rss = measure([*cli, "validate", "--json", *files], ok_codes=(0, 1))
+            out.append({"command": "val --json", "patients": n, "resources": None, "wall_s": round(wall, 1),
+                        "peak_rss_mb": round(rss, 1)})
+            print(_line(out[-1]), flush=True)
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -202,14 +234,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append", help="patients (repeatable; default 10,000 and 100,000)")
     parser.add_argument("--keep", type=Path, help="generate the input under this directory and keep it")
     parser.add_argument("--map-tables", action="store_true", help="also map-tables a registry extract of N patients")
-    parser.add_argument("--only", choices=["export", "report", "map-tables"], action="append",
+    parser.add_argument("--only", choices=["export", "report", "map-tables", "map-tables-json", "validate-json"],
+                        action="append",
                         help="run only this command (repeatable; default export and report)")
+    parser.add_argument("--cli-python", default=sys.executable,
+                        help="the Python whose fhir_onco runs the commands (e.g. another tree's venv)")
     args = parser.parse_args()
+    CLI_PYTHON[0] = args.cli_python
     print(f"{'command':>10} {'patients':>9} {'resources':>10} {'wall s':>9} {'s/1k patients':>13} "
           f"{'peak RSS MB':>11}", flush=True)
     only = args.only or ["export", "report"]
     for n in args.n or [10_000, 100_000]:
-        run(n, args.keep, args.map_tables or "map-tables" in only, [c for c in only if c != "map-tables"])
+        run(n, args.keep, args.map_tables or "map-tables" in only, [c for c in only if c in ("export", "report")],
+            tuple(c for c in only if c.endswith("-json")))
 
 
 if __name__ == "__main__":

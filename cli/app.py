@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
@@ -19,6 +20,7 @@ import typer
 from typer.core import TyperOption
 
 from fhir_onco.cli import common
+from fhir_onco.jsonstream import JsonObjectWriter
 from fhir_onco.validation.report import Report
 
 app = typer.Typer(
@@ -103,13 +105,16 @@ def map_command(
 
     common.check_inputs(cases)
     common.check_output_dir(output)
-    summary: list[dict[str, Any]] = []
+    # --json: the report is streamed to stdout case by case, never held (memory flat in the cases)
+    summary = JsonObjectWriter(sys.stdout, indent=2, ensure_ascii=False) if as_json else None
     totals: Counter[str] = Counter()
     failed = 0
     writer = NdjsonWriter(output) if fmt is Format.ndjson else None
     results = map_files(cases, jobs=jobs or default_jobs(), encode=fmt.value,
                         allow_text_only=allow_text_only, profiles=not structure_only)
     try:
+        if summary is not None:
+            summary.begin_list("patients")
         for path, result in zip(_progress(cases, "Mapping", as_json), results, strict=True):
             _print_report(result.report, as_json)
             entry: dict[str, Any] = {"source": str(path), "ok": result.ok,
@@ -128,13 +133,16 @@ def map_command(
                                 f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), valid", info=True)
             else:
                 failed += 1
-            if as_json:  # kept only for the JSON report, so memory stays flat in the number of cases
-                summary.append(entry)
+            if summary is not None:
+                summary.item(entry)
     finally:
         if writer is not None:
             writer.close()
-    if as_json:
-        typer.echo(json.dumps({"patients": summary, "failed": failed}, ensure_ascii=False, indent=2))
+    if summary is not None:
+        summary.end_list()
+        summary.member("failed", failed)
+        summary.close()
+        typer.echo("")
     else:
         common.echo(f"{len(cases) - failed} of {len(cases)} patients mapped, {totals.total()} resources "
                     f"written to {output}{' (ndjson)' if writer else ''}; {failed} failed", info=True)
@@ -207,7 +215,10 @@ def validate_command(
 ) -> None:
     """Validate case files or FHIR data: bundle integrity, profile conformance, plausibility."""
     common.check_inputs(files)
-    results: list[dict[str, Any]] = []
+    # --json: streamed to stdout file by file, never held (memory flat in the number of files)
+    results = JsonObjectWriter(sys.stdout, indent=2, ensure_ascii=False) if as_json else None
+    if results is not None:
+        results.begin_list("files")
     failed = 0
     from fhir_onco.errors import UNEXPECTED_ERRORS, internal_error
 
@@ -218,13 +229,17 @@ def validate_command(
             report = internal_error(str(path), exc, "validating")
         failed += not report.ok
         _print_report(report, as_json)
-        results.append({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})
-        if not as_json:
+        if results is not None:
+            results.item({"source": str(path), "ok": report.ok, "outcome": report.to_operation_outcome()})
+        else:
             state = "valid" if report.ok else f"{len(report.errors)} error(s)"
             warnings = len(report) - len(report.errors)
             common.echo(f"{path}: {state}" + (f", {warnings} warning(s)" if warnings else ""))
-    if as_json:
-        typer.echo(json.dumps({"files": results, "failed": failed}, ensure_ascii=False, indent=2))
+    if results is not None:
+        results.end_list()
+        results.member("failed", failed)
+        results.close()
+        typer.echo("")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -17,6 +17,7 @@ import typer
 from fhir_onco.cli import common
 from fhir_onco.cli.common import AllowTextOpt, EncodingOpt, IdSystemOpt, RegimenCategoryOpt
 from fhir_onco.files import write_private_text
+from fhir_onco.jsonstream import JsonObjectWriter
 from fhir_onco.validation.report import Report
 
 
@@ -36,6 +37,30 @@ def _echo_report(report: Report, as_json: bool) -> None:
     if not as_json:
         for issue in report:
             common.echo(issue.to_text(), err=True)
+
+
+class _LazyJson:
+    """``{"patients": [...], ...}`` on stdout, the list streamed; begun by the first patient."""
+
+    def __init__(self, out: Any) -> None:
+        self._writer = JsonObjectWriter(out, indent=2, ensure_ascii=False)
+        self.started = False
+
+    def item(self, entry: dict[str, Any]) -> None:
+        if not self.started:
+            self._writer.begin_list("patients")
+            self.started = True
+        self._writer.item(entry)
+
+    def finish(self, members: dict[str, Any]) -> None:
+        if not self.started:
+            self._writer.begin_list("patients")
+            self.started = True
+        self._writer.end_list()
+        for key, value in members.items():
+            self._writer.member(key, value)
+        self._writer.close()
+        typer.echo("")
 
 
 def map_tables_command(
@@ -75,7 +100,10 @@ def map_tables_command(
     if id_system:
         options["id_system"] = options["mrn_system"] = id_system
     file_report = Report()
-    summary: list[dict[str, Any]] = []
+    # --json: the summary is streamed to stdout patient by patient (memory flat in the number of
+    # patients); it starts with the first patient, so an extract that cannot be read at all still
+    # prints only {"error": ...}
+    summary = _LazyJson(sys.stdout) if as_json else None
     totals: Counter[str] = Counter()
     failed = written = 0
     writer = NdjsonWriter(output) if fmt is TableFormat.ndjson else None
@@ -97,7 +125,8 @@ def map_tables_command(
                         write_private_text(path, dump_case(patient.case))
                         entry["output"] = str(path)
                         written += 1
-                    summary.append(entry)
+                    if summary is not None:
+                        summary.item(entry)
         else:
             results = map_tables(directory, layout.value, allow_text_only=allow_text_only,
                                  file_report=file_report, jobs=jobs or default_jobs(), encode=fmt.value,
@@ -122,22 +151,23 @@ def map_tables_command(
                 else:
                     failed += 1
                     entry["outcome"] = result.report.to_operation_outcome()
-                if as_json:  # kept only for the JSON report: memory flat in the number of patients
-                    summary.append(entry)
+                if summary is not None:
+                    summary.item(entry)
             if first:
                 _echo_report(file_report, as_json)
     except TabularError as exc:
         _echo_report(exc.report, as_json)
-        if as_json:
+        if summary is not None and summary.started:  # (the readers raise before the first patient)
+            summary.finish({"error": exc.report.to_operation_outcome()})
+        elif as_json:
             typer.echo(json.dumps({"error": exc.report.to_operation_outcome()}, ensure_ascii=False, indent=2))
         raise typer.Exit(1) from None
     finally:
         if writer is not None:
             writer.close()
     file_errors = len(file_report.errors)
-    if as_json:
-        typer.echo(json.dumps({"patients": summary, "written": written, "failed": failed,
-                               "file_issues": file_report.to_operation_outcome()}, ensure_ascii=False, indent=2))
+    if summary is not None:
+        summary.finish({"written": written, "failed": failed, "file_issues": file_report.to_operation_outcome()})
     else:
         what = "case files" if fmt is TableFormat.cases else f"patients ({totals.total()} resources)"
         common.echo(f"{written} {what} written to {output}; {failed} patient(s) failed; "

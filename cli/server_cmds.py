@@ -162,11 +162,17 @@ def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[Any], N
 
 
 def _emit(report: Any, as_json: bool) -> None:
+    """Print the report: streamed from the report's on-disk result log, never built in memory."""
     if as_json:
-        typer.echo(report.to_json())
+        report.write_json(sys.stdout)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
         return
-    for p in [*report.patients, *getattr(report, "removed", [])]:
-        if p.status == "failed":
+    failed = [report.failures()]
+    if hasattr(report, "iter_removed"):
+        failed.append(report.iter_removed(failed_only=True))
+    for results in failed:
+        for p in results:
             typer.echo(f"FAILED {p.error}", err=True)
     for err in report.input_errors:
         typer.echo(f"INPUT  {err}", err=True)
@@ -183,9 +189,9 @@ def _emit(report: Any, as_json: bool) -> None:
         f"{rs['unchanged']} unchanged, {rs['deleted']} deleted, {rs['failed']} failed"
         + (" (dry run: nothing was written)" if report.dry_run else "")
     )
-    removed = getattr(report, "removed", [])
+    removed = report.log.removed
     if removed:
-        typer.echo(f"removed from source: {len(removed)} patient(s), policy {report.removal_policy}")
+        typer.echo(f"removed from source: {removed} patient(s), policy {report.removal_policy}")
     if getattr(report, "removal_skipped", None):
         typer.echo(f"note: {report.removal_skipped}", err=True)
     typer.echo(f"{report.requests} request(s), {report.retries} retried, {report.seconds:.1f}s")
@@ -240,13 +246,16 @@ def push_command(
     """
     from fhir_onco.server.inputs import estimate_patients, expand_inputs, iter_inputs
     from fhir_onco.server.push import push
+    from fhir_onco.server.results import SpooledLines
 
     _setup_logging(verbose)
     common.check_inputs(inputs)
     items = expand_inputs(inputs)
     if not items:
         raise _usage("no input files (.json, .yaml, .yml, .ndjson) or CSV extracts found")
-    warnings: list[str] = []
+    total = estimate_patients(items)
+    del items  # one path per file: not kept while pushing (iter_inputs lists them again)
+    warnings = SpooledLines()  # skipped files, ignored columns: on disk, like the report
     with _client(server, timeout, ca_bundle, retries, diagnostics) as client:
         stream: Iterable[Any] = iter_inputs(
             inputs,
@@ -261,7 +270,7 @@ def push_command(
             deid_bundles, deid_errors = _deidentify([b for b in loaded if not isinstance(b, InputError)], deidentify)
             stream = [*(b for b in loaded if isinstance(b, InputError)), *map(InputError, deid_errors), *deid_bundles]
         try:
-            with _progress(estimate_patients(items), "Pushing", as_json) as tick:
+            with _progress(total, "Pushing", as_json) as tick:
                 report = push(
                     client,
                     stream,
@@ -276,8 +285,11 @@ def push_command(
             raise _fail(e, as_json) from None
     for warning in warnings:  # push's JSON report has no place for them: stderr either way
         typer.echo(f"warning: {warning}", err=True)
-    _emit(report, as_json)
-    raise typer.Exit(0 if report.ok else 1)
+    warnings.close()
+    with report:
+        _emit(report, as_json)
+        ok = report.ok
+    raise typer.Exit(0 if ok else 1)
 
 
 def sync_command(
@@ -350,8 +362,10 @@ def sync_command(
                 )
         except ServerIOError as e:
             raise _fail(e, as_json) from None
-    _emit(report, as_json)
-    raise typer.Exit(0 if report.ok else 1)
+    with report:
+        _emit(report, as_json)
+        ok = report.ok
+    raise typer.Exit(0 if ok else 1)
 
 
 def _to_case_yaml(bundle: dict[str, Any]) -> str:

@@ -111,8 +111,29 @@ class UnknownDate:
 DateValue = PartialDate | RelativeDate | UnknownDate
 
 
+_PARSED: dict[str, DateValue] = {}
+_PARSED_MAX = 65_536
+
+
 def parse_date(text: str) -> DateValue:
-    """Parse one date expression; raises DateError with the accepted forms."""
+    """Parse one date expression; raises DateError with the accepted forms.
+
+    Memoised per distinct string (the values are frozen, so sharing them is safe): a registry
+    repeats the same few thousand dates, and the reader, the case model and the mappers each parse
+    every date of a case. The memo is cleared when full, so memory stays bounded; errors are not
+    memoised (they are rare and raise afresh).
+    """
+    value = _PARSED.get(text) if type(text) is str else None
+    if value is None:
+        value = _parse_date(text)
+        if type(text) is str:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[text] = value
+    return value
+
+
+def _parse_date(text: str) -> DateValue:
     s = str(text).strip()
     if m := _ISO.match(s):
         y, mo, d = (int(g) if g else None for g in m.groups())

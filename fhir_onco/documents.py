@@ -18,8 +18,10 @@ rule; they never quote the document's values.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import operator
 import os
 import re
 from collections.abc import Iterator
@@ -233,6 +235,7 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
     over-deep nesting and over-long or non-finite numbers with their line and column."""
 
     _depth = 0
+    no_aliases = False  # set by parse_yaml for a text with neither '&' nor '*'
     _SCALARS: ClassVar[dict[str, Any]] = {}
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # PyYAML hook
@@ -281,43 +284,85 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
         """The common case built directly from the composed nodes (libyaml composes them, PyYAML's
         generic constructor was then most of a case file's reading time); anything else - merge
         keys, other tags, cycles, any error - goes through the standard constructor, so it gets
-        exactly the standard result or message."""
+        exactly the standard result or message.
+
+        On the way it measures what :func:`_check_shape` would check (deepest nesting, values in
+        all mappings and lists, whether an alias repeats a mapping or list): ``shape`` holds
+        (depth, values) when no alias repeated one, else None - then the walk must run."""
+        self.shape = None
         try:
-            return self._fast(node, {}, set())
+            value, self.shape = self._fast(node)
+            return value
         except (_Fallback, yaml.YAMLError, RecursionError):
             return super().construct_document(node)
 
-    def _fast(self, node: Any, done: dict[int, Any], building: set[int]) -> Any:
-        key = id(node)
-        if key in done:
-            return done[key]  # an alias: the same object, as the standard constructor gives
-        if key in building:
-            raise _Fallback  # a recursive structure
-        kind, tag = type(node), node.tag
-        if kind is yaml.ScalarNode:
-            scalar = self._SCALARS.get(tag)
-            if scalar is None:
+    def _fast(self, root: Any) -> tuple[Any, tuple[int, int] | None]:
+        done: dict[int, Any] = {}  # collections built, by node id (an alias gives the same object)
+        building: set[int] = set()
+        scalars = self._SCALARS
+        scalar_node, seq_node, map_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+        deepest = values = 0
+        aliased = False
+        track = not self.no_aliases  # a text without '&' and '*' has no anchors, so no node is met twice
+
+        def build(node: Any, depth: int) -> Any:
+            nonlocal deepest, values, aliased
+            kind, tag = type(node), node.tag
+            if kind is scalar_node:
+                if tag == _STR_TAG:
+                    return node.value
+                scalar = scalars.get(tag)
+                if scalar is None:
+                    raise _Fallback
+                return scalar(self, node)
+            key = id(node)
+            if track:
+                if key in done:
+                    aliased = True
+                    return done[key]  # an alias: the same object, as the standard constructor gives
+                if key in building:
+                    raise _Fallback  # a recursive structure
+            if depth > deepest:
+                deepest = depth
+            value: Any
+            if kind is seq_node and tag == _SEQ_TAG:
+                if track:
+                    building.add(key)
+                items = node.value
+                values += len(items)
+                value = [item.value if type(item) is scalar_node and item.tag == _STR_TAG else build(item, depth + 1)
+                         for item in items]
+                if track:
+                    building.discard(key)
+            elif kind is map_node and tag == _MAP_TAG:
+                if track:
+                    building.add(key)
+                pairs = node.value
+                values += len(pairs)
+                value = {}
+                for key_node, value_node in pairs:
+                    if type(key_node) is scalar_node and key_node.tag == _STR_TAG:
+                        k = key_node.value
+                    else:
+                        k = build(key_node, depth + 1)
+                        if type(k) not in (str, int, float, bool) and k is not None:
+                            raise _Fallback  # the standard constructor reports or handles it
+                    if k in value:
+                        raise _Fallback  # a duplicate key: reported, located, by construct_mapping
+                    if type(value_node) is scalar_node and value_node.tag == _STR_TAG:
+                        value[k] = value_node.value
+                    else:
+                        value[k] = build(value_node, depth + 1)
+                if track:
+                    building.discard(key)
+            else:
                 raise _Fallback
-            value = scalar(self, node)
-        elif kind is yaml.SequenceNode and tag == "tag:yaml.org,2002:seq":
-            building.add(key)
-            value = [self._fast(item, done, building) for item in node.value]
-            building.discard(key)
-        elif kind is yaml.MappingNode and tag == "tag:yaml.org,2002:map":
-            building.add(key)
-            value = {}
-            for key_node, value_node in node.value:
-                k = self._fast(key_node, done, building)
-                if type(k) not in (str, int, float, bool) and k is not None:
-                    raise _Fallback  # the standard constructor reports or handles it
-                if k in value:
-                    raise _Fallback  # a duplicate key: reported, located, by construct_mapping
-                value[k] = self._fast(value_node, done, building)
-            building.discard(key)
-        else:
-            raise _Fallback
-        done[key] = value
-        return value
+            if track:
+                done[key] = value
+            return value
+
+        data = build(root, 1)
+        return data, (None if aliased else (deepest, values))
 
     @staticmethod
     def _check_number(node: Any) -> None:
@@ -325,6 +370,9 @@ class DocumentLoader(_YamlBase):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(
                 None, None, f"a number of {len(node.value)} characters; at most {MAX_NUMBER_CHARS} are accepted",
                 node.start_mark)
+
+
+_STR_TAG, _SEQ_TAG, _MAP_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
 
 
 class _Fallback(Exception):
@@ -343,6 +391,25 @@ DocumentLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+@functools.lru_cache(maxsize=2048)
+def _resolve(kind: Any, value: Any, implicit: Any) -> Any:
+    """PyYAML's implicit tag of a node (what ``BaseResolver.resolve`` answers for our loader).
+
+    The memo keeps the scalar texts it is keyed by: 2,048 entries hold the field names and the common
+    values that make the hits, and bound what long free-text scalars can keep alive."""
+    return yaml.resolver.BaseResolver.resolve(DocumentLoader, kind, value, implicit)  # type: ignore[arg-type]
+
+
+# libyaml's composer asks these three hooks of every node. Our loader registers no path resolvers,
+# so the answer depends on (kind, text, implicit) only: a C-level memo answers `resolve` (PyYAML
+# tries its regular expressions on every plain scalar otherwise), and the two path-tracking hooks,
+# which return at once without path resolvers, become C built-ins that ignore their arguments.
+assert not DocumentLoader.yaml_path_resolvers
+DocumentLoader.resolve = staticmethod(_resolve)
+DocumentLoader.descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored bool
+DocumentLoader.ascend_resolver = staticmethod(tuple)  # () -> the empty tuple, ignored
 DocumentLoader.add_constructor("tag:yaml.org,2002:int", DocumentLoader.construct_yaml_int)
 DocumentLoader.add_constructor("tag:yaml.org,2002:float", DocumentLoader.construct_yaml_float)
 DocumentLoader.add_constructor("tag:yaml.org,2002:map", DocumentLoader.construct_yaml_map)
@@ -350,8 +417,13 @@ DocumentLoader.add_constructor("tag:yaml.org,2002:map", DocumentLoader.construct
 
 def parse_yaml(text: str, source: str = "<yaml>") -> Any:
     """Safe YAML with the checks above."""
+    loader = DocumentLoader(text)  # a SafeLoader; what yaml.load does, keeping the loader to ask
+    loader.no_aliases = "&" not in text and "*" not in text
     try:
-        data = yaml.load(text, Loader=DocumentLoader)  # DocumentLoader is a SafeLoader
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -359,7 +431,9 @@ def parse_yaml(text: str, source: str = "<yaml>") -> Any:
         raise DocumentError(source, [(where, f"not valid YAML: {problem}")]) from None
     except RecursionError:  # a construct our depth check does not see; no location is known
         raise DocumentError(source, [("(file)", f"nested deeper than {MAX_DEPTH} levels")]) from None
-    _check_shape(data, source, len(text))
+    shape = getattr(loader, "shape", None)
+    if shape is None or shape[0] > MAX_DEPTH or shape[1] > len(text) + 1000:
+        _check_shape(data, source, len(text))  # it finds, and locates, what the measure suggests
     return data
 
 

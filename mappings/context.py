@@ -7,6 +7,7 @@ one run reports every problem of a case. The orchestrator refuses to emit a bund
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from fhir_onco.case import Case
 from fhir_onco.dates import DateError, PartialDate, RelativeDate, UnknownDate, parse_date, shift
@@ -15,10 +16,14 @@ from fhir_onco.fhir import urls
 from fhir_onco.terminology import Concept, Terminology, UnknownTermError
 from fhir_onco.validation.report import Report
 
+# set_date parses an expression up to three times; the values are frozen, and an expression that does
+# not parse is not kept (lru_cache keeps no exception), so each use still reports it
+_parse_date = lru_cache(maxsize=1 << 12)(parse_date)
+
 
 def _unknown(expr: str) -> UnknownDate | None:
     try:
-        value = parse_date(expr)
+        value = _parse_date(expr)
     except DateError:
         return None
     return value if isinstance(value, UnknownDate) else None
@@ -46,6 +51,9 @@ class MappingContext:
     regimen_ends: dict[str, PartialDate] = field(default_factory=dict)
     undated: set[str] = field(default_factory=set)  # HSCT / regimen keys whose date the source does not give
     text_only: bool = False  # some term was kept as text only (flagged in the bundle)
+    # ids of this patient's resources: SHA-1 state after "<namespace><patient key>|" (see new_id)
+    _ids: b.IdFactory | None = field(default=None, init=False, repr=False)
+    _patient_ref: str | None = field(default=None, init=False, repr=False)
 
     # ---- identity -------------------------------------------------------------------------
     @property
@@ -59,10 +67,15 @@ class MappingContext:
 
     @property
     def patient_ref(self) -> b.Json:
-        return b.reference("Patient", self.patient_id)
+        if self._patient_ref is None:
+            self._patient_ref = f"Patient/{self.patient_id}"
+        return {"reference": self._patient_ref}
 
     def new_id(self, kind: str, key: str) -> str:
-        return b.resource_id(self.patient_key, kind, key)
+        """``b.resource_id(patient_key, kind, key)``, hashing the patient's part once per case."""
+        if self._ids is None:
+            self._ids = b.IdFactory(self.patient_key)
+        return self._ids(f"{kind}|{key}")
 
     def register(self, kind: str, local_id: str, rid: str) -> None:
         self.ids[(kind, local_id)] = rid
@@ -90,6 +103,13 @@ class MappingContext:
 
     def add(self, resource: b.Json) -> b.Json:
         resource = b.prune(resource)
+        self.resources.append(resource)
+        return resource
+
+    def add_clean(self, resource: b.Json) -> b.Json:
+        """Add a resource built without empty values (no None, "", [] or {} at any depth), so it
+        needs no `prune` walk. tests/mapping/test_no_empty_values.py maps every example, golden and
+        corpus case and fails on any empty value in the output, so a builder that emits one is caught."""
         self.resources.append(resource)
         return resource
 
@@ -140,7 +160,7 @@ class MappingContext:
         if expr is None:
             return None
         try:
-            value = parse_date(expr)
+            value = _parse_date(expr)
             if isinstance(value, UnknownDate):
                 return None  # set_date writes the data-absent reason and the bounds
             if isinstance(value, PartialDate):
@@ -192,7 +212,7 @@ class MappingContext:
         target[element] = value.iso()
         if expr is not None and expr != value.iso():
             marks = [b.extension(urls.EXT_SOURCE_DATE, valueString=expr)]
-            if value.precision != "day" and isinstance(parse_date(expr), RelativeDate):
+            if value.precision != "day" and isinstance(_parse_date(expr), RelativeDate):
                 # D+N from an HSCT known only to the month: the value is partial because of the anchor.
                 marks.append(b.extension(urls.EXT_ANCHOR_PRECISION, valueCode=value.precision))
             target["_" + element] = {"extension": marks}
@@ -225,7 +245,7 @@ class MappingContext:
         if expr is None:
             return None
         try:
-            value = parse_date(expr)
+            value = _parse_date(expr)
             if isinstance(value, UnknownDate):
                 return None
             return value if isinstance(value, PartialDate) else self._resolve_relative(value, regimen)

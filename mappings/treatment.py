@@ -9,7 +9,9 @@ them in activity.outcomeReference, so the grouping can be read from either side.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 from fhir_onco.case import Drug, Regimen
 from fhir_onco.dates import DateError, PartialDate, shift
@@ -89,8 +91,7 @@ def regimen_key(rg: Regimen) -> str:
     return rg.id or f"{rg.name}|{rg.start}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Dose:
+class _Dose(NamedTuple):  # a tuple: a schedule expands into thousands, a frozen dataclass is 3x slower to make
     cycle: int
     first_day: int
     last_day: int
@@ -143,69 +144,75 @@ def _map_regimen(ctx: MappingContext, i: int, rg: Regimen) -> None:
     if rg.cycle_length_days:
         extensions.append(b.extension(urls.EXT_CYCLE_LENGTH, valueDuration={
             "value": rg.cycle_length_days, "unit": "d", "system": urls.UCUM, "code": "d"}))
-    if rg.intensity:
-        extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": ctx.cc(
-            "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-")})
-    intent = ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")
-    diagnosis = ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")
+    if rg.intensity and (intensity := b.prune(ctx.cc(
+            "regimen_terms", rg.intensity, f"{path}.intensity", "intensity-"))):
+        extensions.append({"url": urls.EXT_CONDITIONING_INTENSITY, "valueCodeableConcept": intensity})
+    intent = b.prune(ctx.cc("regimen_terms", rg.intent, f"{path}.intent", "intent-")) or None
+    diagnosis = b.prune(ctx.diagnosis_ref(rg.diagnosis, f"{path}.diagnosis")) or None
     if intent:
         extensions.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
     if rg.hsct_relative and (hsct_id := ctx.ids.get(("hsct", rg.hsct_relative))):
         extensions.append(b.extension(urls.EXT_HSCT_RELATIVE, valueReference=b.reference("Procedure", hsct_id)))
-    stop_reason = ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")
+    stop_reason = b.prune(ctx.cc("regimen_terms", rg.stop_reason, f"{path}.stop_reason", "stop-")) or None
     if stop_reason:
         extensions.append({"url": urls.EXT_REGIMEN_STOP_REASON, "valueCodeableConcept": stop_reason})
     extensions.append(position(i))
+    # Built without empty values (added without a prune walk), in the key order of the resource.
     careplan: b.Json = {
         "resourceType": "CarePlan",
         "id": rid,
         "meta": b.meta("onco-regimen"),
         "extension": extensions,
-        "identifier": b.identifier_for(rg.id),
-        "partOf": [ref] if rg.part_of and (ref := ctx.ref_to(
-            "regimen", "CarePlan", rg.part_of, f"{path}.part_of")) else [],
-        "status": _CAREPLAN_STATUS[rg.status],
-        "intent": "order",
-        "category": [ctx.cc("regimen_terms", rg.category, f"{path}.category", "category-")],
-        "title": rg.name,
-        "subject": ctx.patient_ref,
-        "period": {},
-        "addresses": [diagnosis] if diagnosis else [],
-        "activity": [],
     }
-    ctx.set_date(careplan["period"], "start", rg.start, f"{path}.start", regimen=key)
-    end = ctx.set_date(careplan["period"], "end", rg.end, f"{path}.end", regimen=key)
+    if identifier := b.identifier_for(rg.id):
+        careplan["identifier"] = identifier
+    if rg.part_of and (ref := ctx.ref_to("regimen", "CarePlan", rg.part_of, f"{path}.part_of")):
+        careplan["partOf"] = [ref]
+    careplan["status"] = _CAREPLAN_STATUS[rg.status]
+    careplan["intent"] = "order"
+    if category := b.prune(ctx.cc("regimen_terms", rg.category, f"{path}.category", "category-")):
+        careplan["category"] = [category]
+    if rg.name:
+        careplan["title"] = rg.name
+    careplan["subject"] = ctx.patient_ref
+    period: b.Json = {}
+    ctx.set_date(period, "start", rg.start, f"{path}.start", regimen=key)
+    end = ctx.set_date(period, "end", rg.end, f"{path}.end", regimen=key)
     if end is None and start is not None and start.day and rg.cycles and rg.cycle_length_days:
-        careplan["period"]["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
-        careplan["period"]["_end"] = {"extension": [b.extension(urls.EXT_DERIVED_DATE, valueBoolean=True)]}
+        period["end"] = shift(start, rg.cycles * rg.cycle_length_days - 1).iso()
+        period["_end"] = {"extension": [b.extension(urls.EXT_DERIVED_DATE, valueBoolean=True)]}
+    if period := b.prune(period):
+        careplan["period"] = period
+    if diagnosis:
+        careplan["addresses"] = [diagnosis]
     if rg.note:
         careplan["note"] = [{"text": rg.note}]
-    ctx.add(careplan)  # filled in below: the dict is shared
-    careplan = ctx.resources[-1]
-    careplan.setdefault("activity", [])
+    activities: list[b.Json] = []
+    careplan["activity"] = activities  # filled in below; removed again when no drug is named
+    ctx.add_clean(careplan)
     # Per-regimen facts resolved once, so a bad term is reported once, not once per dose.
     shared = _Shared(careplan_id=rid, start=start, intent=intent,
                      diagnosis=diagnosis)
     taken: set[str] = set()  # administration keys of this regimen so far
     for j, drug in enumerate(rg.drugs):
-        drug_stop = ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason", "stop-")
-        med = ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")
+        drug_stop = b.prune(ctx.cc("regimen_terms", drug.stop_reason, f"{path}.drugs[{j}].stop_reason",
+                                   "stop-")) or None
+        med = b.prune(ctx.cc("drugs", drug.drug, f"{path}.drugs[{j}].drug")) or None
         refs = _map_drug(ctx, rg, key, shared, drug, _drug_key_options(drug, j), taken, med,
                          f"{path}.drugs[{j}]", drug_stop or stop_reason)
-        activity: b.Json = {
-            "outcomeReference": refs,
-            "detail": {
-                "extension": [_schedule(drug)],
-                "kind": "MedicationRequest",
-                "status": _ACTIVITY_STATUS[drug.status],
-                "statusReason": drug_stop,
-                "productCodeableConcept": med,
-            },
-        }
-        careplan["activity"].append(b.prune(activity))
+        detail: b.Json = {}
+        if schedule := _schedule(drug):
+            detail["extension"] = [schedule]
+        detail["kind"] = "MedicationRequest"
+        detail["status"] = _ACTIVITY_STATUS[drug.status]
+        if drug_stop:
+            detail["statusReason"] = drug_stop
+        if med:
+            detail["productCodeableConcept"] = med
+        activities.append({"outcomeReference": refs, "detail": detail} if refs else {"detail": detail})
     for j, cls in enumerate(rg.drug_classes):
         # A class named without its drugs: what was planned/given is known only as a class (no doses).
-        careplan["activity"].append(b.prune({"detail": {
+        activities.append(b.prune({"detail": {
             "extension": [b.extension(urls.EXT_DRUG_CLASS_ONLY, valueBoolean=True)],
             "kind": "MedicationRequest",
             "status": "stopped" if rg.status == "stopped" else "completed" if rg.status == "completed"
@@ -231,11 +238,16 @@ def _schedule(drug: Drug) -> b.Json | None:
     return {"url": urls.EXT_DRUG_SCHEDULE, "extension": present} if present else None
 
 
+@lru_cache(maxsize=1024)  # a registry repeats the same few schedules ('1', '1-7', '1,8,15') in every patient
+def _schedule_days(cycles: str | None, total: int, days: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return tuple(parse_cycles(cycles, total)), tuple(parse_days(days)) if days else ()
+
+
 def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Dose]:
     total = rg.cycles or 1
     try:
-        cycles = parse_cycles(drug.cycles, total)
-        days = parse_days(drug.days) if drug.days else []
+        cycles, day_tuple = _schedule_days(drug.cycles, total, drug.days)
+        days = list(day_tuple)
     except ScheduleError as exc:
         ctx.error(path, str(exc))
         return []
@@ -268,7 +280,19 @@ def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Do
 
 
 def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
-              day: int) -> PartialDate | None:
+              day: int, shared: _Shared | None = None) -> PartialDate | None:
+    """The date of day `day` of cycle `cycle`; with `shared`, a date found once is looked up (only
+    dates found are kept, so a date that cannot be placed is reported at each use, as before)."""
+    if shared is None:
+        return _find_day_date(ctx, rg, start, cycle, day)
+    found = shared.days.get((cycle, day))
+    if found is None and (found := _find_day_date(ctx, rg, start, cycle, day)) is not None:
+        shared.days[(cycle, day)] = found
+    return found
+
+
+def _find_day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
+                   day: int) -> PartialDate | None:
     if rg.hsct_relative is not None:
         anchor = ctx.hsct_dates.get(rg.hsct_relative)
         if anchor is None:
@@ -292,6 +316,15 @@ class _Shared:
     start: PartialDate | None
     intent: b.Json | None
     diagnosis: b.Json | None
+    # (cycle, day) -> its date, and date -> ISO text: the drugs of a regimen share their days
+    days: dict[tuple[int, int], PartialDate] = field(default_factory=dict)
+    isos: dict[PartialDate, str] = field(default_factory=dict)
+
+    def iso(self, value: PartialDate) -> str:
+        text = self.isos.get(value)
+        if text is None:
+            text = self.isos[value] = value.iso()
+        return text
 
 
 def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug: Drug, key_options: list[str],
@@ -313,72 +346,107 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         # course at the known precision; the schedule stays on the CarePlan activity (drug-schedule).
         doses = [_Dose(0, 0, 0, 1, drug.status == "stopped")]
     slots = ["course" if dose.cycle == 0 else f"c{dose.cycle}|d{dose.first_day}|{dose.slot}" for dose in doses]
-    drug_key = next((k for k in key_options if not any(f"{k}|{s}" in taken for s in slots)), key_options[-1])
+    drug_key = key_options[0] if not taken else next(
+        (k for k in key_options if taken.isdisjoint([f"{k}|{s}" for s in slots])), key_options[-1])
     taken.update(f"{drug_key}|{s}" for s in slots)
+    # What every administration of this drug has in common, built once and free of empty values
+    # (the administrations are added without a prune walk). Each administration gets its own copy
+    # (`copier`), so a caller may change one resource in place without changing another
+    # (tests/mapping/test_no_empty_values.py: no object appears twice in a bundle).
+    route = b.prune(route) or None
+    dosage: b.Json = {"route": route} if route else {}
+    if drug.dose is not None:
+        dosage["rateQuantity" if drug.dose_basis == "per-day" else "dose"] = b.prune(
+            b.quantity(drug.dose, unit, drug.unit))
+    if drug.dose_basis == "course-total":
+        dosage["text"] = "course total"
+    has_dosage = "dose" in dosage or "rateQuantity" in dosage
+    regimen_ref = b.reference("CarePlan", careplan_id)["reference"]
+    tail: list[b.Json] = []  # extensions after the cycle / course one, before the stop day
+    if basis:  # mCODE puts it on the administration itself, not on dosage
+        tail.append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS, "valueCodeableConcept": b.prune(basis)})
+    if intent:
+        tail.append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
+    if drug.dose_basis != "per-dose":
+        tail.append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
+    after: list[b.Json] = []  # R4 mad-1: without a dose or a rate, route and unit travel in extensions
+    if not has_dosage:
+        if route:
+            after.append({"url": urls.EXT_ADMINISTRATION_ROUTE, "valueCodeableConcept": route})
+        if drug.unit:
+            after.append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
+    identifier = b.identifier_for(drug.id)
+    status = "not-done" if drug.status == "not-done" else "completed"
+    diagnosis = shared.diagnosis
+    note = [{"text": drug.note}] if drug.note else None
+    given = drug.status != "not-done"  # only what was given can be a suspected cause
+    profile = b.meta("onco-medication-administration")["profile"][0]
+    subject = ctx.patient_ref["reference"]
+    # one copy of all the drug's shared parts per administration (a single C-level parse)
+    parts = b.copier({"tail": tail, "identifier": identifier, "stop_reason": stop_reason, "med": med,
+                      "diagnosis": diagnosis, "dosage": dosage, "after": after, "note": note})
+    new_id, add = ctx.new_id, ctx.add_clean
+    days, isos = shared.days, shared.isos
+    given_list: list[tuple[str, str, PartialDate | None]] | None = None
     for dose, slot in zip(doses, slots, strict=True):
-        ma_id = ctx.new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
-        refs.append(b.reference("MedicationAdministration", ma_id))
-        dosage: b.Json = {"route": route}
-        if drug.dose is not None:
-            field = "rateQuantity" if drug.dose_basis == "per-day" else "dose"
-            dosage[field] = b.quantity(drug.dose, unit, drug.unit)
-        if drug.dose_basis == "course-total":
-            dosage["text"] = "course total"
+        ma_id = new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
+        refs.append({"reference": f"MedicationAdministration/{ma_id}"})
+        cycle, first_day, last_day, _, stopped = dose
+        part = parts()
+        extensions = [{"url": urls.EXT_REGIMEN, "valueReference": {"reference": regimen_ref}},
+                      {"url": urls.EXT_CYCLE, "valuePositiveInt": cycle} if cycle else
+                      {"url": urls.EXT_COURSE_ADMINISTRATION, "valueBoolean": True}, *part["tail"]]
+        if stopped and drug.stop_day is not None:
+            extensions.append({"url": urls.EXT_STOP_DAY, "valueInteger": drug.stop_day})
         ma: b.Json = {
             "resourceType": "MedicationAdministration",
             "id": ma_id,
-            "meta": b.meta("onco-medication-administration"),
-            "extension": [
-                b.extension(urls.EXT_REGIMEN, valueReference=b.reference("CarePlan", careplan_id)),
-                b.extension(urls.EXT_CYCLE, valuePositiveInt=dose.cycle) if dose.cycle else
-                b.extension(urls.EXT_COURSE_ADMINISTRATION, valueBoolean=True),
-            ],
-            "identifier": b.identifier_for(drug.id),
-            "status": "stopped" if dose.stopped else ("not-done" if drug.status == "not-done"
-                                                      else "completed"),
-            "statusReason": [stop_reason] if dose.stopped and stop_reason else [],
-            "medicationCodeableConcept": med,
-            "subject": ctx.patient_ref,
+            "meta": {"profile": [profile]},
+            "extension": extensions,
         }
-        if basis:  # mCODE puts it on the administration itself, not on dosage
-            ma["extension"].append({"url": urls.EXT_MCODE_NORMALIZATION_BASIS,
-                                    "valueCodeableConcept": basis})
-        if intent:
-            ma["extension"].append({"url": urls.EXT_MCODE_TREATMENT_INTENT, "valueCodeableConcept": intent})
-        if drug.dose_basis != "per-dose":
-            ma["extension"].append(b.extension(urls.EXT_DOSE_BASIS, valueCode=drug.dose_basis))
-        if dose.stopped and drug.stop_day is not None:
-            ma["extension"].append(b.extension(urls.EXT_STOP_DAY, valueInteger=drug.stop_day))
-        first = _day_date(ctx, rg, start, dose.cycle, dose.first_day) if dose.first_day else None
-        if dose.first_day == 0:  # whole regimen period
+        if identifier:
+            ma["identifier"] = part["identifier"]
+        if stopped:
+            ma["status"] = "stopped"
+            if stop_reason:
+                ma["statusReason"] = [part["stop_reason"]]
+        else:
+            ma["status"] = status
+        if med:
+            ma["medicationCodeableConcept"] = part["med"]
+        ma["subject"] = {"reference": subject}
+        if first_day:
+            first = days.get((cycle, first_day)) or _day_date(ctx, rg, start, cycle, first_day, shared)
+        else:
+            first = None
+        if first_day == 0:  # whole regimen period
             period: b.Json = {}
             first = ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
             ctx.set_date(period, "end", rg.end, f"{path}", regimen=key)
-            ma["effectivePeriod"] = period
+            if period := b.prune(period):
+                ma["effectivePeriod"] = period
         elif first is None:
             ctx.error(path, "cannot date the administrations: the regimen start needs a full date")
             break
-        elif dose.last_day != dose.first_day or drug.continuous:
-            last = _day_date(ctx, rg, start, dose.cycle, dose.last_day)
-            ma["effectivePeriod"] = {"start": first.iso(), "end": last.iso() if last else None}
+        elif last_day != first_day or drug.continuous:
+            last = days.get((cycle, last_day)) or _day_date(ctx, rg, start, cycle, last_day, shared)
+            ma["effectivePeriod"] = {"start": shared.iso(first), "end": shared.iso(last)} if last else \
+                {"start": shared.iso(first)}
         else:
-            ma["effectiveDateTime"] = first.iso()
-        if shared.diagnosis:
-            ma["reasonReference"] = [shared.diagnosis]
-        if "dose" in dosage or "rateQuantity" in dosage:
-            ma["dosage"] = dosage
-        else:
-            # R4 mad-1: a dosage needs a dose or a rate. With the dose not stated, the route (and a
-            # unit written alone) travel in extensions instead of an invalid dosage.
-            if route:
-                ma["extension"].append({"url": urls.EXT_ADMINISTRATION_ROUTE, "valueCodeableConcept": route})
-            if drug.unit:
-                ma["extension"].append(b.extension(urls.EXT_DOSE_UNIT, valueString=drug.unit))
-        if drug.note:
-            ma["note"] = [{"text": drug.note}]
-        if drug.status != "not-done":  # only what was given can be a suspected cause
-            ctx.administrations.setdefault(key, []).append((drug.drug, ma_id, first))
-        ctx.add(ma)
+            ma["effectiveDateTime"] = isos.get(first) or shared.iso(first)
+        if diagnosis:
+            ma["reasonReference"] = [part["diagnosis"]]
+        if has_dosage:
+            ma["dosage"] = part["dosage"]
+        elif after:
+            extensions.extend(part["after"])
+        if note:
+            ma["note"] = part["note"]
+        if given:
+            if given_list is None:
+                given_list = ctx.administrations.setdefault(key, [])
+            given_list.append((drug.drug, ma_id, first))
+        add(ma)
     return refs
 
 

@@ -51,3 +51,53 @@ def test_ndjson_bad_lines_fail_alone(tmp_path: Path) -> None:
     assert errors[2][0] == "column 2" and errors[3][1] == "nested deeper than 100 levels"
     assert errors[4] == ("byte 8", "not UTF-8 text")
     assert all(v.source == f"{path}:{n}" for n, v in got if isinstance(v, DocumentError))
+
+
+def test_yaml_depth_and_size_limits_located_without_the_walk() -> None:
+    """The construction measures depth and size; past either limit the walk still names the place."""
+    deep = "a:\n" + "".join("  " * i + "- \n" for i in range(1, 101)) + "  " * 101 + "- x\n"
+    with pytest.raises(DocumentError) as info:
+        parse_yaml(deep)
+    assert info.value.issues[0][1] == "nested deeper than 100 levels" and info.value.issues[0][0].startswith("a[0]")
+    assert parse_yaml("a:\n" + "".join("  " * i + "- \n" for i in range(1, 98)) + "  " * 98 + "- x\n")
+    shared = "s: &s [" + ", ".join(["1"] * 50) + "]\nt: [" + ", ".join(["*s"] * 3) + "]\n"
+    assert parse_yaml(shared)["t"] == [[1] * 50] * 3  # aliases take the walk (160 values in 118 chars: within)
+
+
+def test_yaml_resolver_hooks_give_pyyaml_tags() -> None:
+    """The memoised resolver and the no-op path hooks give the tag PyYAML's own resolver gives."""
+    import yaml
+
+    from fhir_onco.documents import DocumentLoader
+
+    class Plain(DocumentLoader):  # PyYAML's resolver methods, our implicit resolvers
+        resolve = yaml.resolver.BaseResolver.resolve
+        descend_resolver = yaml.resolver.BaseResolver.descend_resolver
+        ascend_resolver = yaml.resolver.BaseResolver.ascend_resolver
+
+    def tags(node: yaml.Node) -> list[tuple[str, object]]:
+        if isinstance(node, yaml.ScalarNode):
+            return [(node.tag, node.value)]
+        children = node.value if isinstance(node, yaml.SequenceNode) else [x for kv in node.value for x in kv]
+        return [(node.tag, None)] + [t for child in children for t in tags(child)]
+
+    text = ("a: 1\nb: 1.5\nc: 03.2019\nd: 2021-07-02\ne: yes\nf: ~\ng: null\nh: '12'\ni: \"x\"\nj: .inf\n"
+            "k: 0x1F\nl: 1_000\nm: [on, off, Null, TRUE, -1, +2, 1e3, .5]\nn: {x: !!str 3, y: !!int '4'}\n"
+            "o: <<\np: =\nq: ''\nr:\ns: multiple myeloma\n")
+    ours, plain = yaml.compose(text, Loader=DocumentLoader), yaml.compose(text, Loader=Plain)
+    assert tags(ours) == tags(plain)
+    assert ("tag:yaml.org,2002:int", "1") in tags(ours) and ("tag:yaml.org,2002:str", "12") in tags(ours)
+
+
+def test_yaml_without_anchors_built_as_with_them() -> None:
+    """parse_yaml skips alias bookkeeping for a text without '&' and '*': same data as yaml.load."""
+    import yaml
+
+    from fhir_onco.documents import DocumentLoader
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text("utf-8-sig") for p in sorted(root.glob("examples/**/*.yaml"))]
+    plain = [t for t in texts if "&" not in t and "*" not in t]
+    assert len(plain) >= 3
+    for text in plain:
+        assert repr(parse_yaml(text)) == repr(yaml.load(text, Loader=DocumentLoader))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import lru_cache, partial
 from hashlib import sha1
 from typing import Any
 
@@ -44,6 +44,28 @@ def resource_id(*parts: str) -> str:
     h[8] = (h[8] & 0x3F) | 0x80
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+class IdFactory:
+    """``resource_id(first, *parts)`` for many ids that share their first part (one patient's key):
+    the SHA-1 of the namespace and that part is computed once and copied for each id."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, first: str):
+        self._base = sha1(_NAMESPACE_BYTES + first.encode("utf-8") + b"|")
+
+    def __call__(self, rest: str) -> str:
+        """The id of ``first|rest`` (``rest``: the other parts joined with "|")."""
+        h = self._base.copy()
+        h.update(rest.encode("utf-8"))
+        # the hex of the first 16 bytes with version 5 (byte 6's high nibble) and the RFC 4122
+        # variant (byte 8's top bits 10), as in resource_id
+        x = h.hexdigest()
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def reference(resource_type: str, rid: str, display: str | None = None) -> Json:
@@ -96,6 +118,33 @@ def identifier_for(local_id: str | None) -> list[Json]:
 
 def meta(profile_name: str) -> Json:
     return {"profile": [urls.profile(profile_name)]}
+
+
+def copy_json(obj: Any) -> Any:
+    """A fresh copy of a JSON tree: its dicts and lists new, its scalars (immutable) kept.
+
+    Cheaper than `copy.deepcopy` (no memo, exact type tests); for parts built once and put into many
+    resources, so that no two places of a bundle are the same object."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: copy_json(v) if type(v) is dict or type(v) is list else v for k, v in obj.items()}
+    if kind is list:
+        return [copy_json(v) if type(v) is dict or type(v) is list else v for v in obj]
+    return obj
+
+
+def copier(obj: Any) -> Callable[[], Any]:
+    """A function that returns a fresh copy of `obj` at each call, for parts built once and put into
+    many resources. orjson parses its own text back in C, ~10x cheaper than `copy_json`; that is taken
+    only when the round trip gives back an equal tree (no NaN, tuple, int beyond 64 bits, ...)."""
+    if orjson is not None:
+        try:
+            text = orjson.dumps(obj)
+        except TypeError:
+            text = None
+        if text is not None and orjson.loads(text) == obj:
+            return partial(orjson.loads, text)
+    return partial(copy_json, obj)
 
 
 def prune(obj: Any) -> Any:

@@ -21,6 +21,7 @@ batch instead (not atomic: each entry succeeds or fails alone) for servers witho
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import queue
@@ -32,7 +33,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
+
+from fhir_onco.jsonstream import JsonObjectWriter
 
 from .canonical import same_content
 from .client import FhirClient
@@ -47,6 +50,7 @@ from .errors import (
     TransportError,
 )
 from .inputs import PatientBundle
+from .results import ResultLog
 
 log = logging.getLogger(__name__)
 
@@ -81,42 +85,85 @@ class PatientResult:
         return d
 
 
-@dataclass
 class PushReport:
-    server: str
-    mode: str
-    dry_run: bool
-    patients: list[PatientResult] = field(default_factory=list)
-    input_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    requests: int = 0
-    retries: int = 0
+    """What a push did, in memory flat in the number of patients.
+
+    Counters give :meth:`totals` and :attr:`ok`; every patient's result (and every input error)
+    is kept on disk by a :class:`~fhir_onco.server.results.ResultLog` and read back streaming:
+    :meth:`iter_patients`, :meth:`failures`, :meth:`write_json`. :attr:`patients` builds the
+    whole list (fine for small runs; a million patients is a million objects). :meth:`close`
+    deletes the temporary file (garbage collection does too).
+    """
+
+    def __init__(
+        self,
+        server: str,
+        mode: str,
+        dry_run: bool,
+        patients: Iterable[PatientResult] = (),
+        input_errors: Iterable[str] = (),
+        seconds: float = 0.0,
+        requests: int = 0,
+        retries: int = 0,
+    ) -> None:
+        self.server = server
+        self.mode = mode
+        self.dry_run = dry_run
+        self.log = ResultLog()
+        self.input_errors = self.log.lines("input_errors")
+        self.input_errors.extend(input_errors)
+        for p in patients:
+            self.add(p)
+        self.seconds = seconds
+        self.requests = requests
+        self.retries = retries
+
+    def add(self, result: PatientResult) -> None:
+        """Record (or replace) a patient's result."""
+        self.log.reserve(result.patient)
+        self.log.put(result)
+
+    @property
+    def patients(self) -> list[PatientResult]:
+        """Every patient's result in input order, as a list (see :meth:`iter_patients` for large runs)."""
+        return list(self.log.results())
+
+    def iter_patients(self) -> Iterator[PatientResult]:
+        return self.log.results()
+
+    def failures(self) -> Iterator[PatientResult]:
+        """The failed patients, in input order, streamed from disk."""
+        return self.log.results(failed_only=True)
+
+    def close(self) -> None:
+        self.log.close()
+
+    def __enter__(self) -> PushReport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def ok(self) -> bool:
-        return not self.input_errors and all(p.status != "failed" for p in self.patients)
+        return not self.input_errors and not self.log.statuses["failed"]
 
     def totals(self) -> dict[str, Any]:
-        def count(status: str) -> int:
-            return sum(1 for p in self.patients if p.status == status)
-
+        s = self.log.statuses
         return {
             "patients": {
-                "total": len(self.patients),
-                "created": count("created"),
-                "updated": count("updated"),
-                "unchanged": count("unchanged"),
-                "deleted": count("deleted"),
-                "failed": count("failed"),
+                "total": self.log.patients,
+                "created": s["created"],
+                "updated": s["updated"],
+                "unchanged": s["unchanged"],
+                "deleted": s["deleted"],
+                "failed": s["failed"],
             },
-            "resources": {
-                k: sum(getattr(p, k) for p in self.patients)
-                for k in ("created", "updated", "unchanged", "deleted", "failed")
-            },
+            "resources": {k: self.log.resources[k] for k in ("created", "updated", "unchanged", "deleted", "failed")},
             "input_errors": len(self.input_errors),
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def _head(self) -> dict[str, Any]:
         return {
             "server": self.server,
             "mode": self.mode,
@@ -126,12 +173,28 @@ class PushReport:
             "seconds": round(self.seconds, 3),
             "requests": self.requests,
             "retries": self.retries,
-            "patients": [p.to_dict() for p in self.patients],
-            "input_errors": self.input_errors,
         }
 
+    def _write_lists(self, w: JsonObjectWriter) -> None:
+        w.list_member("patients", (p.to_dict() for p in self.log.results()))
+        w.list_member("input_errors", self.input_errors)
+
+    def write_json(self, out: TextIO, indent: int | None = 2) -> None:
+        """The JSON report, streamed: the same text as ``json.dumps(self.to_dict(), indent=indent)``."""
+        w = JsonObjectWriter(out, indent)
+        for k, v in self._head().items():
+            w.member(k, v)
+        self._write_lists(w)
+        w.close()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as one dict (every patient in memory: use :meth:`write_json` for large runs)."""
+        return json.loads(self.to_json(indent=None))
+
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        buf = io.StringIO()
+        self.write_json(buf, indent)
+        return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------- reading state
@@ -615,20 +678,46 @@ def push_many(
 ) -> list[PatientResult]:
     """Run :func:`push_patient` for every patient on a pool of ``concurrency`` threads, streaming.
 
-    ``work`` may be a generator: at most ``2 * concurrency`` items are read ahead, so memory does
-    not grow with the number of patients. Items of the same patient never run at the same time:
-    a later one queues behind the one in flight and runs after it in the same worker (the later
-    input wins). ``on_result`` is called in the calling thread as each patient finishes (sync
-    records its state there); ``keep_versions=False`` drops each result's per-resource versions
-    after that call. Results come back in input order, one per patient.
+    ``work`` may be a generator: at most ``2 * concurrency`` items are read ahead. Items of the
+    same patient never run at the same time: a later one queues behind the one in flight and runs
+    after it in the same worker (the later input wins). ``on_result`` is called in the calling
+    thread as each patient finishes (sync records its state there); ``keep_versions=False`` drops
+    each result's per-resource versions after that call. Results come back in input order, one
+    per patient, as a list: for large runs use :func:`push` (or :func:`push_into` with a
+    :class:`~fhir_onco.server.results.ResultLog`), which keep them on disk.
+    """
+    log = ResultLog()
+    try:
+        push_into(client, work, log, concurrency=concurrency, mode=mode, dry_run=dry_run, on_result=on_result,
+                  keep_versions=keep_versions, foreign=foreign)
+        return list(log.results())
+    finally:
+        log.close()
+
+
+def push_into(
+    client: FhirClient,
+    work: Iterable[PatientWork],
+    log: ResultLog,
+    *,
+    concurrency: int = 4,
+    mode: Mode = "transaction",
+    dry_run: bool = False,
+    on_result: Callable[[PatientResult], None] | None = None,
+    keep_versions: bool = True,
+    foreign: Foreign = "refuse",
+) -> None:
+    """:func:`push_many`, its results recorded in ``log`` (on disk): memory flat in the number of patients.
+
+    A patient whose result is already in ``log`` (a later input of it, read after the earlier one
+    finished) gets one merged result: the later status, the sources and the created/updated/deleted
+    counts of both.
     """
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     slots = threading.BoundedSemaphore(2 * max(1, concurrency))
     lock = threading.Lock()
-    queues: dict[str, deque[PatientWork]] = {}
+    queues: dict[str, deque[PatientWork]] = {}  # only patients in flight
     done: queue.SimpleQueue[tuple[str, PatientResult]] = queue.SimpleQueue()
-    results: dict[str, PatientResult] = {}
-    order: dict[str, int] = {}
     outstanding = 0
     use_batch_reads: bool | None = None
 
@@ -654,7 +743,7 @@ def push_many(
             except queue.Empty:
                 return
             outstanding -= 1
-            earlier = results.get(key)
+            earlier = log.get(key)
             if earlier is not None:  # a later input of a patient already reported: one line per patient
                 r.sources = [*earlier.sources, *r.sources]
                 for k in ("created", "updated", "deleted"):
@@ -663,7 +752,7 @@ def push_many(
                 on_result(r)
             if not keep_versions:
                 r.versions = {}
-            results[key] = r
+            log.put(r)
 
     try:
         for item in work:
@@ -672,7 +761,7 @@ def push_many(
                 use_batch_reads = info.batch
             while not slots.acquire(timeout=0.05):
                 collect(block=False)
-            order.setdefault(item.key, len(order))
+            log.reserve(item.key, item.bundles[0].source if item.bundles else None)
             outstanding += 1
             with lock:
                 running = item.key in queues
@@ -688,7 +777,6 @@ def push_many(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return [results[k] for k in sorted(results, key=order.__getitem__)]
 
 
 def push(
@@ -709,12 +797,13 @@ def push(
     it are reported as input errors. Several inputs of one patient run one after the other (the
     later wins); one that would leave a second copy of a fact (other ids than the earlier input
     wrote) is refused by the written-resources List check of :func:`push_patient`.
-    ``keep_versions=False`` drops each patient's ``Type/id -> version`` map once reported, so a
-    long stream keeps memory flat.
+    ``keep_versions=False`` drops each patient's ``Type/id -> version`` map once reported. The
+    report keeps counters in memory and every patient's result on disk (:class:`PushReport`), so
+    memory stays flat in the number of patients.
     """
     started = time.perf_counter()
     req0, retry0 = client.stats.requests, client.stats.retries
-    report = PushReport(client.base_url, mode, dry_run, input_errors=list(input_errors))
+    report = PushReport(client.base_url, mode, dry_run, input_errors=input_errors)
 
     def work() -> Iterator[PatientWork]:
         for b in bundles:
@@ -723,9 +812,10 @@ def push(
                 continue
             yield PatientWork(b.key, [b])
 
-    report.patients = push_many(
+    push_into(
         client,
         work(),
+        report.log,
         concurrency=concurrency,
         mode=mode,
         dry_run=dry_run,

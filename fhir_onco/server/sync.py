@@ -38,22 +38,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from fhir_onco.files import open_private
+from fhir_onco.jsonstream import JsonObjectWriter
 
 from .canonical import bundle_hash
 from .client import FhirClient
 from .errors import HttpError, InputError, PatientError, ServerIOError, StateStoreError
 from .inputs import PatientBundle, iter_inputs, load_inputs
-from .push import Foreign, Mode, PatientResult, PatientWork, PushReport, fetch_current, push_many
+from .push import Foreign, Mode, PatientResult, PatientWork, PushReport, fetch_current, push_into
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+STORE_PAGE = 1000  # patients read from the store at a time when streaming them (removal step)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (
   server TEXT NOT NULL,
@@ -172,6 +174,24 @@ class StateStore:
         with self._lock:
             return [r[0] for r in self.conn.execute(q + " ORDER BY patient", args)]
 
+    def iter_patients(self, server: str, status: str | None = None, page: int | None = None) -> Iterator[str]:
+        """:meth:`patients`, streamed a page at a time (in patient order; rows changed behind the
+        page being read, as the removal step does, do not disturb it)."""
+        q = "SELECT patient FROM patients WHERE server=? AND patient>?"
+        if status:
+            q += " AND status=?"
+        q += " ORDER BY patient LIMIT ?"
+        page = page or STORE_PAGE
+        last = ""
+        while True:
+            args: tuple[Any, ...] = (server, last, status, page) if status else (server, last, page)
+            with self._lock:
+                rows = [r[0] for r in self.conn.execute(q, args)]
+            yield from rows
+            if len(rows) < page:
+                return
+            last = rows[-1]
+
     def record(
         self,
         server: str,
@@ -201,26 +221,46 @@ def server_key(base_url: str) -> str:
     return base_url.rstrip("/").lower()
 
 
-@dataclass
 class SyncReport(PushReport):
-    removal_policy: str = RemovalPolicy.KEEP.value
-    removed: list[PatientResult] = field(default_factory=list)
-    removal_skipped: str | None = None
-    input_warnings: list[str] = field(default_factory=list)  # skipped files, ignored columns
+    """A :class:`PushReport` plus the removal step; removed patients and warnings on disk too."""
+
+    def __init__(self, server: str, mode: str, dry_run: bool, removal_policy: str = RemovalPolicy.KEEP.value,
+                 **kwargs: Any) -> None:
+        super().__init__(server, mode, dry_run, **kwargs)
+        self.removal_policy = removal_policy
+        self.removal_skipped: str | None = None
+        self.input_warnings = self.log.lines("input_warnings")  # skipped files, ignored columns
+
+    @property
+    def removed(self) -> list[PatientResult]:
+        """Results of the removal step, as a list (:meth:`iter_removed` streams them)."""
+        return list(self.log.removed_results())
+
+    def iter_removed(self, failed_only: bool = False) -> Iterator[PatientResult]:
+        return self.log.removed_results(failed_only)
+
+    def add_removed(self, result: PatientResult) -> None:
+        self.log.put_removed(result)
 
     @property
     def ok(self) -> bool:
-        return super().ok and all(p.status != "failed" for p in self.removed)
+        return super().ok and not self.log.removed_statuses["failed"]
 
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        d["ok"] = self.ok
-        d["removal_policy"] = self.removal_policy
-        d["removed"] = [p.to_dict() for p in self.removed]
-        d["removal_skipped"] = self.removal_skipped
-        d["input_warnings"] = list(self.input_warnings)
-        d["totals"]["patients"]["skipped_by_state"] = sum(1 for p in self.patients if p.skipped_by_state)
-        return d
+    def totals(self) -> dict[str, Any]:
+        t = super().totals()
+        t["patients"]["skipped_by_state"] = self.log.skipped_by_state
+        return t
+
+    def write_json(self, out: TextIO, indent: int | None = 2) -> None:
+        w = JsonObjectWriter(out, indent)
+        for k, v in self._head().items():
+            w.member(k, v)
+        self._write_lists(w)
+        w.member("removal_policy", self.removal_policy)
+        w.list_member("removed", (p.to_dict() for p in self.log.removed_results()))
+        w.member("removal_skipped", self.removal_skipped)
+        w.list_member("input_warnings", self.input_warnings)
+        w.close()
 
 
 def load_sources(
@@ -319,20 +359,21 @@ def sync(
         bundles, more_errors = transform([b for b in loaded if not isinstance(b, InputError)])
         report.input_errors.extend(more_errors)
         inputs = bundles
-    seen: dict[str, str] = {}  # patient -> its input: one small string per patient
+    results = report.log  # on disk: which patients the source holds, and their results
 
     def work() -> Iterator[PatientWork]:
         for b in inputs:
             if isinstance(b, InputError):
                 report.input_errors.append(str(b))
                 continue
-            if b.key in seen:
+            first = results.source_of(b.key)
+            if first is not None:
                 report.input_errors.append(
-                    f"Patient/{b.key} comes from 2 inputs ({seen[b.key]}, {b.source}); sync needs one "
+                    f"Patient/{b.key} comes from 2 inputs ({first}, {b.source}); sync needs one "
                     f"(the second was not synced)"
                 )
                 continue
-            seen[b.key] = b.source
+            results.reserve(b.key, b.source)
             digest = bundle_hash(b.resources)
             state = store.get(server, b.key)
             if state and state.status == "synced" and state.content_hash == digest:
@@ -344,7 +385,7 @@ def sync(
                     content_hash=digest,
                     skipped_by_state=True,
                 )
-                report.patients.append(r)
+                results.put(r)
                 if on_result is not None:
                     on_result(r)
                 continue
@@ -364,9 +405,10 @@ def sync(
         if on_result is not None:
             on_result(r)
 
-    pushed = push_many(
+    push_into(
         client,
         work(),
+        results,
         concurrency=concurrency,
         mode=mode,
         dry_run=dry_run,
@@ -374,20 +416,25 @@ def sync(
         keep_versions=False,
         foreign=foreign,
     )
-    report.patients.extend(pushed)
 
-    present = set(seen)
-    gone = [p for p in store.patients(server, "synced") if p not in present]
-    if gone and report.input_errors:
-        report.removal_skipped = (
-            f"{len(gone)} patient(s) missing from the source were left alone because "
-            f"{len(report.input_errors)} input(s) failed to load"
-        )
-    elif gone:
-        client.check_server(transaction=on_removed is RemovalPolicy.DELETE)
-        for p in gone:
+    def gone() -> Iterator[str]:  # synced patients the source no longer holds, streamed
+        return (p for p in store.iter_patients(server, "synced") if not results.seen(p))
+
+    if report.input_errors:
+        n_gone = sum(1 for _ in gone())
+        if n_gone:
+            report.removal_skipped = (
+                f"{n_gone} patient(s) missing from the source were left alone because "
+                f"{len(report.input_errors)} input(s) failed to load"
+            )
+    else:
+        checked = False
+        for p in gone():
+            if not checked:
+                client.check_server(transaction=on_removed is RemovalPolicy.DELETE)
+                checked = True
             r = _remove(client, store, server, p, on_removed, dry_run)
-            report.removed.append(r)
+            report.add_removed(r)
             if on_result is not None:
                 on_result(r)
 

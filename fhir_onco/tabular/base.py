@@ -19,6 +19,9 @@ from . import dialect as d
 from .store import Row, RowStore
 
 T = TypeVar("T")
+_MISSING = object()
+_PARSED: dict[tuple[Any, str], Any] = {}  # (pure parser, cell text) -> value; cleared when full
+_PARSED_MAX = 65_536
 _LOCAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,63}$")
 
 
@@ -58,6 +61,16 @@ class TableFile:
     header: list[str]
 
     _columns: dict[str, str] = field(default_factory=dict)  # key -> column_name (asked per cell)
+    # key as the reader names it -> (normalised key, column name): resolved once per file, not per cell
+    access: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def accessor(self, key: str) -> tuple[str, str]:
+        """(normalised key, column as written) of a column the reader asks for by `key`."""
+        acc = self.access.get(key)
+        if acc is None:
+            norm = d.normalise_header(key)
+            acc = self.access[key] = (norm, self.column_name(norm))
+        return acc
 
     def column_name(self, key: str) -> str:
         """The column as written in this file's header, else as documented."""
@@ -125,26 +138,64 @@ class RowReader:
         self.report.warning(self.location(key), message, rule="tabular")
 
     def raw(self, key: str) -> str | None:
-        return self.row.cells.get(d.normalise_header(key))
+        acc = self.table.access.get(key) or self.table.accessor(key)
+        return self.row.cells.get(acc[0])
 
     def has(self, key: str) -> bool:
         return not d.is_null(self.raw(key))
 
     def get(self, key: str, parse: Callable[[str | None], T] = d.text, *, field: str | None = None,  # type: ignore[assignment]
             required: bool = False, what: str = "a value") -> T | None:
-        """Parse a cell; `field` records which case field it fills (for later error locations)."""
+        """Parse a cell; `field` records which case field it fills (for later error locations).
+
+        The hot path of the table readers (~150 cells per patient): the column is resolved once per
+        file (`TableFile.accessor`), the null test runs on the stripped text once, and pure parsers
+        (`dialect.PURE_PARSERS`) are memoised per distinct cell text.
+        """
+        acc = self.table.access.get(key) or self.table.accessor(key)
         if field is not None:
-            self.fields[field] = self.table.column_name(d.normalise_header(key))
-        raw = self.raw(key)
-        if d.is_null(raw):
+            self.fields[field] = acc[1]
+        raw = self.row.cells.get(acc[0])
+        s = raw.strip() if raw else None
+        if not s or s.casefold() in d.NULLS:
             if required:
                 self.error(key, f"expected {what} (the cell is empty)")
             return None
+        if parse is d.text:
+            return s  # type: ignore[return-value]
+        pure = parse in d.PURE_PARSERS
+        if pure:
+            memo_key = (parse, raw)
+            value = _PARSED.get(memo_key, _MISSING)
+            if value is not _MISSING:
+                return value  # type: ignore[no-any-return]
         try:
-            return parse(raw)
+            value = parse(raw)
         except d.CellError as exc:
             self.error(key, str(exc))
             return None
+        if pure:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[memo_key] = value
+        return value  # type: ignore[no-any-return]
+
+    def put_cells(self, target: dict[str, Any], cells: tuple[tuple[str, str, Any], ...]) -> None:
+        """``put(target, key, self.get(column, parse, field=key))`` for each (key, column, parse), in
+        order: the optional cells of an item in one call instead of two per cell."""
+        access, fields, row = self.table.access, self.fields, self.row.cells
+        for key, column, parse in cells:
+            acc = access.get(column) or self.table.accessor(column)
+            fields[key] = acc[1]
+            raw = row.get(acc[0])
+            if not raw:
+                continue
+            s = raw.strip()
+            if not s or s.casefold() in d.NULLS:
+                continue
+            value = s if parse is d.text else self.get(column, parse)
+            if value is not None and value != []:
+                target[key] = value
 
     def local_id(self, key: str, *, field: str | None = None) -> str | None:
         value = self.get(key, field=field)
@@ -156,6 +207,18 @@ class RowReader:
 
     def where(self) -> Where:
         return Where(self.table.label, self.row.line, dict(self.fields))
+
+
+def _spell(here: Any) -> str:
+    """'diagnoses[0].stages[1]' from the (parent, key) links of `TabularReader._date_order`."""
+    parts: list[Any] = []
+    while isinstance(here, tuple):
+        here, key = here
+        parts.append(key)
+    out = here
+    for key in reversed(parts):
+        out = f"{out}[{key}]" if isinstance(key, int) else (f"{out}.{key}" if out else str(key))
+    return out
 
 
 def put(target: dict[str, Any], key: str, value: Any) -> None:
@@ -411,7 +474,8 @@ class TabularReader:
         if row.extra:
             reader.error(None, f"{row.extra} cell(s) beyond the header's columns (a separator inside an "
                                "unquoted cell?)")
-        signature = (row.table, tuple(sorted(row.cells.items())))  # equal iff the cells are
+        # equal iff the cells are: every row of a file has its cells in the header's order
+        signature = (row.table, tuple(row.cells.items()))
         first = seen_rows.setdefault(signature, row.line)
         if first != row.line:
             reader.error(None, f"repeats row {first} of the same file exactly; remove one of them")
@@ -422,13 +486,15 @@ class TabularReader:
         """An end before its start, located at the row and column of the end date."""
         from fhir_onco.dates import PartialDate, parse_date
 
-        stack = [(data, path)]
+        # a node's path is kept as (parent, key) links and spelt out only for a finding: most
+        # nodes have none, and formatting every path was most of this walk's cost
+        stack: list[tuple[Any, Any]] = [(data, path)]
         while stack:
             node, here = stack.pop()
-            if isinstance(node, list):
-                stack.extend((v, f"{here}[{i}]") for i, v in enumerate(node))
+            if type(node) is list:
+                stack.extend((v, (here, i)) for i, v in enumerate(node) if type(v) is dict or type(v) is list)
                 continue
-            if not isinstance(node, dict):
+            if type(node) is not dict:
                 continue
             for first, last in self._DATE_PAIRS:
                 a, b = node.get(first), node.get(last)
@@ -440,11 +506,11 @@ class TabularReader:
                     continue  # the case schema reports a bad date with its location
                 if isinstance(start, PartialDate) and isinstance(end, PartialDate) and \
                         end.latest() < start.earliest():
-                    where = f"{here}.{last}" if here else last
+                    spelt = _spell(here)
+                    where = f"{spelt}.{last}" if spelt else last
                     report.error(prov.locate(where) or f"{source}: {where}",
                                  f"{last} is before {first} (dates out of order)", rule="tabular")
-            stack.extend((v, f"{here}.{k}" if here else str(k)) for k, v in node.items()
-                         if isinstance(v, dict | list))
+            stack.extend((v, (here, k)) for k, v in node.items() if type(v) is dict or type(v) is list)
 
     def build(self, tables: dict[str, list[RowReader]], prov: Provenance, report: Report) -> dict[str, Any] | None:
         raise NotImplementedError

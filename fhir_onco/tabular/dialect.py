@@ -158,18 +158,22 @@ def read_records(path: Path, dialect: Dialect) -> tuple[list[str], Iterator[Reco
     def records() -> Iterator[Record]:
         start = reader.line_num + 1
         with fh:
+            width = len(keys)
             for row in reader:
                 line, start = start, reader.line_num + 1
-                if not any(c.strip() for c in row):
+                if not "".join(row).strip():
                     continue
-                oversize = [k for k, c in zip(keys, row, strict=False) if len(c) > MAX_CELL_CHARS]
-                cells = {k: ("" if len(c) > MAX_CELL_CHARS else c) for k, c in zip(keys, row, strict=False)}
-                if oversize:
-                    cells[OVERSIZE] = "|".join(oversize)
-                undecodable = [n for n in range(line, start) if n in bad]
-                if undecodable:
-                    cells[UNDECODABLE] = ",".join(map(str, undecodable))
-                extra = sum(1 for c in row[len(keys):] if c.strip())
+                cells = dict(zip(keys, row, strict=False))
+                if max(map(len, row)) > MAX_CELL_CHARS:  # rare: checked cell by cell only then
+                    oversize = [k for k, c in zip(keys, row, strict=False) if len(c) > MAX_CELL_CHARS]
+                    cells = {k: ("" if len(c) > MAX_CELL_CHARS else c) for k, c in zip(keys, row, strict=False)}
+                    if oversize:
+                        cells[OVERSIZE] = "|".join(oversize)
+                if bad:
+                    undecodable = [n for n in range(line, start) if n in bad]
+                    if undecodable:
+                        cells[UNDECODABLE] = ",".join(map(str, undecodable))
+                extra = sum(1 for c in row[width:] if c.strip()) if len(row) > width else 0
                 yield Record(line, cells, extra)
 
     return header, records()
@@ -178,11 +182,14 @@ def read_records(path: Path, dialect: Dialect) -> tuple[list[str], Iterator[Reco
 # ---- cell parsers -------------------------------------------------------------------------------
 
 def is_null(raw: str | None) -> bool:
-    return raw is None or raw.strip().casefold() in NULLS
+    return not raw or raw.strip().casefold() in NULLS
 
 
 def text(raw: str | None) -> str | None:
-    return None if is_null(raw) else raw.strip()  # type: ignore[union-attr]
+    if not raw:
+        return None
+    s = raw.strip()
+    return None if s.casefold() in NULLS else s
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$")
@@ -205,6 +212,11 @@ def number(raw: str | None, *, percent: bool = False) -> float | None:
     if not math.isfinite(value) or abs(value) > 1e15:
         raise CellError("expected a number of plausible size (at most 1e15)")
     return value
+
+
+def percent(raw: str | None) -> float | None:
+    """A number with an optional trailing %."""
+    return number(raw, percent=True)
 
 
 def one_of(values: Mapping[str, V], expected: str) -> Callable[[str | None], V | None]:
@@ -275,6 +287,12 @@ def date(raw: str | None, *, us: bool = False) -> str | None:
     return value.iso() if isinstance(value, PartialDate) else s
 
 
+def us_date(raw: str | None) -> str | None:
+    """:func:`date` with month-first US forms (mCODE extracts); a named function, so cells parsed
+    with it are memoised like the other pure parsers."""
+    return date(raw, us=True)
+
+
 def items(raw: str | None) -> list[str]:
     """A '|'-separated list cell: 'bone marrow|CNS'."""
     s = text(raw)
@@ -299,3 +317,9 @@ def sex(raw: str | None) -> str | None:
         return _SEX[s.casefold().rstrip(".")]
     except KeyError:
         raise CellError("expected male/female/other/unknown (also m/f, м/ж, муж/жен)") from None
+
+
+PURE_PARSERS: frozenset[Callable[[str | None], Any]] = frozenset(
+    {date, us_date, number, percent, integer, boolean, sex})
+"""Parsers whose result depends on the cell's text only and is immutable (str, float, int, bool):
+readers may memoise them per distinct cell text (a registry repeats the same dates and numbers)."""

@@ -205,7 +205,7 @@ class McodeReader(TabularReader):
         patient["sex"] = "unknown"
         if prow is not None:
             patient["sex"] = prow.get("gender", d.sex, field="sex") or "unknown"
-            put(patient, "birth_date", prow.get("dateOfBirth", lambda x: d.date(x, us=True), field="birth_date"))
+            put(patient, "birth_date", prow.get("dateOfBirth", d.us_date, field="birth_date"))
             self._demographics(prow, patient)
             prov.add("patient", prow.where())
         case["patient"] = patient
@@ -264,7 +264,7 @@ class McodeReader(TabularReader):
 
     @staticmethod
     def _date(r: RowReader, col: str, field: str, required: bool = False) -> str | None:
-        return r.get(col, lambda x: d.date(x, us=True), field=field, required=required, what="a date")
+        return r.get(col, d.us_date, field=field, required=required, what="a date")
 
     # ---- conditions, their status and stage ---------------------------------------------------
     def _conditions(self, case: dict[str, Any], t: dict[str, list[RowReader]], prov: Provenance) -> None:

@@ -350,8 +350,7 @@ def _ctcae_version(raw: str | None) -> str | None:
     return {"4.03": "4.03", "4.3": "4.03", "5": "5.0", "5.0": "5.0"}.get(s, s)
 
 
-def _pct(raw: str | None) -> float | None:
-    return d.number(raw, percent=True)
+_pct = d.percent
 
 
 def _organ_stages(raw: str | None) -> list[dict[str, Any]] | None:
@@ -456,8 +455,9 @@ class RegistryReader(TabularReader):
         put(death, "note", r.get("death_note", field="death.note"))
         if death or r.get("deceased", d.boolean, field="death"):
             p["death"] = death
-        put(p, "last_contact", r.get("last_contact", d.date, field="last_contact"))
-        put(p, "vital_status", r.get("vital_status", field="vital_status"))
+        r.put_cells(p, (
+            ("last_contact", "last_contact", d.date), ("vital_status", "vital_status", d.text),
+        ))
         return p
 
     # ---- diagnoses and their children ---------------------------------------------------------
@@ -469,20 +469,18 @@ class RegistryReader(TabularReader):
             put(dx, "id", r.local_id("diagnosis_id", field="id"))
             put(dx, "kind", r.get("kind", field="kind"))
             dx["condition"] = r.get("condition", field="condition", required=True, what="a disease term")
-            put(dx, "morphology", r.get("morphology", field="morphology"))
-            put(dx, "immunophenotype", r.get("immunophenotype", field="immunophenotype"))
-            put(dx, "onset", r.get("onset", d.date, field="onset"))
-            put(dx, "body_sites", r.get("body_sites", d.items, field="body_sites"))
+            r.put_cells(dx, (
+                ("morphology", "morphology", d.text), ("immunophenotype", "immunophenotype", d.text),
+                ("onset", "onset", d.date), ("body_sites", "body_sites", d.items),
+            ))
             related = r.get("related_to", d.items, field="related_to") or []
             put(dx, "related_to", related[0] if len(related) == 1 else related)
-            put(dx, "verification", r.get("verification", field="verification"))
-            put(dx, "laterality", r.get("laterality", field="laterality"))
-            put(dx, "grade", r.get("grade", field="grade"))
-            put(dx, "therapy_related", r.get("therapy_related", d.boolean, field="therapy_related"))
-            put(dx, "status", r.get("status", field="status"))
-            put(dx, "paraprotein", r.get("paraprotein", field="paraprotein"))
-            put(dx, "prior_lines", r.get("prior_lines", d.integer, field="prior_lines"))
-            put(dx, "note", r.get("note", field="note"))
+            r.put_cells(dx, (
+                ("verification", "verification", d.text), ("laterality", "laterality", d.text),
+                ("grade", "grade", d.text), ("therapy_related", "therapy_related", d.boolean),
+                ("status", "status", d.text), ("paraprotein", "paraprotein", d.text),
+                ("prior_lines", "prior_lines", d.integer), ("note", "note", d.text),
+            ))
             prov.add(f"diagnoses[{parents.add(dx.get('id'))}]", r.where())
             out.append(dx)
         children = (("stages", "stages", self._stage), ("risk_groups", "risk_groups", self._risk_group),
@@ -534,9 +532,9 @@ class RegistryReader(TabularReader):
         x: dict[str, Any] = {}
         put(x, "id", r.local_id("metastasis_id", field="id"))
         x["site"] = r.get("site", field="site", required=True, what="a metastatic site")
-        put(x, "laterality", r.get("laterality", field="laterality"))
-        put(x, "date", r.get("date", d.date, field="date"))
-        put(x, "note", r.get("note", field="note"))
+        r.put_cells(x, (
+            ("laterality", "laterality", d.text), ("date", "date", d.date), ("note", "note", d.text),
+        ))
         return x
 
     @staticmethod
@@ -545,10 +543,10 @@ class RegistryReader(TabularReader):
         put(f, "id", r.local_id("finding_id", field="id"))
         f["target"] = r.get("target", field="target", required=True, what="a gene, marker or abnormality")
         f["result"] = r.get("result", field="result", required=True, what="a result")
-        put(f, "value_percent", r.get("value_percent", _pct, field="value_percent"))
-        put(f, "method", r.get("method", field="method"))
-        put(f, "date", r.get("date", d.date, field="date"))
-        put(f, "note", r.get("note", field="note"))
+        r.put_cells(f, (
+            ("value_percent", "value_percent", _pct), ("method", "method", d.text), ("date", "date", d.date),
+            ("note", "note", d.text),
+        ))
         return f
 
     @staticmethod
@@ -558,9 +556,9 @@ class RegistryReader(TabularReader):
         x["number"] = r.get("number", d.integer, field="number", required=True, what="a relapse number")
         x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
         x["sites"] = r.get("sites", d.items, field="sites", required=True, what="one or more sites")
-        put(x, "isolated", r.get("isolated", d.boolean, field="isolated"))
-        put(x, "hla_loss", r.get("hla_loss", d.boolean, field="hla_loss"))
-        put(x, "note", r.get("note", field="note"))
+        r.put_cells(x, (
+            ("isolated", "isolated", d.boolean), ("hla_loss", "hla_loss", d.boolean), ("note", "note", d.text),
+        ))
         return x
 
     # ---- regimens and drugs -------------------------------------------------------------------
@@ -573,19 +571,19 @@ class RegistryReader(TabularReader):
             rg["name"] = r.get("name", field="name", required=True, what="a regimen name")
             put(rg, "protocol", r.get("protocol", field="protocol"))
             rg["category"] = r.get("category", field="category", required=True, what="a category")
-            put(rg, "intensity", r.get("intensity", field="intensity"))
-            put(rg, "intent", r.get("intent", field="intent"))
+            r.put_cells(rg, (
+                ("intensity", "intensity", d.text), ("intent", "intent", d.text),
+            ))
             put(rg, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
             put(rg, "part_of", r.local_id("part_of", field="part_of"))
             rg["start"] = r.get("start", d.date, field="start", required=True, what="a start date")
             put(rg, "end", r.get("end", d.date, field="end"))
             put(rg, "hsct_relative", r.local_id("hsct_relative", field="hsct_relative"))
-            put(rg, "cycles", r.get("cycles", d.integer, field="cycles"))
-            put(rg, "cycle_length_days", r.get("cycle_length_days", d.integer, field="cycle_length_days"))
-            put(rg, "status", r.get("status", field="status"))
-            put(rg, "stop_reason", r.get("stop_reason", field="stop_reason"))
-            put(rg, "drug_classes", r.get("drug_classes", d.items, field="drug_classes"))
-            put(rg, "note", r.get("note", field="note"))
+            r.put_cells(rg, (
+                ("cycles", "cycles", d.integer), ("cycle_length_days", "cycle_length_days", d.integer),
+                ("status", "status", d.text), ("stop_reason", "stop_reason", d.text),
+                ("drug_classes", "drug_classes", d.items), ("note", "note", d.text),
+            ))
             prov.add(f"regimens[{parents.add(rg.get('id'))}]", r.where())
             out.append(rg)
         for r in t.get("drugs", []):
@@ -593,19 +591,13 @@ class RegistryReader(TabularReader):
             dr: dict[str, Any] = {}
             put(dr, "id", r.local_id("drug_id", field="id"))
             dr["drug"] = r.get("drug", field="drug", required=True, what="a drug")
-            put(dr, "dose", r.get("dose", d.number, field="dose"))
-            put(dr, "unit", r.get("unit", field="unit"))
-            put(dr, "dose_basis", r.get("dose_basis", field="dose_basis"))
-            put(dr, "route", r.get("route", field="route"))
-            put(dr, "days", r.get("days", field="days"))
-            put(dr, "times_per_day", r.get("times_per_day", d.integer, field="times_per_day"))
-            put(dr, "every_days", r.get("every_days", d.integer, field="every_days"))
-            put(dr, "continuous", r.get("continuous", d.boolean, field="continuous"))
-            put(dr, "cycles", r.get("cycles", field="cycles"))
-            put(dr, "status", r.get("status", field="status"))
-            put(dr, "stop_reason", r.get("stop_reason", field="stop_reason"))
-            put(dr, "stop_day", r.get("stop_day", d.integer, field="stop_day"))
-            put(dr, "note", r.get("note", field="note"))
+            r.put_cells(dr, (
+                ("dose", "dose", d.number), ("unit", "unit", d.text), ("dose_basis", "dose_basis", d.text),
+                ("route", "route", d.text), ("days", "days", d.text), ("times_per_day", "times_per_day", d.integer),
+                ("every_days", "every_days", d.integer), ("continuous", "continuous", d.boolean),
+                ("cycles", "cycles", d.text), ("status", "status", d.text), ("stop_reason", "stop_reason", d.text),
+                ("stop_day", "stop_day", d.integer), ("note", "note", d.text),
+            ))
             if i is None:
                 continue
             lst = out[i].setdefault("drugs", [])
@@ -623,8 +615,9 @@ class RegistryReader(TabularReader):
                                        what="a total dose in Gy")
             put(x, "fractions", r.get("fractions", d.integer, field="fractions"))
             x["start"] = r.get("start", d.date, field="start", required=True, what="a start date")
-            put(x, "end", r.get("end", d.date, field="end"))
-            put(x, "body_sites", r.get("body_sites", d.items, field="body_sites"))
+            r.put_cells(x, (
+                ("end", "end", d.date), ("body_sites", "body_sites", d.items),
+            ))
             put(x, "regimen", r.local_id("regimen_id", field="regimen"))
             put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
             put(x, "note", r.get("note", field="note"))
@@ -648,11 +641,12 @@ class RegistryReader(TabularReader):
             put(donor, "sex", r.get("donor_sex", d.sex, field="donor.sex"))
             put(donor, "age_years", r.get("donor_age_years", d.integer, field="donor.age_years"))
             put(h, "donor", donor or None)
-            put(h, "graft_source", r.get("graft_source", field="graft_source"))
-            put(h, "manipulations", r.get("manipulations", d.items, field="manipulations"))
-            put(h, "conditioning", r.get("conditioning", d.items, field="conditioning"))
-            put(h, "conditioning_intensity", r.get("conditioning_intensity", field="conditioning_intensity"))
-            put(h, "gvhd_prophylaxis", r.get("gvhd_prophylaxis", d.items, field="gvhd_prophylaxis"))
+            r.put_cells(h, (
+                ("graft_source", "graft_source", d.text), ("manipulations", "manipulations", d.items),
+                ("conditioning", "conditioning", d.items),
+                ("conditioning_intensity", "conditioning_intensity", d.text),
+                ("gvhd_prophylaxis", "gvhd_prophylaxis", d.items),
+            ))
             engraftment = []
             for kind in ("neutrophil", "leukocyte", "platelet"):
                 col = f"{kind}_engraftment_day"
@@ -686,9 +680,10 @@ class RegistryReader(TabularReader):
             put(ch, "id", r.local_id("chimerism_id", field="id"))
             ch["date"] = r.get("date", d.date, field="date", required=True, what="a date")
             ch["result"] = r.get("result", field="result", required=True, what="a chimerism result")
-            put(ch, "recipient_percent", r.get("recipient_percent", _pct, field="recipient_percent"))
-            put(ch, "specimen", r.get("specimen", field="specimen"))
-            put(ch, "note", r.get("note", field="note"))
+            r.put_cells(ch, (
+                ("recipient_percent", "recipient_percent", _pct), ("specimen", "specimen", d.text),
+                ("note", "note", d.text),
+            ))
             if i is not None:
                 lst = out[i].setdefault("chimerism", [])
                 prov.add(f"hsct[{i}].chimerism[{len(lst)}]", r.where())
@@ -708,12 +703,10 @@ class RegistryReader(TabularReader):
         put(g, "id", r.local_id("gvhd_id", field="id"))
         g["kind"] = r.get("kind", field="kind", required=True, what="acute or chronic")
         g["onset"] = r.get("onset", d.date, field="onset", required=True, what="an onset date")
-        put(g, "resolved", r.get("resolved", d.date, field="resolved"))
-        put(g, "criteria", r.get("criteria", field="criteria"))
-        put(g, "grade", r.get("grade", field="grade"))
-        put(g, "severity", r.get("severity", field="severity"))
-        put(g, "organs", r.get("organs", _organ_stages, field="organs"))
-        put(g, "note", r.get("note", field="note"))
+        r.put_cells(g, (
+            ("resolved", "resolved", d.date), ("criteria", "criteria", d.text), ("grade", "grade", d.text),
+            ("severity", "severity", d.text), ("organs", "organs", _organ_stages), ("note", "note", d.text),
+        ))
         return g
 
     # ---- observations -------------------------------------------------------------------------
@@ -732,12 +725,11 @@ class RegistryReader(TabularReader):
         m: dict[str, Any] = {}
         put(m, "id", r.local_id("mrd_id", field="id"))
         m["date"] = r.get("date", d.date, field="date", required=True, what="a date")
-        put(m, "value_percent", r.get("value_percent", _pct, field="value_percent"))
-        put(m, "negative", r.get("negative", d.boolean, field="negative"))
-        put(m, "below_percent", r.get("below_percent", _pct, field="below_percent"))
-        put(m, "method", r.get("method", field="method"))
-        put(m, "specimen", r.get("specimen", field="specimen"))
-        put(m, "sensitivity", r.get("sensitivity", d.number, field="sensitivity"))
+        r.put_cells(m, (
+            ("value_percent", "value_percent", _pct), ("negative", "negative", d.boolean),
+            ("below_percent", "below_percent", _pct), ("method", "method", d.text), ("specimen", "specimen", d.text),
+            ("sensitivity", "sensitivity", d.number),
+        ))
         put(m, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
         put(m, "note", r.get("note", field="note"))
         r.fields.setdefault("", r.table.column_name("valuepercent"))
@@ -777,9 +769,10 @@ class RegistryReader(TabularReader):
             put(x, col, r.get(col, field=col))
         put(x, "authored", r.get("authored", d.date, field="authored"))
         put(x, "regimen", r.local_id("regimen_id", field="regimen"))
-        put(x, "dose", r.get("dose", d.number, field="dose"))
-        put(x, "as_needed", r.get("as_needed", d.boolean, field="as_needed"))
-        put(x, "timing_event", r.get("timing_event", d.date, field="timing_event"))
+        r.put_cells(x, (
+            ("dose", "dose", d.number), ("as_needed", "as_needed", d.boolean),
+            ("timing_event", "timing_event", d.date),
+        ))
         return x
 
     @staticmethod
@@ -788,8 +781,9 @@ class RegistryReader(TabularReader):
         put(x, "id", r.local_id("response_id", field="id"))
         x["date"] = r.get("date", d.date, field="date", required=True, what="a date")
         x["response"] = r.get("response", field="response", required=True, what="a response")
-        put(x, "criteria", r.get("criteria", field="criteria"))
-        put(x, "best", r.get("best", d.boolean, field="best"))
+        r.put_cells(x, (
+            ("criteria", "criteria", d.text), ("best", "best", d.boolean),
+        ))
         put(x, "regimen", r.local_id("regimen_id", field="regimen"))
         put(x, "diagnosis", r.local_id("diagnosis_id", field="diagnosis"))
         put(x, "note", r.get("note", field="note"))
@@ -802,21 +796,18 @@ class RegistryReader(TabularReader):
             ae: dict[str, Any] = {}
             put(ae, "id", r.local_id("ae_id", field="id"))
             ae["term"] = r.get("term", field="term", required=True, what="a CTCAE term")
-            put(ae, "ctcae_version", r.get("ctcae_version", _ctcae_version, field="ctcae_version"))
-            put(ae, "grade", r.get("grade", d.integer, field="grade"))
-            put(ae, "grade_range", r.get("grade_range", field="grade_range"))
-            put(ae, "gvhd_grade", r.get("gvhd_grade", d.integer, field="gvhd_grade"))
-            put(ae, "gvhd_organs", r.get("gvhd_organs", d.items, field="gvhd_organs"))
+            r.put_cells(ae, (
+                ("ctcae_version", "ctcae_version", _ctcae_version), ("grade", "grade", d.integer),
+                ("grade_range", "grade_range", d.text), ("gvhd_grade", "gvhd_grade", d.integer),
+                ("gvhd_organs", "gvhd_organs", d.items),
+            ))
             ae["onset"] = r.get("onset", d.date, field="onset", required=True, what="an onset date")
-            put(ae, "resolved", r.get("resolved", d.date, field="resolved"))
-            put(ae, "recorded", r.get("recorded", d.date, field="recorded"))
-            put(ae, "serious", r.get("serious", d.boolean, field="serious"))
-            put(ae, "expected", r.get("expected", d.boolean, field="expected"))
-            put(ae, "outcome", r.get("outcome", field="outcome"))
-            put(ae, "actions", r.get("actions", d.items, field="actions"))
-            put(ae, "icu_days", r.get("icu_days", d.integer, field="icu_days"))
-            put(ae, "treated_with", r.get("treated_with", d.items, field="treated_with"))
-            put(ae, "note", r.get("note", field="note"))
+            r.put_cells(ae, (
+                ("resolved", "resolved", d.date), ("recorded", "recorded", d.date),
+                ("serious", "serious", d.boolean), ("expected", "expected", d.boolean),
+                ("outcome", "outcome", d.text), ("actions", "actions", d.items), ("icu_days", "icu_days", d.integer),
+                ("treated_with", "treated_with", d.items), ("note", "note", d.text),
+            ))
             prov.add(f"adverse_events[{parents.add(ae.get('id'))}]", r.where())
             out.append(ae)
         for r in t.get("ae_causes", []):

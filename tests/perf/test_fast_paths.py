@@ -6,7 +6,7 @@ import random
 import uuid
 from pathlib import Path
 
-from fhir_onco.fhir.builders import NAMESPACE, resource_id
+from fhir_onco.fhir.builders import NAMESPACE, IdFactory, resource_id
 from fhir_onco.tabular.store import RowStore
 
 
@@ -17,6 +17,9 @@ def test_resource_id_is_uuid5() -> None:
         parts = tuple("".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
                       for _ in range(rnd.randint(1, 4)))
         assert resource_id(*parts) == str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+        # a patient's ids hash its key once (mappings/context.py new_id): the same ids
+        if len(parts) > 1:
+            assert IdFactory(parts[0])("|".join(parts[1:])) == resource_id(*parts)
 
 
 def test_row_store_gives_cells_back(tmp_path) -> None:
