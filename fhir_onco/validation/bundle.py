@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from fhir_onco.validation.report import Report
@@ -43,47 +43,53 @@ def check_bundle(bundle: dict[str, Any], source: str, report: Report | None = No
     full_urls: dict[str, int] = {}
     by_type_id: set[str] = set()
     for i, entry in entries:
-        loc = f"{where}.entry[{i}]"
+        # locations are formatted only for a finding: per entry they cost more than the checks
         resource = entry.get("resource") or {}
         rtype, rid = resource.get("resourceType"), resource.get("id")
+        own = f"{rtype}/{rid}"
         full_url = entry.get("fullUrl")
         if not full_url:
-            report.error(loc, "entry has no fullUrl", rule="bundle.fullUrl")
+            report.error(f"{where}.entry[{i}]", "entry has no fullUrl", rule="bundle.fullUrl")
         elif full_url in full_urls:
-            report.error(f"{loc}.fullUrl", f"duplicate fullUrl {full_url!r} (also entry[{full_urls[full_url]}])",
+            report.error(f"{where}.entry[{i}].fullUrl",
+                         f"duplicate fullUrl {full_url!r} (also entry[{full_urls[full_url]}])",
                          rule="bundle.fullUrl-unique")
         else:
             full_urls[full_url] = i
         if rtype and rid:
-            by_type_id.add(f"{rtype}/{rid}")
+            by_type_id.add(own)
         request = entry.get("request")
         if needs_request:
             if not isinstance(request, dict) or not request.get("method") or not request.get("url"):
-                report.error(f"{loc}.request", "a transaction entry needs request.method and request.url",
-                             rule="bundle.request")
-            elif request["method"] == "PUT" and request["url"] != f"{rtype}/{rid}":
-                report.error(f"{loc}.request.url", f"PUT url {request['url']!r} does not match {rtype}/{rid}",
-                             rule="bundle.request-url")
+                report.error(f"{where}.entry[{i}].request",
+                             "a transaction entry needs request.method and request.url", rule="bundle.request")
+            elif request["method"] == "PUT" and request["url"] != own:
+                report.error(f"{where}.entry[{i}].request.url",
+                             f"PUT url {request['url']!r} does not match {rtype}/{rid}", rule="bundle.request-url")
     for i, entry in entries:
         resource = entry.get("resource") or {}
-        contained = {f"#{c.get('id')}" for c in resource.get("contained") or [] if isinstance(c, dict)}
-
-        def resolves(ref: str, contained: set[str] = contained) -> bool:
-            if ref.startswith("#"):
-                return ref in contained
-            if ref.startswith("urn:"):
-                return ref in full_urls
-            return ref in by_type_id or _relative(ref) in by_type_id or ref in full_urls
-
+        contained = ({f"#{c.get('id')}" for c in resource.get("contained") or [] if isinstance(c, dict)}
+                     if resource.get("contained") else _NO_IDS)
         # locations are built only for an entry with an unresolved reference: building a path
         # string for every element of every resource cost more than the check itself
-        if all(resolves(ref) for ref in _references(resource)):
+        if all(_resolves(ref, contained, full_urls, by_type_id) for ref in _references(resource)):
             continue
         for path, ref in iter_references(resource, f"{where}.entry[{i}].resource"):
-            if not resolves(ref):
+            if not _resolves(ref, contained, full_urls, by_type_id):
                 report.error(path, f"reference {ref!r} does not resolve inside the bundle",
                              rule="bundle.reference-resolves", code="not-found")
     return report
+
+
+_NO_IDS: frozenset[str] = frozenset()
+
+
+def _resolves(ref: str, contained: Collection[str], full_urls: dict[str, int], by_type_id: set[str]) -> bool:
+    if ref.startswith("#"):
+        return ref in contained
+    if ref.startswith("urn:"):
+        return ref in full_urls
+    return ref in by_type_id or _relative(ref) in by_type_id or ref in full_urls
 
 
 def well_formed_entries(bundle: dict[str, Any], source: str,

@@ -13,20 +13,23 @@ issues (so every message, location and rule still comes from one place).
 What the closures do not re-implement they delegate, value by value, to the interpreter (with a
 throwaway issue list): references, contained resources, FHIRPath invariants evaluated by
 fhirpathpy, the Observation result rule. Equal pure values at one element are accepted once (a
-bounded set of `repr`s per closure; a value whose check read its resource or bundle is never
+bounded set of marshal keys per closure; a value whose check read its resource or bundle is never
 cached there). tests/conformance/test_compiled.py proves "accepted" == "the interpreter finds no
 issue" on every corpus case, golden bundle and example, resource by resource.
 """
 
 from __future__ import annotations
 
+import builtins
+import marshal
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import invariants as inv
 from . import ucum
 from .model import RESOURCE_TYPES, Node
-from .primitives import CHECKERS, PRIMITIVES
+from .primitives import CHECKERS, INT_RANGES, PRIMITIVES, REGEXES, STRING_CONTROL
 
 if TYPE_CHECKING:
     from .validator import ConformanceValidator, _Ctx
@@ -42,6 +45,138 @@ def _false(item: Any, ctx: _Ctx) -> bool:
     return False
 
 
+# ------------------------------------------------------------------ source generation
+
+# after these types' inlined check the value is a str
+_STRING_CHECKED = frozenset({*REGEXES, "string", "markdown"})
+
+
+class _Source:
+    """The namespace of generated functions: constants (closures, tables, regexes) by name."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {"__builtins__": builtins}
+        self._names: dict[int, str] = {}
+
+    def const(self, obj: Any) -> str:
+        name = self._names.get(id(obj))
+        if name is None:  # the namespace keeps obj alive, so its id stays its own
+            name = self._names[id(obj)] = f"c{len(self._names)}"
+            self.ns[name] = obj
+        return name
+
+    def build(self, source: str, name: str, label: str) -> Any:
+        # constants are named in the order they are met, so tables of the same shape (the
+        # CodeableConcepts, References, extensions of many elements) have the same source: it is
+        # compiled once, each table executing the code in its own namespace
+        code = _CODE.get(source)
+        if code is None:
+            if len(_CODE) >= 5_000:
+                _CODE.clear()
+            code = _CODE[source] = compile(source, f"<compiled {label}>", "exec")
+        exec(code, self.ns)  # our own generated source
+        return self.ns[name]
+
+
+_CODE: dict[str, Any] = {}
+
+
+def _primitive_source(gen: _Source, tcode: str, var: str) -> list[str]:
+    """Lines returning False when CHECKERS[tcode] would report var (None and arrays included)."""
+    if tcode == "boolean":
+        test = f"type({var}) is not bool"
+    elif tcode in INT_RANGES:
+        lo, hi = INT_RANGES[tcode]
+        test = f"type({var}) is not int or not {lo} <= {var} <= {hi}"
+    elif tcode in ("string", "markdown"):
+        test = (f"type({var}) is not str or not {var}.strip() or "
+                f"{gen.const(STRING_CONTROL.search)}({var}) is not None")
+    elif tcode in REGEXES:
+        test = (f"type({var}) is not str or not {var} or "
+                f"{gen.const(REGEXES[tcode].fullmatch)}({var}) is None")
+    else:
+        test = f"{gen.const(CHECKERS[tcode])}({var}) is not None"
+    return [f"if {test}:", "    return False"]
+
+
+def _tree(leaves: list[list[str]], lo: int, hi: int, indent: str) -> list[str]:
+    """Dispatch on the key's index i (lo <= i < hi): a binary tree of integer tests."""
+    if hi - lo == 1:
+        return [indent + line for line in (leaves[lo] or ["pass"])]
+    out: list[str] = []
+    if hi - lo <= 3:
+        for j in range(lo, hi):
+            head = "if" if j == lo else "elif"
+            out.append(f"{indent}{head} i == {j}:" if j < hi - 1 else f"{indent}else:")
+            out += [indent + "    " + line for line in (leaves[j] or ["pass"])]
+        return out
+    mid = (lo + hi) // 2
+    return ([f"{indent}if i < {mid}:", *_tree(leaves, lo, mid, indent + "    "),
+             f"{indent}else:", *_tree(leaves, mid, hi, indent + "    ")])
+
+
+def _card_source(gen: _Source, child: Node, ks: tuple[str, ...]) -> list[str]:
+    """The cardinality of one element in obj (every value non-null: the key loop checked)."""
+    mn, mx, choice = child.min, child.max, child.is_choice
+    if not child.is_array and not choice and mn <= 1:
+        # a single element: its count is 1 when present
+        if mn == 0:
+            return []
+        return ["    if " + " and ".join(f"{k!r} not in obj" for k in ks) + ":", "        return False"]
+    kset = gen.const(frozenset(ks))
+    bad = []
+    if mn > 0:
+        bad.append(f"n < {mn}")
+    if mx is not None:
+        bad.append(f"n > {mx}" if not choice else f"(n > {mx} and not n > 1)")
+    out = [f"    if {kset}.isdisjoint(obj):",
+           "        return False" if mn > 0 else "        pass",
+           "    else:",
+           "        n = 0",
+           "        values = 0",
+           f"        for k in {kset}.intersection(obj):",
+           "            v = obj[k]",
+           "            if k[0] == '_':",
+           "                if k[1:] in obj:",
+           "                    continue",
+           "            else:",
+           "                values += 1",
+           "            n += len(v) if type(v) is list else 1"]
+    if bad:
+        out += ["        if " + " or ".join(bad) + ":", "            return False"]
+    if choice:
+        out += ["        if values > 1:", "            return False"]
+    return out
+
+
+def _constraints_source(gen: _Source, constraints: list[tuple[Any, ...]]) -> list[str]:
+    """The table's invariants unrolled, as the interpreter's _constraints decides them."""
+    out: list[str] = []
+    for c, native, simple, lazy, base_path in constraints:
+        if native is not None:
+            reads_resource = inv.RESOURCE_NATIVES.get(native)
+            if reads_resource is not None:
+                out += [f"    if {gen.const(reads_resource)}(obj):", f"        ctx.tainted = {_RESOURCE}"]
+            out += [f"    if not {gen.const(native)}(obj, ctx.resource):", "        return False"]
+            continue
+        lz = gen.const(lazy)
+        fhirpath = [f"if {lz}.context_dependence > ctx.tainted:",
+                    f"    ctx.tainted = {lz}.context_dependence",
+                    "s = sub(ctx)",
+                    f"ok = validator._fhirpath({lz}, obj, {base_path!r}, '', {gen.const(c)}, s)",
+                    "if s.issues or ok is False:",
+                    "    return False"]
+        if simple is not None:
+            out += [f"    ok = {gen.const(simple)}(obj)",
+                    "    if ok is None:",
+                    *["        " + line for line in fhirpath],
+                    "    elif not ok:",
+                    "        return False"]
+        else:
+            out += ["    " + line for line in fhirpath]
+    return out
+
+
 class Compiler:
     """Closures per (element, type) of the validator's definitions, built on first use."""
 
@@ -52,16 +187,19 @@ class Compiler:
         self.vm = vmod
         self._tables: dict[tuple[int, str | None], Check] = {}
         self._items: dict[tuple[int, str | None, bool, bool], Check] = {}
-        self._valid_sets: list[set[str]] = []
+        # id(table check) -> compiles it: tables not called yet (see _lazy_table)
+        self._pending: dict[int, Callable[[], None]] = {}
+        self._valid_sets: list[set[bytes]] = []
         self._remembered = 0
 
     def clear(self) -> None:
         self._tables.clear()
+        self._pending.clear()
         self._items.clear()
         self._valid_sets.clear()
         self._remembered = 0
 
-    def _remember(self, valid: set[str], key: str) -> None:
+    def _remember(self, valid: set[bytes], key: bytes) -> None:
         if self._remembered >= _VALID_MAX:
             for s in self._valid_sets:
                 s.clear()
@@ -91,125 +229,104 @@ class Compiler:
         key = (id(node), tcode)
         fn = self._tables.get(key)
         if fn is None:
-            # a placeholder while compiling: recursive types (Extension.extension, Identifier.
-            # assigner -> Reference.identifier) call the finished closure through the cache
-            self._tables[key] = lambda obj, ctx: self._tables[key](obj, ctx)
-            fn = self._tables[key] = self._compile_table(node, tcode)
+            fn = self._tables[key] = self._lazy_table(node, tcode)
         return fn
 
-    def _compile_table(self, node: Node, tcode: str | None) -> Check:
+    def _lazy_table(self, node: Node, tcode: str | None) -> Check:
+        """A function that generates and compiles the table's check on its first call and then
+        becomes it (its code replaced: the callers that bound it call the real check directly).
+        Profiles reach hundreds of (element, type) tables that mapped data never uses; compiling
+        all of them up front cost ~1 CPU-s at start-up. Recursive types (Extension.extension,
+        Identifier.assigner -> Reference.identifier) bind the same function."""
+        gen = _Source()
+        stub: Any = None
+
+        def compile_now() -> None:
+            self._pending.pop(id(stub), None)
+            if stub.__code__ is stub_code:
+                stub.__code__ = self._compile_table(node, tcode, gen).__code__
+
+        def first(obj: dict[str, Any], ctx: _Ctx) -> bool:
+            compile_now()
+            return bool(stub(obj, ctx))
+
+        gen.ns["_first"] = first
+        stub = gen.build("def check(obj, ctx):\n    return _first(obj, ctx)\n", "check",
+                         f"{node.id} ({tcode or '-'})")
+        stub_code = stub.__code__
+        self._pending[id(stub)] = compile_now
+        return stub  # type: ignore[no-any-return]
+
+    def force(self, fn: Check) -> None:
+        """Compile a table's check now if it is still waiting for its first call (before forking
+        workers, who then share the compiled code)."""
+        compile_now = self._pending.get(id(fn))
+        if compile_now is not None:
+            compile_now()
+
+    def _compile_table(self, node: Node, tcode: str | None, gen: _Source) -> Check:
+        """The table's check as generated Python source: the key dispatch a dict of key -> index
+        and a tree of integer tests, primitive checks inlined (type test, compiled regex,
+        maxLength), cardinalities as straight tests - fewer Python calls per element than
+        closures calling closures."""
         tbl = self.v._table(node, tcode)
-        keys: dict[str, Check] = {k: self._element(child, ct, prim_ext)
-                                  for k, (child, ct, prim_ext) in tbl.keys.items()}
-        # (min, max, choice, keys, key set, single): single = a non-repeating, non-choice element,
-        # whose count is 1 when present (the key loop rejected null, arrays and max 0 already)
-        card = [(child.min, child.max, child.is_choice, ks, frozenset(ks),
-                 not child.is_array and not child.is_choice and child.min <= 1)
-                for child, ks in tbl.card]
-        required = [name for _child, name in tbl.required_slices]
-        constraints = tbl.constraints
-        is_resource = tbl.is_resource
-        natives = inv.RESOURCE_NATIVES
-        validator = self.v
-        sub = self._sub
+        index: dict[str, int] = {}
+        leaves: list[list[str]] = []
+        # keys in snapshot order, primitive extensions (`_x`, rare) last
+        order = sorted(tbl.keys.items(), key=lambda kv: kv[0].startswith("_"))
+        if tbl.is_resource:
+            index["resourceType"] = len(leaves)
+            leaves.append([])
+        for k, (child, ct, prim_ext) in order:
+            index[k] = len(leaves)
+            leaves.append(self._element_source(gen, child, ct, prim_ext))
+        lines = ["def check(obj, ctx):",
+                 "    if not obj:",
+                 "        return False"]
+        if index:
+            lines += ["    for k, val in obj.items():",
+                      "        try:",
+                      f"            i = {gen.const(index)}[k]",
+                      "        except KeyError:",
+                      "            return False"]
+            lines += _tree(leaves, 0, len(leaves), "        ")
+        else:
+            lines += ["    return False"]
+        for child, ks in tbl.card:
+            lines += _card_source(gen, child, ks)
+        for _child, name in tbl.required_slices:
+            lines += [f"    if {name!r} not in obj:", "        return False"]
+        if tbl.constraints:
+            gen.ns.update(validator=self.v, sub=self._sub)
+            lines += _constraints_source(gen, tbl.constraints)
+        lines.append("    return True")
+        return gen.build("\n".join(lines), "check", f"{node.id} ({tcode or '-'})")
 
-        def check(obj: dict[str, Any], ctx: _Ctx) -> bool:
-            if not obj:
-                return False
-            for k, val in obj.items():
-                f = keys.get(k)
-                if f is None:
-                    if k == "resourceType" and is_resource:
-                        continue
-                    return False
-                if not f(val, ctx):
-                    return False
-            for mn, mx, choice, _keys, kset, single in card:
-                if kset.isdisjoint(obj):
-                    if mn > 0:
-                        return False
-                    continue
-                if single:
-                    continue
-                # every value in obj is non-null here (the key loop rejected null)
-                found = kset.intersection(obj)
-                n = 0
-                values = 0
-                for k in found:
-                    val = obj[k]
-                    if k[0] == "_":
-                        if k[1:] in obj:
-                            continue
-                    else:
-                        values += 1
-                    n += len(val) if type(val) is list else 1
-                if n < mn or (mx is not None and n > mx and not (choice and n > 1)):
-                    return False
-                if choice and values > 1:
-                    return False
-            for name in required:
-                if name not in obj:
-                    return False
-            for c, native, simple, lazy, base_path in constraints:
-                if native is not None:
-                    reads_resource = natives.get(native)
-                    if reads_resource is not None and reads_resource(obj):
-                        ctx.tainted = _RESOURCE
-                    ok = native(obj, ctx.resource)
-                elif simple is not None and (ok := simple(obj)) is not None:
-                    pass
-                else:
-                    if lazy.context_dependence > ctx.tainted:
-                        ctx.tainted = lazy.context_dependence
-                    s = sub(ctx)
-                    ok = validator._fhirpath(lazy, obj, base_path, "", c, s)
-                    if s.issues:
-                        return False
-                    if ok is None:
-                        continue
-                if not ok:
-                    return False
-            return True
-
-        return check
-
-    def _element(self, child: Node, ct: str | None, prim_ext: bool) -> Check:
+    def _element_source(self, gen: _Source, child: Node, ct: str | None, prim_ext: bool) -> list[str]:
+        """Lines checking one key's value `val` (returning False on a problem), as _element."""
         if child.max == 0:
-            return _false
+            return ["return False"]
         if child.is_array:
             if child.slicing is not None and not child.choice and not prim_ext:
-                sliced = self._sliced(child, ct)
-
-                def array_sliced(val: Any, ctx: _Ctx) -> bool:
-                    return type(val) is list and bool(val) and sliced(val, ctx)
-                return array_sliced
-            item = self.item(child, ct, prim_ext, True)
-
-            def array(val: Any, ctx: _Ctx) -> bool:
-                if type(val) is not list or not val:
-                    return False
-                for x in val:  # noqa: SIM110 - a loop: no generator frame per array
-                    if not item(x, ctx):
-                        return False
-                return True
-            return array
+                return ["if type(val) is not list or not val:", "    return False",
+                        *self._sliced_source(gen, child, ct)]
+            item = gen.const(self.item(child, ct, prim_ext, True))
+            return ["if type(val) is not list or not val:", "    return False",
+                    "for x in val:", f"    if not {item}(x, ctx):", "        return False"]
         if ct in PRIMITIVES and not prim_ext:
-            checker = CHECKERS[ct]
-            max_length = child.max_length
+            out = _primitive_source(gen, ct, "val")
+            if child.max_length is not None:
+                if ct in _STRING_CHECKED:
+                    out += [f"if len(val) > {child.max_length}:", "    return False"]
+                else:
+                    out += [f"if isinstance(val, str) and len(val) > {child.max_length}:",
+                            "    return False"]
             tail = self._tail(child, ct)
-
-            def one_primitive(val: Any, ctx: _Ctx) -> bool:
-                if val is None or type(val) is list or checker(val) is not None:
-                    return False
-                if max_length is not None and isinstance(val, str) and len(val) > max_length:
-                    return False
-                return tail is None or tail(val, ctx)
-            return one_primitive
-        single = self.item(child, ct, prim_ext, False)
-
-        def one(val: Any, ctx: _Ctx) -> bool:
-            return type(val) is not list and single(val, ctx)
-        return one
+            if tail is not None:
+                out += [f"if not {gen.const(tail)}(val, ctx):", "    return False"]
+            return out
+        single = gen.const(self.item(child, ct, prim_ext, False))
+        return [f"if type(val) is list or not {single}(val, ctx):", "    return False"]
 
     # ------------------------------------------------------------------ one value (_value)
 
@@ -225,15 +342,19 @@ class Compiler:
         checked = self._checked(node, tcode, prim_ext, in_array)
         if prim_ext or tcode in RESOURCE_TYPES or tcode in PRIMITIVES:
             return checked  # the interpreter memoises objects only (and never these)
-        valid: set[str] = set()
+        valid: set[bytes] = set()
         self._valid_sets.append(valid)
         slot = len(self._valid_sets)
         remember = self._remember
+        dumps = marshal.dumps
 
         def memoised(item: Any, ctx: _Ctx) -> bool:
             if type(item) is not dict or ctx.shell:
                 return checked(item, ctx)
-            key = repr(item)
+            try:
+                key = dumps(item, 2)
+            except ValueError:  # not plain JSON data (a subclass, a Decimal): checked, not kept
+                return checked(item, ctx)
             if key in valid:
                 return True
             bundle = ctx.bundle
@@ -397,7 +518,10 @@ class Compiler:
 
     # ------------------------------------------------------------------ slices
 
-    def _sliced(self, node: Node, tcode: str | None) -> Callable[[list[Any], _Ctx], bool]:
+    def _sliced_source(self, gen: _Source, node: Node, tcode: str | None) -> list[str]:
+        """Lines checking the non-empty list `val` against the element's slices (as the
+        interpreter's _sliced decides): each item to its slice - by url for extensions - or to the
+        element itself, and each slice's cardinality (a maximum as soon as it is passed)."""
         slicing = node.slicing
         assert slicing is not None
         v = self.v
@@ -406,39 +530,42 @@ class Compiler:
             prepared = node.matchers = [[v._matcher(node, s) for s in node.slices],
                                         v._url_index(node) if v.shortcuts else None]
         matchers, by_url = prepared
-        closed = slicing.rules == "closed"
         base_item = self.item(node, tcode, False, True)
-        slice_items = [self.item(s, s.types[0].code if s.types else tcode, False, True)
-                       for s in node.slices]
-        bounds = [(s.min, s.max) for s in node.slices]
-        n_slices = len(node.slices)
-
-        def sliced(items: list[Any], ctx: _Ctx) -> bool:
-            counts = [0] * n_slices
-            for item in items:
-                hit = -1
-                if type(item) is dict:
-                    url = item.get("url")
-                    if by_url is not None and type(url) is str:
-                        hit = by_url.get(url, -1)
-                    else:
-                        for j, m in enumerate(matchers):
-                            if m(item, ctx):
-                                hit = j
-                                break
-                if hit < 0:
-                    if closed or not base_item(item, ctx):
-                        return False
-                else:
-                    counts[hit] += 1
-                    if not slice_items[hit](item, ctx):
-                        return False
-            for j, (mn, mx) in enumerate(bounds):
-                n = counts[j]
-                if n < mn or (mx is not None and n > mx):
-                    return False
-            return True
-        return sliced
+        slice_items = gen.const([self.item(s, s.types[0].code if s.types else tcode, False, True)
+                                 for s in node.slices])
+        maxima = gen.const([sys.maxsize if s.max is None else s.max for s in node.slices])
+        match = ["    for m in " + gen.const(matchers) + ":",
+                 "        if m(item, ctx):",
+                 "            break",
+                 "        hit += 1",
+                 "    else:",
+                 "        hit = -1"]
+        out = [f"counts = [0] * {len(node.slices)}",
+               "for item in val:",
+               "    hit = 0 if type(item) is dict else -1",
+               "    if hit == 0:"]
+        if by_url is not None:
+            out += ["        url = item.get('url')",
+                    "        if type(url) is str:",
+                    f"            hit = {gen.const(by_url)}.get(url, -1)",
+                    "        else:",
+                    *["        " + line for line in match]]
+        else:
+            out += ["    " + line for line in match]
+        out += ["    if hit < 0:",
+                *(["        return False"] if slicing.rules == "closed" else
+                  [f"        if not {gen.const(base_item)}(item, ctx):", "            return False"]),
+                "    else:",
+                "        n = counts[hit] + 1",
+                f"        if n > {maxima}[hit]:",
+                "            return False",
+                "        counts[hit] = n",
+                f"        if not {slice_items}[hit](item, ctx):",
+                "            return False"]
+        for j, s in enumerate(node.slices):
+            if s.min > 0:
+                out += [f"if counts[{j}] < {s.min}:", "    return False"]
+        return out
 
     # ------------------------------------------------------------------ delegated to the interpreter
 
@@ -454,7 +581,8 @@ class Compiler:
         allowed = v.allowed_targets(targets) if targets else None
         any_type = allowed is not None and "Resource" in allowed
         core = self.vm.CORE
-        declares = self.vm._declares
+        # core + rtype in targets, as a set of types
+        core_types = frozenset(t[len(core):] for t in targets if t.startswith(core))
 
         def delegated(item: dict[str, Any], ctx: _Ctx) -> bool:
             s = sub(ctx)
@@ -486,7 +614,17 @@ class Compiler:
             profs = allowed.get(rtype)
             if profs is None:
                 return False
-            return not profs or core + rtype in targets or any(declares(target, p) for p in profs)
+            if not profs or rtype in core_types:
+                return True
+            # the target claims one of the profiles (validator._declares, without a generator)
+            meta = target.get("meta")
+            if not isinstance(meta, dict):
+                return False
+            claimed = meta.get("profile") or ()
+            for p in profs:  # noqa: SIM110 - a loop: no generator frame per reference
+                if p in claimed:
+                    return True
+            return False
         return reference
 
     def _interpreted(self, node: Node, tcode: str | None, prim_ext: bool, in_array: bool) -> Check:

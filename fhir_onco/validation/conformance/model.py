@@ -14,6 +14,7 @@ from typing import Any
 from .primitives import PRIMITIVES
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+_UNSEEN = object()
 RESOURCE_TYPES = ("Resource", "DomainResource")
 
 
@@ -267,6 +268,10 @@ class Definitions:
         return res
 
     def get(self, url: str) -> StructureDef | None:
+        # the keys of _compiled carry no version: a hit means url has none to split off
+        sd = self._compiled.get(url, _UNSEEN)
+        if sd is not _UNSEEN:
+            return sd  # type: ignore[return-value]
         url = url.split("|", 1)[0]
         if url in self._compiled:
             return self._compiled[url]

@@ -142,26 +142,27 @@ def _jtype(v: Any) -> str:
     return type(v).__name__
 
 
+# the lexical rule of the types checked by one regular expression, and the range of the integer
+# types: shared with the generated checks of conformance/compiled.py, which inline them
+REGEXES: dict[str, re.Pattern[str]] = {
+    "code": _CODE, "id": _ID, "uri": _URI, "url": _URI, "canonical": _URI, "oid": _OID,
+    "uuid": _UUID, "base64Binary": _BASE64, "instant": _INSTANT, "time": _TIME,
+}
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1),
+}
+STRING_CONTROL = _CTRL
+_REGEX_NAMES = {"instant": "instant (full date, time and timezone)"}
+
 CHECKERS: dict[str, Checker] = {
     "boolean": _boolean,
-    "integer": _integer(-(2**31), 2**31 - 1, "integer"),
-    "positiveInt": _integer(1, 2**31 - 1, "positiveInt"),
-    "unsignedInt": _integer(0, 2**31 - 1, "unsignedInt"),
+    **{t: _integer(lo, hi, t) for t, (lo, hi) in INT_RANGES.items()},
     "decimal": _decimal,
     "string": _string,
     "markdown": _string,
-    "code": _regex(_CODE, "code"),
-    "id": _regex(_ID, "id"),
-    "uri": _regex(_URI, "uri"),
-    "url": _regex(_URI, "url"),
-    "canonical": _regex(_URI, "canonical"),
-    "oid": _regex(_OID, "oid"),
-    "uuid": _regex(_UUID, "uuid"),
-    "base64Binary": _regex(_BASE64, "base64Binary"),
+    **{t: _regex(rx, _REGEX_NAMES.get(t, t)) for t, rx in REGEXES.items()},
     "date": _date,
     "dateTime": _datetime,
-    "instant": _regex(_INSTANT, "instant (full date, time and timezone)"),
-    "time": _regex(_TIME, "time"),
     "xhtml": _xhtml,
 }
 PRIMITIVES = frozenset(CHECKERS)

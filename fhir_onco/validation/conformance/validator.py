@@ -87,8 +87,8 @@ class _BundleIndex:
         self.conforms: dict[tuple[int, str], bool] = {}
         # verdicts of values whose checks resolved references: reusable inside this bundle only
         self.memo: dict[tuple[Any, ...], tuple[str, tuple[Issue, ...]]] = {}
-        # the same for the compiled checks (compiled.py): (closure slot, repr) of accepted values
-        self.valid: set[tuple[int, str]] = set()
+        # the same for the compiled checks (compiled.py): (closure slot, marshal key) of accepted values
+        self.valid: set[tuple[int, bytes]] = set()
         self.by_url: dict[str, dict[str, Any]] = {}
         self.by_rel: dict[str, dict[str, Any]] = {}
         for e in bundle.get("entry", []) or []:
@@ -212,7 +212,7 @@ class ConformanceValidator:
         for url in [*self.defs.profile_urls(), CORE + "Bundle"]:
             sd = self.defs.get(url)
             if sd is not None and sd.root is not None:
-                self._compiler.table(sd.root, None)
+                self._compiler.force(self._compiler.table(sd.root, None))
         ucum.check("mg")  # loads the unit table's codes
 
     def profiles(self) -> list[StructureDef]:
@@ -283,7 +283,8 @@ class ConformanceValidator:
         rt = res.get("resourceType")
         if loc is None:
             loc = rt if isinstance(rt, str) else "(root)"
-        if not isinstance(rt, str) or self.defs.base(rt) is None or self.defs.base(rt).kind != "resource":
+        base = self.defs.base(rt) if isinstance(rt, str) else None
+        if base is None or base.kind != "resource":
             issues.append(Issue(Severity.ERROR, loc, f"unknown or missing resourceType {rt!r}",
                                 "structure", "resourceType"))
             return
