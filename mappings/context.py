@@ -7,7 +7,6 @@ one run reports every problem of a case. The orchestrator refuses to emit a bund
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from fhir_onco.case import Case
 from fhir_onco.dates import DateError, PartialDate, RelativeDate, UnknownDate, parse_date, shift
@@ -16,14 +15,10 @@ from fhir_onco.fhir import urls
 from fhir_onco.terminology import Concept, Terminology, UnknownTermError
 from fhir_onco.validation.report import Report
 
-# set_date parses an expression up to three times; the values are frozen, and an expression that does
-# not parse is not kept (lru_cache keeps no exception), so each use still reports it
-_parse_date = lru_cache(maxsize=1 << 12)(parse_date)
-
 
 def _unknown(expr: str) -> UnknownDate | None:
     try:
-        value = _parse_date(expr)
+        value = parse_date(expr)
     except DateError:
         return None
     return value if isinstance(value, UnknownDate) else None
@@ -160,7 +155,7 @@ class MappingContext:
         if expr is None:
             return None
         try:
-            value = _parse_date(expr)
+            value = parse_date(expr)
             if isinstance(value, UnknownDate):
                 return None  # set_date writes the data-absent reason and the bounds
             if isinstance(value, PartialDate):
@@ -212,7 +207,7 @@ class MappingContext:
         target[element] = value.iso()
         if expr is not None and expr != value.iso():
             marks = [b.extension(urls.EXT_SOURCE_DATE, valueString=expr)]
-            if value.precision != "day" and isinstance(_parse_date(expr), RelativeDate):
+            if value.precision != "day" and isinstance(parse_date(expr), RelativeDate):
                 # D+N from an HSCT known only to the month: the value is partial because of the anchor.
                 marks.append(b.extension(urls.EXT_ANCHOR_PRECISION, valueCode=value.precision))
             target["_" + element] = {"extension": marks}
@@ -245,7 +240,7 @@ class MappingContext:
         if expr is None:
             return None
         try:
-            value = _parse_date(expr)
+            value = parse_date(expr)
             if isinstance(value, UnknownDate):
                 return None
             return value if isinstance(value, PartialDate) else self._resolve_relative(value, regimen)

@@ -280,11 +280,9 @@ def _expand(ctx: MappingContext, rg: Regimen, drug: Drug, path: str) -> list[_Do
 
 
 def _day_date(ctx: MappingContext, rg: Regimen, start: PartialDate | None, cycle: int,
-              day: int, shared: _Shared | None = None) -> PartialDate | None:
-    """The date of day `day` of cycle `cycle`; with `shared`, a date found once is looked up (only
-    dates found are kept, so a date that cannot be placed is reported at each use, as before)."""
-    if shared is None:
-        return _find_day_date(ctx, rg, start, cycle, day)
+              day: int, shared: _Shared) -> PartialDate | None:
+    """The date of day `day` of cycle `cycle`, looked up once found for the regimen (only dates
+    found are kept, so a date that cannot be placed is reported at each use, as before)."""
     found = shared.days.get((cycle, day))
     if found is None and (found := _find_day_date(ctx, rg, start, cycle, day)) is not None:
         shared.days[(cycle, day)] = found
@@ -386,7 +384,6 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
     parts = b.copier({"tail": tail, "identifier": identifier, "stop_reason": stop_reason, "med": med,
                       "diagnosis": diagnosis, "dosage": dosage, "after": after, "note": note})
     new_id, add = ctx.new_id, ctx.add_clean
-    days, isos = shared.days, shared.isos
     given_list: list[tuple[str, str, PartialDate | None]] | None = None
     for dose, slot in zip(doses, slots, strict=True):
         ma_id = new_id("MedicationAdministration", f"{key}|{drug_key}|{slot}")
@@ -415,10 +412,7 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
         if med:
             ma["medicationCodeableConcept"] = part["med"]
         ma["subject"] = {"reference": subject}
-        if first_day:
-            first = days.get((cycle, first_day)) or _day_date(ctx, rg, start, cycle, first_day, shared)
-        else:
-            first = None
+        first = _day_date(ctx, rg, start, cycle, first_day, shared) if first_day else None
         if first_day == 0:  # whole regimen period
             period: b.Json = {}
             first = ctx.set_date(period, "start", rg.start, f"{path}", regimen=key)
@@ -429,11 +423,11 @@ def _map_drug(ctx: MappingContext, rg: Regimen, key: str, shared: _Shared, drug:
             ctx.error(path, "cannot date the administrations: the regimen start needs a full date")
             break
         elif last_day != first_day or drug.continuous:
-            last = days.get((cycle, last_day)) or _day_date(ctx, rg, start, cycle, last_day, shared)
+            last = _day_date(ctx, rg, start, cycle, last_day, shared)
             ma["effectivePeriod"] = {"start": shared.iso(first), "end": shared.iso(last)} if last else \
                 {"start": shared.iso(first)}
         else:
-            ma["effectiveDateTime"] = isos.get(first) or shared.iso(first)
+            ma["effectiveDateTime"] = shared.iso(first)
         if diagnosis:
             ma["reasonReference"] = [part["diagnosis"]]
         if has_dosage:

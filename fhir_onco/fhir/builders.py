@@ -39,11 +39,16 @@ def resource_id(*parts: str) -> str:
     Exactly ``str(uuid.uuid5(NAMESPACE, "|".join(parts)))`` (tests compare both), without building a
     UUID object: SHA-1 of namespace + name, version 5 in byte 6, RFC 4122 variant in byte 8.
     """
-    h = bytearray(sha1(_NAMESPACE_BYTES + "|".join(parts).encode("utf-8")).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x50
-    h[8] = (h[8] & 0x3F) | 0x80
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    return _uuid5_text(sha1(_NAMESPACE_BYTES + "|".join(parts).encode("utf-8")).hexdigest())
+
+
+def _uuid5_text(x: str) -> str:
+    """The UUID text of a SHA-1 hex digest's first 16 bytes, with version 5 (byte 6's high nibble)
+    and the RFC 4122 variant (byte 8's top bits 10)."""
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 class IdFactory:
@@ -59,13 +64,7 @@ class IdFactory:
         """The id of ``first|rest`` (``rest``: the other parts joined with "|")."""
         h = self._base.copy()
         h.update(rest.encode("utf-8"))
-        # the hex of the first 16 bytes with version 5 (byte 6's high nibble) and the RFC 4122
-        # variant (byte 8's top bits 10), as in resource_id
-        x = h.hexdigest()
-        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
-
-
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+        return _uuid5_text(h.hexdigest())
 
 
 def reference(resource_type: str, rid: str, display: str | None = None) -> Json:
