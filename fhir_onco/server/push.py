@@ -84,6 +84,14 @@ class PatientResult:
         d.pop("versions")
         return d
 
+    def follow(self, earlier: PatientResult) -> None:
+        """Make this the patient's one result after ``earlier`` (an earlier input of the same
+        patient): its sources first, the created/updated/deleted counts of both."""
+        self.sources = [*earlier.sources, *self.sources]
+        self.created += earlier.created
+        self.updated += earlier.updated
+        self.deleted += earlier.deleted
+
 
 class PushReport:
     """What a push did, in memory flat in the number of patients.
@@ -655,9 +663,7 @@ def run_work(
                 error=str(PatientError(work.key, f"unexpected {type(e).__name__}: {e}")),
             )
         if result is not None:
-            r.sources = [*result.sources, *r.sources]
-            for k in ("created", "updated", "deleted"):
-                setattr(r, k, getattr(r, k) + getattr(result, k))
+            r.follow(result)
         result = r
         if r.status == "failed":
             break
@@ -745,9 +751,7 @@ def push_into(
             outstanding -= 1
             earlier = log.get(key)
             if earlier is not None:  # a later input of a patient already reported: one line per patient
-                r.sources = [*earlier.sources, *r.sources]
-                for k in ("created", "updated", "deleted"):
-                    setattr(r, k, getattr(r, k) + getattr(earlier, k))
+                r.follow(earlier)
             if on_result is not None:
                 on_result(r)
             if not keep_versions:
