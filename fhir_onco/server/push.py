@@ -183,16 +183,17 @@ class PushReport:
             "retries": self.retries,
         }
 
-    def _write_lists(self, w: JsonObjectWriter) -> None:
+    def _write_members(self, w: JsonObjectWriter) -> None:
+        """The report's members in order (a subclass adds its own after these)."""
+        for k, v in self._head().items():
+            w.member(k, v)
         w.list_member("patients", (p.to_dict() for p in self.log.results()))
         w.list_member("input_errors", self.input_errors)
 
     def write_json(self, out: TextIO, indent: int | None = 2) -> None:
         """The JSON report, streamed: the same text as ``json.dumps(self.to_dict(), indent=indent)``."""
         w = JsonObjectWriter(out, indent)
-        for k, v in self._head().items():
-            w.member(k, v)
-        self._write_lists(w)
+        self._write_members(w)
         w.close()
 
     def to_dict(self) -> dict[str, Any]:

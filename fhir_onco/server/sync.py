@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from fhir_onco.files import open_private
 from fhir_onco.jsonstream import JsonObjectWriter
@@ -251,16 +251,12 @@ class SyncReport(PushReport):
         t["patients"]["skipped_by_state"] = self.log.skipped_by_state
         return t
 
-    def write_json(self, out: TextIO, indent: int | None = 2) -> None:
-        w = JsonObjectWriter(out, indent)
-        for k, v in self._head().items():
-            w.member(k, v)
-        self._write_lists(w)
+    def _write_members(self, w: JsonObjectWriter) -> None:
+        super()._write_members(w)
         w.member("removal_policy", self.removal_policy)
         w.list_member("removed", (p.to_dict() for p in self.log.removed_results()))
         w.member("removal_skipped", self.removal_skipped)
         w.list_member("input_warnings", self.input_warnings)
-        w.close()
 
 
 def load_sources(
